@@ -1,0 +1,443 @@
+#include "common/config.h"
+
+#include "common/unique_fd.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+namespace cfs {
+namespace {
+
+constexpr std::int64_t kMinWorkers = 1;
+constexpr std::int64_t kMaxWorkers = 64;
+constexpr std::size_t kMaxTagLength = 32;
+// The kernel copies paths with getname(): PATH_MAX (4096) bytes including the NUL.
+constexpr std::size_t kMaxPathBytes = 4095;
+// A config file is a few hundred bytes; anything this big is the wrong file (or
+// /dev/zero), and reading it unbounded would never finish.
+constexpr std::size_t kMaxFileBytes = std::size_t{1} << 20;
+// Values quoted back in messages are cut here so the line stays readable.
+constexpr std::size_t kMaxQuotedBytes = 200;
+
+// ---- Rendering text into a one-line message -----------------------------------
+
+// Escapes control characters (and, when `quote` is set, '"' and '\\') TOML-style so
+// that whatever the file or the caller holds, the message stays on one line.
+std::string escape(std::string_view s, bool quote) {
+    std::string out;
+    out.reserve(s.size());
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+            case '\n': out += "\\n"; continue;
+            case '\r': out += "\\r"; continue;
+            case '\t': out += "\\t"; continue;
+            case '"':
+            case '\\':
+                if (quote) out += '\\';
+                out += ch;
+                continue;
+            default: break;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            out += fmt::format("\\u{:04X}", static_cast<unsigned>(c));
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+// A value as a TOML basic string: "/var/cache", "a\nb". Long values are cut (at a
+// UTF-8 character boundary) and marked with "...".
+std::string quoted(std::string_view s) {
+    bool cut = false;
+    if (s.size() > kMaxQuotedBytes) {
+        std::size_t end = kMaxQuotedBytes;
+        while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+        s = s.substr(0, end);
+        cut = true;
+    }
+    return '"' + escape(s, true) + (cut ? "\"..." : "\"");
+}
+
+bool is_bare_key(std::string_view k) {
+    return !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+    });
+}
+
+// A key as it would be written in the file: cache, "two words".
+std::string key_name(std::string_view k) { return is_bare_key(k) ? std::string(k) : quoted(k); }
+
+// A key set off in running text: 'cahce', "two words".
+std::string quoted_key(std::string_view k) {
+    return is_bare_key(k) ? fmt::format("'{}'", k) : quoted(k);
+}
+
+std::string_view type_name(const toml::node& node) {
+    switch (node.type()) {
+        case toml::node_type::table: return "a table";
+        case toml::node_type::array:
+            return node.as_array()->is_array_of_tables() ? "an array of tables" : "an array";
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a floating-point number";
+        case toml::node_type::boolean: return "a boolean";
+        case toml::node_type::date: return "a date";
+        case toml::node_type::time: return "a time";
+        case toml::node_type::date_time: return "a date-time";
+        case toml::node_type::none: break;
+    }
+    return "nothing";
+}
+
+std::string join(std::span<const std::string_view> names) {
+    std::string out;
+    for (std::string_view n : names) {
+        if (!out.empty()) out += ", ";
+        out += n;
+    }
+    return out;
+}
+
+// ---- Schema --------------------------------------------------------------------
+
+struct TableSchema {
+    std::string_view name;
+    std::span<const std::string_view> keys;
+};
+
+constexpr std::string_view kCacheKeys[] = {"dir", "tag"};
+constexpr std::string_view kBlobsKeys[] = {"dir"};
+constexpr std::string_view kWorkersKeys[] = {"count"};
+constexpr std::string_view kLogKeys[] = {"level"};
+constexpr std::string_view kTableNames[] = {"cache", "blobs", "workers", "log"};
+constexpr TableSchema kSchema[] = {
+    {"cache", kCacheKeys},
+    {"blobs", kBlobsKeys},
+    {"workers", kWorkersKeys},
+    {"log", kLogKeys},
+};
+
+const TableSchema* find_table_schema(std::string_view name) {
+    for (const TableSchema& t : kSchema) {
+        if (t.name == name) return &t;
+    }
+    return nullptr;
+}
+
+// ---- Locations -----------------------------------------------------------------
+
+// Where a fault is reported. toml++ counts lines and columns from 1; a node it did
+// not place (line 0) is reported at the start of the file.
+struct Position {
+    std::uint32_t line = 1;
+    std::uint32_t column = 1;
+
+    static Position of(const toml::source_position& p) {
+        if (p.line == 0) return {};
+        return {p.line, p.column == 0 ? 1u : p.column};
+    }
+    bool operator<(const Position& o) const {
+        return line != o.line ? line < o.line : column < o.column;
+    }
+};
+
+Position position_of(const toml::node& node) { return Position::of(node.source().begin); }
+
+// A key's own position (the name that is wrong), falling back to its value's.
+Position position_of(const toml::key& key, const toml::node& value) {
+    if (key.source().begin.line != 0) return Position::of(key.source().begin);
+    return position_of(value);
+}
+
+class Checker {
+public:
+    explicit Checker(std::string_view origin) : origin_(escape(origin, false)) {}
+
+    [[nodiscard]] Error at(Position pos, std::string_view what) const {
+        return logic_error(fmt::format("{}:{}:{}: {}", origin_, pos.line, pos.column, what));
+    }
+
+    [[nodiscard]] Status check_unknown(const toml::table& root) const;
+    [[nodiscard]] Result<Config> check_schema(const toml::table& root) const;
+
+private:
+    // A table of the schema as found in the file: absent (table == nullptr, reported
+    // at 1:1) or where its header (or first dotted key, or inline '{') is.
+    struct Section {
+        std::string_view name;
+        const toml::table* table = nullptr;
+        Position pos;
+    };
+
+    [[nodiscard]] Result<Section> section(const toml::table& root, std::string_view name) const;
+    [[nodiscard]] Result<std::string> path(const Section& s, std::string_view key,
+                                           std::string_view dotdot_reason,
+                                           std::string_view newline_reason) const;
+    [[nodiscard]] Status tag(const Section& s, Config& config) const;
+    [[nodiscard]] Status worker_count(const Section& s, Config& config) const;
+    [[nodiscard]] Status log_level(const Section& s, Config& config) const;
+
+    std::string origin_;
+};
+
+// Unknown tables and keys anywhere in the file; the earliest one in the file wins, so
+// the order does not depend on how toml++ sorts keys.
+Status Checker::check_unknown(const toml::table& root) const {
+    std::optional<Position> first_pos;
+    std::string first_what;
+    auto consider = [&](Position pos, auto&& describe) {
+        if (first_pos && !(pos < *first_pos)) return;
+        first_pos = pos;
+        first_what = describe();
+    };
+
+    for (auto&& [key, node] : root) {
+        const TableSchema* schema = find_table_schema(key.str());
+        if (schema == nullptr) {
+            consider(position_of(key, node), [&, &k = key, &n = node] {
+                if (n.is_table()) {
+                    return fmt::format("unknown table [{}] (known tables: {})", key_name(k.str()),
+                                       join(kTableNames));
+                }
+                return fmt::format(
+                    "unknown top-level key {} (every key belongs in one of the tables {})",
+                    quoted_key(k.str()), "[cache], [blobs], [workers], [log]");
+            });
+            continue;
+        }
+        // A known name that is not a table is a type error, reported in schema order.
+        const toml::table* table = node.as_table();
+        if (table == nullptr) continue;
+        for (auto&& [sub_key, sub_node] : *table) {
+            if (std::find(schema->keys.begin(), schema->keys.end(), sub_key.str()) !=
+                schema->keys.end()) {
+                continue;
+            }
+            consider(position_of(sub_key, sub_node), [&, &k = sub_key] {
+                return fmt::format("unknown key {} in table [{}] (known keys: {})",
+                                   quoted_key(k.str()), schema->name, join(schema->keys));
+            });
+        }
+    }
+    if (first_pos) return at(*first_pos, first_what);
+    return {};
+}
+
+Result<Checker::Section> Checker::section(const toml::table& root, std::string_view name) const {
+    const toml::node* node = root.get(name);
+    if (node == nullptr) return Section{name, nullptr, Position{}};
+    const toml::table* table = node->as_table();
+    if (table == nullptr) {
+        return at(position_of(*node), fmt::format("{}: expected a table ([{}]), got {}", name, name,
+                                                  type_name(*node)));
+    }
+    return Section{name, table, position_of(*node)};
+}
+
+Result<std::string> Checker::path(const Section& s, std::string_view key,
+                                  std::string_view dotdot_reason,
+                                  std::string_view newline_reason) const {
+    const std::string what = fmt::format("{}.{}", s.name, key);
+    const toml::node* node = s.table != nullptr ? s.table->get(key) : nullptr;
+    if (node == nullptr) {
+        if (s.table == nullptr) {
+            return at(s.pos, fmt::format("missing required key {}: expected an absolute path "
+                                         "(there is no [{}] table)",
+                                         what, s.name));
+        }
+        return at(s.pos, fmt::format("missing required key {}: expected an absolute path", what));
+    }
+    const Position pos = position_of(*node);
+    const auto* str = node->as_string();
+    if (str == nullptr) {
+        return at(pos, fmt::format("{}: expected an absolute path (a string), got {}", what,
+                                   type_name(*node)));
+    }
+    const std::string& value = str->get();
+    if (value.empty()) {
+        return at(pos, fmt::format("{}: expected an absolute path, got an empty string", what));
+    }
+    if (value.find('\0') != std::string::npos) {
+        return at(pos, fmt::format("{}: expected a path without NUL characters, got {}", what,
+                                   quoted(value)));
+    }
+    if (value.find('\n') != std::string::npos) {
+        return at(pos, fmt::format("{}: expected a path without newlines{}, got {}", what,
+                                   newline_reason, quoted(value)));
+    }
+    if (value.front() != '/') {
+        return at(pos, fmt::format("{}: expected an absolute path (starting with '/'), got {}",
+                                   what, quoted(value)));
+    }
+    if (value.size() > kMaxPathBytes) {
+        return at(pos, fmt::format("{}: expected a path of at most {} bytes, got {} bytes", what,
+                                   kMaxPathBytes, value.size()));
+    }
+    std::string_view rest = value;
+    while (!rest.empty()) {
+        const std::size_t slash = rest.find('/');
+        const std::string_view component = rest.substr(0, slash);
+        if (component == "..") {
+            return at(pos, fmt::format("{}: expected a path without '..' components ({}), got {}",
+                                       what, dotdot_reason, quoted(value)));
+        }
+        if (slash == std::string_view::npos) break;
+        rest.remove_prefix(slash + 1);
+    }
+    return value;
+}
+
+Status Checker::tag(const Section& s, Config& config) const {
+    const toml::node* node = s.table != nullptr ? s.table->get("tag") : nullptr;
+    if (node == nullptr) return {};  // default
+    constexpr std::string_view expected =
+        "expected 1 to 32 characters of [A-Za-z0-9_.-] (the kernel takes the tag verbatim)";
+    const Position pos = position_of(*node);
+    const auto* str = node->as_string();
+    if (str == nullptr) {
+        return at(pos, fmt::format("cache.tag: {}, got {}", expected, type_name(*node)));
+    }
+    const std::string& value = str->get();
+    if (value.empty()) {
+        return at(pos, fmt::format("cache.tag: {}, got an empty string", expected));
+    }
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
+        const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+        if (ok) continue;
+        // Name the offending character whole, even when it is a multi-byte one.
+        std::size_t len = 1;
+        while (i + len < value.size() &&
+               (static_cast<unsigned char>(value[i + len]) & 0xC0) == 0x80) {
+            ++len;
+        }
+        return at(pos, fmt::format("cache.tag: {}, got {}, which contains '{}'", expected,
+                                   quoted(value), escape(value.substr(i, len), false)));
+    }
+    if (value.size() > kMaxTagLength) {
+        return at(pos, fmt::format("cache.tag: {}, got {} characters", expected, value.size()));
+    }
+    config.cache_tag = value;
+    return {};
+}
+
+Status Checker::worker_count(const Section& s, Config& config) const {
+    const toml::node* node = s.table != nullptr ? s.table->get("count") : nullptr;
+    if (node == nullptr) return {};  // default
+    const Position pos = position_of(*node);
+    const auto* integer = node->as_integer();
+    if (integer == nullptr) {
+        return at(pos, fmt::format("workers.count: expected an integer from {} to {}, got {}",
+                                   kMinWorkers, kMaxWorkers, type_name(*node)));
+    }
+    // toml++ already rejected anything outside int64; compare in int64, then narrow.
+    const std::int64_t value = integer->get();
+    if (value < kMinWorkers || value > kMaxWorkers) {
+        return at(pos, fmt::format("workers.count: expected an integer from {} to {}, got {}",
+                                   kMinWorkers, kMaxWorkers, value));
+    }
+    config.worker_count = static_cast<unsigned>(value);
+    return {};
+}
+
+Status Checker::log_level(const Section& s, Config& config) const {
+    const toml::node* node = s.table != nullptr ? s.table->get("level") : nullptr;
+    if (node == nullptr) return {};  // default
+    constexpr std::string_view expected =
+        R"(expected one of "debug", "info", "warning", "error")";
+    const Position pos = position_of(*node);
+    const auto* str = node->as_string();
+    if (str == nullptr) {
+        return at(pos, fmt::format("log.level: {}, got {}", expected, type_name(*node)));
+    }
+    const std::optional<log::Level> level = log::parse_level(str->get());
+    if (!level) {
+        return at(pos, fmt::format("log.level: {}, got {}", expected, quoted(str->get())));
+    }
+    config.log_level = *level;
+    return {};
+}
+
+Result<Config> Checker::check_schema(const toml::table& root) const {
+    Config config;
+
+    auto cache = section(root, "cache");
+    if (!cache) return std::move(cache).error();
+    auto cache_dir = path(*cache, "dir",
+                          "the kernel resolves cache.dir itself, and after a symlink '..' "
+                          "does not lead where it appears to",
+                          " (it is sent to the kernel as one line of a command)");
+    if (!cache_dir) return std::move(cache_dir).error();
+    config.cache_dir = std::move(*cache_dir);
+    if (Status st = tag(*cache, config); !st) return std::move(st).error();
+
+    auto blobs = section(root, "blobs");
+    if (!blobs) return std::move(blobs).error();
+    auto blob_dir =
+        path(*blobs, "dir", "after a symlink '..' does not lead where it appears to", "");
+    if (!blob_dir) return std::move(blob_dir).error();
+    config.blob_dir = std::move(*blob_dir);
+
+    auto workers = section(root, "workers");
+    if (!workers) return std::move(workers).error();
+    if (Status st = worker_count(*workers, config); !st) return std::move(st).error();
+
+    auto log_section = section(root, "log");
+    if (!log_section) return std::move(log_section).error();
+    if (Status st = log_level(*log_section, config); !st) return std::move(st).error();
+
+    return config;
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, std::string_view origin) {
+    const Checker checker(origin);
+    toml::table root;
+    try {
+        root = toml::parse(text, std::string_view{origin});
+    } catch (const toml::parse_error& e) {
+        return checker.at(Position::of(e.source().begin), escape(e.description(), false));
+    }
+    if (Status st = checker.check_unknown(root); !st) return std::move(st).error();
+    return checker.check_schema(root);
+}
+
+Result<Config> load_config(const std::string& path) {
+    const std::string name = escape(path, false);
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) return sys_error(fmt::format("opening config file {}", name));
+    std::string text;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return sys_error(fmt::format("reading config file {}", name));
+        }
+        if (n == 0) break;
+        if (text.size() + static_cast<std::size_t>(n) > kMaxFileBytes) {
+            return sys_error(EFBIG, fmt::format("reading config file {}: larger than {} bytes",
+                                                name, kMaxFileBytes));
+        }
+        text.append(buf, static_cast<std::size_t>(n));
+    }
+    return parse_config(text, path);
+}
+
+}  // namespace cfs

@@ -1,0 +1,48 @@
+// The supervisor's configuration file (TOML). The schema, with defaults:
+//
+//   [cache]
+//   dir = "/var/cache/cfsupervisor"      # required: absolute path, handed to the kernel
+//   tag = "cfs"                          # optional: 1..32 chars of [A-Za-z0-9_.-]
+//   [blobs]
+//   dir = "/var/lib/cfsupervisor/blobs"  # required: absolute path
+//   [workers]
+//   count = 1                            # optional: integer 1..64
+//   [log]
+//   level = "info"                       # optional: debug|info|warning|error
+//
+// cfsupervisor.toml.example at the top of the tree documents each key for operators.
+//
+// Every Error from this module is a single line that starts with
+// "<file>:<line>:<column>: " and says what is wrong and what was expected. Only the
+// first fault is reported, in a fixed order: TOML syntax, then unknown tables and keys
+// (the one earliest in the file), then the schema's keys in the order above.
+#pragma once
+
+#include "common/log.h"
+#include "common/result.h"
+
+#include <string>
+#include <string_view>
+
+namespace cfs {
+
+struct Config {
+    std::string cache_dir;
+    std::string cache_tag = "cfs";
+    std::string blob_dir;
+    unsigned worker_count = 1;
+    log::Level log_level = log::Level::info;
+
+    bool operator==(const Config&) const = default;
+};
+
+// Parses TOML text; `origin` is the file name used in error messages.
+[[nodiscard]] Result<Config> parse_config(std::string_view text, std::string_view origin);
+
+// Reads and parses a file. A missing/unreadable file is an Error carrying errno and
+// naming the path; a malformed one is an Error with errnum 0 (see above).
+[[nodiscard]] Result<Config> load_config(const std::string& path);
+
+inline constexpr int kExitConfig = 78;  // EX_CONFIG, what main() exits with on a bad config
+
+}  // namespace cfs

@@ -1,0 +1,92 @@
+// The supervisor <-> worker protocol: the whole privilege boundary.
+//
+// Transport: one SOCK_SEQPACKET socketpair per worker (fd 3 in the worker). One
+// datagram is one message, at most kMaxMessageSize bytes:
+//     u32 type | fields in declaration order (u32/u64 host-endian; strings as
+//     u16 length + bytes)
+// Exactly the fds a type declares travel with it (SCM_RIGHTS); a message with any
+// other number is rejected. Who speaks first, and what answers what:
+//
+//   type            dir   fds                 answers / meaning
+//   Init            S->W  device, blob dir    first message; the worker starts serving
+//   Ready           W->S  -                   worker is polling the device
+//   ObjectOpened    W->S  anon fd             worker read an OPEN and found the blob;
+//                                             it waits for ObjectAck before copen
+//   ObjectAck       S->W  -                   supervisor holds its copy of the anon fd
+//   ObjectCopened   W->S  -                   the kernel accepted the copen
+//   ObjectQuery     W->S  -                   worker read a READ for an object another
+//                                             worker opened; waits for Info/Unknown
+//   ObjectInfo      S->W  anon fd             answer to ObjectQuery
+//   ObjectUnknown   S->W  -                   answer to ObjectQuery: no such object
+//                                             (it was dropped; the request will be
+//                                             delivered again after `restore`)
+//   ObjectClosed    W->S  -                   worker read CLOSE (or a copen failed)
+//   ObjectForget    S->W  -                   close your copy of this object's anon fd
+//
+// Why the supervisor holds a copy of every anon fd: the kernel releases an object
+// only when the last copy closes, so a worker's death never closes objects, and any
+// worker can answer any READ. See README "Architecture".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+
+namespace cfs::wire {
+
+inline constexpr std::size_t kMaxMessageSize = 2048;
+inline constexpr std::size_t kMaxKeySize = 1024;  // bounded by the kernel's 1024-byte messages
+
+enum class Type : std::uint32_t {
+    init = 1,
+    ready = 2,
+    object_opened = 3,
+    object_ack = 4,
+    object_copened = 5,
+    object_query = 6,
+    object_info = 7,
+    object_unknown = 8,
+    object_closed = 9,
+    object_forget = 10,
+};
+
+struct Init {
+    std::uint32_t worker_id = 0;
+    std::uint32_t log_level = 0;
+};
+struct Ready {};
+struct ObjectDescription {
+    std::uint32_t object_id = 0;
+    std::uint64_t size = 0;
+    std::string volume_key;
+    std::string cookie_key;
+};
+struct ObjectOpened : ObjectDescription {};
+struct ObjectInfo : ObjectDescription {};
+struct ObjectAck { std::uint32_t object_id = 0; };
+struct ObjectCopened { std::uint32_t object_id = 0; };
+struct ObjectQuery { std::uint32_t object_id = 0; };
+struct ObjectUnknown { std::uint32_t object_id = 0; };
+struct ObjectClosed { std::uint32_t object_id = 0; };
+struct ObjectForget { std::uint32_t object_id = 0; };
+
+using Message = std::variant<Init, Ready, ObjectOpened, ObjectAck, ObjectCopened, ObjectQuery,
+                             ObjectInfo, ObjectUnknown, ObjectClosed, ObjectForget>;
+
+[[nodiscard]] Type type_of(const Message& m);
+[[nodiscard]] std::string_view type_name(std::uint32_t type);
+// How many fds travel with a message of this type (unknown types: 0).
+[[nodiscard]] std::size_t fd_count(Type type);
+
+[[nodiscard]] std::vector<std::byte> encode(const Message& m);
+// Rejects unknown types, truncated or trailing bytes, oversized keys, and an fd count
+// other than the type declares.
+[[nodiscard]] Result<Message> decode(std::span<const std::byte> bytes, std::size_t fds_received);
+
+}  // namespace cfs::wire

@@ -1,0 +1,298 @@
+#include "supervisor/supervisor.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <systemd/sd-daemon.h>
+
+#include "common/fd_passing.h"
+#include "common/log.h"
+#include "supervisor/cache_device.h"
+#include "supervisor/worker_dispatch.h"
+#include "supervisor/worker_process.h"
+
+namespace cfs::supervisor {
+namespace {
+
+// epoll data: what kind of fd, and for workers which slot.
+enum class Source : std::uint32_t { signals = 1, timer = 2, worker_socket = 3, worker_exit = 4 };
+std::uint64_t tag(Source s, unsigned slot = 0) {
+    return (static_cast<std::uint64_t>(s) << 32) | slot;
+}
+
+constexpr auto kShutdownGrace = std::chrono::seconds(5);
+
+}  // namespace
+
+std::chrono::milliseconds restart_delay(unsigned consecutive_failures) {
+    if (consecutive_failures <= 1) return std::chrono::milliseconds(0);
+    const unsigned shift = std::min(consecutive_failures - 2, 16U);
+    return std::min<std::chrono::milliseconds>(kRestartBaseDelay * (1U << shift), kRestartMaxDelay);
+}
+
+Supervisor::Supervisor(const Config& config, unique_fd device, unique_fd blob_dir, unique_fd worker_executable)
+    : config_(config),
+      device_(std::move(device)),
+      blob_dir_(std::move(blob_dir)),
+      worker_executable_(std::move(worker_executable)) {
+    state_.device = device_.get();
+    state_.is_cache_anon_fd = is_cachefiles_anon_fd;
+    state_.workers.resize(config_.worker_count);
+    for (unsigned i = 0; i < config_.worker_count; ++i) state_.workers[i].id = i;
+}
+
+Status Supervisor::setup() {
+    epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_) return sys_error("creating the event loop");
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&mask, s);
+    if (::sigprocmask(SIG_BLOCK, &mask, nullptr) < 0) return sys_error("blocking signals");
+    ::signal(SIGPIPE, SIG_IGN);
+    signals_.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signals_) return sys_error("creating a signalfd");
+    timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!timer_) return sys_error("creating a timerfd");
+    for (auto [fd, source] : {std::pair{signals_.get(), Source::signals}, std::pair{timer_.get(), Source::timer}}) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = tag(source);
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) return sys_error("watching signals and timers");
+    }
+    return {};
+}
+
+void Supervisor::start_worker(WorkerSlot& slot) {
+    slot.restart_at.reset();
+    auto spawned = spawn_worker(worker_executable_.get());
+    if (!spawned) {
+        log::error("worker {}: {}", slot.id, spawned.error().message());
+        ++slot.consecutive_failures;
+        schedule_restart(slot);
+        return;
+    }
+    slot.pid = spawned->pid;
+    slot.pidfd = std::move(spawned->pidfd);
+    slot.socket = std::move(spawned->socket);
+    slot.ready = false;
+    slot.started = Clock::now();
+
+    for (auto [fd, source] : {std::pair{slot.socket.get(), Source::worker_socket},
+                              std::pair{slot.pidfd.get(), Source::worker_exit}}) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = tag(source, slot.id);
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+            kill_worker(slot, sys_error("watching the worker").message());
+            return;
+        }
+    }
+    const int fds[] = {device_.get(), blob_dir_.get()};
+    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level)};
+    if (auto sent = state_.send(slot, init, fds); !sent) {
+        kill_worker(slot, sent.error().message());
+        return;
+    }
+    log::debug("worker {} started as pid {}", slot.id, slot.pid);
+}
+
+void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
+    if (!slot.running()) return;
+    log::error("worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
+    ::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0);
+    // The pidfd becomes readable and on_worker_exit reaps and replaces it.
+}
+
+void Supervisor::reap(WorkerSlot& slot) {
+    siginfo_t info{};
+    if (::waitid(P_PIDFD, static_cast<id_t>(slot.pidfd.get()), &info, WEXITED) < 0) {
+        log::error("worker {}: {}", slot.id, sys_error("reaping").message());
+        slot.last_exit = "unknown";
+    } else {
+        slot.last_exit = describe_exit(info.si_code, info.si_status);
+    }
+    if (slot.socket) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
+    slot.socket.reset();
+    slot.pidfd.reset();
+    slot.pid = -1;
+    slot.ready = false;
+}
+
+void Supervisor::on_worker_exit(WorkerSlot& slot) {
+    const pid_t pid = slot.pid;
+    const bool was_stable = Clock::now() - slot.started >= kStableAfter;
+    reap(slot);
+    if (stopping_) return;
+
+    slot.consecutive_failures = was_stable ? 1 : slot.consecutive_failures + 1;
+    ++slot.restarts;
+    log::warning("worker {} (pid {}) {}; restart {} (failure {} in a row)", slot.id, pid, slot.last_exit,
+                 slot.restarts, slot.consecutive_failures);
+
+    // Objects whose OPEN the dead worker had not (knowingly) answered must lose our
+    // copy of their anon fd before `restore`, or the OPEN delivered again would fail
+    // with EEXIST. Other workers may hold copies too.
+    for (auto id : state_.objects.drop_unconfirmed(slot.id)) {
+        log::debug("object {} dropped with worker {}", id, slot.id);
+        state_.broadcast_forget(id, nullptr);
+    }
+    // Requests the dead worker had read but not answered are still pending in the
+    // kernel; `restore` delivers them (and, harmlessly, everything else pending) again.
+    // TODO(issue 3): quiesce live workers first, so an OPEN a live worker is handling
+    // right now is not delivered twice (the second delivery fails with EEXIST).
+    if (auto restored = restore_requests(device_.get()); !restored)
+        log::error("{}", restored.error().message());
+    schedule_restart(slot);
+}
+
+void Supervisor::schedule_restart(WorkerSlot& slot) {
+    const auto delay = restart_delay(slot.consecutive_failures);
+    if (delay.count() == 0) {
+        start_worker(slot);
+        return;
+    }
+    log::info("worker {} restarts in {} ms", slot.id, delay.count());
+    slot.restart_at = Clock::now() + delay;
+    arm_timer();
+}
+
+void Supervisor::arm_timer() {
+    std::optional<Clock::time_point> next;
+    for (const auto& w : state_.workers)
+        if (w.restart_at && (!next || *w.restart_at < *next)) next = w.restart_at;
+    itimerspec spec{};
+    if (next) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now()).count();
+        ns = std::max<long long>(ns, 1);  // zero would disarm the timer
+        spec.it_value.tv_sec = ns / 1'000'000'000;
+        spec.it_value.tv_nsec = ns % 1'000'000'000;
+    }
+    ::timerfd_settime(timer_.get(), 0, &spec, nullptr);
+}
+
+void Supervisor::run_due_restarts() {
+    std::uint64_t expirations;
+    (void)!::read(timer_.get(), &expirations, sizeof expirations);
+    const auto now = Clock::now();
+    for (auto& w : state_.workers)
+        if (w.restart_at && *w.restart_at <= now) start_worker(w);
+    arm_timer();
+}
+
+void Supervisor::on_worker_message(WorkerSlot& slot) {
+    // Bounded, so one chatty worker cannot starve the others.
+    for (int i = 0; i < 64 && slot.running(); ++i) {
+        std::array<std::byte, wire::kMaxMessageSize> buffer;
+        auto received = receive_message(slot.socket.get(), buffer, kMaxFdsPerMessage);
+        if (!received) {
+            if (received.error().errnum == EAGAIN) return;
+            kill_worker(slot, received.error().message());
+            return;
+        }
+        if (received->size == 0) return;  // it is exiting; the pidfd tells us when
+        auto handled = dispatch_worker_message(state_, slot, std::span(buffer).first(received->size),
+                                               std::move(received->fds));
+        if (!handled) {
+            kill_worker(slot, "protocol violation: " + handled.error().message());
+            return;
+        }
+        if (slot.ready) note_ready();
+    }
+}
+
+void Supervisor::note_ready() {
+    if (announced_ready_) return;
+    if (!std::all_of(state_.workers.begin(), state_.workers.end(), [](const WorkerSlot& w) { return w.ready; }))
+        return;
+    announced_ready_ = true;
+    log::info("ready: cache {} (tag {}) bound, {} worker(s) serving blobs from {}", config_.cache_dir,
+              config_.cache_tag, state_.workers.size(), config_.blob_dir);
+    (void)sd_notify(0, "READY=1\nSTATUS=serving");
+}
+
+void Supervisor::shutdown() {
+    stopping_ = true;
+    (void)sd_notify(0, "STOPPING=1");
+    log::info("stopping: closing worker connections");
+    // A worker leaves when its socket closes; we keep the pidfds to wait for them.
+    for (auto& w : state_.workers) {
+        w.restart_at.reset();
+        if (w.running()) {
+            ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.socket.get(), nullptr);
+            w.socket.reset();
+        }
+    }
+    const auto deadline = Clock::now() + kShutdownGrace;
+    for (auto& w : state_.workers) {
+        if (!w.running()) continue;
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        pollfd p{w.pidfd.get(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(std::max<long long>(left.count(), 0))) <= 0) {
+            log::warning("worker {} (pid {}) did not stop within {} s; killing it", w.id, w.pid,
+                         kShutdownGrace.count());
+            ::syscall(SYS_pidfd_send_signal, w.pidfd.get(), SIGKILL, nullptr, 0);
+        }
+        reap(w);
+    }
+}
+
+int Supervisor::run() {
+    if (auto ok = setup(); !ok) {
+        log::error("{}", ok.error().message());
+        return EXIT_FAILURE;
+    }
+    for (auto& w : state_.workers) start_worker(w);
+
+    for (;;) {
+        std::array<epoll_event, 16> events;
+        const int n = ::epoll_wait(epoll_.get(), events.data(), events.size(), -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            log::error("{}", sys_error("waiting for events").message());
+            return EXIT_FAILURE;
+        }
+        for (int i = 0; i < n; ++i) {
+            const auto source = static_cast<Source>(events[i].data.u64 >> 32);
+            const auto slot = static_cast<unsigned>(events[i].data.u64 & 0xffffffffU);
+            switch (source) {
+                case Source::signals: {
+                    signalfd_siginfo si{};
+                    while (::read(signals_.get(), &si, sizeof si) == sizeof si) {
+                        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+                            log::info("received {}", ::strsignal(static_cast<int>(si.ssi_signo)));
+                            shutdown();
+                            log::info("stopped");
+                            return EXIT_SUCCESS;
+                        }
+                        if (si.ssi_signo == SIGHUP) log::info("SIGHUP: configuration reload is not supported yet");
+                        // SIGCHLD: workers are reaped through their pidfds.
+                    }
+                    break;
+                }
+                case Source::timer: run_due_restarts(); break;
+                case Source::worker_socket:
+                    if (slot < state_.workers.size()) on_worker_message(state_.workers[slot]);
+                    break;
+                case Source::worker_exit:
+                    if (slot < state_.workers.size() && state_.workers[slot].running())
+                        on_worker_exit(state_.workers[slot]);
+                    break;
+            }
+        }
+    }
+}
+
+}  // namespace cfs::supervisor

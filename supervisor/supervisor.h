@@ -1,0 +1,52 @@
+// The supervisor's event loop: one thread, one epoll. It watches signals, each
+// worker's socket and pidfd, and a timer for delayed restarts.
+#pragma once
+
+#include <chrono>
+
+#include "common/config.h"
+#include "common/unique_fd.h"
+#include "supervisor/supervisor_state.h"
+
+namespace cfs::supervisor {
+
+// Restart delays: the first restart is immediate, then doubling up to the cap. A
+// worker that stayed up for kStableAfter is forgiven its earlier failures.
+inline constexpr auto kRestartBaseDelay = std::chrono::milliseconds(100);
+inline constexpr auto kRestartMaxDelay = std::chrono::seconds(30);
+inline constexpr auto kStableAfter = std::chrono::seconds(10);
+
+[[nodiscard]] std::chrono::milliseconds restart_delay(unsigned consecutive_failures);
+
+class Supervisor {
+public:
+    Supervisor(const Config& config, unique_fd device, unique_fd blob_dir, unique_fd worker_executable);
+    // Runs until SIGTERM/SIGINT; returns the process exit status.
+    [[nodiscard]] int run();
+
+private:
+    [[nodiscard]] Status setup();
+    void start_worker(WorkerSlot& slot);
+    void on_worker_exit(WorkerSlot& slot);
+    void on_worker_message(WorkerSlot& slot);
+    void kill_worker(WorkerSlot& slot, std::string_view why);
+    void reap(WorkerSlot& slot);
+    void schedule_restart(WorkerSlot& slot);
+    void run_due_restarts();
+    void arm_timer();
+    void note_ready();
+    void shutdown();
+
+    Config config_;
+    unique_fd device_;
+    unique_fd blob_dir_;
+    unique_fd worker_executable_;
+    unique_fd epoll_;
+    unique_fd signals_;
+    unique_fd timer_;
+    SupervisorState state_;
+    bool announced_ready_ = false;
+    bool stopping_ = false;
+};
+
+}  // namespace cfs::supervisor

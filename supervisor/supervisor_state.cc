@@ -1,0 +1,35 @@
+#include "supervisor/supervisor_state.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <string>
+
+#include "common/fd_passing.h"
+#include "common/log.h"
+
+namespace cfs::supervisor {
+
+Status SupervisorState::send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds) {
+    if (!to.running()) return logic_error("worker is not running");
+    const auto bytes = wire::encode(m);
+    return send_message(to.socket.get(), bytes, fds);
+}
+
+void SupervisorState::broadcast_forget(std::uint32_t object_id, const WorkerSlot* except) {
+    for (auto& w : workers) {
+        if (&w == except || !w.running()) continue;
+        // A worker we cannot reach is dying; its copies close with it.
+        if (auto sent = send(w, wire::ObjectForget{object_id}); !sent)
+            log::debug("worker {}: {}", w.id, sent.error().message());
+    }
+}
+
+bool is_cachefiles_anon_fd(int fd) {
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    std::array<char, 64> target{};
+    const ssize_t n = ::readlink(link.c_str(), target.data(), target.size() - 1);
+    return n > 0 && std::string_view(target.data(), static_cast<std::size_t>(n)) == "anon_inode:[cachefiles]";
+}
+
+}  // namespace cfs::supervisor

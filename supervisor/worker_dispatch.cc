@@ -1,0 +1,118 @@
+#include "supervisor/worker_dispatch.h"
+
+#include <climits>
+
+#include <fmt/format.h>
+
+#include "common/blob_name.h"
+#include "common/kernel_msg.h"
+#include "common/log.h"
+
+namespace cfs::supervisor {
+namespace {
+
+Status on_ready(SupervisorState&, WorkerSlot& from, const wire::Message&, std::vector<unique_fd>&) {
+    if (from.ready) return logic_error("said Ready twice");
+    from.ready = true;
+    log::info("worker {} (pid {}) serving", from.id, from.pid);
+    return {};
+}
+
+Status on_object_opened(SupervisorState& state, WorkerSlot& from, const wire::Message& m,
+                        std::vector<unique_fd>& fds) {
+    const auto& opened = std::get<wire::ObjectOpened>(m);
+    if (opened.object_id == 0 || opened.object_id > static_cast<std::uint32_t>(INT_MAX))
+        return logic_error(fmt::format("object id {} is outside the kernel's range", opened.object_id));
+    if (opened.size > static_cast<std::uint64_t>(LLONG_MAX))
+        return logic_error(fmt::format("object {} size {} is not a file size", opened.object_id, opened.size));
+    if (!state.is_cache_anon_fd(fds.front().get()))
+        return logic_error(fmt::format("object {} came with an fd that is not a cachefiles anon fd",
+                                       opened.object_id));
+    if (auto name = validate_blob_name(opened.cookie_key); !name)
+        return logic_error(fmt::format("object {}: {}", opened.object_id, name.error().context));
+    if (!state.objects.add(opened, std::move(fds.front()), from.id))
+        return logic_error(fmt::format("object {} registered twice", opened.object_id));
+    log::debug("worker {} opened object {}: volume \"{}\" blob \"{}\"", from.id, opened.object_id,
+               kmsg::printable(opened.volume_key), kmsg::printable(opened.cookie_key));
+    return state.send(from, wire::ObjectAck{opened.object_id});
+}
+
+Status on_object_copened(SupervisorState& state, WorkerSlot& from, const wire::Message& m,
+                         std::vector<unique_fd>&) {
+    const auto id = std::get<wire::ObjectCopened>(m).object_id;
+    RegisteredObject* object = state.objects.find(id);
+    if (object == nullptr || object->opener != from.id || object->copened)
+        return logic_error(fmt::format("ObjectCopened for object {} that it did not just open", id));
+    object->copened = true;
+    return {};
+}
+
+Status on_object_query(SupervisorState& state, WorkerSlot& from, const wire::Message& m,
+                       std::vector<unique_fd>&) {
+    const auto id = std::get<wire::ObjectQuery>(m).object_id;
+    RegisteredObject* object = state.objects.find(id);
+    if (object == nullptr) {
+        log::debug("worker {} asked for unknown object {}", from.id, id);
+        return state.send(from, wire::ObjectUnknown{id});
+    }
+    wire::ObjectInfo info;
+    static_cast<wire::ObjectDescription&>(info) = object->description;
+    const int fds[] = {object->anon_fd.get()};
+    return state.send(from, info, fds);
+}
+
+Status on_object_closed(SupervisorState& state, WorkerSlot& from, const wire::Message& m,
+                        std::vector<unique_fd>&) {
+    const auto id = std::get<wire::ObjectClosed>(m).object_id;
+    if (!state.objects.remove(id)) {
+        log::debug("worker {} closed object {}, which we no longer hold", from.id, id);
+        return {};
+    }
+    log::debug("object {} closed (worker {})", id, from.id);
+    state.broadcast_forget(id, &from);
+    return {};
+}
+
+// The table. `why_safe` says what an untrusted worker could do with the message and
+// why that is harmless.
+constexpr WorkerMessageRule kRules[] = {
+    {wire::Type::ready, true,
+     "Only flips a flag once; a second Ready is a violation.", on_ready},
+    {wire::Type::object_opened, false,
+     "We keep an fd only if it is a cachefiles anon fd (which only the kernel can mint, for an "
+     "object of this cache) under an id no one registered; the worker gains nothing it did not "
+     "already hold.",
+     on_object_opened},
+    {wire::Type::object_copened, false,
+     "Only marks an object this worker registered; affects which fds we close after it dies.",
+     on_object_copened},
+    {wire::Type::object_query, false,
+     "Hands out an anon fd of this cache, which any worker holding the device fd can already "
+     "obtain by reading requests; it grants no new authority.",
+     on_object_query},
+    {wire::Type::object_closed, false,
+     "Closing copies only lets the kernel release the object; a lying worker can at worst make "
+     "the next READ reopen it.",
+     on_object_closed},
+};
+
+}  // namespace
+
+std::span<const WorkerMessageRule> worker_message_rules() { return kRules; }
+
+Status dispatch_worker_message(SupervisorState& state, WorkerSlot& from, std::span<const std::byte> bytes,
+                               std::vector<unique_fd> fds) {
+    auto message = wire::decode(bytes, fds.size());
+    if (!message) return std::move(message).error();
+    const auto type = wire::type_of(*message);
+    for (const auto& rule : kRules) {
+        if (rule.type != type) continue;
+        if (!from.ready && !rule.before_ready)
+            return logic_error(fmt::format("sent {} before Ready", wire::type_name(static_cast<std::uint32_t>(type))));
+        return rule.handle(state, from, *message, fds);
+    }
+    return logic_error(fmt::format("sent {}, which workers may not send",
+                                   wire::type_name(static_cast<std::uint32_t>(type))));
+}
+
+}  // namespace cfs::supervisor

@@ -1,0 +1,101 @@
+#include "supervisor/worker_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#ifndef CFS_WORKER_INSTALL_PATH
+#error "CFS_WORKER_INSTALL_PATH must name the installed worker binary"
+#endif
+
+namespace cfs::supervisor {
+namespace {
+constexpr int kWorkerIpcFd = 3;
+
+std::string own_directory() {
+    std::array<char, PATH_MAX> buf{};
+    ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+    if (n <= 0) return {};
+    std::string path(buf.data(), static_cast<std::size_t>(n));
+    return path.substr(0, path.rfind('/'));
+}
+}  // namespace
+
+Result<unique_fd> open_worker_executable() {
+    for (const std::string& candidate :
+         {own_directory() + "/cfsupervisor-worker", std::string(CFS_WORKER_INSTALL_PATH)}) {
+        unique_fd fd(::open(candidate.c_str(), O_PATH | O_CLOEXEC));
+        if (fd) return fd;
+    }
+    return sys_error(fmt::format("finding the worker binary (looked next to cfsupervisor and at {})",
+                                 CFS_WORKER_INSTALL_PATH));
+}
+
+Result<SpawnedWorker> spawn_worker(int executable_fd) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        return sys_error("creating a worker socket pair");
+    unique_fd ours(pair[0]), theirs(pair[1]);
+    if (::fcntl(ours.get(), F_SETFL, O_NONBLOCK) < 0) return sys_error("configuring the worker socket");
+
+    const pid_t parent = ::getpid();
+    const std::string parent_arg = std::to_string(parent);
+    const std::string fd_arg = std::to_string(kWorkerIpcFd);
+
+    const pid_t pid = ::fork();
+    if (pid < 0) return sys_error("forking a worker");
+    if (pid == 0) {
+        // Child: only async-signal-safe calls from here to exec. The executable fd
+        // moves above every fd we keep (close-on-exec, so the worker never sees it),
+        // the socket becomes fd 3 without close-on-exec, and everything else closes.
+        const int exe = ::fcntl(executable_fd, F_DUPFD_CLOEXEC, kWorkerIpcFd + 1);
+        if (exe < 0) ::_exit(127);
+        if (theirs.get() == kWorkerIpcFd) {
+            if (::fcntl(kWorkerIpcFd, F_SETFD, 0) < 0) ::_exit(127);
+        } else if (::dup2(theirs.get(), kWorkerIpcFd) < 0) {
+            ::_exit(127);
+        }
+        if (exe > kWorkerIpcFd + 1) ::syscall(SYS_close_range, kWorkerIpcFd + 1, exe - 1, 0);
+        ::syscall(SYS_close_range, exe + 1, ~0U, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        const char* argv[] = {"cfsupervisor-worker", "--ipc-fd", fd_arg.c_str(), "--parent-pid",
+                              parent_arg.c_str(), nullptr};
+        const char* envp[] = {nullptr};
+        ::syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+        ::_exit(127);
+    }
+    unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd) {
+        const Error e = sys_error("watching a new worker");
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        return e;
+    }
+    return SpawnedWorker{pid, std::move(pidfd), std::move(ours)};
+}
+
+std::string describe_exit(int code, int status) {
+    switch (code) {
+        case CLD_EXITED: return fmt::format("exited with status {}", status);
+        case CLD_KILLED: return fmt::format("killed by signal {} ({})", status, ::strsignal(status));
+        case CLD_DUMPED:
+            return fmt::format("killed by signal {} ({}), core dumped", status, ::strsignal(status));
+        default: return fmt::format("ended (code {}, status {})", code, status);
+    }
+}
+
+}  // namespace cfs::supervisor

@@ -1,0 +1,30 @@
+// Starting one worker process: a socketpair, fork, and exec of the worker binary
+// through an fd opened once at start-up (so a later restart does not depend on the
+// filesystem path still naming the same file).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace cfs::supervisor {
+
+struct SpawnedWorker {
+    pid_t pid = -1;
+    unique_fd pidfd;   // readable when the process exits
+    unique_fd socket;  // our end of the SOCK_SEQPACKET pair, non-blocking
+};
+
+// The worker binary next to our own executable (a build tree) or in libexec.
+[[nodiscard]] Result<unique_fd> open_worker_executable();
+
+[[nodiscard]] Result<SpawnedWorker> spawn_worker(int executable_fd);
+
+// Human-readable exit reason from a waitid() result: "exited with status 1",
+// "killed by signal 9 (Killed)".
+[[nodiscard]] std::string describe_exit(int code, int status);
+
+}  // namespace cfs::supervisor

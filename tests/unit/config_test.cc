@@ -1,0 +1,573 @@
+#include "common/config.h"
+
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using cfs::Config;
+using cfs::load_config;
+using cfs::parse_config;
+
+// The required keys, for tests about something else.
+constexpr std::string_view kMinimal =
+    "[cache]\n"
+    "dir = \"/var/cache/cfs\"\n"
+    "[blobs]\n"
+    "dir = \"/var/lib/cfs/blobs\"\n";
+
+// The error line parse_config gives for `text` (fails the test if it parsed).
+std::string error_of(std::string_view text) {
+    auto r = parse_config(text, "x.toml");
+    REQUIRE_MESSAGE(!r.ok(), "expected an error for:\n" << text);
+    CHECK(r.error().errnum == 0);
+    const std::string msg = r.error().message();
+    CHECK_MESSAGE(msg.find('\n') == std::string::npos, "message is not one line: " << msg);
+    return msg;
+}
+
+bool starts_with(const std::string& s, std::string_view prefix) { return s.starts_with(prefix); }
+
+// A private directory for config files, removed with its files at the end of a test.
+class TempDir {
+public:
+    TempDir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string templ = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
+                            "/cfs-config-test.XXXXXX";
+        REQUIRE(::mkdtemp(templ.data()) != nullptr);
+        path_ = templ;
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir() {
+        for (const std::string& f : files_) ::unlink(f.c_str());
+        ::rmdir(path_.c_str());
+    }
+
+    std::string write(const std::string& name, std::string_view content) {
+        const std::string file = path_ + "/" + name;
+        std::ofstream out(file, std::ios::binary);
+        out.write(content.data(), static_cast<std::streamsize>(content.size()));
+        out.close();
+        REQUIRE(out.good());
+        files_.push_back(file);
+        return file;
+    }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    std::vector<std::string> files_;
+};
+
+}  // namespace
+
+// ---- Valid configs ---------------------------------------------------------------
+
+TEST_CASE("config: a full valid config sets every field") {
+    auto r = parse_config(
+        "# cfsupervisor\n"
+        "[cache]\n"
+        "dir = \"/var/cache/cfsupervisor\"\n"
+        "tag = \"node-7.cache_A\"\n"
+        "\n"
+        "[blobs]\n"
+        "dir = '/srv/blobs dir/x'   # literal string, with a space\n"
+        "\n"
+        "[workers]\n"
+        "count = 12\n"
+        "\n"
+        "[log]\n"
+        "level = \"warning\"\n",
+        "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->cache_dir == "/var/cache/cfsupervisor");
+    CHECK(r->cache_tag == "node-7.cache_A");
+    CHECK(r->blob_dir == "/srv/blobs dir/x");
+    CHECK(r->worker_count == 12u);
+    CHECK(r->log_level == cfs::log::Level::warning);
+}
+
+TEST_CASE("config: defaults are applied for optional keys") {
+    auto r = parse_config(kMinimal, "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->cache_dir == "/var/cache/cfs");
+    CHECK(r->blob_dir == "/var/lib/cfs/blobs");
+    CHECK(r->cache_tag == "cfs");
+    CHECK(r->worker_count == 1u);
+    CHECK(r->log_level == cfs::log::Level::info);
+
+    // Empty optional tables change nothing either.
+    auto with_tables = parse_config(std::string(kMinimal) + "[workers]\n[log]\n", "x.toml");
+    REQUIRE_MESSAGE(with_tables.ok(), with_tables.error().message());
+    CHECK(*with_tables == *r);
+}
+
+TEST_CASE("config: dotted keys and inline tables are the same tables") {
+    auto r = parse_config(
+        "cache.dir = \"/c\"\n"
+        "blobs = { dir = \"/b\" }\n"
+        "workers.count = 3\n",
+        "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->cache_dir == "/c");
+    CHECK(r->blob_dir == "/b");
+    CHECK(r->worker_count == 3u);
+}
+
+TEST_CASE("config: every log level name is accepted") {
+    const std::pair<const char*, cfs::log::Level> cases[] = {
+        {"debug", cfs::log::Level::debug},
+        {"info", cfs::log::Level::info},
+        {"warning", cfs::log::Level::warning},
+        {"error", cfs::log::Level::error},
+    };
+    for (const auto& c : cases) {
+        const std::string name = c.first;
+        const cfs::log::Level level = c.second;
+        CAPTURE(name);
+        auto r = parse_config(std::string(kMinimal) + "[log]\nlevel = \"" + name + "\"\n", "x.toml");
+        REQUIRE_MESSAGE(r.ok(), r.error().message());
+        CHECK(r->log_level == level);
+    }
+}
+
+TEST_CASE("config: the shipped example config parses to the documented defaults") {
+    auto r = load_config(CFS_TEST_DATA_DIR "/../../cfsupervisor.toml.example");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->cache_dir == "/var/cache/cfsupervisor");
+    CHECK(r->cache_tag == "cfs");
+    CHECK(r->blob_dir == "/var/lib/cfsupervisor/blobs");
+    CHECK(r->worker_count == 1u);
+    CHECK(r->log_level == cfs::log::Level::info);
+}
+
+TEST_CASE("config: fixture file with every key loads") {
+    auto r = load_config(CFS_TEST_DATA_DIR "/config/full.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->cache_dir == "/var/cache/cfsupervisor");
+    CHECK(r->cache_tag == "fscache_1");
+    CHECK(r->blob_dir == "/var/lib/cfsupervisor/blobs");
+    CHECK(r->worker_count == 64u);
+    CHECK(r->log_level == cfs::log::Level::debug);
+}
+
+// ---- TOML syntax -----------------------------------------------------------------
+
+TEST_CASE("config: a syntax error names file:line:column and toml++'s description") {
+    // Unterminated string: toml++ stops at the newline, column 10 of line 2.
+    const std::string msg = error_of("[cache]\ndir = \"/x\n");
+    CHECK(starts_with(msg, "x.toml:2:10: "));
+    CHECK(msg.find("Error while parsing string") != std::string::npos);
+
+    CHECK(starts_with(error_of("[cache\n"), "x.toml:1:7: Error while parsing table header"));
+    CHECK(starts_with(error_of("[cache]\ndir = /x\n"), "x.toml:2:7: Error while parsing value"));
+}
+
+TEST_CASE("config: duplicate keys and tables are syntax errors") {
+    CHECK(starts_with(error_of("[cache]\ndir = \"/a\"\ndir = \"/b\"\n"), "x.toml:3:"));
+    const std::string msg = error_of("[cache]\n[blobs]\n[cache]\n");
+    CHECK(starts_with(msg, "x.toml:3:1: "));
+    CHECK(msg.find("cannot redefine existing table 'cache'") != std::string::npos);
+}
+
+TEST_CASE("config: a syntax error is reported before anything else") {
+    // An unknown table and a missing key come first in the file; the syntax error wins.
+    const std::string msg = error_of("[bogus]\n[cache]\ncount = \n");
+    CHECK(starts_with(msg, "x.toml:3:"));
+    CHECK(msg.find("unknown") == std::string::npos);
+}
+
+TEST_CASE("config: text that is not UTF-8 is a syntax error at the bad byte") {
+    const std::string msg = error_of("[cache]\ndir = \"/a\xff\xfe\"\n");
+    CHECK(starts_with(msg, "x.toml:2:"));
+    CHECK(msg.find("invalid utf-8") != std::string::npos);
+}
+
+TEST_CASE("config: binary garbage is a syntax error") {
+    using namespace std::string_literals;
+    const std::string msg = error_of("\x00\x01\x02\x7f garbage\n"s);
+    CHECK(starts_with(msg, "x.toml:1:1: "));
+    CHECK(msg.find("Error while parsing") != std::string::npos);
+}
+
+// ---- Unknown tables and keys -----------------------------------------------------
+
+TEST_CASE("config: an unknown key in a known table is named at the key") {
+    const std::string msg = error_of(
+        "[cache]\n"
+        "dir = \"/c\"\n"
+        "cahce = 1\n"
+        "[blobs]\n"
+        "dir = \"/b\"\n");
+    CHECK(starts_with(msg, "x.toml:3:1: unknown key 'cahce' in table [cache]"));
+    CHECK(msg.find("known keys: dir, tag") != std::string::npos);
+}
+
+TEST_CASE("config: an unknown table is named at its name") {
+    const std::string msg = error_of(std::string(kMinimal) + "[worker]\ncount = 2\n");
+    CHECK(starts_with(msg, "x.toml:5:2: unknown table [worker]"));
+    CHECK(msg.find("known tables: cache, blobs, workers, log") != std::string::npos);
+}
+
+TEST_CASE("config: a key outside any table is unknown") {
+    const std::string msg = error_of("dir = \"/c\"\n" + std::string(kMinimal));
+    CHECK(starts_with(msg, "x.toml:1:1: unknown top-level key 'dir'"));
+}
+
+TEST_CASE("config: a sub-table of a known table is an unknown key") {
+    const std::string msg = error_of(std::string(kMinimal) + "[cache.extra]\nx = 1\n");
+    CHECK(starts_with(msg, "x.toml:5:8: unknown key 'extra' in table [cache]"));
+}
+
+TEST_CASE("config: unknown keys inside inline tables are found") {
+    const std::string msg = error_of("cache = { dir = \"/c\", tga = \"t\" }\n");
+    CHECK(starts_with(msg, "x.toml:1:23: unknown key 'tga' in table [cache]"));
+}
+
+TEST_CASE("config: the earliest unknown key in the file is reported, not the first by name") {
+    // 'zzz' sorts after 'aaa' but comes first in the file.
+    const std::string msg = error_of(
+        "[cache]\n"
+        "zzz = 1\n"
+        "dir = \"/c\"\n"
+        "[aaa]\n");
+    CHECK(starts_with(msg, "x.toml:2:1: unknown key 'zzz' in table [cache]"));
+}
+
+TEST_CASE("config: unknown keys are reported before schema errors") {
+    // workers.count (line 2) and the missing [blobs] are both wrong, but the unknown
+    // key on line 4 is reported.
+    const std::string msg = error_of(
+        "[workers]\n"
+        "count = 0\n"
+        "[log]\n"
+        "colour = true\n");
+    CHECK(starts_with(msg, "x.toml:4:1: unknown key 'colour' in table [log]"));
+}
+
+TEST_CASE("config: unknown quoted keys are shown escaped, on one line") {
+    CHECK(starts_with(error_of("\"a\\nb\" = 1\n" + std::string(kMinimal)),
+                      "x.toml:1:1: unknown top-level key \"a\\nb\" (every key belongs"));
+    CHECK(starts_with(error_of(std::string(kMinimal) + "\"dir \" = 1\n"),
+                      "x.toml:5:1: unknown key \"dir \" in table [blobs]"));
+    CHECK(starts_with(error_of("[\"ca\\u0000che\"]\n"),
+                      "x.toml:1:2: unknown table [\"ca\\u0000che\"]"));
+}
+
+// ---- Missing required keys -------------------------------------------------------
+
+TEST_CASE("config: an empty file is missing cache.dir at 1:1") {
+    CHECK(starts_with(error_of(""), "x.toml:1:1: missing required key cache.dir"));
+    CHECK(starts_with(error_of("# only a comment\n\n"),
+                      "x.toml:1:1: missing required key cache.dir"));
+}
+
+TEST_CASE("config: a missing table is reported at 1:1") {
+    const std::string msg = error_of(
+        "\n"
+        "[cache]\n"
+        "dir = \"/c\"\n");
+    CHECK(starts_with(msg, "x.toml:1:1: missing required key blobs.dir"));
+    CHECK(msg.find("there is no [blobs] table") != std::string::npos);
+}
+
+TEST_CASE("config: a missing key in a present table is reported at the table header") {
+    const std::string msg = error_of(
+        "[cache]\n"
+        "dir = \"/c\"\n"
+        "\n"
+        "[blobs]\n"
+        "[workers]\n"
+        "count = 2\n");
+    CHECK(starts_with(msg, "x.toml:4:1: missing required key blobs.dir: expected an absolute path"));
+    CHECK(msg.find("there is no") == std::string::npos);
+
+    // A table only made by a dotted key is located at that key's line.
+    CHECK(starts_with(error_of("\ncache.tag = \"t\"\n"),
+                      "x.toml:2:1: missing required key cache.dir"));
+}
+
+// ---- Types -----------------------------------------------------------------------
+
+TEST_CASE("config: wrong value types name the expected and the actual type") {
+    const std::string base(kMinimal);
+    CHECK(error_of(base + "[workers]\ncount = \"2\"\n") ==
+          "x.toml:6:9: workers.count: expected an integer from 1 to 64, got a string");
+    CHECK(error_of(base + "[workers]\ncount = 2.0\n") ==
+          "x.toml:6:9: workers.count: expected an integer from 1 to 64, got a floating-point "
+          "number");
+    CHECK(error_of(base + "[workers]\ncount = true\n") ==
+          "x.toml:6:9: workers.count: expected an integer from 1 to 64, got a boolean");
+    CHECK(error_of(base + "[workers]\ncount = [2]\n") ==
+          "x.toml:6:9: workers.count: expected an integer from 1 to 64, got an array");
+    CHECK(starts_with(error_of("[cache]\ndir = 5\n"),
+                      "x.toml:2:7: cache.dir: expected an absolute path (a string), got an "
+                      "integer"));
+    CHECK(starts_with(error_of("[cache]\ndir = \"/c\"\ntag = 1979-05-27\n"),
+                      "x.toml:3:7: cache.tag: expected 1 to 32 characters of [A-Za-z0-9_.-]"));
+    CHECK(error_of(base + "[log]\nlevel = 1\n") ==
+          "x.toml:6:9: log.level: expected one of \"debug\", \"info\", \"warning\", \"error\", "
+          "got an integer");
+}
+
+TEST_CASE("config: a known table given as something else is a type error") {
+    CHECK(error_of("cache = \"/var/cache\"\n") ==
+          "x.toml:1:9: cache: expected a table ([cache]), got a string");
+    CHECK(error_of(std::string(kMinimal) + "[[log]]\nlevel = \"info\"\n") ==
+          "x.toml:5:1: log: expected a table ([log]), got an array of tables");
+}
+
+// ---- Paths -----------------------------------------------------------------------
+
+TEST_CASE("config: paths must be absolute") {
+    CHECK(error_of("[cache]\ndir = \"var/cache\"\n") ==
+          "x.toml:2:7: cache.dir: expected an absolute path (starting with '/'), got "
+          "\"var/cache\"");
+    CHECK(error_of("[cache]\ndir = \"./c\"\n[blobs]\ndir = \"/b\"\n") ==
+          "x.toml:2:7: cache.dir: expected an absolute path (starting with '/'), got \"./c\"");
+    CHECK(error_of("[cache]\ndir = \"/c\"\n[blobs]\ndir = \"\"\n") ==
+          "x.toml:4:7: blobs.dir: expected an absolute path, got an empty string");
+}
+
+TEST_CASE("config: '..' components are rejected, with the reason") {
+    const std::string msg = error_of("[cache]\ndir = \"/var/cache/../lib\"\n");
+    CHECK(starts_with(msg, "x.toml:2:7: cache.dir: expected a path without '..' components ("));
+    CHECK(msg.find("the kernel resolves cache.dir itself") != std::string::npos);
+    CHECK(msg.find("got \"/var/cache/../lib\"") != std::string::npos);
+
+    CHECK(starts_with(error_of("[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b/..\"\n"),
+                      "x.toml:4:7: blobs.dir: expected a path without '..' components"));
+    CHECK(starts_with(error_of("[cache]\ndir = \"/..\"\n"),
+                      "x.toml:2:7: cache.dir: expected a path without '..' components"));
+
+    // Names that merely contain dots are fine.
+    auto r = parse_config("[cache]\ndir = \"/a/..b/c../.../.\"\n[blobs]\ndir = \"/b//x/\"\n",
+                          "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->cache_dir == "/a/..b/c../.../.");
+    CHECK(r->blob_dir == "/b//x/");
+}
+
+TEST_CASE("config: NUL and newline in paths are rejected and shown escaped") {
+    CHECK(error_of("[cache]\ndir = \"/a\\u0000b\"\n") ==
+          "x.toml:2:7: cache.dir: expected a path without NUL characters, got \"/a\\u0000b\"");
+    CHECK(error_of("[cache]\ndir = \"/a\\nb\"\n") ==
+          "x.toml:2:7: cache.dir: expected a path without newlines (it is sent to the kernel as "
+          "one line of a command), got \"/a\\nb\"");
+    // A multi-line string; the value starts at the opening quotes.
+    CHECK(error_of("[cache]\ndir = \"/c\"\n[blobs]\ndir = \"\"\"/b\nx\"\"\"\n") ==
+          "x.toml:4:7: blobs.dir: expected a path without newlines, got \"/b\\nx\"");
+}
+
+TEST_CASE("config: a path longer than the kernel's PATH_MAX is rejected") {
+    const std::string ok_path = "/" + std::string(4094, 'a');  // 4095 bytes
+    auto r = parse_config("[cache]\ndir = \"" + ok_path + "\"\n[blobs]\ndir = \"/b\"\n", "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->cache_dir.size() == 4095u);
+
+    CHECK(error_of("[cache]\ndir = \"" + ok_path + "a\"\n") ==
+          "x.toml:2:7: cache.dir: expected a path of at most 4095 bytes, got 4096 bytes");
+}
+
+TEST_CASE("config: a long bad value is cut in the message") {
+    const std::string msg = error_of("[cache]\ndir = \"" + std::string(3000, 'r') + "\"\n");
+    CHECK(starts_with(msg, "x.toml:2:7: cache.dir: expected an absolute path (starting with '/'), "
+                           "got \"rrrr"));
+    CHECK(msg.ends_with("rrr\"..."));
+    CHECK(msg.size() < 400u);
+}
+
+// ---- Cache tag -------------------------------------------------------------------
+
+TEST_CASE("config: the cache tag must be 1..32 characters of [A-Za-z0-9_.-]") {
+    const std::string head = "[cache]\ndir = \"/c\"\ntag = ";
+    const std::string tail = "\n[blobs]\ndir = \"/b\"\n";
+    const std::string expected =
+        "x.toml:3:7: cache.tag: expected 1 to 32 characters of [A-Za-z0-9_.-] (the kernel takes "
+        "the tag verbatim), got ";
+
+    CHECK(error_of(head + "\"my tag\"" + tail) == expected + "\"my tag\", which contains ' '");
+    CHECK(error_of(head + "\"a/b\"" + tail) == expected + "\"a/b\", which contains '/'");
+    CHECK(error_of(head + "\"caf\xc3\xa9\"" + tail) ==
+          expected + "\"caf\xc3\xa9\", which contains '\xc3\xa9'");
+    CHECK(error_of(head + "\"a\\tb\"" + tail) == expected + "\"a\\tb\", which contains '\\t'");
+    CHECK(error_of(head + "\"\"" + tail) == expected + "an empty string");
+    CHECK(error_of(head + "\"" + std::string(33, 't') + "\"" + tail) ==
+          expected + "33 characters");
+
+    auto r = parse_config(head + "\"" + std::string(32, 'T') + "\"" + tail, "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->cache_tag == std::string(32, 'T'));
+    auto one = parse_config(head + "'-'" + tail, "x.toml");
+    REQUIRE_MESSAGE(one.ok(), one.error().message());
+    CHECK(one->cache_tag == "-");
+}
+
+// ---- Integers --------------------------------------------------------------------
+
+TEST_CASE("config: workers.count must be from 1 to 64") {
+    const std::string base = std::string(kMinimal) + "\n[workers]\ncount = ";
+    const std::string expected = "x.toml:7:9: workers.count: expected an integer from 1 to 64, got ";
+    CHECK(error_of(base + "0\n") == expected + "0");
+    CHECK(error_of(base + "-1\n") == expected + "-1");
+    CHECK(error_of(base + "65\n") == expected + "65");
+    CHECK(error_of(base + "4294967297\n") == expected + "4294967297");  // 2^32 + 1
+    CHECK(error_of(base + "-9223372036854775808\n") == expected + "-9223372036854775808");
+    CHECK(error_of(base + "9223372036854775807\n") == expected + "9223372036854775807");
+    CHECK(error_of(base + "0x41\n") == expected + "65");
+
+    const std::pair<const char*, unsigned> valid[] = {{"1", 1}, {"64", 64}, {"+7", 7}, {"0x40", 64}};
+    for (const auto& v : valid) {
+        const std::string text = v.first;
+        const unsigned value = v.second;
+        CAPTURE(text);
+        auto r = parse_config(base + text + "\n", "x.toml");
+        REQUIRE_MESSAGE(r.ok(), r.error().message());
+        CHECK(r->worker_count == value);
+    }
+}
+
+TEST_CASE("config: an integer beyond 64 bits is a syntax error, not a wrap-around") {
+    const std::string msg =
+        error_of(std::string(kMinimal) + "[workers]\ncount = 18446744073709551617\n");
+    CHECK(starts_with(msg, "x.toml:6:"));
+    CHECK(msg.find("not representable in 64 bits") != std::string::npos);
+}
+
+// ---- Log level -------------------------------------------------------------------
+
+TEST_CASE("config: an unknown log level is named") {
+    CHECK(error_of(std::string(kMinimal) + "[log]\nlevel = \"verbose\"\n") ==
+          "x.toml:6:9: log.level: expected one of \"debug\", \"info\", \"warning\", \"error\", "
+          "got \"verbose\"");
+    CHECK(starts_with(error_of(std::string(kMinimal) + "[log]\nlevel = \"INFO\"\n"),
+                      "x.toml:6:9: log.level: "));
+}
+
+// ---- Order -----------------------------------------------------------------------
+
+TEST_CASE("config: schema errors are reported in schema order, not file order") {
+    // log.level (line 2) and workers.count (line 4) are both bad, and come before
+    // [cache] in the file; cache.dir is first in the schema.
+    const std::string msg = error_of(
+        "[log]\n"
+        "level = \"loud\"\n"
+        "[workers]\n"
+        "count = 100\n"
+        "[cache]\n"
+        "dir = \"relative\"\n"
+        "[blobs]\n"
+        "dir = \"/b\"\n");
+    CHECK(starts_with(msg, "x.toml:6:7: cache.dir: "));
+
+    CHECK(starts_with(error_of("[log]\nlevel = \"loud\"\n[workers]\ncount = 100\n"
+                               "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n"),
+                      "x.toml:4:9: workers.count: "));
+}
+
+// ---- Files -----------------------------------------------------------------------
+
+TEST_CASE("config: load_config reads a file and uses its path in messages") {
+    TempDir dir;
+    const std::string good = dir.write("good.toml", std::string(kMinimal) + "[workers]\ncount = 5\n");
+    auto r = load_config(good);
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->worker_count == 5u);
+    CHECK(r->cache_dir == "/var/cache/cfs");
+
+    const std::string bad = dir.write("bad.toml", std::string(kMinimal) + "[workers]\ncount = 0\n");
+    auto e = load_config(bad);
+    REQUIRE(!e.ok());
+    CHECK(e.error().errnum == 0);
+    CHECK(e.error().message() ==
+          bad + ":6:9: workers.count: expected an integer from 1 to 64, got 0");
+}
+
+TEST_CASE("config: a missing file is ENOENT and names the path") {
+    TempDir dir;
+    const std::string path = dir.path() + "/does-not-exist.toml";
+    auto r = load_config(path);
+    REQUIRE(!r.ok());
+    CHECK(r.error().errnum == ENOENT);
+    CHECK(r.error().context.find(path) != std::string::npos);
+    CHECK(r.error().message() ==
+          "opening config file " + path + ": No such file or directory");
+}
+
+TEST_CASE("config: a directory is not a config file") {
+    TempDir dir;
+    auto r = load_config(dir.path());
+    REQUIRE(!r.ok());
+    CHECK(r.error().errnum == EISDIR);
+    CHECK(r.error().context.find(dir.path()) != std::string::npos);
+}
+
+TEST_CASE("config: an unreadable file carries EACCES") {
+    if (::geteuid() == 0) {
+        MESSAGE("skipped: root reads files regardless of mode");
+        return;
+    }
+    TempDir dir;
+    const std::string path = dir.write("secret.toml", kMinimal);
+    REQUIRE(::chmod(path.c_str(), 0) == 0);
+    auto r = load_config(path);
+    REQUIRE(!r.ok());
+    CHECK(r.error().errnum == EACCES);
+    CHECK(r.error().context.find(path) != std::string::npos);
+}
+
+TEST_CASE("config: a garbage file is a syntax error naming the file") {
+    TempDir dir;
+    using namespace std::string_literals;
+    const std::string path = dir.write("garbage.toml", "\x7f" "ELF\x02\x01\x01\x00\x00\xff\xfe"s);
+    auto r = load_config(path);
+    REQUIRE(!r.ok());
+    CHECK(r.error().errnum == 0);
+    // toml++ decodes UTF-8 ahead of parsing, so the bad bytes are what it reports.
+    CHECK(r.error().message().starts_with(path + ":1:"));
+    CHECK(r.error().message().find("invalid utf-8") != std::string::npos);
+
+    const std::string latin1 = dir.write("latin1.toml", "[cache]\ndir = \"/caf\xe9\"\n");
+    auto l = load_config(latin1);
+    REQUIRE(!l.ok());
+    CHECK(l.error().message().starts_with(latin1 + ":2:"));
+    CHECK(l.error().message().find("invalid utf-8") != std::string::npos);
+}
+
+TEST_CASE("config: an empty file is missing cache.dir") {
+    TempDir dir;
+    const std::string path = dir.write("empty.toml", "");
+    auto r = load_config(path);
+    REQUIRE(!r.ok());
+    CHECK(r.error().errnum == 0);
+    CHECK(r.error().message() ==
+          path + ":1:1: missing required key cache.dir: expected an absolute path (there is no "
+                 "[cache] table)");
+}
+
+TEST_CASE("config: a file over 1 MiB is refused with EFBIG") {
+    TempDir dir;
+    const std::string path = dir.write("huge.toml", std::string((1u << 20) + 1, '\n'));
+    auto r = load_config(path);
+    REQUIRE(!r.ok());
+    CHECK(r.error().errnum == EFBIG);
+    CHECK(r.error().context.find(path) != std::string::npos);
+
+    // Exactly 1 MiB is still read (and here, being blank, lacks cache.dir).
+    const std::string limit = dir.write("limit.toml", std::string(1u << 20, '\n'));
+    auto l = load_config(limit);
+    REQUIRE(!l.ok());
+    CHECK(l.error().message().starts_with(limit + ":1:1: missing required key cache.dir"));
+}

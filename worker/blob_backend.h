@@ -1,0 +1,30 @@
+// Where blob bytes come from. The worker asks a backend for a blob by its name (the
+// kernel's cookie key, already validated as a plain file name) and reads ranges.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace cfs::worker {
+
+class BlobSource {
+public:
+    virtual ~BlobSource() = default;
+    [[nodiscard]] virtual std::uint64_t size() const = 0;
+    // Fills `buffer` from `offset` as far as the blob goes; fewer bytes only at its end.
+    [[nodiscard]] virtual Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) = 0;
+};
+
+class BlobBackend {
+public:
+    virtual ~BlobBackend() = default;
+    // Errors carry the errno the kernel should see in `copen <id>,-errno`.
+    [[nodiscard]] virtual Result<std::unique_ptr<BlobSource>> open(std::string_view name) = 0;
+};
+
+}  // namespace cfs::worker

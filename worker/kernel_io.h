@@ -1,0 +1,48 @@
+// The worker's syscalls against the cachefiles device and its anon fds, behind an
+// interface so the request logic can be tested with a fake. The real implementation
+// is exercised only on a real kernel (tests/vm).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace cfs::worker {
+
+class KernelIo {
+public:
+    virtual ~KernelIo() = default;
+    // One whole message from the device into `buffer`; 0 when nothing is pending.
+    [[nodiscard]] virtual Result<std::size_t> read_request(std::span<std::byte> buffer) = 0;
+    // A text command such as "copen 5,4096".
+    [[nodiscard]] virtual Status write_command(std::string_view command) = 0;
+    // Writes all of `data` (4096-aligned buffer, offset and length) into the cache file.
+    [[nodiscard]] virtual Status write_cache(int anon_fd, std::span<const std::byte> data,
+                                             std::uint64_t offset) = 0;
+    // CACHEFILES_IOC_READ_COMPLETE for `msg_id`.
+    [[nodiscard]] virtual Status complete_read(int anon_fd, std::uint32_t msg_id) = 0;
+    // Whether `fd` really is a cachefiles anon fd (guards against closing, or writing
+    // to, an unrelated descriptor named by a malformed message).
+    [[nodiscard]] virtual bool is_cache_anon_fd(int fd) = 0;
+};
+
+class DeviceKernelIo final : public KernelIo {
+public:
+    explicit DeviceKernelIo(unique_fd device) : device_(std::move(device)) {}
+    [[nodiscard]] int device_fd() const { return device_.get(); }
+
+    Result<std::size_t> read_request(std::span<std::byte> buffer) override;
+    Status write_command(std::string_view command) override;
+    Status write_cache(int anon_fd, std::span<const std::byte> data, std::uint64_t offset) override;
+    Status complete_read(int anon_fd, std::uint32_t msg_id) override;
+    bool is_cache_anon_fd(int fd) override;
+
+private:
+    unique_fd device_;
+};
+
+}  // namespace cfs::worker

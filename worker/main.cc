@@ -1,0 +1,172 @@
+// cfsupervisor-worker: started by the supervisor only. Everything it needs (the device
+// fd, the blob directory) arrives over its socket; it reads no config and holds no
+// privilege, so it can be sandboxed tightly.
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <poll.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "common/fd_passing.h"
+#include "common/kernel_msg.h"
+#include "common/log.h"
+#include "common/unique_fd.h"
+#include "common/worker_protocol.h"
+#include "worker/kernel_io.h"
+#include "worker/local_backend.h"
+#include "worker/request_handler.h"
+#include "worker/supervisor_link.h"
+
+namespace {
+
+using namespace cfs;
+
+constexpr int kInitTimeoutMs = 10'000;
+// Requests handled per wakeup before the supervisor socket gets a turn.
+constexpr int kRequestsPerWakeup = 64;
+
+struct Options {
+    int ipc_fd = 3;
+    pid_t parent = 0;
+};
+
+bool parse_int(std::string_view s, int& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool parse_options(int argc, char** argv, Options& o) {
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string_view key = argv[i], value = argv[i + 1];
+        int v;
+        if (!parse_int(value, v)) return false;
+        if (key == "--ipc-fd") o.ipc_fd = v;
+        else if (key == "--parent-pid") o.parent = v;
+        else return false;
+    }
+    return argc % 2 == 1 && o.parent > 0;
+}
+
+struct InitReceived {
+    wire::Init init;
+    unique_fd device;
+    unique_fd blob_dir;
+};
+
+Result<InitReceived> receive_init(int sock) {
+    pollfd p{sock, POLLIN, 0};
+    if (::poll(&p, 1, kInitTimeoutMs) <= 0) return logic_error("no Init from the supervisor");
+    std::array<std::byte, wire::kMaxMessageSize> buffer;
+    auto received = receive_message(sock, buffer, kMaxFdsPerMessage);
+    if (!received) return std::move(received).error();
+    if (received->size == 0) return logic_error("the supervisor closed the connection");
+    auto m = wire::decode(std::span(buffer).first(received->size), received->fds.size());
+    if (!m) return std::move(m).error();
+    auto* init = std::get_if<wire::Init>(&*m);
+    if (init == nullptr) return logic_error("first message from the supervisor is not Init");
+    return InitReceived{*init, std::move(received->fds[0]), std::move(received->fds[1])};
+}
+
+int serve(int sock, InitReceived init) {
+    worker::DeviceKernelIo kernel(std::move(init.device));
+    worker::LocalDirBackend backend(std::move(init.blob_dir));
+    worker::RequestHandler* handler_ptr = nullptr;
+    worker::SocketSupervisorLink link(sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); });
+    worker::RequestHandler handler(kernel, backend, link);
+    handler_ptr = &handler;
+
+    unique_fd epoll(::epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll) {
+        log::error("{}", sys_error("creating the event loop").message());
+        return EXIT_FAILURE;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = kernel.device_fd();
+    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, kernel.device_fd(), &ev) < 0 ||
+        (ev.data.fd = sock, ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, sock, &ev) < 0)) {
+        log::error("{}", sys_error("watching the device and the supervisor socket").message());
+        return EXIT_FAILURE;
+    }
+    if (auto ready = link.send(wire::Ready{}); !ready) {
+        log::error("{}", ready.error().message());
+        return EXIT_FAILURE;
+    }
+
+    std::array<std::byte, kmsg::kMaxMessageSize> message;
+    for (;;) {
+        std::array<epoll_event, 4> events;
+        int n = ::epoll_wait(epoll.get(), events.data(), events.size(), -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            log::error("{}", sys_error("waiting for requests").message());
+            return EXIT_FAILURE;
+        }
+        for (int i = 0; i < n; ++i) {
+            if (events[i].data.fd == sock) {
+                if (auto drained = link.drain_unsolicited(); !drained) {
+                    // The supervisor going away is how a worker is told to stop.
+                    log::info("leaving: {}", drained.error().message());
+                    return EXIT_SUCCESS;
+                }
+                continue;
+            }
+            for (int k = 0; k < kRequestsPerWakeup; ++k) {
+                auto got = kernel.read_request(message);
+                if (!got) {
+                    // EEXIST and friends fail one request inside the kernel; the
+                    // device itself is still fine.
+                    log::warning("{}", got.error().message());
+                    break;
+                }
+                if (*got == 0) break;
+                if (auto handled = handler.handle(std::span(message).first(*got)); !handled) {
+                    log::error("lost the supervisor: {}", handled.error().message());
+                    return EXIT_FAILURE;
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    log::set_identity("cfsupervisor-worker");
+    Options options;
+    if (!parse_options(argc, argv, options)) {
+        log::error("usage: cfsupervisor-worker --ipc-fd N --parent-pid PID (started by cfsupervisor only)");
+        return EXIT_FAILURE;
+    }
+    // A worker never outlives its supervisor; the check after the prctl catches a
+    // supervisor that died before it took effect.
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != options.parent) return EXIT_FAILURE;
+    ::signal(SIGPIPE, SIG_IGN);
+
+    const int sock = options.ipc_fd;
+    if (::fcntl(sock, F_SETFD, FD_CLOEXEC) < 0) {
+        log::error("{}", sys_error("using the supervisor socket").message());
+        return EXIT_FAILURE;
+    }
+    auto init = receive_init(sock);
+    if (!init) {
+        log::error("cannot start: {}", init.error().message());
+        return EXIT_FAILURE;
+    }
+    log::set_identity("cfsupervisor-worker/" + std::to_string(init->init.worker_id));
+    if (init->init.log_level <= static_cast<std::uint32_t>(log::Level::error))
+        log::set_level(static_cast<log::Level>(init->init.log_level));
+    if (::fcntl(sock, F_SETFL, O_NONBLOCK) < 0) {
+        log::error("{}", sys_error("using the supervisor socket").message());
+        return EXIT_FAILURE;
+    }
+    log::debug("serving");
+    return serve(sock, std::move(*init));
+}

@@ -1,0 +1,199 @@
+#include "worker/request_handler.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "common/log.h"
+
+namespace cfs::worker {
+namespace {
+
+std::uint64_t round_down(std::uint64_t v) { return v / kCacheBlockSize * kCacheBlockSize; }
+std::uint64_t round_up(std::uint64_t v) { return round_down(v + kCacheBlockSize - 1); }
+
+}  // namespace
+
+RequestHandler::RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor)
+    : kernel_(kernel), backend_(backend), supervisor_(supervisor) {
+    buffer_.reset(static_cast<std::byte*>(std::aligned_alloc(kCacheBlockSize, kCopyChunkSize)));
+    if (!buffer_) throw std::bad_alloc();
+}
+
+Status RequestHandler::handle(std::span<const std::byte> message) {
+    auto request = kmsg::decode(message);
+    if (!request) return handle_malformed(message, request.error());
+    return std::visit(
+        [this](auto& r) -> Status {
+            using T = std::decay_t<decltype(r)>;
+            if constexpr (std::is_same_v<T, kmsg::OpenRequest>) return handle_open(r);
+            else if constexpr (std::is_same_v<T, kmsg::ReadRequest>) return handle_read(r);
+            else return handle_close(r);
+        },
+        *request);
+}
+
+void RequestHandler::reply_copen(std::uint32_t msg_id, std::int64_t size_or_negative_errno) {
+    // A failed copen leaves the request pending with no one to answer it; the kernel
+    // only refuses one whose msg_id is gone (the opener gave up), so a log is all we can do.
+    if (auto written = kernel_.write_command(kmsg::format_copen(msg_id, size_or_negative_errno)); !written)
+        log::error("{}", written.error().message());
+}
+
+Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
+    ++counters_.opens;
+    if (!kernel_.is_cache_anon_fd(r.fd)) {
+        // Not ours to close: the number names something else in this process.
+        log::error("OPEN msg_id {} object {} names fd {}, which is not a cachefiles anon fd",
+                   r.msg_id, r.object_id, r.fd);
+        ++counters_.opens_refused;
+        reply_copen(r.msg_id, -EIO);
+        return {};
+    }
+    unique_fd anon(r.fd);
+    // The kernel installs anon fds without close-on-exec.
+    (void)::fcntl(anon.get(), F_SETFD, FD_CLOEXEC);
+
+    const std::string blob_name = kmsg::printable(r.cookie_key);
+    auto blob = backend_.open(r.cookie_key);
+    if (!blob) {
+        ++counters_.opens_refused;
+        const int err = blob.error().errnum != 0 ? blob.error().errnum : EIO;
+        log::warning("OPEN of object {} refused: volume \"{}\" blob \"{}\": {}", r.object_id,
+                     kmsg::printable(r.volume_key), blob_name, blob.error().message());
+        reply_copen(r.msg_id, -err);
+        return {};  // anon fd closes here, which lets the kernel drop the object
+    }
+
+    wire::ObjectDescription description{r.object_id, (*blob)->size(), r.volume_key, r.cookie_key};
+    if (auto shared = supervisor_.object_opened(description, anon.get()); !shared) return shared;
+
+    if (auto written = kernel_.write_command(kmsg::format_copen(r.msg_id, static_cast<std::int64_t>((*blob)->size())));
+        !written) {
+        ++counters_.opens_refused;
+        log::warning("OPEN of object {} (volume \"{}\" blob \"{}\") could not be answered: {}",
+                     r.object_id, kmsg::printable(r.volume_key), blob_name, written.error().message());
+        return supervisor_.object_closed(r.object_id);
+    }
+    log::debug("object {} open: volume \"{}\" blob \"{}\" size {}", r.object_id,
+               kmsg::printable(r.volume_key), blob_name, (*blob)->size());
+    objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob),
+                                                  std::move(r.volume_key), std::move(r.cookie_key)});
+    return supervisor_.object_copened(r.object_id);
+}
+
+Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object_id) {
+    if (auto it = objects_.find(object_id); it != objects_.end()) return &it->second;
+    auto shared = supervisor_.query_object(object_id);
+    if (!shared) return std::move(shared).error();
+    if (!*shared) return static_cast<Object*>(nullptr);
+    auto& d = (*shared)->description;
+    Object object{std::move((*shared)->anon_fd), nullptr, d.volume_key, d.cookie_key};
+    if (auto blob = backend_.open(d.cookie_key); blob)
+        object.blob = std::move(*blob);
+    else
+        log::error("object {} (volume \"{}\" blob \"{}\") cannot be read by this worker: {}",
+                   object_id, kmsg::printable(d.volume_key), kmsg::printable(d.cookie_key),
+                   blob.error().message());
+    return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
+}
+
+bool RequestHandler::copy_range(Object& object, const kmsg::ReadRequest& r) {
+    if (!object.blob) return false;
+    // Cache files take direct I/O: whole blocks only. A range the kernel asks for is
+    // already aligned; widening an unaligned one only rewrites bytes with themselves.
+    const std::uint64_t end = round_up(r.offset + r.length);
+    for (std::uint64_t pos = round_down(r.offset); pos < end;) {
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunkSize, end - pos));
+        auto got = object.blob->read_at(std::span(buffer_.get(), want), pos);
+        if (!got) {
+            log::error("READ of object {} (volume \"{}\" blob \"{}\") failed at offset {}: {}",
+                       r.object_id, kmsg::printable(object.volume_key),
+                       kmsg::printable(object.cookie_key), pos, got.error().message());
+            return false;
+        }
+        // The blob's last block is padded with zeros, as a cache file block must be
+        // whole; nothing past that block is ever written, so a short blob stays short.
+        const std::size_t block_len = static_cast<std::size_t>(round_up(*got));
+        std::memset(buffer_.get() + *got, 0, block_len - *got);
+        if (block_len > 0) {
+            if (auto written = kernel_.write_cache(object.anon_fd.get(), std::span(buffer_.get(), block_len), pos);
+                !written) {
+                log::error("READ of object {} (volume \"{}\" blob \"{}\"): {}", r.object_id,
+                           kmsg::printable(object.volume_key), kmsg::printable(object.cookie_key),
+                           written.error().message());
+                return false;
+            }
+            counters_.bytes_written += block_len;
+        }
+        if (*got < want) {
+            log::warning("READ of object {} (volume \"{}\" blob \"{}\") wants {} bytes at {}, but the "
+                         "blob ends at {}",
+                         r.object_id, kmsg::printable(object.volume_key),
+                         kmsg::printable(object.cookie_key), r.length, r.offset, pos + *got);
+            return false;
+        }
+        pos += want;
+    }
+    return true;
+}
+
+Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
+    ++counters_.reads;
+    auto found = find_object(r.object_id);
+    if (!found) return std::move(found).error();
+    Object* object = *found;
+    if (object == nullptr) {
+        // Only an object dropped after its owner died can be unknown; the supervisor's
+        // `restore` that follows every such drop delivers this READ again.
+        log::warning("READ msg_id {} for unknown object {} left for redelivery", r.msg_id, r.object_id);
+        return {};
+    }
+    if (!copy_range(*object, r)) ++counters_.reads_short;
+    // Completed even when data is missing: the kernel then finds the hole and fails
+    // the reader's read() at once, instead of leaving it waiting on us.
+    if (auto completed = kernel_.complete_read(object->anon_fd.get(), r.msg_id); !completed) {
+        // EINVAL: no longer pending (answered twice after a restore); harmless.
+        if (completed.error().errnum == EINVAL)
+            log::debug("{}", completed.error().message());
+        else
+            log::error("{} (object {})", completed.error().message(), r.object_id);
+    }
+    return {};
+}
+
+Status RequestHandler::handle_close(const kmsg::CloseRequest& r) {
+    ++counters_.closes;
+    if (auto it = objects_.find(r.object_id); it != objects_.end()) {
+        log::debug("object {} closed: volume \"{}\" blob \"{}\"", r.object_id,
+                   kmsg::printable(it->second.volume_key), kmsg::printable(it->second.cookie_key));
+        objects_.erase(it);
+    }
+    // The supervisor and other workers hold copies too; the object is released when
+    // the last one closes.
+    return supervisor_.object_closed(r.object_id);
+}
+
+Status RequestHandler::handle_malformed(std::span<const std::byte> message, const Error& why) {
+    ++counters_.malformed;
+    log::error("rejected a message from the kernel: {}", why.message());
+    const auto header = kmsg::peek_header(message);
+    if (!header) return {};
+    if (header->opcode == static_cast<std::uint32_t>(kmsg::Opcode::open)) {
+        if (auto fd = kmsg::peek_open_fd(message); fd && kernel_.is_cache_anon_fd(*fd)) {
+            unique_fd stray(*fd);  // closed here: the kernel drops the object with it
+        }
+        reply_copen(header->msg_id, -EINVAL);
+    } else if (header->opcode == static_cast<std::uint32_t>(kmsg::Opcode::read)) {
+        // Fail the reader fast rather than leave it waiting.
+        if (auto it = objects_.find(header->object_id); it != objects_.end())
+            (void)kernel_.complete_read(it->second.anon_fd.get(), header->msg_id);
+    }
+    return {};
+}
+
+void RequestHandler::forget(std::uint32_t object_id) { objects_.erase(object_id); }
+
+}  // namespace cfs::worker

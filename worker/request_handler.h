@@ -1,0 +1,78 @@
+// Answers the kernel's requests: OPEN (find the blob, copen), READ (copy the range
+// into the cache file, READ_COMPLETE), CLOSE (drop the object). Everything that goes
+// wrong with one request is answered and logged here, naming the object, volume and
+// blob; only a broken supervisor link is returned, because the worker cannot go on.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+#include "common/kernel_msg.h"
+#include "common/result.h"
+#include "common/unique_fd.h"
+#include "worker/blob_backend.h"
+#include "worker/kernel_io.h"
+#include "worker/supervisor_link.h"
+
+namespace cfs::worker {
+
+inline constexpr std::size_t kCacheBlockSize = 4096;  // cache files take direct I/O
+inline constexpr std::size_t kCopyChunkSize = 1 << 20;
+
+struct RequestCounters {
+    std::uint64_t opens = 0;
+    std::uint64_t opens_refused = 0;
+    std::uint64_t reads = 0;
+    std::uint64_t reads_short = 0;  // answered without all the data (blob short or failing)
+    std::uint64_t bytes_written = 0;
+    std::uint64_t closes = 0;
+    std::uint64_t malformed = 0;
+};
+
+class RequestHandler {
+public:
+    RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor);
+
+    // One message as read from the device.
+    [[nodiscard]] Status handle(std::span<const std::byte> message);
+    // The supervisor says the object is gone: close our copy of its anon fd.
+    void forget(std::uint32_t object_id);
+
+    [[nodiscard]] std::size_t object_count() const { return objects_.size(); }
+    [[nodiscard]] const RequestCounters& counters() const { return counters_; }
+
+private:
+    struct Object {
+        unique_fd anon_fd;
+        std::unique_ptr<BlobSource> blob;  // null when the blob could not be opened here
+        std::string volume_key;
+        std::string cookie_key;
+    };
+
+    [[nodiscard]] Status handle_open(kmsg::OpenRequest& request);
+    [[nodiscard]] Status handle_read(const kmsg::ReadRequest& request);
+    [[nodiscard]] Status handle_close(const kmsg::CloseRequest& request);
+    [[nodiscard]] Status handle_malformed(std::span<const std::byte> message, const Error& why);
+    // Finds the object, asking the supervisor when another worker opened it.
+    [[nodiscard]] Result<Object*> find_object(std::uint32_t object_id);
+    // Copies [offset, offset+length) from the blob; false if not all of it could be.
+    bool copy_range(Object& object, const kmsg::ReadRequest& request);
+    void reply_copen(std::uint32_t msg_id, std::int64_t size_or_negative_errno);
+
+    KernelIo& kernel_;
+    BlobBackend& backend_;
+    SupervisorLink& supervisor_;
+    std::unordered_map<std::uint32_t, Object> objects_;
+    struct FreeDeleter {
+        void operator()(std::byte* p) const { std::free(p); }
+    };
+    std::unique_ptr<std::byte[], FreeDeleter> buffer_;  // kCopyChunkSize, block-aligned
+    RequestCounters counters_;
+};
+
+}  // namespace cfs::worker
