@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds cfsupervisor and runs the whole test suite: unit tests, then every scenario
+# on the real test kernel in QEMU. The first run builds that kernel (about 10 minutes
+# on 2 cores) and caches it in ${CFS_CACHE_DIR:-~/.cache/cfsupervisor}.
+#
+# usage: scripts/test.sh [ctest arguments...]   e.g. scripts/test.sh -L unit
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${CFS_BUILD_DIR:-$root/build}
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build "$build" -j"$(nproc)"
+cd "$build"
+exec ctest --output-on-failure "$@"
