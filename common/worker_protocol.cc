@@ -120,6 +120,9 @@ std::size_t fd_count(Type type) {
     }
 }
 
+// type + object id + size + two length-prefixed keys (prefixes counted at 4 bytes).
+static_assert(4 + 4 + 8 + 2 * (4 + kMaxKeySize) <= kMaxMessageSize);
+
 std::vector<std::byte> encode(const Message& m) {
     Writer w;
     w.u32(static_cast<std::uint32_t>(type_of(m)));

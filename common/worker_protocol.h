@@ -40,8 +40,10 @@
 
 namespace cfs::wire {
 
-inline constexpr std::size_t kMaxMessageSize = 2048;
 inline constexpr std::size_t kMaxKeySize = 1024;  // bounded by the kernel's 1024-byte messages
+// Room for the largest message, ObjectOpened with two keys of kMaxKeySize, plus its
+// fixed fields; a static_assert in worker_protocol.cc checks the arithmetic.
+inline constexpr std::size_t kMaxMessageSize = 2 * kMaxKeySize + 64;
 
 enum class Type : std::uint32_t {
     init = 1,

@@ -112,7 +112,11 @@ void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
     if (!slot.running()) return;
     log::error("worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
     ::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0);
-    // The pidfd becomes readable and on_worker_exit reaps and replaces it.
+    // Nothing more is read from it: a socket at EOF or with junk queued would
+    // otherwise wake us again and again until the pidfd reports the exit, which then
+    // reaps and replaces it.
+    if (slot.socket) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
+    slot.socket.reset();
 }
 
 void Supervisor::reap(WorkerSlot& slot) {
@@ -202,7 +206,12 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
             kill_worker(slot, received.error().message());
             return;
         }
-        if (received->size == 0) return;  // it is exiting; the pidfd tells us when
+        if (received->size == 0) {
+            // EOF: a worker only closes its end by exiting; one that did so and lives
+            // on cannot be served, and a socket at EOF would stay readable forever.
+            kill_worker(slot, "closed its connection to the supervisor");
+            return;
+        }
         auto handled = dispatch_worker_message(state_, slot, std::span(buffer).first(received->size),
                                                std::move(received->fds));
         if (!handled) {

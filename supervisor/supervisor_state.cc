@@ -11,7 +11,7 @@
 namespace cfs::supervisor {
 
 Status SupervisorState::send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds) {
-    if (!to.running()) return logic_error("worker is not running");
+    if (!to.running() || !to.socket) return logic_error("worker is not connected");
     const auto bytes = wire::encode(m);
     return send_message(to.socket.get(), bytes, fds);
 }

@@ -48,7 +48,9 @@ Result<std::unique_ptr<BlobSource>> LocalDirBackend::open(std::string_view name)
     if (auto valid = validate_blob_name(name); !valid) return std::move(valid).error();
     const std::string path(name);
     open_how how{};
-    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    // O_NONBLOCK: a FIFO or device in the blob directory must fail the S_ISREG check
+    // below, not block the worker in open() (it changes nothing for regular files).
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     const long fd = ::syscall(SYS_openat2, dir_.get(), path.c_str(), &how, sizeof how);
     if (fd < 0) return sys_error("opening the blob");

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "common/blob_name.h"
 #include "common/log.h"
 
 namespace cfs::worker {
@@ -57,6 +58,15 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
     (void)::fcntl(anon.get(), F_SETFD, FD_CLOEXEC);
 
     const std::string blob_name = kmsg::printable(r.cookie_key);
+    // The cookie key comes from whoever mounted; no backend sees a name that could
+    // leave the blob directory, whatever its own checks are.
+    if (auto valid = validate_blob_name(r.cookie_key); !valid) {
+        ++counters_.opens_refused;
+        log::warning("OPEN of object {} refused: volume \"{}\" blob \"{}\": {}", r.object_id,
+                     kmsg::printable(r.volume_key), blob_name, valid.error().message());
+        reply_copen(r.msg_id, -valid.error().errnum);
+        return {};
+    }
     auto blob = backend_.open(r.cookie_key);
     if (!blob) {
         ++counters_.opens_refused;

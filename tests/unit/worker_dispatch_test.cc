@@ -1,0 +1,460 @@
+#include "supervisor/worker_dispatch.h"
+
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/fd_passing.h"
+#include "supervisor/object_registry.h"
+#include "supervisor/supervisor.h"
+#include "supervisor/supervisor_state.h"
+
+namespace {
+
+using namespace cfs;
+using namespace cfs::supervisor;
+using std::chrono::milliseconds;
+
+int make_memfd() {
+    const int fd = ::memfd_create("fake-anon", MFD_CLOEXEC);
+    REQUIRE(fd >= 0);
+    return fd;
+}
+
+bool same_file(int a, int b) {
+    struct stat sa {}, sb {};
+    REQUIRE(::fstat(a, &sa) == 0);
+    REQUIRE(::fstat(b, &sb) == 0);
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+bool fd_is_closed(int fd) { return ::fcntl(fd, F_GETFD) < 0 && errno == EBADF; }
+
+struct Received {
+    wire::Message message;
+    std::vector<unique_fd> fds;
+};
+
+// A supervisor state with `n` worker slots; the test holds the worker end of each
+// slot's socketpair (non-blocking, so "nothing was sent" is EAGAIN).
+struct Fixture {
+    SupervisorState state;
+    std::vector<unique_fd> worker_ends;
+    bool anon_answer = true;
+    std::vector<int> anon_asked;
+
+    explicit Fixture(unsigned n = 3) {
+        state.workers.resize(n);
+        for (unsigned i = 0; i < n; ++i) {
+            int sv[2];
+            REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
+            state.workers[i].id = i;
+            state.workers[i].pid = 100000 + static_cast<pid_t>(i);
+            state.workers[i].socket = unique_fd(sv[0]);
+            worker_ends.emplace_back(sv[1]);
+        }
+        state.is_cache_anon_fd = [this](int fd) {
+            anon_asked.push_back(fd);
+            return anon_answer;
+        };
+    }
+
+    WorkerSlot& worker(unsigned i) { return state.workers.at(i); }
+
+    Status dispatch(unsigned from, const wire::Message& m, std::vector<unique_fd> fds = {}) {
+        const auto bytes = wire::encode(m);
+        return dispatch_worker_message(state, worker(from), bytes, std::move(fds));
+    }
+
+    Status ready(unsigned from) { return dispatch(from, wire::Ready{}); }
+
+    // What the supervisor sent to worker `i`, or nothing.
+    std::optional<Received> received(unsigned i) {
+        std::array<std::byte, wire::kMaxMessageSize> buffer{};
+        auto r = receive_message(worker_ends.at(i).get(), buffer, kMaxFdsPerMessage);
+        if (!r) {
+            REQUIRE_MESSAGE(r.error().errnum == EAGAIN, r.error().message());
+            return std::nullopt;
+        }
+        REQUIRE(r->size > 0);
+        auto m = wire::decode(std::span(buffer).first(r->size), r->fds.size());
+        REQUIRE_MESSAGE(m.ok(), m.error().message());
+        return Received{std::move(*m), std::move(r->fds)};
+    }
+
+    // Registers `id` as opened by worker `from`; returns the fd the test kept.
+    unique_fd open_object(unsigned from, std::uint32_t id, const std::string& blob = "img") {
+        unique_fd mine(make_memfd());
+        std::vector<unique_fd> fds;
+        fds.emplace_back(::fcntl(mine.get(), F_DUPFD_CLOEXEC, 0));
+        REQUIRE(fds.back().valid());
+        REQUIRE(dispatch(from, opened(id, blob), std::move(fds)).ok());
+        auto ack = received(from);
+        REQUIRE(ack.has_value());
+        REQUIRE(std::holds_alternative<wire::ObjectAck>(ack->message));
+        REQUIRE(std::get<wire::ObjectAck>(ack->message).object_id == id);
+        return mine;
+    }
+
+    static wire::ObjectOpened opened(std::uint32_t id, const std::string& blob = "img", std::uint64_t size = 4096) {
+        wire::ObjectOpened o;
+        o.object_id = id;
+        o.size = size;
+        o.volume_key = "erofs,vol";
+        o.cookie_key = blob;
+        return o;
+    }
+};
+
+std::vector<unique_fd> one_fd(int* raw_out = nullptr) {
+    std::vector<unique_fd> fds;
+    fds.emplace_back(make_memfd());
+    if (raw_out != nullptr) *raw_out = fds.back().get();
+    return fds;
+}
+
+bool mentions(const Status& s, std::string_view what) {
+    return !s.ok() && s.error().message().find(what) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("dispatch: Ready marks the worker ready and nothing is answered") {
+    Fixture f;
+    CHECK_FALSE(f.worker(0).ready);
+    REQUIRE(f.ready(0).ok());
+    CHECK(f.worker(0).ready);
+    CHECK_FALSE(f.worker(1).ready);
+    CHECK_FALSE(f.received(0).has_value());
+}
+
+TEST_CASE("dispatch: Ready twice is a violation") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    CHECK(mentions(f.ready(0), "said Ready twice"));
+}
+
+TEST_CASE("dispatch: any other message before Ready is a violation") {
+    Fixture f;
+    CHECK(mentions(f.dispatch(0, wire::ObjectQuery{1}), "sent ObjectQuery before Ready"));
+    CHECK(mentions(f.dispatch(0, wire::ObjectClosed{1}), "sent ObjectClosed before Ready"));
+    CHECK(mentions(f.dispatch(0, wire::ObjectCopened{1}), "sent ObjectCopened before Ready"));
+    int raw = -1;
+    CHECK(mentions(f.dispatch(0, Fixture::opened(1), one_fd(&raw)), "sent ObjectOpened before Ready"));
+    CHECK(fd_is_closed(raw));
+    CHECK(f.state.objects.size() == 0);
+    CHECK(f.anon_asked.empty());
+    CHECK_FALSE(f.received(0).has_value());
+}
+
+TEST_CASE("dispatch: undecodable messages are violations") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    const std::byte junk[3]{};
+    CHECK_FALSE(dispatch_worker_message(f.state, f.worker(0), junk, {}).ok());
+    // Right type, wrong number of fds.
+    CHECK(mentions(f.dispatch(0, wire::ObjectQuery{1}, one_fd()), "carries 1 fds, expected 0"));
+    CHECK(mentions(f.dispatch(0, Fixture::opened(1)), "carries 0 fds, expected 1"));
+    CHECK(f.state.objects.size() == 0);
+}
+
+TEST_CASE("dispatch: types workers may not send are violations") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    std::vector<unique_fd> two;
+    two.emplace_back(make_memfd());
+    two.emplace_back(make_memfd());
+    CHECK(mentions(f.dispatch(0, wire::Init{0, 0}, std::move(two)), "sent Init, which workers may not send"));
+    CHECK(mentions(f.dispatch(0, wire::ObjectAck{1}), "sent ObjectAck, which workers may not send"));
+    CHECK(mentions(f.dispatch(0, wire::ObjectUnknown{1}), "sent ObjectUnknown, which workers may not send"));
+    CHECK(mentions(f.dispatch(0, wire::ObjectForget{1}), "sent ObjectForget, which workers may not send"));
+    wire::ObjectInfo info;
+    info.object_id = 1;
+    info.cookie_key = "img";
+    CHECK(mentions(f.dispatch(0, info, one_fd()), "sent ObjectInfo, which workers may not send"));
+    // Also before Ready: still not accepted.
+    CHECK_FALSE(f.dispatch(1, wire::ObjectAck{1}).ok());
+    CHECK(f.state.objects.size() == 0);
+}
+
+TEST_CASE("dispatch: ObjectOpened with an fd that is not a cachefiles anon fd is a violation") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    f.anon_answer = false;
+    int raw = -1;
+    auto r = f.dispatch(0, Fixture::opened(5), one_fd(&raw));
+    CHECK(mentions(r, "not a cachefiles anon fd"));
+    CHECK(f.anon_asked == std::vector<int>{raw});
+    CHECK(fd_is_closed(raw));
+    CHECK(f.state.objects.find(5) == nullptr);
+    CHECK_FALSE(f.received(0).has_value());
+}
+
+TEST_CASE("dispatch: ObjectOpened with a bad blob name is a violation") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    for (const std::string name : {"../x", "a/b", "..", ""}) {
+        CAPTURE(name);
+        CHECK_FALSE(f.dispatch(0, Fixture::opened(5, name), one_fd()).ok());
+    }
+    CHECK_FALSE(f.dispatch(0, Fixture::opened(5, std::string("a\0b", 3)), one_fd()).ok());
+    CHECK(f.state.objects.size() == 0);
+    CHECK_FALSE(f.received(0).has_value());
+}
+
+TEST_CASE("dispatch: ObjectOpened with an id or size out of the kernel's range is a violation") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    CHECK(mentions(f.dispatch(0, Fixture::opened(0), one_fd()), "outside the kernel's range"));
+    CHECK(mentions(f.dispatch(0, Fixture::opened(static_cast<std::uint32_t>(INT_MAX) + 1U), one_fd()),
+                   "outside the kernel's range"));
+    CHECK(mentions(f.dispatch(0, Fixture::opened(1, "img", static_cast<std::uint64_t>(LLONG_MAX) + 1), one_fd()),
+                   "is not a file size"));
+    CHECK(f.state.objects.size() == 0);
+    // The limits themselves are fine.
+    CHECK(f.dispatch(0, Fixture::opened(static_cast<std::uint32_t>(INT_MAX), "img",
+                                        static_cast<std::uint64_t>(LLONG_MAX)),
+                     one_fd())
+              .ok());
+}
+
+TEST_CASE("dispatch: a valid ObjectOpened is registered and acknowledged") {
+    Fixture f;
+    REQUIRE(f.ready(1).ok());
+    unique_fd mine(make_memfd());
+    std::vector<unique_fd> fds;
+    fds.emplace_back(::fcntl(mine.get(), F_DUPFD_CLOEXEC, 0));
+    const int sent_fd = fds.back().get();
+    auto o = Fixture::opened(42, "blob.img", 12345);
+    o.cookie_key = "blob.img";
+    REQUIRE(f.dispatch(1, o, std::move(fds)).ok());
+
+    auto ack = f.received(1);
+    REQUIRE(ack.has_value());
+    REQUIRE(std::holds_alternative<wire::ObjectAck>(ack->message));
+    CHECK(std::get<wire::ObjectAck>(ack->message).object_id == 42);
+    CHECK(ack->fds.empty());
+    CHECK_FALSE(f.received(0).has_value());
+    CHECK_FALSE(f.received(2).has_value());
+
+    RegisteredObject* reg = f.state.objects.find(42);
+    REQUIRE(reg != nullptr);
+    CHECK(reg->opener == 1);
+    CHECK_FALSE(reg->copened);
+    CHECK(reg->description.object_id == 42);
+    CHECK(reg->description.size == 12345);
+    CHECK(reg->description.volume_key == "erofs,vol");
+    CHECK(reg->description.cookie_key == "blob.img");
+    CHECK(reg->anon_fd.get() == sent_fd);  // the very fd we handed over, kept open
+    CHECK(same_file(reg->anon_fd.get(), mine.get()));
+}
+
+TEST_CASE("dispatch: a duplicate object id is a violation and keeps the first registration") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.ready(1).ok());
+    unique_fd first = f.open_object(0, 7);
+    int raw = -1;
+    CHECK(mentions(f.dispatch(1, Fixture::opened(7), one_fd(&raw)), "registered twice"));
+    CHECK(fd_is_closed(raw));
+    RegisteredObject* reg = f.state.objects.find(7);
+    REQUIRE(reg != nullptr);
+    CHECK(reg->opener == 0);
+    CHECK(same_file(reg->anon_fd.get(), first.get()));
+    CHECK_FALSE(f.received(1).has_value());
+}
+
+TEST_CASE("dispatch: ObjectCopened only for an object the sender just opened") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.ready(1).ok());
+    auto fd = f.open_object(0, 7);
+    CHECK(mentions(f.dispatch(1, wire::ObjectCopened{7}), "did not just open"));
+    CHECK_FALSE(f.state.objects.find(7)->copened);
+    CHECK(mentions(f.dispatch(0, wire::ObjectCopened{8}), "did not just open"));
+    REQUIRE(f.dispatch(0, wire::ObjectCopened{7}).ok());
+    CHECK(f.state.objects.find(7)->copened);
+    CHECK(mentions(f.dispatch(0, wire::ObjectCopened{7}), "did not just open"));
+    CHECK_FALSE(f.received(0).has_value());
+}
+
+TEST_CASE("dispatch: ObjectQuery for a known object answers ObjectInfo with a copy of its fd") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.ready(2).ok());
+    unique_fd mine = f.open_object(0, 7, "shared-blob");
+    REQUIRE(f.dispatch(2, wire::ObjectQuery{7}).ok());
+    auto info = f.received(2);
+    REQUIRE(info.has_value());
+    REQUIRE(std::holds_alternative<wire::ObjectInfo>(info->message));
+    const auto& i = std::get<wire::ObjectInfo>(info->message);
+    CHECK(i.object_id == 7);
+    CHECK(i.size == 4096);
+    CHECK(i.volume_key == "erofs,vol");
+    CHECK(i.cookie_key == "shared-blob");
+    REQUIRE(info->fds.size() == 1);
+    CHECK(same_file(info->fds[0].get(), mine.get()));
+    // Written through the copy, read through ours.
+    REQUIRE(::pwrite(info->fds[0].get(), "data", 4, 0) == 4);
+    char buf[4] = {};
+    REQUIRE(::pread(mine.get(), buf, 4, 0) == 4);
+    CHECK(std::memcmp(buf, "data", 4) == 0);
+    // The registry still holds its own copy.
+    REQUIRE(f.state.objects.find(7) != nullptr);
+    CHECK(f.state.objects.find(7)->anon_fd.valid());
+    CHECK_FALSE(f.received(0).has_value());
+}
+
+TEST_CASE("dispatch: ObjectQuery for an unknown object answers ObjectUnknown") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.dispatch(0, wire::ObjectQuery{99}).ok());
+    auto r = f.received(0);
+    REQUIRE(r.has_value());
+    REQUIRE(std::holds_alternative<wire::ObjectUnknown>(r->message));
+    CHECK(std::get<wire::ObjectUnknown>(r->message).object_id == 99);
+    CHECK(r->fds.empty());
+}
+
+TEST_CASE("dispatch: ObjectClosed removes the object and tells the other running workers") {
+    Fixture f(4);
+    for (unsigned i = 0; i < 4; ++i) REQUIRE(f.ready(i).ok());
+    auto fd = f.open_object(1, 7);
+    f.worker(3).pid = -1;  // slot 3 has no process right now
+    REQUIRE(f.dispatch(2, wire::ObjectClosed{7}).ok());
+    CHECK(f.state.objects.find(7) == nullptr);
+    for (unsigned i : {0U, 1U}) {
+        CAPTURE(i);
+        auto r = f.received(i);
+        REQUIRE(r.has_value());
+        REQUIRE(std::holds_alternative<wire::ObjectForget>(r->message));
+        CHECK(std::get<wire::ObjectForget>(r->message).object_id == 7);
+        CHECK_FALSE(f.received(i).has_value());
+    }
+    CHECK_FALSE(f.received(2).has_value());  // the sender
+    CHECK_FALSE(f.received(3).has_value());  // not running
+}
+
+TEST_CASE("dispatch: ObjectClosed for an object no longer held is accepted silently") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.ready(1).ok());
+    CHECK(f.dispatch(0, wire::ObjectClosed{123}).ok());
+    CHECK_FALSE(f.received(0).has_value());
+    CHECK_FALSE(f.received(1).has_value());
+}
+
+TEST_CASE("dispatch: sending to a worker that is not running fails") {
+    Fixture f;
+    f.worker(0).pid = -1;
+    CHECK_FALSE(f.state.send(f.worker(0), wire::ObjectAck{1}).ok());
+    CHECK_FALSE(f.received(0).has_value());
+}
+
+TEST_CASE("dispatch: the rule table") {
+    const auto rules = worker_message_rules();
+    REQUIRE_FALSE(rules.empty());
+    std::set<wire::Type> types;
+    for (const auto& rule : rules) {
+        CAPTURE(wire::type_name(static_cast<std::uint32_t>(rule.type)));
+        CHECK_FALSE(rule.why_safe.empty());
+        CHECK(rule.why_safe.size() > 20);
+        const bool has_handler = rule.handle != nullptr;
+        CHECK(has_handler);
+        CHECK(types.insert(rule.type).second);
+        // Only Ready may come before Ready.
+        CHECK(rule.before_ready == (rule.type == wire::Type::ready));
+    }
+    // Exactly the W->S types of the protocol description.
+    CHECK(types == std::set<wire::Type>{wire::Type::ready, wire::Type::object_opened, wire::Type::object_copened,
+                                        wire::Type::object_query, wire::Type::object_closed});
+}
+
+// ---------------------------------------------------------------------------------
+// ObjectRegistry
+
+TEST_CASE("registry: add, find, remove") {
+    ObjectRegistry reg;
+    wire::ObjectDescription d{5, 100, "v", "c"};
+    CHECK(reg.add(d, unique_fd(make_memfd()), 1));
+    CHECK_FALSE(reg.add(d, unique_fd(make_memfd()), 2));
+    CHECK(reg.size() == 1);
+    REQUIRE(reg.find(5) != nullptr);
+    CHECK(reg.find(5)->opener == 1);
+    CHECK(reg.find(6) == nullptr);
+    const int fd = reg.find(5)->anon_fd.get();
+    CHECK(reg.remove(5));
+    CHECK(fd_is_closed(fd));
+    CHECK_FALSE(reg.remove(5));
+    CHECK(reg.size() == 0);
+}
+
+TEST_CASE("registry: drop_unconfirmed drops only the opener's unconfirmed objects") {
+    ObjectRegistry reg;
+    auto add = [&reg](std::uint32_t id, unsigned opener, bool copened) {
+        REQUIRE(reg.add(wire::ObjectDescription{id, 1, "v", "c"}, unique_fd(make_memfd()), opener));
+        reg.find(id)->copened = copened;
+        return reg.find(id)->anon_fd.get();
+    };
+    const int a = add(1, 0, false);
+    const int b = add(2, 0, true);
+    const int c = add(3, 1, false);
+    const int d = add(4, 0, false);
+    const int e = add(5, 1, true);
+    auto dropped = reg.drop_unconfirmed(0);
+    CHECK(dropped == std::vector<std::uint32_t>{1, 4});
+    CHECK(fd_is_closed(a));
+    CHECK(fd_is_closed(d));
+    CHECK(reg.find(1) == nullptr);
+    CHECK(reg.find(4) == nullptr);
+    CHECK(reg.find(2) != nullptr);
+    CHECK(reg.find(3) != nullptr);
+    CHECK(reg.find(5) != nullptr);
+    CHECK(::fcntl(b, F_GETFD) >= 0);
+    CHECK(::fcntl(c, F_GETFD) >= 0);
+    CHECK(::fcntl(e, F_GETFD) >= 0);
+    CHECK(reg.size() == 3);
+    CHECK(reg.drop_unconfirmed(0).empty());
+    CHECK(reg.drop_unconfirmed(1) == std::vector<std::uint32_t>{3});
+    CHECK(reg.drop_unconfirmed(7).empty());
+    CHECK(reg.size() == 2);
+}
+
+// ---------------------------------------------------------------------------------
+// restart_delay
+
+TEST_CASE("restart_delay: immediate first, then doubling from 100 ms, capped at 30 s") {
+    CHECK(restart_delay(0) == milliseconds(0));
+    CHECK(restart_delay(1) == milliseconds(0));
+    CHECK(restart_delay(2) == milliseconds(100));
+    CHECK(restart_delay(3) == milliseconds(200));
+    CHECK(restart_delay(4) == milliseconds(400));
+    CHECK(restart_delay(5) == milliseconds(800));
+    CHECK(restart_delay(10) == milliseconds(25600));
+    CHECK(restart_delay(11) == milliseconds(30000));
+    CHECK(restart_delay(12) == milliseconds(30000));
+    milliseconds previous(0);
+    for (unsigned n = 1; n <= 1000; ++n) {
+        CAPTURE(n);
+        const auto d = restart_delay(n);
+        CHECK(d >= previous);
+        CHECK(d <= milliseconds(30000));
+        previous = d;
+    }
+    CHECK(restart_delay(1000) == milliseconds(30000));
+    CHECK(restart_delay(UINT_MAX) == milliseconds(30000));
+}

@@ -1,0 +1,288 @@
+# Helpers for the VM scenarios (busybox sh). Scenarios run under `sh -e` and start
+# with `. /cfs/lib.sh`. Every helper that detects a problem calls fail, which records
+# the reason for /init and exits the scenario non-zero.
+
+CFS_LOG=/tmp/supervisor.log
+CFS_CONFIG=/tmp/cfsupervisor.toml
+CFS_BLOBS=/data/blobs
+CFS_MANIFESTS=/data/manifests
+CFS_EXPECT=/data/expect
+CFS_CACHE_DIR=/cache/fscache
+CFS_TAG=cfs
+CFS_READY_TIMEOUT=${CFS_READY_TIMEOUT:-60}
+CFS_MOUNT_TIMEOUT=${CFS_MOUNT_TIMEOUT:-60}
+CFS_SUP_PID=
+TAB=$(printf '\t')
+
+# Seconds since boot, with hundredths.
+now() { cut -d' ' -f1 /proc/uptime; }
+# Whole seconds since boot.
+now_s() { _n=$(now); echo "${_n%.*}"; }
+# Hundredths of a second since boot (for durations).
+now_cs() { _n=$(now); echo "${_n%.*}${_n#*.}" | sed 's/^0*//;s/^$/0/'; }
+# Duration from a now_cs value to now, as "S.CC".
+elapsed() { _d=$(( $(now_cs) - $1 )); printf '%d.%02d' $((_d / 100)) $((_d % 100)); }
+
+log() { echo "[$(now)] $*"; }
+
+# Records what the scenario is doing, so /init can name it if a command fails
+# under `sh -e` without an explicit fail.
+step() { echo "$*" > /run/cfs-step; log "== $*"; }
+
+fail() {
+    echo "$*" > /run/cfs-fail-reason
+    log "FAIL: $*"
+    exit 1
+}
+
+# wait_for SECONDS CMD [ARGS...]: runs CMD every 0.2 s until it succeeds; returns 1
+# if it has not succeeded after SECONDS.
+wait_for() {
+    _limit=$1
+    shift
+    _deadline=$(( $(now_s) + _limit ))
+    while :; do
+        if "$@"; then return 0; fi
+        [ "$(now_s)" -lt "$_deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+# write_config [WORKERS]
+write_config() {
+    cat > "$CFS_CONFIG" <<EOF
+[cache]
+dir = "$CFS_CACHE_DIR"
+tag = "$CFS_TAG"
+[blobs]
+dir = "$CFS_BLOBS"
+[workers]
+count = ${1:-1}
+[log]
+level = "debug"
+EOF
+}
+
+supervisor_alive() { [ -n "$CFS_SUP_PID" ] && kill -0 "$CFS_SUP_PID" 2>/dev/null; }
+supervisor_ready() { grep -q 'ready:' "$CFS_LOG" 2>/dev/null; }
+supervisor_ready_or_dead() { supervisor_ready || ! supervisor_alive; }
+
+# start_supervisor [WORKERS]: writes the config, starts `cfsupervisor run` in the
+# background (log in $CFS_LOG, pid in $CFS_SUP_PID) and waits for its `ready:` line.
+start_supervisor() {
+    write_config "${1:-1}"
+    mkdir -p "$CFS_CACHE_DIR"
+    [ -e /dev/cachefiles ] || fail "/dev/cachefiles does not exist"
+    log "starting cfsupervisor with ${1:-1} worker(s)"
+    cfsupervisor run --config "$CFS_CONFIG" >> "$CFS_LOG" 2>&1 &
+    CFS_SUP_PID=$!
+    _t0=$(now_cs)
+    if ! wait_for "$CFS_READY_TIMEOUT" supervisor_ready_or_dead; then
+        fail "supervisor (pid $CFS_SUP_PID) not ready after ${CFS_READY_TIMEOUT}s"
+    fi
+    if ! supervisor_ready; then
+        _st=0
+        wait "$CFS_SUP_PID" || _st=$?
+        fail "supervisor exited with status $_st before logging ready:"
+    fi
+    log "supervisor pid $CFS_SUP_PID ready after $(elapsed "$_t0")s; workers: $(worker_pids)"
+}
+
+# stop_supervisor [SECONDS]: SIGTERM, wait (bounded) for it to exit; fails if it
+# does not. Sets CFS_SUP_STATUS to its exit status.
+stop_supervisor() {
+    [ -n "$CFS_SUP_PID" ] || fail "stop_supervisor: no supervisor started"
+    log "stopping supervisor pid $CFS_SUP_PID"
+    kill -TERM "$CFS_SUP_PID" 2>/dev/null || true
+    wait_for "${1:-20}" pid_gone "$CFS_SUP_PID" \
+        || fail "supervisor pid $CFS_SUP_PID still running ${1:-20}s after SIGTERM"
+    CFS_SUP_STATUS=0
+    wait "$CFS_SUP_PID" || CFS_SUP_STATUS=$?
+    log "supervisor exited with status $CFS_SUP_STATUS"
+    CFS_SUP_PID=
+}
+
+# A process is gone once it is not there or is a zombie.
+pid_gone() {
+    [ -d "/proc/$1" ] || return 0
+    _state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+    [ -z "$_state" ] || [ "$_state" = Z ]
+}
+
+# Space-separated worker pids, sorted (empty if none).
+worker_pids() { pidof cfsupervisor-worker 2>/dev/null | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//'; }
+worker_count() { set -- $(worker_pids); echo $#; }
+
+require_alive() {
+    supervisor_alive || fail "supervisor (pid $CFS_SUP_PID) is not running"
+}
+
+# mount_erofs MOUNTPOINT OPTIONS: mounts in fscache mode; fails on error or if the
+# mount does not return within CFS_MOUNT_TIMEOUT seconds.
+mount_erofs() {
+    mkdir -p "$1"
+    log "mount -t erofs none -o $2 $1"
+    _st=0
+    timeout -s KILL "$CFS_MOUNT_TIMEOUT" mount -t erofs none -o "$2" "$1" || _st=$?
+    [ "$_st" -eq 0 ] || fail "mount -o $2 $1 failed (status $_st)"
+}
+
+# umount_bounded MOUNTPOINT
+umount_bounded() {
+    log "umount $1"
+    _st=0
+    timeout -s KILL "$CFS_MOUNT_TIMEOUT" umount "$1" || _st=$?
+    [ "$_st" -eq 0 ] || fail "umount $1 failed (status $_st)"
+}
+
+# check_manifest MOUNTPOINT MANIFEST [partial]: every file of MANIFEST (sha256sum
+# lines, relative paths) must match; fails naming the first mismatching file and
+# what sha256sum said about it. Unless "partial", the set of regular files under
+# MOUNTPOINT must equal the manifest's, and the symlinks listed in MANIFEST's
+# .symlinks companion must all be there with the same readlink targets.
+check_manifest() {
+    _mp=$1 _man=$2
+    [ -s "$_man" ] || fail "manifest $_man is missing or empty"
+    _t0=$(now_cs)
+    _out=/tmp/check.$$.out _err=/tmp/check.$$.err
+    _st=0
+    (cd "$_mp" && sha256sum -c "$_man") > "$_out" 2> "$_err" || _st=$?
+    _bad=$(grep -v ': OK$' "$_out" | head -n 1)
+    _nok=$(grep -c ': OK$' "$_out" || true)
+    _nman=$(wc -l < "$_man")
+    if [ "$_st" -ne 0 ] || [ -n "$_bad" ] || [ "$_nok" -ne "$_nman" ]; then
+        _why=$(head -n 1 "$_err")
+        fail "manifest $(basename "$_man") on $_mp: first mismatch: ${_bad:-none} (${_why:-no message}; $_nok/$_nman OK, status $_st)"
+    fi
+    rm -f "$_out" "$_err"
+    if [ "${3:-}" != partial ]; then
+        (cd "$_mp" && find . -type f | sed 's|^\./||' | LC_ALL=C sort) > /tmp/check.$$.have
+        cut -c 67- "$_man" | LC_ALL=C sort > /tmp/check.$$.want
+        if ! cmp -s /tmp/check.$$.have /tmp/check.$$.want; then
+            _d=$(diff /tmp/check.$$.want /tmp/check.$$.have | grep '^[-+][^-+]' | head -n 3 | tr '\n' ' ')
+            fail "regular files on $_mp differ from $(basename "$_man"): $_d"
+        fi
+        rm -f /tmp/check.$$.have /tmp/check.$$.want
+        check_symlinks "$_mp" "${_man%.sha256}.symlinks"
+    fi
+    log "manifest $(basename "$_man") OK on $_mp ($_nman files, $(elapsed "$_t0")s)"
+}
+
+# check_symlinks MOUNTPOINT LIST: "path<TAB>target" lines; also the number of
+# symlinks under MOUNTPOINT must equal the list's.
+check_symlinks() {
+    [ -f "$2" ] || fail "symlink list $2 missing"
+    _n=0
+    while IFS="$TAB" read -r _p _t; do
+        [ -n "$_p" ] || continue
+        [ -L "$1/$_p" ] || fail "$1/$_p is not a symlink"
+        _got=$(readlink "$1/$_p") || fail "readlink $1/$_p failed"
+        [ "$_got" = "$_t" ] || fail "symlink $1/$_p -> '$_got', expected '$_t'"
+        _n=$((_n + 1))
+    done < "$2"
+    _have=$(find "$1" -type l | wc -l)
+    [ "$_have" -eq "$_n" ] || fail "$1 has $_have symlinks, $(basename "$2") lists $_n"
+}
+
+# Fails unless the kernel has what the scenarios need.
+check_kernel() {
+    [ -c /dev/cachefiles ] || fail "/dev/cachefiles is missing (CONFIG_CACHEFILES_ONDEMAND?)"
+    grep -qw erofs /proc/filesystems || fail "erofs is not in /proc/filesystems"
+    grep -qw ext4 /proc/filesystems || fail "ext4 is not in /proc/filesystems"
+}
+
+# Number of open fds of a process.
+fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+
+# run_bounded SECONDS OUT ERR CMD [ARGS...]: runs CMD in the background with stdout
+# in OUT and stderr in ERR; waits at most SECONDS for it. Sets RB_STATUS (its exit
+# status, or 137 once killed), RB_TIMED_OUT (1 if it had to be killed) and
+# RB_SECONDS (how long it ran). Never fails by itself.
+run_bounded() {
+    _rb_limit=$1 _rb_out=$2 _rb_err=$3
+    shift 3
+    _rb_t0=$(now_cs)
+    "$@" > "$_rb_out" 2> "$_rb_err" &
+    _rb_pid=$!
+    RB_TIMED_OUT=0
+    if ! wait_for "$_rb_limit" pid_gone "$_rb_pid"; then
+        RB_TIMED_OUT=1
+        kill -KILL "$_rb_pid" 2>/dev/null || true
+    fi
+    RB_STATUS=0
+    wait "$_rb_pid" || RB_STATUS=$?
+    RB_SECONDS=$(elapsed "$_rb_t0")
+}
+
+# The images of multi_mount: two fsids, a bootstrap with an extra data blob, and
+# two bootstraps sharing one data blob in one domain.
+CFS_DOMAIN=cfsdom
+mount_all_images() {
+    mount_erofs /mnt/a fsid=img_a
+    mount_erofs /mnt/b fsid=img_b
+    mount_erofs /mnt/multi fsid=img_multi,device=img_multi_data
+    mount_erofs /mnt/dom1 "domain_id=$CFS_DOMAIN,fsid=img_dom1,device=img_dom_data"
+    mount_erofs /mnt/dom2 "domain_id=$CFS_DOMAIN,fsid=img_dom2,device=img_dom_data"
+    _n=$(grep -c '^[^ ]* /mnt/[^ ]* erofs ' /proc/mounts || true)
+    [ "$_n" -eq 5 ] || fail "expected 5 erofs mounts, /proc/mounts has $_n"
+}
+check_all_images() {
+    check_manifest /mnt/b "$CFS_MANIFESTS/img_b.sha256"
+    check_manifest /mnt/multi "$CFS_MANIFESTS/img_multi.sha256"
+    check_manifest /mnt/dom1 "$CFS_MANIFESTS/img_dom1.sha256"
+    check_manifest /mnt/dom2 "$CFS_MANIFESTS/img_dom2.sha256"
+    check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
+}
+umount_all_images() {
+    for _m in a b multi dom1 dom2; do umount_bounded "/mnt/$_m"; done
+}
+
+# concurrent_readers MOUNTPOINT MANIFEST N [SECONDS]: N background sha256sum -c
+# readers started together on MOUNTPOINT; reader i checks every N-th file of the
+# manifest (offset i) plus the biggest file, in its own random order. All must
+# finish within SECONDS (default 600) and all must pass.
+concurrent_readers() {
+    _cr_mp=$1 _cr_man=$2 _cr_n=$3 _cr_limit=${4:-600}
+    _cr_dir=/tmp/readers
+    rm -rf "$_cr_dir" && mkdir -p "$_cr_dir"
+    _cr_big=$(cat "$CFS_EXPECT/img_a.big_file")
+    _i=0
+    while [ "$_i" -lt "$_cr_n" ]; do
+        awk -v n="$_cr_n" -v i="$_i" -v big="$_cr_big" \
+            '(NR - 1) % n == i || substr($0, 67) == big' "$_cr_man" \
+            | shuf > "$_cr_dir/$_i.manifest"
+        _i=$((_i + 1))
+    done
+    _cr_t0=$(now_cs)
+    _cr_pids=
+    _i=0
+    while [ "$_i" -lt "$_cr_n" ]; do
+        (cd "$_cr_mp" && exec sha256sum -c "$_cr_dir/$_i.manifest") \
+            > "$_cr_dir/$_i.out" 2> "$_cr_dir/$_i.err" &
+        _cr_pids="$_cr_pids $!"
+        _i=$((_i + 1))
+    done
+    log "started $_cr_n readers on $_cr_mp:$_cr_pids"
+    _cr_all_done() { for _p in $_cr_pids; do pid_gone "$_p" || return 1; done; }
+    if ! wait_for "$_cr_limit" _cr_all_done; then
+        _left=
+        for _p in $_cr_pids; do pid_gone "$_p" || _left="$_left $_p"; done
+        fail "readers still running after ${_cr_limit}s:$_left"
+    fi
+    _i=0 _cr_bad=
+    for _p in $_cr_pids; do
+        _st=0
+        wait "$_p" || _st=$?
+        _want=$(wc -l < "$_cr_dir/$_i.manifest")
+        _ok=$(grep -c ': OK$' "$_cr_dir/$_i.out" || true)
+        log "reader $_i (pid $_p): status $_st, $_ok/$_want OK"
+        if [ "$_st" -ne 0 ] || [ "$_ok" -ne "$_want" ]; then
+            _first=$(grep -v ': OK$' "$_cr_dir/$_i.out" | head -n 1)
+            _msg=$(head -n 1 "$_cr_dir/$_i.err")
+            _cr_bad="${_cr_bad:+$_cr_bad; }reader $_i status $_st $_ok/$_want OK, first bad: ${_first:-?} (${_msg:-no message})"
+        fi
+        _i=$((_i + 1))
+    done
+    [ -z "$_cr_bad" ] || fail "concurrent readers: $_cr_bad"
+    log "$_cr_n concurrent readers OK in $(elapsed "$_cr_t0")s"
+}

@@ -1,0 +1,27 @@
+# The kernel has cachefiles on-demand and erofs; the daemon serves img_a.
+. /cfs/lib.sh
+
+step "kernel features"
+check_kernel
+step "start the supervisor"
+start_supervisor 1
+step "mount img_a"
+mount_erofs /mnt/a fsid=img_a
+step "cold read of the 64 MiB file"
+big=$(cat "$CFS_EXPECT/img_a.big_file")
+want=$(grep "  $big\$" "$CFS_MANIFESTS/img_a.sha256" | cut -d' ' -f1)
+t0=$(now_cs)
+got=$(sha256sum "/mnt/a/$big" | cut -d' ' -f1) || fail "reading /mnt/a/$big failed"
+echo "CFS-INFO: cold read + sha256 of the 64 MiB file through the daemon: $(elapsed "$t0")s"
+[ "$got" = "$want" ] || fail "$big: sha256 $got, expected $want"
+step "verify img_a"
+check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
+require_alive
+step "umount img_a"
+umount_bounded /mnt/a
+require_alive
+step "SIGTERM stops the supervisor and its workers"
+stop_supervisor 20
+no_workers() { [ -z "$(worker_pids)" ]; }
+wait_for 10 no_workers || fail "worker processes left after the supervisor exited: $(worker_pids)"
+echo "CFS-INFO: supervisor exit status after SIGTERM: $CFS_SUP_STATUS"
