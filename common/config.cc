@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/fault_point.h"
 
 #include "common/unique_fd.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 constexpr std::int64_t kMinWorkers = 1;
 constexpr std::int64_t kMaxWorkers = 64;
+constexpr std::int64_t kMaxSpares = 8;
 constexpr std::size_t kMaxTagLength = 32;
 // The kernel copies paths with getname(): PATH_MAX (4096) bytes including the NUL.
 constexpr std::size_t kMaxPathBytes = 4095;
@@ -121,14 +123,16 @@ struct TableSchema {
 
 constexpr std::string_view kCacheKeys[] = {"dir", "tag"};
 constexpr std::string_view kBlobsKeys[] = {"dir"};
-constexpr std::string_view kWorkersKeys[] = {"count"};
+constexpr std::string_view kWorkersKeys[] = {"count", "spares"};
 constexpr std::string_view kLogKeys[] = {"level"};
+constexpr std::string_view kTestingKeys[] = {"fault_file"};
 constexpr std::string_view kTableNames[] = {"cache", "blobs", "workers", "log"};
 constexpr TableSchema kSchema[] = {
     {"cache", kCacheKeys},
     {"blobs", kBlobsKeys},
     {"workers", kWorkersKeys},
     {"log", kLogKeys},
+    {"testing", kTestingKeys},  // refused in check_schema unless fault injection is built in
 };
 
 const TableSchema* find_table_schema(std::string_view name) {
@@ -188,7 +192,8 @@ private:
                                            std::string_view dotdot_reason,
                                            std::string_view newline_reason) const;
     [[nodiscard]] Status tag(const Section& s, Config& config) const;
-    [[nodiscard]] Status worker_count(const Section& s, Config& config) const;
+    [[nodiscard]] Status bounded_integer(const Section& s, std::string_view key, std::int64_t min,
+                                         std::int64_t max, unsigned& out) const;
     [[nodiscard]] Status log_level(const Section& s, Config& config) const;
 
     std::string origin_;
@@ -336,22 +341,21 @@ Status Checker::tag(const Section& s, Config& config) const {
     return {};
 }
 
-Status Checker::worker_count(const Section& s, Config& config) const {
-    const toml::node* node = s.table != nullptr ? s.table->get("count") : nullptr;
+Status Checker::bounded_integer(const Section& s, std::string_view key, std::int64_t min, std::int64_t max,
+                                unsigned& out) const {
+    const toml::node* node = s.table != nullptr ? s.table->get(key) : nullptr;
     if (node == nullptr) return {};  // default
     const Position pos = position_of(*node);
     const auto* integer = node->as_integer();
     if (integer == nullptr) {
-        return at(pos, fmt::format("workers.count: expected an integer from {} to {}, got {}",
-                                   kMinWorkers, kMaxWorkers, type_name(*node)));
+        return at(pos, fmt::format("{}.{}: expected an integer from {} to {}, got {}", s.name, key, min, max,
+                                   type_name(*node)));
     }
     // toml++ already rejected anything outside int64; compare in int64, then narrow.
     const std::int64_t value = integer->get();
-    if (value < kMinWorkers || value > kMaxWorkers) {
-        return at(pos, fmt::format("workers.count: expected an integer from {} to {}, got {}",
-                                   kMinWorkers, kMaxWorkers, value));
-    }
-    config.worker_count = static_cast<unsigned>(value);
+    if (value < min || value > max)
+        return at(pos, fmt::format("{}.{}: expected an integer from {} to {}, got {}", s.name, key, min, max, value));
+    out = static_cast<unsigned>(value);
     return {};
 }
 
@@ -395,11 +399,25 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
 
     auto workers = section(root, "workers");
     if (!workers) return std::move(workers).error();
-    if (Status st = worker_count(*workers, config); !st) return std::move(st).error();
+    if (Status st = bounded_integer(*workers, "count", kMinWorkers, kMaxWorkers, config.worker_count); !st)
+        return std::move(st).error();
+    if (Status st = bounded_integer(*workers, "spares", 0, kMaxSpares, config.spare_count); !st)
+        return std::move(st).error();
 
     auto log_section = section(root, "log");
     if (!log_section) return std::move(log_section).error();
     if (Status st = log_level(*log_section, config); !st) return std::move(st).error();
+
+    auto testing = section(root, "testing");
+    if (!testing) return std::move(testing).error();
+    if (testing->table != nullptr) {
+        if (!kFaultInjectionBuilt)
+            return at(testing->pos, "table [testing] is for test builds only: fault injection is not compiled into "
+                                    "this build (CFS_FAULT_INJECTION=OFF); remove the table");
+        auto fault_file = path(*testing, "fault_file", "it names one file", "");
+        if (!fault_file) return std::move(fault_file).error();
+        config.fault_file = std::move(*fault_file);
+    }
 
     return config;
 }

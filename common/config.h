@@ -7,8 +7,11 @@
 //   dir = "/var/lib/cfsupervisor/blobs"  # required: absolute path
 //   [workers]
 //   count = 1                            # optional: integer 1..64
+//   spares = 1                           # optional: integer 0..8, started and paused
 //   [log]
 //   level = "info"                       # optional: debug|info|warning|error
+//   [testing]                            # only in builds with CFS_FAULT_INJECTION
+//   fault_file = "/run/cfs-fault"        # required in [testing]: absolute path
 //
 // cfsupervisor.toml.example at the top of the tree documents each key for operators.
 //
@@ -31,7 +34,12 @@ struct Config {
     std::string cache_tag = "cfs";
     std::string blob_dir;
     unsigned worker_count = 1;
+    // Workers started ahead of need, paused, so a failover does not wait for a start.
+    unsigned spare_count = 1;
     log::Level log_level = log::Level::info;
+    // [testing] fault_file: test builds only (common/fault_point.h). Each worker
+    // start reads it: "<fault point> [<how many workers>]"; absent means no fault.
+    std::string fault_file;
 
     bool operator==(const Config&) const = default;
 };

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -64,7 +65,7 @@ Result<Message> read_body(Reader& r) {
     T m{};
     bool ok = true;
     if constexpr (std::is_same_v<T, Init>) {
-        ok = r.u32(m.worker_id) && r.u32(m.log_level);
+        ok = r.u32(m.worker_id) && r.u32(m.log_level) && r.u32(m.fault_point);
     } else if constexpr (kIsIdOnly<T>) {
         ok = r.u32(m.object_id);
     } else if constexpr (kIsDescription<T>) {
@@ -75,25 +76,27 @@ Result<Message> read_body(Reader& r) {
     return Message{std::move(m)};
 }
 
+// Decodes the body of the alternative at `index`.
+template <std::size_t... I>
+Result<Message> read_any(Reader& r, std::size_t index, std::index_sequence<I...>) {
+    Result<Message> m = logic_error("no such message type");
+    ((I == index ? (void)(m = read_body<std::variant_alternative_t<I, Message>>(r)) : (void)0), ...);
+    return m;
+}
+
 }  // namespace
 
-Type type_of(const Message& m) {
-    return std::visit(
-        [](const auto& v) -> Type {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, Init>) return Type::init;
-            else if constexpr (std::is_same_v<T, Ready>) return Type::ready;
-            else if constexpr (std::is_same_v<T, ObjectOpened>) return Type::object_opened;
-            else if constexpr (std::is_same_v<T, ObjectAck>) return Type::object_ack;
-            else if constexpr (std::is_same_v<T, ObjectCopened>) return Type::object_copened;
-            else if constexpr (std::is_same_v<T, ObjectQuery>) return Type::object_query;
-            else if constexpr (std::is_same_v<T, ObjectInfo>) return Type::object_info;
-            else if constexpr (std::is_same_v<T, ObjectUnknown>) return Type::object_unknown;
-            else if constexpr (std::is_same_v<T, ObjectClosed>) return Type::object_closed;
-            else return Type::object_forget;
-        },
-        m);
-}
+template <Type t, class T>
+constexpr bool kTypeIs = std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(t) - 1, Message>, T>;
+static_assert(kTypeIs<Type::init, Init> && kTypeIs<Type::ready, Ready> &&
+              kTypeIs<Type::object_opened, ObjectOpened> && kTypeIs<Type::object_ack, ObjectAck> &&
+              kTypeIs<Type::object_copened, ObjectCopened> && kTypeIs<Type::object_query, ObjectQuery> &&
+              kTypeIs<Type::object_info, ObjectInfo> && kTypeIs<Type::object_unknown, ObjectUnknown> &&
+              kTypeIs<Type::object_closed, ObjectClosed> && kTypeIs<Type::object_forget, ObjectForget> &&
+              kTypeIs<Type::pause, Pause> && kTypeIs<Type::paused, Paused> && kTypeIs<Type::resume, Resume> &&
+              std::variant_size_v<Message> == static_cast<std::size_t>(Type::resume));
+
+Type type_of(const Message& m) { return static_cast<Type>(m.index() + 1); }
 
 std::string_view type_name(std::uint32_t type) {
     switch (static_cast<Type>(type)) {
@@ -107,6 +110,9 @@ std::string_view type_name(std::uint32_t type) {
         case Type::object_unknown: return "ObjectUnknown";
         case Type::object_closed: return "ObjectClosed";
         case Type::object_forget: return "ObjectForget";
+        case Type::pause: return "Pause";
+        case Type::paused: return "Paused";
+        case Type::resume: return "Resume";
     }
     return "unknown";
 }
@@ -132,6 +138,7 @@ std::vector<std::byte> encode(const Message& m) {
             if constexpr (std::is_same_v<T, Init>) {
                 w.u32(v.worker_id);
                 w.u32(v.log_level);
+                w.u32(v.fault_point);
             } else if constexpr (kIsIdOnly<T>) {
                 w.u32(v.object_id);
             } else if constexpr (kIsDescription<T>) {
@@ -152,20 +159,9 @@ Result<Message> decode(std::span<const std::byte> bytes, std::size_t fds_receive
     std::uint32_t raw_type;
     if (!r.u32(raw_type)) return logic_error(fmt::format("message of {} bytes has no type", bytes.size()));
     const auto type = static_cast<Type>(raw_type);
-    Result<Message> m = logic_error("");
-    switch (type) {
-        case Type::init: m = read_body<Init>(r); break;
-        case Type::ready: m = read_body<Ready>(r); break;
-        case Type::object_opened: m = read_body<ObjectOpened>(r); break;
-        case Type::object_ack: m = read_body<ObjectAck>(r); break;
-        case Type::object_copened: m = read_body<ObjectCopened>(r); break;
-        case Type::object_query: m = read_body<ObjectQuery>(r); break;
-        case Type::object_info: m = read_body<ObjectInfo>(r); break;
-        case Type::object_unknown: m = read_body<ObjectUnknown>(r); break;
-        case Type::object_closed: m = read_body<ObjectClosed>(r); break;
-        case Type::object_forget: m = read_body<ObjectForget>(r); break;
-        default: return logic_error(fmt::format("unknown message type {}", raw_type));
-    }
+    if (raw_type == 0 || raw_type > std::variant_size_v<Message>)
+        return logic_error(fmt::format("unknown message type {}", raw_type));
+    Result<Message> m = read_any(r, raw_type - 1, std::make_index_sequence<std::variant_size_v<Message>>{});
     if (!m) return logic_error(fmt::format("{} message: {}", type_name(raw_type), m.error().context));
     if (fds_received != fd_count(type))
         return logic_error(fmt::format("{} message carries {} fds, expected {}", type_name(raw_type),

@@ -9,7 +9,7 @@
 //
 //   type            dir   fds                 answers / meaning
 //   Init            S->W  device, blob dir    first message; the worker starts serving
-//   Ready           W->S  -                   worker is polling the device
+//   Ready           W->S  -                   worker is up (and paused)
 //   ObjectOpened    W->S  anon fd             worker read an OPEN and found the blob;
 //                                             it waits for ObjectAck before copen
 //   ObjectAck       S->W  -                   supervisor holds its copy of the anon fd
@@ -22,6 +22,14 @@
 //                                             delivered again after `restore`)
 //   ObjectClosed    W->S  -                   worker read CLOSE (or a copen failed)
 //   ObjectForget    S->W  -                   close your copy of this object's anon fd
+//   Pause           S->W  -                   finish the request in hand, then stop
+//                                             reading the device and answer Paused
+//   Paused          W->S  -                   answer to Pause: nothing in flight here
+//   Resume          S->W  -                   read the device (again)
+//
+// A worker starts paused: it reads no request before its first Resume. Pause/Resume
+// order `restore` with live workers (README "Failover"): `restore` re-queues every
+// request in flight anywhere, so it is written only while no live worker holds one.
 //
 // Why the supervisor holds a copy of every anon fd: the kernel releases an object
 // only when the last copy closes, so a worker's death never closes objects, and any
@@ -56,11 +64,16 @@ enum class Type : std::uint32_t {
     object_unknown = 8,
     object_closed = 9,
     object_forget = 10,
+    pause = 11,
+    paused = 12,
+    resume = 13,
 };
 
 struct Init {
     std::uint32_t worker_id = 0;
     std::uint32_t log_level = 0;
+    // Test builds only (CFS_FAULT_INJECTION): worker/fault.h; always 0 otherwise.
+    std::uint32_t fault_point = 0;
 };
 struct Ready {};
 struct ObjectDescription {
@@ -77,9 +90,14 @@ struct ObjectQuery { std::uint32_t object_id = 0; };
 struct ObjectUnknown { std::uint32_t object_id = 0; };
 struct ObjectClosed { std::uint32_t object_id = 0; };
 struct ObjectForget { std::uint32_t object_id = 0; };
+struct Pause {};
+struct Paused {};
+struct Resume {};
 
+// In Type order: a message's Type is its index here plus one.
 using Message = std::variant<Init, Ready, ObjectOpened, ObjectAck, ObjectCopened, ObjectQuery,
-                             ObjectInfo, ObjectUnknown, ObjectClosed, ObjectForget>;
+                             ObjectInfo, ObjectUnknown, ObjectClosed, ObjectForget, Pause, Paused,
+                             Resume>;
 
 [[nodiscard]] Type type_of(const Message& m);
 [[nodiscard]] std::string_view type_name(std::uint32_t type);

@@ -10,6 +10,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "supervisor/cache_device.h"
+#include "supervisor/fd_store.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/worker_process.h"
 
@@ -45,14 +46,38 @@ int run(const std::string& config_path) {
         log::error("{}", worker.error().message());
         return EXIT_FAILURE;
     }
-    auto device = supervisor::bind_cache(config->cache_dir, config->cache_tag);
-    if (!device) {
-        log::error("{}", device.error().message());
+    auto stored = supervisor::take_stored_device();
+    if (!stored) {
+        log::error("{}", stored.error().message());
         return EXIT_FAILURE;
     }
-    log::info("bound {} to cache {} (tag {}) in on-demand mode", supervisor::kDevicePath, config->cache_dir,
-              config->cache_tag);
-    supervisor::Supervisor supervisor(*config, std::move(*device), std::move(blob_dir), std::move(*worker));
+    const bool from_store = stored->has_value();
+    unique_fd device;
+    if (from_store) {
+        // Binding again would fail (EBUSY) and is not needed: the cache never went away.
+        device = std::move(**stored);
+        log::info("took {} from systemd's fd store: the cache stayed bound across the restart "
+                  "(changes to cache.dir or cache.tag apply after a stop and start)",
+                  supervisor::kDevicePath);
+    } else {
+        auto bound = supervisor::bind_cache(config->cache_dir, config->cache_tag);
+        if (!bound) {
+            log::error("{}", bound.error().message());
+            return EXIT_FAILURE;
+        }
+        device = std::move(*bound);
+        log::info("bound {} to cache {} (tag {}) in on-demand mode", supervisor::kDevicePath, config->cache_dir,
+                  config->cache_tag);
+    }
+    auto outcome = supervisor::store_device(device.get());
+    if (!outcome)
+        log::warning("{}; a restart of the supervisor will fail requests in flight", outcome.error().message());
+    else if (*outcome == supervisor::StoreOutcome::no_systemd)
+        log::warning("not started by systemd (no NOTIFY_SOCKET): requests in flight cannot survive a restart of "
+                     "the supervisor itself; worker crashes are still recovered");
+    else if (!from_store)
+        log::info("device fd parked in systemd's fd store");
+    supervisor::Supervisor supervisor(*config, std::move(device), std::move(blob_dir), std::move(*worker), from_store);
     return supervisor.run();
 }
 

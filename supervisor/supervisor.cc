@@ -20,6 +20,7 @@
 #include "common/fd_passing.h"
 #include "common/log.h"
 #include "supervisor/cache_device.h"
+#include "supervisor/failover.h"
 #include "supervisor/worker_dispatch.h"
 #include "supervisor/worker_process.h"
 
@@ -42,15 +43,21 @@ std::chrono::milliseconds restart_delay(unsigned consecutive_failures) {
     return std::min<std::chrono::milliseconds>(kRestartBaseDelay * (1U << shift), kRestartMaxDelay);
 }
 
-Supervisor::Supervisor(const Config& config, unique_fd device, unique_fd blob_dir, unique_fd worker_executable)
+Supervisor::Supervisor(const Config& config, unique_fd device, unique_fd blob_dir, unique_fd worker_executable,
+                       bool restore_first)
     : config_(config),
       device_(std::move(device)),
       blob_dir_(std::move(blob_dir)),
-      worker_executable_(std::move(worker_executable)) {
+      worker_executable_(std::move(worker_executable)),
+      restore_first_(restore_first) {
     state_.device = device_.get();
     state_.is_cache_anon_fd = is_cachefiles_anon_fd;
-    state_.workers.resize(config_.worker_count);
-    for (unsigned i = 0; i < config_.worker_count; ++i) state_.workers[i].id = i;
+    // Slots past worker_count start as paused spares; which slots serve changes as
+    // workers die (plan_reconcile).
+    const unsigned slots = config_.worker_count + config_.spare_count;
+    state_.workers.resize(slots);
+    for (unsigned i = 0; i < slots; ++i) state_.workers[i].id = i;
+    if (!config_.fault_file.empty()) faults_.emplace(config_.fault_file);
 }
 
 Status Supervisor::setup() {
@@ -86,8 +93,9 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     slot.pid = spawned->pid;
     slot.pidfd = std::move(spawned->pidfd);
     slot.socket = std::move(spawned->socket);
-    slot.ready = false;
+    slot.state = WorkerState::starting;
     slot.started = Clock::now();
+    slot.serving_since.reset();
 
     for (auto [fd, source] : {std::pair{slot.socket.get(), Source::worker_socket},
                               std::pair{slot.pidfd.get(), Source::worker_exit}}) {
@@ -100,7 +108,15 @@ void Supervisor::start_worker(WorkerSlot& slot) {
         }
     }
     const int fds[] = {device_.get(), blob_dir_.get()};
-    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level)};
+    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0};
+    if (faults_) {
+        auto fault = faults_->next_worker();
+        if (!fault) log::error("testing: {}", fault.error().message());
+        else if (*fault != FaultPoint::none) {
+            log::warning("testing: worker {} (pid {}) gets fault point {}", slot.id, slot.pid, fault_point_name(*fault));
+            init.fault_point = static_cast<std::uint32_t>(*fault);
+        }
+    }
     if (auto sent = state_.send(slot, init, fds); !sent) {
         kill_worker(slot, sent.error().message());
         return;
@@ -132,34 +148,76 @@ void Supervisor::reap(WorkerSlot& slot) {
     slot.socket.reset();
     slot.pidfd.reset();
     slot.pid = -1;
-    slot.ready = false;
+    slot.state = WorkerState::absent;
+    slot.serving_since.reset();
 }
 
 void Supervisor::on_worker_exit(WorkerSlot& slot) {
     const pid_t pid = slot.pid;
-    const bool was_stable = Clock::now() - slot.started >= kStableAfter;
+    const bool held_requests = slot.may_hold_requests();
+    // Only serving proves a worker healthy: a spare that idled and died was not.
+    const bool was_stable = slot.serving_since && Clock::now() - *slot.serving_since >= kStableAfter;
+    const auto state_at_death = slot.state;
     reap(slot);
     if (stopping_) return;
 
     slot.consecutive_failures = was_stable ? 1 : slot.consecutive_failures + 1;
     ++slot.restarts;
-    log::warning("worker {} (pid {}) {}; restart {} (failure {} in a row)", slot.id, pid, slot.last_exit,
-                 slot.restarts, slot.consecutive_failures);
+    log::warning("worker {} (pid {}, {}) {}; restart {} (failure {} in a row)", slot.id, pid,
+                 state_name(state_at_death), slot.last_exit, slot.restarts, slot.consecutive_failures);
 
     // Objects whose OPEN the dead worker had not (knowingly) answered must lose our
     // copy of their anon fd before `restore`, or the OPEN delivered again would fail
-    // with EEXIST. Other workers may hold copies too.
+    // with EEXIST. Other workers may hold copies too: the ObjectForget reaches them
+    // before the Pause that the failover sends, so they have closed them by the time
+    // they answer Paused.
     for (auto id : state_.objects.drop_unconfirmed(slot.id)) {
         log::debug("object {} dropped with worker {}", id, slot.id);
         state_.broadcast_forget(id, nullptr);
     }
-    // Requests the dead worker had read but not answered are still pending in the
-    // kernel; `restore` delivers them (and, harmlessly, everything else pending) again.
-    // TODO(issue 3): quiesce live workers first, so an OPEN a live worker is handling
-    // right now is not delivered twice (the second delivery fails with EEXIST).
-    if (auto restored = restore_requests(device_.get()); !restored)
-        log::error("{}", restored.error().message());
+    if (held_requests) begin_failover(slot);
     schedule_restart(slot);
+}
+
+void Supervisor::begin_failover(const WorkerSlot& dead) {
+    if (!failover_) {
+        failover_ = Failover{Clock::now(), Clock::now() + kPauseTimeout};
+        log::info("failover: requests worker {} had taken will be delivered again", dead.id);
+    }
+    for (unsigned id : workers_to_pause(state_.workers)) {
+        WorkerSlot& w = state_.workers[id];
+        if (auto sent = state_.send(w, wire::Pause{}); !sent) {
+            kill_worker(w, sent.error().message());
+            continue;
+        }
+        w.state = WorkerState::pausing;
+    }
+    arm_timer();
+}
+
+void Supervisor::reconcile() {
+    if (stopping_) return;
+    const auto plan = plan_reconcile(state_.workers, failover_.has_value(), config_.worker_count);
+    if (plan.write_restore) {
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - failover_->began);
+        failover_.reset();
+        if (auto restored = restore_requests(device_.get()); !restored)
+            log::error("{}", restored.error().message());
+        else
+            log::info("failover: restore written {} ms after the worker died; no worker held a request", took.count());
+        arm_timer();
+    }
+    for (unsigned id : plan.resume) {
+        WorkerSlot& w = state_.workers[id];
+        if (auto sent = state_.send(w, wire::Resume{}); !sent) {
+            kill_worker(w, sent.error().message());
+            continue;
+        }
+        w.state = WorkerState::serving;
+        w.serving_since = Clock::now();
+        log::info("worker {} (pid {}) serving", w.id, w.pid);
+    }
+    note_ready();
 }
 
 void Supervisor::schedule_restart(WorkerSlot& slot) {
@@ -175,6 +233,7 @@ void Supervisor::schedule_restart(WorkerSlot& slot) {
 
 void Supervisor::arm_timer() {
     std::optional<Clock::time_point> next;
+    if (failover_) next = failover_->pause_deadline;
     for (const auto& w : state_.workers)
         if (w.restart_at && (!next || *w.restart_at < *next)) next = w.restart_at;
     itimerspec spec{};
@@ -187,10 +246,17 @@ void Supervisor::arm_timer() {
     ::timerfd_settime(timer_.get(), 0, &spec, nullptr);
 }
 
-void Supervisor::run_due_restarts() {
+void Supervisor::on_timer() {
     std::uint64_t expirations;
     (void)!::read(timer_.get(), &expirations, sizeof expirations);
     const auto now = Clock::now();
+    if (failover_ && failover_->pause_deadline <= now) {
+        for (auto& w : state_.workers)
+            if (w.state == WorkerState::pausing)
+                kill_worker(w, fmt::format("did not pause within {} s", kPauseTimeout.count()));
+        // Its death (pidfd) ends the wait; until then no new deadline.
+        failover_->pause_deadline = Clock::time_point::max();
+    }
     for (auto& w : state_.workers)
         if (w.restart_at && *w.restart_at <= now) start_worker(w);
     arm_timer();
@@ -207,9 +273,16 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
             return;
         }
         if (received->size == 0) {
-            // EOF: a worker only closes its end by exiting; one that did so and lives
-            // on cannot be served, and a socket at EOF would stay readable forever.
-            kill_worker(slot, "closed its connection to the supervisor");
+            // EOF: a worker only closes its end by exiting, and the pidfd reports that
+            // soon (on_worker_exit). One that closed it and lives on cannot be served.
+            // Either way the socket leaves epoll: at EOF it would stay readable forever.
+            pollfd exited{slot.pidfd.get(), POLLIN, 0};
+            if (::poll(&exited, 1, 0) == 1) {
+                ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
+                slot.socket.reset();
+            } else {
+                kill_worker(slot, "closed its connection to the supervisor");
+            }
             return;
         }
         auto handled = dispatch_worker_message(state_, slot, std::span(buffer).first(received->size),
@@ -218,17 +291,17 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
             kill_worker(slot, "protocol violation: " + handled.error().message());
             return;
         }
-        if (slot.ready) note_ready();
     }
 }
 
 void Supervisor::note_ready() {
     if (announced_ready_) return;
-    if (!std::all_of(state_.workers.begin(), state_.workers.end(), [](const WorkerSlot& w) { return w.ready; }))
-        return;
+    const auto serving = std::count_if(state_.workers.begin(), state_.workers.end(),
+                                       [](const WorkerSlot& w) { return w.state == WorkerState::serving; });
+    if (static_cast<unsigned>(serving) < config_.worker_count) return;
     announced_ready_ = true;
-    log::info("ready: cache {} (tag {}) bound, {} worker(s) serving blobs from {}", config_.cache_dir,
-              config_.cache_tag, state_.workers.size(), config_.blob_dir);
+    log::info("ready: cache {} (tag {}) bound, {} worker(s) serving blobs from {}, {} spare(s)", config_.cache_dir,
+              config_.cache_tag, config_.worker_count, config_.blob_dir, config_.spare_count);
     (void)sd_notify(0, "READY=1\nSTATUS=serving");
 }
 
@@ -263,6 +336,13 @@ int Supervisor::run() {
         log::error("{}", ok.error().message());
         return EXIT_FAILURE;
     }
+    if (restore_first_) {
+        // No worker runs yet, so nothing is in flight anywhere: safe to re-queue all.
+        if (auto restored = restore_requests(device_.get()); !restored)
+            log::error("{}", restored.error().message());
+        else
+            log::info("restore written: requests the previous instance had taken are delivered again");
+    }
     for (auto& w : state_.workers) start_worker(w);
 
     for (;;) {
@@ -291,7 +371,7 @@ int Supervisor::run() {
                     }
                     break;
                 }
-                case Source::timer: run_due_restarts(); break;
+                case Source::timer: on_timer(); break;
                 case Source::worker_socket:
                     if (slot < state_.workers.size()) on_worker_message(state_.workers[slot]);
                     break;
@@ -301,6 +381,7 @@ int Supervisor::run() {
                     break;
             }
         }
+        reconcile();
     }
 }
 

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 
 #include "common/config.h"
 #include "common/unique_fd.h"
+#include "supervisor/fault_dealer.h"
 #include "supervisor/supervisor_state.h"
 
 namespace cfs::supervisor {
@@ -15,12 +17,18 @@ namespace cfs::supervisor {
 inline constexpr auto kRestartBaseDelay = std::chrono::milliseconds(100);
 inline constexpr auto kRestartMaxDelay = std::chrono::seconds(30);
 inline constexpr auto kStableAfter = std::chrono::seconds(10);
+// A worker that has not paused this long after a Pause is stuck (a request it
+// cannot finish); it is killed, so its requests are delivered again.
+inline constexpr auto kPauseTimeout = std::chrono::seconds(5);
 
 [[nodiscard]] std::chrono::milliseconds restart_delay(unsigned consecutive_failures);
 
 class Supervisor {
 public:
-    Supervisor(const Config& config, unique_fd device, unique_fd blob_dir, unique_fd worker_executable);
+    // `restore_first`: the device came from systemd's fd store, so requests the
+    // previous instance had read are still pending and must be delivered again.
+    Supervisor(const Config& config, unique_fd device, unique_fd blob_dir, unique_fd worker_executable,
+               bool restore_first);
     // Runs until SIGTERM/SIGINT; returns the process exit status.
     [[nodiscard]] int run();
 
@@ -32,8 +40,11 @@ private:
     void kill_worker(WorkerSlot& slot, std::string_view why);
     void reap(WorkerSlot& slot);
     void schedule_restart(WorkerSlot& slot);
-    void run_due_restarts();
+    void on_timer();
     void arm_timer();
+    void begin_failover(const WorkerSlot& dead);
+    // Carries out plan_reconcile (failover.h); called after every event.
+    void reconcile();
     void note_ready();
     void shutdown();
 
@@ -47,6 +58,13 @@ private:
     SupervisorState state_;
     bool announced_ready_ = false;
     bool stopping_ = false;
+    bool restore_first_ = false;
+    struct Failover {
+        Clock::time_point began;
+        Clock::time_point pause_deadline;
+    };
+    std::optional<Failover> failover_;
+    std::optional<FaultDealer> faults_;  // test builds with [testing] only
 };
 
 }  // namespace cfs::supervisor

@@ -10,6 +10,17 @@
 
 namespace cfs::supervisor {
 
+std::string_view state_name(WorkerState s) {
+    switch (s) {
+        case WorkerState::absent: return "absent";
+        case WorkerState::starting: return "starting";
+        case WorkerState::paused: return "paused";
+        case WorkerState::serving: return "serving";
+        case WorkerState::pausing: return "pausing";
+    }
+    return "?";
+}
+
 Status SupervisorState::send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds) {
     if (!to.running() || !to.socket) return logic_error("worker is not connected");
     const auto bytes = wire::encode(m);

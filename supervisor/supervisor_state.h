@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -21,14 +22,25 @@ namespace cfs::supervisor {
 
 using Clock = std::chrono::steady_clock;
 
+// Where a worker process stands in the Pause/Resume protocol (worker_protocol.h).
+enum class WorkerState {
+    absent,    // no process
+    starting,  // Init sent, no Ready yet; not reading the device
+    paused,    // Ready or Paused: not reading the device, holds no request
+    serving,   // Resume sent: reads and answers requests
+    pausing,   // Pause sent, no Paused yet: may still hold a request
+};
+[[nodiscard]] std::string_view state_name(WorkerState s);
+
 struct WorkerSlot {
     unsigned id = 0;
     // While a process runs in this slot:
     pid_t pid = -1;
     unique_fd pidfd;
     unique_fd socket;
-    bool ready = false;
+    WorkerState state = WorkerState::absent;
     Clock::time_point started{};
+    std::optional<Clock::time_point> serving_since;
     // Restart bookkeeping:
     unsigned consecutive_failures = 0;
     std::optional<Clock::time_point> restart_at;
@@ -36,6 +48,11 @@ struct WorkerSlot {
     std::string last_exit;
 
     [[nodiscard]] bool running() const { return pid > 0; }
+    [[nodiscard]] bool ready() const { return state != WorkerState::absent && state != WorkerState::starting; }
+    // Whether requests the kernel would deliver again after `restore` may be in hand.
+    [[nodiscard]] bool may_hold_requests() const {
+        return state == WorkerState::serving || state == WorkerState::pausing;
+    }
 };
 
 struct SupervisorState {

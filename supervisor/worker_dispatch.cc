@@ -12,9 +12,18 @@ namespace cfs::supervisor {
 namespace {
 
 Status on_ready(SupervisorState&, WorkerSlot& from, const wire::Message&, std::vector<unique_fd>&) {
-    if (from.ready) return logic_error("said Ready twice");
-    from.ready = true;
-    log::info("worker {} (pid {}) serving", from.id, from.pid);
+    if (from.state != WorkerState::starting) return logic_error("said Ready twice");
+    from.state = WorkerState::paused;
+    log::debug("worker {} (pid {}) is up", from.id, from.pid);
+    return {};
+}
+
+Status on_paused(SupervisorState&, WorkerSlot& from, const wire::Message&, std::vector<unique_fd>&) {
+    if (from.state != WorkerState::pausing)
+        return logic_error(fmt::format("said Paused while {}", state_name(from.state)));
+    from.state = WorkerState::paused;
+    from.serving_since.reset();
+    log::debug("worker {} (pid {}) paused", from.id, from.pid);
     return {};
 }
 
@@ -78,6 +87,11 @@ Status on_object_closed(SupervisorState& state, WorkerSlot& from, const wire::Me
 constexpr WorkerMessageRule kRules[] = {
     {wire::Type::ready, true,
      "Only flips a flag once; a second Ready is a violation.", on_ready},
+    {wire::Type::paused, false,
+     "Only accepted in answer to our Pause; it moves `restore` earlier, and a worker that says "
+     "Paused while still holding a request gets it delivered twice: pwrite of the same bytes is "
+     "harmless, and the OPEN case only hurts its own objects, which it could close anyway.",
+     on_paused},
     {wire::Type::object_opened, false,
      "We keep an fd only if it is a cachefiles anon fd (which only the kernel can mint, for an "
      "object of this cache) under an id no one registered; the worker gains nothing it did not "
@@ -107,7 +121,7 @@ Status dispatch_worker_message(SupervisorState& state, WorkerSlot& from, std::sp
     const auto type = wire::type_of(*message);
     for (const auto& rule : kRules) {
         if (rule.type != type) continue;
-        if (!from.ready && !rule.before_ready)
+        if (!from.ready() && !rule.before_ready)
             return logic_error(fmt::format("sent {} before Ready", wire::type_name(static_cast<std::uint32_t>(type))));
         return rule.handle(state, from, *message, fds);
     }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/fault_point.h"
 #include "common/fd_passing.h"
 #include "common/kernel_msg.h"
 #include "common/log.h"
@@ -87,11 +88,16 @@ int serve(int sock, InitReceived init) {
         log::error("{}", sys_error("creating the event loop").message());
         return EXIT_FAILURE;
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = kernel.device_fd();
-    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, kernel.device_fd(), &ev) < 0 ||
-        (ev.data.fd = sock, ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, sock, &ev) < 0)) {
+    const int device = kernel.device_fd();
+    // A worker starts paused (common/worker_protocol.h): the device is watched only
+    // between a Resume and the next Pause.
+    auto watch = [&epoll](int fd, int op, std::uint32_t events) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.fd = fd;
+        return ::epoll_ctl(epoll.get(), op, fd, &ev) == 0;
+    };
+    if (!watch(device, EPOLL_CTL_ADD, 0) || !watch(sock, EPOLL_CTL_ADD, EPOLLIN)) {
         log::error("{}", sys_error("watching the device and the supervisor socket").message());
         return EXIT_FAILURE;
     }
@@ -99,6 +105,26 @@ int serve(int sock, InitReceived init) {
         log::error("{}", ready.error().message());
         return EXIT_FAILURE;
     }
+
+    bool serving = false;
+    bool first_since_resume = false;
+    // Runs between requests only, so a Paused never leaves one half answered.
+    auto apply_control = [&]() -> Status {
+        while (auto control = link.next_control()) {
+            const bool pause = *control == worker::SocketSupervisorLink::Control::pause;
+            if (pause != serving) return logic_error(pause ? "Pause while paused" : "Resume while serving");
+            serving = !pause;
+            if (!watch(device, EPOLL_CTL_MOD, serving ? std::uint32_t{EPOLLIN} : 0U)) return sys_error("watching the device");
+            if (pause) {
+                if (auto sent = link.send(wire::Paused{}); !sent) return sent;
+                log::debug("paused");
+            } else {
+                first_since_resume = true;
+                log::debug("serving");
+            }
+        }
+        return {};
+    };
 
     std::array<std::byte, kmsg::kMaxMessageSize> message;
     for (;;) {
@@ -118,7 +144,7 @@ int serve(int sock, InitReceived init) {
                 }
                 continue;
             }
-            for (int k = 0; k < kRequestsPerWakeup; ++k) {
+            for (int k = 0; k < kRequestsPerWakeup && serving && !link.control_pending(); ++k) {
                 auto got = kernel.read_request(message);
                 if (!got) {
                     // EEXIST and friends fail one request inside the kernel; the
@@ -131,7 +157,16 @@ int serve(int sock, InitReceived init) {
                     log::error("lost the supervisor: {}", handled.error().message());
                     return EXIT_FAILURE;
                 }
+                if (first_since_resume) {
+                    // With the supervisor's "restore written" line, this times a failover.
+                    log::info("answered its first request since resuming");
+                    first_since_resume = false;
+                }
             }
+        }
+        if (auto applied = apply_control(); !applied) {
+            log::error("{}", applied.error().message());
+            return EXIT_FAILURE;
         }
     }
 }
@@ -161,6 +196,16 @@ int main(int argc, char** argv) {
         return EXIT_FAILURE;
     }
     log::set_identity("cfsupervisor-worker/" + std::to_string(init->init.worker_id));
+    if (init->init.fault_point != 0) {
+        const auto point = static_cast<FaultPoint>(init->init.fault_point);
+        if (!kFaultInjectionBuilt || fault_point_name(point) == "none") {
+            log::error("cannot start: Init asks for fault point {}, which this build does not have",
+                       init->init.fault_point);
+            return EXIT_FAILURE;
+        }
+        log::warning("testing: this worker SIGKILLs itself at {}", fault_point_name(point));
+        arm_fault(point);
+    }
     if (init->init.log_level <= static_cast<std::uint32_t>(log::Level::error))
         log::set_level(static_cast<log::Level>(init->init.log_level));
     if (::fcntl(sock, F_SETFL, O_NONBLOCK) < 0) {

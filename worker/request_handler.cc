@@ -7,6 +7,7 @@
 #include <new>
 
 #include "common/blob_name.h"
+#include "common/fault_point.h"
 #include "common/log.h"
 
 namespace cfs::worker {
@@ -54,6 +55,7 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
         return {};
     }
     unique_fd anon(r.fd);
+    reach(FaultPoint::open_received);
     // The kernel installs anon fds without close-on-exec.
     (void)::fcntl(anon.get(), F_SETFD, FD_CLOEXEC);
 
@@ -79,6 +81,7 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
 
     wire::ObjectDescription description{r.object_id, (*blob)->size(), r.volume_key, r.cookie_key};
     if (auto shared = supervisor_.object_opened(description, anon.get()); !shared) return shared;
+    reach(FaultPoint::open_before_copen);
 
     if (auto written = kernel_.write_command(kmsg::format_copen(r.msg_id, static_cast<std::int64_t>((*blob)->size())));
         !written) {
@@ -87,6 +90,7 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
                      r.object_id, kmsg::printable(r.volume_key), blob_name, written.error().message());
         return supervisor_.object_closed(r.object_id);
     }
+    reach(FaultPoint::open_after_copen);
     log::debug("object {} open: volume \"{}\" blob \"{}\" size {}", r.object_id,
                kmsg::printable(r.volume_key), blob_name, (*blob)->size());
     objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob),
@@ -146,6 +150,7 @@ bool RequestHandler::copy_range(Object& object, const kmsg::ReadRequest& r) {
             return false;
         }
         pos += want;
+        if (pos < end) reach(FaultPoint::read_mid_copy);
     }
     return true;
 }
@@ -162,6 +167,7 @@ Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
         return {};
     }
     if (!copy_range(*object, r)) ++counters_.reads_short;
+    reach(FaultPoint::read_before_complete);
     // Completed even when data is missing: the kernel then finds the hole and fails
     // the reader's read() at once, instead of leaving it waiting on us.
     if (auto completed = kernel_.complete_read(object->anon_fd.get(), r.msg_id); !completed) {
@@ -176,6 +182,7 @@ Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
 
 Status RequestHandler::handle_close(const kmsg::CloseRequest& r) {
     ++counters_.closes;
+    reach(FaultPoint::close_received);
     if (auto it = objects_.find(r.object_id); it != objects_.end()) {
         log::debug("object {} closed: volume \"{}\" blob \"{}\"", r.object_id,
                    kmsg::printable(it->second.volume_key), kmsg::printable(it->second.cookie_key));

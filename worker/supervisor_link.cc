@@ -56,6 +56,14 @@ Status SocketSupervisorLink::handle_unsolicited(const wire::Message& m) {
         on_forget_(forget->object_id);
         return {};
     }
+    if (std::holds_alternative<wire::Pause>(m)) {
+        control_.push_back(Control::pause);
+        return {};
+    }
+    if (std::holds_alternative<wire::Resume>(m)) {
+        control_.push_back(Control::resume);
+        return {};
+    }
     return logic_error(fmt::format("unexpected {} from the supervisor",
                                    wire::type_name(static_cast<std::uint32_t>(wire::type_of(m)))));
 }
@@ -67,6 +75,13 @@ Status SocketSupervisorLink::drain_unsolicited() {
         if (!*in) return {};
         if (auto handled = handle_unsolicited((*in)->message); !handled) return handled;
     }
+}
+
+std::optional<SocketSupervisorLink::Control> SocketSupervisorLink::next_control() {
+    if (control_.empty()) return std::nullopt;
+    const Control c = control_.front();
+    control_.pop_front();
+    return c;
 }
 
 Result<SocketSupervisorLink::Incoming> SocketSupervisorLink::await_reply(wire::Type want,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 
@@ -43,9 +44,17 @@ public:
     Status object_closed(std::uint32_t object_id) override;
 
     [[nodiscard]] Status send(const wire::Message& m, std::span<const int> fds = {});
-    // Handles every message already waiting (ObjectForget); an Error means the link is
-    // broken or the supervisor said something a worker never expects unprompted.
+    // Handles every message already waiting (ObjectForget; Pause and Resume are queued
+    // for next_control); an Error means the link is broken or the supervisor said
+    // something a worker never expects unprompted.
     [[nodiscard]] Status drain_unsolicited();
+
+    enum class Control { pause, resume };
+    // Pause/Resume in the order they arrived. They may arrive while a request is in
+    // hand (during await_reply), and must wait until it is answered: a worker that
+    // says Paused holds no request the kernel would deliver again.
+    [[nodiscard]] std::optional<Control> next_control();
+    [[nodiscard]] bool control_pending() const { return !control_.empty(); }
 
 private:
     struct Incoming {
@@ -61,6 +70,7 @@ private:
 
     int sock_;
     ForgetHandler on_forget_;
+    std::deque<Control> control_;
 };
 
 }  // namespace cfs::worker

@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/fault_point.h"
 
 #include <doctest/doctest.h>
 
@@ -570,4 +571,35 @@ TEST_CASE("config: a file over 1 MiB is refused with EFBIG") {
     auto l = load_config(limit);
     REQUIRE(!l.ok());
     CHECK(l.error().message().starts_with(limit + ":1:1: missing required key cache.dir"));
+}
+
+TEST_CASE("config: [testing] is accepted only in builds with fault injection") {
+    const std::string base = "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n";
+    auto r = parse_config(base + "[testing]\nfault_file = \"/run/f\"\n", "t.toml");
+    if (cfs::kFaultInjectionBuilt) {
+        REQUIRE_MESSAGE(r.ok(), r.error().message());
+        CHECK(r->fault_file == "/run/f");
+        auto missing = parse_config(base + "[testing]\n", "t.toml");
+        REQUIRE_FALSE(missing.ok());
+        CHECK(missing.error().message().find("missing required key testing.fault_file") != std::string::npos);
+    } else {
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message().find("t.toml:5:1: table [testing] is for test builds only") == 0);
+    }
+    auto plain = parse_config(base, "t.toml");
+    REQUIRE(plain.ok());
+    CHECK(plain->fault_file.empty());
+}
+
+TEST_CASE("config: workers.spares defaults to 1 and is bounded") {
+    const std::string base = "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n";
+    auto r = parse_config(base, "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->spare_count == 1);
+    r = parse_config(base + "[workers]\nspares = 0\n", "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->spare_count == 0);
+    r = parse_config(base + "[workers]\nspares = 9\n", "t.toml");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message() == "t.toml:6:10: workers.spares: expected an integer from 0 to 8, got 9");
 }

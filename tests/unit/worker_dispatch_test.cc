@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/fd_passing.h"
+#include "supervisor/failover.h"
 #include "supervisor/object_registry.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/supervisor_state.h"
@@ -64,6 +65,7 @@ struct Fixture {
             REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
             state.workers[i].id = i;
             state.workers[i].pid = 100000 + static_cast<pid_t>(i);
+            state.workers[i].state = WorkerState::starting;
             state.workers[i].socket = unique_fd(sv[0]);
             worker_ends.emplace_back(sv[1]);
         }
@@ -135,10 +137,10 @@ bool mentions(const Status& s, std::string_view what) {
 
 TEST_CASE("dispatch: Ready marks the worker ready and nothing is answered") {
     Fixture f;
-    CHECK_FALSE(f.worker(0).ready);
+    CHECK_FALSE(f.worker(0).ready());
     REQUIRE(f.ready(0).ok());
-    CHECK(f.worker(0).ready);
-    CHECK_FALSE(f.worker(1).ready);
+    CHECK(f.worker(0).ready());
+    CHECK_FALSE(f.worker(1).ready());
     CHECK_FALSE(f.received(0).has_value());
 }
 
@@ -380,8 +382,87 @@ TEST_CASE("dispatch: the rule table") {
         CHECK(rule.before_ready == (rule.type == wire::Type::ready));
     }
     // Exactly the W->S types of the protocol description.
-    CHECK(types == std::set<wire::Type>{wire::Type::ready, wire::Type::object_opened, wire::Type::object_copened,
-                                        wire::Type::object_query, wire::Type::object_closed});
+    CHECK(types == std::set<wire::Type>{wire::Type::ready, wire::Type::paused, wire::Type::object_opened,
+                                        wire::Type::object_copened, wire::Type::object_query,
+                                        wire::Type::object_closed});
+}
+
+TEST_CASE("dispatch: Paused only answers our Pause") {
+    Fixture f;
+    REQUIRE(f.ready(0).ok());
+    CHECK(f.worker(0).state == WorkerState::paused);
+    CHECK(mentions(f.dispatch(0, wire::Paused{}), "said Paused while paused"));
+    f.worker(0).state = WorkerState::serving;
+    CHECK(mentions(f.dispatch(0, wire::Paused{}), "said Paused while serving"));
+    f.worker(0).state = WorkerState::pausing;
+    f.worker(0).serving_since = Clock::now();
+    REQUIRE(f.dispatch(0, wire::Paused{}).ok());
+    CHECK(f.worker(0).state == WorkerState::paused);
+    CHECK_FALSE(f.worker(0).serving_since.has_value());
+    CHECK_FALSE(f.received(0).has_value());
+    // Before Ready it is a violation like any other message.
+    CHECK(mentions(f.dispatch(1, wire::Paused{}), "before Ready"));
+}
+
+// ---------------------------------------------------------------------------------
+// Failover planning (failover.h)
+
+namespace {
+std::vector<WorkerSlot> slots(std::initializer_list<WorkerState> states) {
+    std::vector<WorkerSlot> out(states.size());
+    unsigned i = 0;
+    for (auto st : states) {
+        out[i].id = i;
+        out[i].state = st;
+        ++i;
+    }
+    return out;
+}
+using S = WorkerState;
+}  // namespace
+
+TEST_CASE("failover: only serving workers are paused") {
+    CHECK(workers_to_pause(slots({S::serving, S::paused, S::starting, S::absent, S::serving, S::pausing})) ==
+          std::vector<unsigned>{0, 4});
+}
+
+TEST_CASE("failover: restore waits for every pausing worker, and nothing resumes meanwhile") {
+    auto w = slots({S::pausing, S::paused, S::paused});
+    auto plan = plan_reconcile(w, true, 2);
+    CHECK_FALSE(plan.write_restore);
+    CHECK(plan.resume.empty());
+    w[0].state = S::paused;
+    plan = plan_reconcile(w, true, 2);
+    CHECK(plan.write_restore);
+    CHECK(plan.resume == std::vector<unsigned>{0, 1});
+}
+
+TEST_CASE("failover: a dead pausing worker no longer holds the restore back") {
+    auto w = slots({S::absent, S::pausing, S::paused});
+    CHECK_FALSE(plan_reconcile(w, true, 2).write_restore);
+    w[1].state = S::absent;
+    const auto plan = plan_reconcile(w, true, 2);
+    CHECK(plan.write_restore);
+    CHECK(plan.resume == std::vector<unsigned>{2});
+}
+
+TEST_CASE("failover: spares stay paused until a serving worker is missing") {
+    auto w = slots({S::serving, S::serving, S::paused});
+    auto plan = plan_reconcile(w, false, 2);
+    CHECK_FALSE(plan.write_restore);
+    CHECK(plan.resume.empty());
+    w[0].state = S::absent;
+    plan = plan_reconcile(w, false, 2);
+    CHECK(plan.resume == std::vector<unsigned>{2});
+    // Starting workers cannot be resumed before they said Ready.
+    w = slots({S::starting, S::starting, S::paused});
+    CHECK(plan_reconcile(w, false, 2).resume == std::vector<unsigned>{2});
+}
+
+TEST_CASE("failover: nothing resumed when there is no failover and nothing is paused") {
+    const auto plan = plan_reconcile(slots({S::serving, S::starting}), false, 2);
+    CHECK_FALSE(plan.write_restore);
+    CHECK(plan.resume.empty());
 }
 
 // ---------------------------------------------------------------------------------

@@ -13,21 +13,9 @@ pkg=linux-source-6.12
 existing=$(ls "$cache"/debs/${pkg}_*.deb 2>/dev/null | sort -V | tail -n1 || true)
 if [[ -n "$existing" ]]; then echo "$existing"; exit 0; fi
 
-# The main archive's URI from the machine's configuration (deb822 or one-line form);
-# security and third-party archives are skipped.
-mirror_uri() {
-    local f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [[ -f "$f" ]] || continue
-        awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i }' "$f"
-    done
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-        [[ -f "$f" ]] || continue
-        awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; break } }' "$f"
-    done
-}
-uri=$(mirror_uri | grep -v -e security -e snapshot | grep '/debian/*$' | head -n1 || true)
-if [[ -z "$uri" ]]; then
+# The mirror comes from this machine's apt sources (apt-mirror.sh).
+. "$(dirname "$0")/apt-mirror.sh"
+if ! uri=$(debian_mirror); then
     echo "fetch-kernel-source: no Debian archive found in this machine's apt sources" >&2
     exit 1
 fi
@@ -47,6 +35,7 @@ apt_opts=(
     -o Debug::NoLocking=1
     -o APT::Sandbox::User=root
 )
-apt-get "${apt_opts[@]}" -q update >&2
-(cd "$cache/debs" && apt-get "${apt_opts[@]}" -q download "$pkg" >&2)
+# apt names the mirror in its progress lines; those end up in ctest's log files.
+apt-get "${apt_opts[@]}" -q update 2>&1 | hide_mirror "$uri" >&2
+(cd "$cache/debs" && apt-get "${apt_opts[@]}" -q download "$pkg" 2>&1 | hide_mirror "$uri" >&2)
 ls "$cache"/debs/${pkg}_*.deb | sort -V | tail -n1

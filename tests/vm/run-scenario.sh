@@ -2,25 +2,46 @@
 # Boots the test kernel under QEMU (TCG) with a fresh 1 GiB ext4 cache disk and the
 # read-only data disk, runs one scenario in the guest and passes only if the guest
 # printed "CFS-RESULT: PASS NAME". The serial console goes to stdout and to
-# LOG_DIR/NAME.console.log. Needs no root.
+# LOG_DIR/NAME.console.log. Two kinds of guest, sharing everything on this side:
+#   default    busybox initramfs; guest/init is PID 1 and runs scenarios/NAME.sh;
+#              cache disk /dev/vda, data disk /dev/vdb. Needs no root.
+#   --systemd  Debian 12 root image (build-root-image.sh), systemd is PID 1 and
+#              cfs-scenario.service runs systemd-scenarios/NAME.sh; root /dev/vda
+#              (snapshot=on: the image itself is never written), cache /dev/vdb,
+#              data /dev/vdc.
 #
-# usage: run-scenario.sh NAME TIME_LIMIT_S [VM_DIR]
+# usage: run-scenario.sh [--systemd] NAME TIME_LIMIT_S [VM_DIR]
 #   VM_DIR (default: $CFS_VM_DIR, else the current directory) holds what vm_prepare
-#   made: bzImage, initramfs.cpio.gz, data/data.img; logs go to VM_DIR/logs.
-#   CFS_KERNEL, CFS_INITRD, CFS_DATA_IMG, CFS_LOG_DIR override single paths.
+#   (and vm_rootfs) made: bzImage, initramfs.cpio.gz, rootfs.img, data/data.img;
+#   logs go to VM_DIR/logs.
+#   CFS_KERNEL, CFS_INITRD, CFS_ROOT_IMG, CFS_DATA_IMG, CFS_LOG_DIR override single paths.
 #   CFS_VM_DUMP_LOGS=1 makes the guest print the supervisor log even on success.
 set -euo pipefail
-[[ $# -ge 2 && $# -le 3 ]] || { echo "usage: $0 NAME TIME_LIMIT_S [VM_DIR]" >&2; exit 2; }
+mode=initramfs
+if [[ "${1:-}" == --systemd ]]; then mode=systemd; shift; fi
+[[ $# -ge 2 && $# -le 3 ]] || { echo "usage: $0 [--systemd] NAME TIME_LIMIT_S [VM_DIR]" >&2; exit 2; }
 name=$1
 limit=$2
 vmdir=${3:-${CFS_VM_DIR:-$PWD}}
 [[ "$limit" =~ ^[0-9]+$ ]] || { echo "run-scenario: bad time limit '$limit'" >&2; exit 2; }
 kernel=${CFS_KERNEL:-$vmdir/bzImage}
-initrd=${CFS_INITRD:-$vmdir/initramfs.cpio.gz}
 data=${CFS_DATA_IMG:-$vmdir/data/data.img}
 logdir=${CFS_LOG_DIR:-$vmdir/logs}
-for f in "$kernel" "$initrd" "$data"; do
-    [[ -f "$f" ]] || { echo "run-scenario: $f does not exist (run vm_prepare)" >&2; exit 1; }
+root=
+append="console=ttyS0 panic=-1 cfs.scenario=$name${CFS_VM_DUMP_LOGS:+ cfs.dumplogs=1}"
+if [[ $mode == initramfs ]]; then
+    initrd=${CFS_INITRD:-$vmdir/initramfs.cpio.gz}
+    boot=(-initrd "$initrd")
+    need=("$kernel" "$initrd" "$data")
+else
+    root=${CFS_ROOT_IMG:-$vmdir/rootfs.img}
+    # The first drive is /dev/vda; the guest finds the cache and data disks after it.
+    boot=(-drive "file=$root,format=raw,if=virtio,snapshot=on")
+    append="$append root=/dev/vda rw rootfstype=ext4"
+    need=("$kernel" "$root" "$data")
+fi
+for f in "${need[@]}"; do
+    [[ -f "$f" ]] || { echo "run-scenario: $f does not exist (run vm_prepare${root:+ and vm_rootfs})" >&2; exit 1; }
 done
 mkdir -p "$logdir"
 log="$logdir/$name.console.log"
@@ -44,8 +65,7 @@ teepid=$!
 
 start=$SECONDS
 qemu-system-x86_64 -nographic -no-reboot -m 1024 -smp 2 -accel tcg -net none \
-    -kernel "$kernel" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 cfs.scenario=$name${CFS_VM_DUMP_LOGS:+ cfs.dumplogs=1}" \
+    -kernel "$kernel" "${boot[@]}" -append "$append" \
     -drive "file=$tmp/cache.img,format=raw,if=virtio,cache=unsafe" \
     -drive "file=$data,format=raw,if=virtio,readonly=on" \
     < /dev/null > "$tmp/console" 2>&1 &

@@ -58,8 +58,9 @@ tag = "$CFS_TAG"
 dir = "$CFS_BLOBS"
 [workers]
 count = ${1:-1}
+spares = ${CFS_SPARES:-1}
 [log]
-level = "debug"
+level = "${CFS_LOG_LEVEL:-debug}"
 EOF
 }
 

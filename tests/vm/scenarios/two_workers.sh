@@ -1,11 +1,14 @@
-# [workers] count = 2: there really are 2 worker processes, and concurrent readers
-# plus all the multi_mount checks pass with them; both workers survive.
+# [workers] count = 2 (and the default 1 spare): there really are 3 worker processes,
+# 2 of them serving, and concurrent readers plus all the multi_mount checks pass
+# with them; all of them survive.
 . /cfs/lib.sh
 
 step "start the supervisor with 2 workers"
 start_supervisor 2
-have_two_workers() { [ "$(worker_count)" -eq 2 ]; }
-wait_for 10 have_two_workers || fail "expected 2 cfsupervisor-worker pids, have: '$(worker_pids)'"
+have_three_workers() { [ "$(worker_count)" -eq 3 ]; }
+wait_for 10 have_three_workers || fail "expected 3 cfsupervisor-worker pids (2 + 1 spare), have: '$(worker_pids)'"
+serving=$(grep -c 'worker [0-9]* (pid [0-9]*) serving$' "$CFS_LOG" || true)
+[ "$serving" -eq 2 ] || fail "expected 2 'worker N (pid P) serving' lines, the log has $serving"
 workers=$(worker_pids)
 log "worker pids: $workers"
 step "mount img_a; 8 concurrent readers on a cold cache"

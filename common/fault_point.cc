@@ -1,0 +1,45 @@
+#include "common/fault_point.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <utility>
+
+namespace cfs {
+namespace {
+
+constexpr std::array kNames = {
+    std::pair{FaultPoint::open_received, std::string_view("open-received")},
+    std::pair{FaultPoint::open_before_copen, std::string_view("open-before-copen")},
+    std::pair{FaultPoint::open_after_copen, std::string_view("open-after-copen")},
+    std::pair{FaultPoint::read_mid_copy, std::string_view("read-mid-copy")},
+    std::pair{FaultPoint::read_before_complete, std::string_view("read-before-complete")},
+    std::pair{FaultPoint::close_received, std::string_view("close-received")},
+};
+
+FaultPoint g_armed = FaultPoint::none;
+
+}  // namespace
+
+std::optional<FaultPoint> parse_fault_point(std::string_view name) {
+    for (const auto& [point, point_name] : kNames)
+        if (point_name == name) return point;
+    return std::nullopt;
+}
+
+std::string_view fault_point_name(FaultPoint p) {
+    for (const auto& [point, point_name] : kNames)
+        if (point == p) return point_name;
+    return "none";
+}
+
+void arm_fault(FaultPoint p) { g_armed = p; }
+
+#ifdef CFS_FAULT_INJECTION
+void reach(FaultPoint here) {
+    if (g_armed != FaultPoint::none && g_armed == here) ::kill(::getpid(), SIGKILL);
+}
+#endif
+
+}  // namespace cfs

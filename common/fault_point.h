@@ -1,0 +1,41 @@
+// Test-only fault injection. In a build with CFS_FAULT_INJECTION (off by default), a
+// worker handed a fault point in its Init SIGKILLs itself the first time it gets
+// there, so the real-kernel tests can kill a worker at each step of the protocol.
+// In other builds reach() compiles to nothing and a worker refuses such an Init.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace cfs {
+
+enum class FaultPoint : std::uint32_t {
+    none = 0,
+    open_received = 1,         // read an OPEN, told no one yet
+    open_before_copen = 2,     // the supervisor holds the anon fd; copen not written
+    open_after_copen = 3,      // copen written; the supervisor not told
+    read_mid_copy = 4,         // some but not all of a READ's range written
+    read_before_complete = 5,  // all written; READ_COMPLETE not issued
+    close_received = 6,        // read a CLOSE, told no one yet
+};
+
+inline constexpr bool kFaultInjectionBuilt =
+#ifdef CFS_FAULT_INJECTION
+    true;
+#else
+    false;
+#endif
+
+[[nodiscard]] std::optional<FaultPoint> parse_fault_point(std::string_view name);
+[[nodiscard]] std::string_view fault_point_name(FaultPoint p);
+
+// The point this process dies at (worker only).
+void arm_fault(FaultPoint p);
+#ifdef CFS_FAULT_INJECTION
+void reach(FaultPoint here);
+#else
+inline void reach(FaultPoint) {}
+#endif
+
+}  // namespace cfs

@@ -1,0 +1,33 @@
+#include "supervisor/failover.h"
+
+#include <algorithm>
+
+namespace cfs::supervisor {
+
+std::vector<unsigned> workers_to_pause(std::span<const WorkerSlot> workers) {
+    std::vector<unsigned> ids;
+    for (const auto& w : workers)
+        if (w.state == WorkerState::serving) ids.push_back(w.id);
+    return ids;
+}
+
+ReconcilePlan plan_reconcile(std::span<const WorkerSlot> workers, bool failover_under_way, unsigned wanted) {
+    ReconcilePlan plan;
+    if (failover_under_way) {
+        const bool any_pausing = std::any_of(workers.begin(), workers.end(),
+                                             [](const WorkerSlot& w) { return w.state == WorkerState::pausing; });
+        if (any_pausing) return plan;
+        plan.write_restore = true;
+    }
+    auto serving = static_cast<unsigned>(std::count_if(
+        workers.begin(), workers.end(), [](const WorkerSlot& w) { return w.state == WorkerState::serving; }));
+    for (const auto& w : workers) {
+        if (serving >= wanted) break;
+        if (w.state != WorkerState::paused) continue;
+        plan.resume.push_back(w.id);
+        ++serving;
+    }
+    return plan;
+}
+
+}  // namespace cfs::supervisor

@@ -1,0 +1,33 @@
+// Ordering `restore` with live workers. `restore` re-queues every request the kernel
+// still holds, including ones a live worker is answering right now; an OPEN read
+// twice fails with EEXIST while the first reader holds its anon fd, and that error
+// reaches the mount. So after a worker that may have held requests dies, every
+// worker that may hold one is paused first (it finishes the request in hand), and
+// `restore` is written only when none does. README "Failover" has the reasoning.
+//
+// The decisions are pure functions of the slots so they can be tested alone; the
+// event loop (supervisor.cc) carries them out.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "supervisor/supervisor_state.h"
+
+namespace cfs::supervisor {
+
+// Workers to send Pause to when a failover starts: those serving.
+[[nodiscard]] std::vector<unsigned> workers_to_pause(std::span<const WorkerSlot> workers);
+
+struct ReconcilePlan {
+    bool write_restore = false;   // the failover under way can finish now
+    std::vector<unsigned> resume;  // paused workers to send Resume to
+};
+
+// What to do next. During a failover: restore once no worker is pausing. Otherwise:
+// resume paused workers, lowest id first, until `wanted` serve; the others stay
+// paused as spares.
+[[nodiscard]] ReconcilePlan plan_reconcile(std::span<const WorkerSlot> workers, bool failover_under_way,
+                                           unsigned wanted);
+
+}  // namespace cfs::supervisor

@@ -1,0 +1,59 @@
+#include "supervisor/fault_dealer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "common/unique_fd.h"
+
+namespace cfs::supervisor {
+
+Result<FaultPoint> FaultDealer::next_worker() {
+    unique_fd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (!fd) {
+        if (errno == ENOENT) {
+            last_content_.clear();
+            handed_out_ = 0;
+            return FaultPoint::none;
+        }
+        return sys_error(fmt::format("opening fault file {}", path_));
+    }
+    std::array<char, 128> buffer{};
+    const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0) return sys_error(fmt::format("reading fault file {}", path_));
+    return next_worker_from(std::string(buffer.data(), static_cast<std::size_t>(n)));
+}
+
+Result<FaultPoint> FaultDealer::next_worker_from(const std::string& content) {
+    if (content != last_content_) {
+        last_content_ = content;
+        handed_out_ = 0;
+    }
+    std::string_view text = content;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+    const std::size_t space = text.find(' ');
+    const std::string_view name = text.substr(0, space);
+    const auto point = parse_fault_point(name);
+    if (!point)
+        return logic_error(fmt::format("{}:1: unknown fault point \"{}\" (expected open-received, open-before-copen, "
+                                       "open-after-copen, read-mid-copy, read-before-complete or close-received)",
+                                       path_, name));
+    if (space == std::string_view::npos) return *point;
+    const std::string_view count_text = text.substr(space + 1);
+    unsigned count = 0;
+    const auto [end, ec] = std::from_chars(count_text.data(), count_text.data() + count_text.size(), count);
+    if (ec != std::errc() || end != count_text.data() + count_text.size() || count == 0)
+        return logic_error(fmt::format("{}:1: expected a worker count (a positive integer) after the fault point, "
+                                       "got \"{}\"",
+                                       path_, count_text));
+    if (handed_out_ >= count) return FaultPoint::none;
+    ++handed_out_;
+    return *point;
+}
+
+}  // namespace cfs::supervisor

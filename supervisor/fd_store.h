@@ -1,0 +1,27 @@
+// systemd's file descriptor store: how a bound cache outlives the supervisor (the
+// seed in shared/seed/). The kernel tears the cache down when the last copy of the
+// device fd closes; a copy parked in systemd keeps it, and the next instance gets it
+// back in LISTEN_FDS under the name "cachefiles".
+#pragma once
+
+#include <optional>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace cfs::supervisor {
+
+inline constexpr const char* kDeviceFdName = "cachefiles";
+
+// Takes the fds systemd passed (sd_listen_fds_with_names; the environment is
+// cleared so workers never see it). Returns the stored device if there is one and
+// it really is /dev/cachefiles. Passed fds with other names are closed and logged.
+[[nodiscard]] Result<std::optional<unique_fd>> take_stored_device();
+
+enum class StoreOutcome { stored, no_systemd };
+// Parks a copy of the bound device in the store (FDSTORE=1, FDNAME=cachefiles,
+// FDPOLL=0: the device's poll flags are its own, and systemd would drop an fd that
+// reports POLLHUP). Storing the same fd again is harmless: systemd keeps one copy.
+[[nodiscard]] Result<StoreOutcome> store_device(int device);
+
+}  // namespace cfs::supervisor

@@ -1,0 +1,35 @@
+# Debian 12's systemd is PID 1 and runs cfsupervisor through units/cfsupervisor.service
+# as shipped: `systemctl start` returns with the unit active (Type=notify, so only
+# after READY=1), img_a mounts and reads right, `systemctl restart` brings up a new
+# daemon and the mount still reads right, `systemctl stop` ends it cleanly.
+. /usr/lib/cfs-tests/systemd-lib.sh
+
+step "systemd is PID 1"
+pid1=$(cat /proc/1/comm)
+[ "$pid1" = systemd ] || fail "PID 1 is '$pid1', not systemd"
+log "$(systemctl --version | head -n 1); system state: $(systemctl is-system-running || true)"
+check_kernel
+
+step "systemctl start $CFS_UNIT"
+systemd_start_supervisor
+[ "$(unit_prop Type)" = notify ] || fail "$CFS_UNIT is Type=$(unit_prop Type), expected notify"
+# The daemon's own STATUS= (sent with READY=1) reached systemd.
+[ "$(unit_prop StatusText)" = serving ] || unit_fail "unit status text is '$(unit_prop StatusText)', expected 'serving'"
+require_workers_in_unit
+
+step "mount img_a and verify it"
+mount_erofs /mnt/a fsid=img_a
+check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
+require_alive
+
+step "systemctl restart $CFS_UNIT"
+systemd_restart_supervisor
+require_workers_in_unit
+
+step "the mount still reads correctly after the restart"
+check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
+require_alive
+
+step "umount, systemctl stop $CFS_UNIT"
+umount_bounded /mnt/a
+systemd_stop_supervisor
