@@ -1,5 +1,5 @@
 // Test-only fault injection. In a build with CFS_FAULT_INJECTION (off by default), a
-// worker handed a fault point in its Init SIGKILLs itself the first time it gets
+// worker handed a fault point in its Init crashes (abort) the first time it gets
 // there, so the real-kernel tests can kill a worker at each step of the protocol.
 // In other builds reach() compiles to nothing and a worker refuses such an Init.
 #pragma once

@@ -94,7 +94,8 @@ static_assert(kTypeIs<Type::init, Init> && kTypeIs<Type::ready, Ready> &&
               kTypeIs<Type::object_info, ObjectInfo> && kTypeIs<Type::object_unknown, ObjectUnknown> &&
               kTypeIs<Type::object_closed, ObjectClosed> && kTypeIs<Type::object_forget, ObjectForget> &&
               kTypeIs<Type::pause, Pause> && kTypeIs<Type::paused, Paused> && kTypeIs<Type::resume, Resume> &&
-              std::variant_size_v<Message> == static_cast<std::size_t>(Type::resume));
+              kTypeIs<Type::progress, Progress> &&
+              std::variant_size_v<Message> == static_cast<std::size_t>(Type::progress));
 
 Type type_of(const Message& m) { return static_cast<Type>(m.index() + 1); }
 
@@ -113,6 +114,7 @@ std::string_view type_name(std::uint32_t type) {
         case Type::pause: return "Pause";
         case Type::paused: return "Paused";
         case Type::resume: return "Resume";
+        case Type::progress: return "Progress";
     }
     return "unknown";
 }

@@ -26,6 +26,9 @@
 //                                             reading the device and answer Paused
 //   Paused          W->S  -                   answer to Pause: nothing in flight here
 //   Resume          S->W  -                   read the device (again)
+//   Progress        W->S  -                   answered its first request since Resume
+//                                             (a worker that got this far is not
+//                                             crash-looping; also times failovers)
 //
 // A worker starts paused: it reads no request before its first Resume. Pause/Resume
 // order `restore` with live workers (README "Failover"): `restore` re-queues every
@@ -67,6 +70,7 @@ enum class Type : std::uint32_t {
     pause = 11,
     paused = 12,
     resume = 13,
+    progress = 14,
 };
 
 struct Init {
@@ -93,11 +97,12 @@ struct ObjectForget { std::uint32_t object_id = 0; };
 struct Pause {};
 struct Paused {};
 struct Resume {};
+struct Progress {};
 
 // In Type order: a message's Type is its index here plus one.
 using Message = std::variant<Init, Ready, ObjectOpened, ObjectAck, ObjectCopened, ObjectQuery,
                              ObjectInfo, ObjectUnknown, ObjectClosed, ObjectForget, Pause, Paused,
-                             Resume>;
+                             Resume, Progress>;
 
 [[nodiscard]] Type type_of(const Message& m);
 [[nodiscard]] std::string_view type_name(std::uint32_t type);

@@ -14,6 +14,8 @@ packages=(
     bc bison flex libelf-dev libssl-dev xz-utils dpkg-dev
     # test VM and images
     qemu-system-x86 erofs-utils busybox-static e2fsprogs cpio python3
+    # the systemd test VM's Debian root tree (tests/vm/build-rootfs.sh)
+    debootstrap debian-archive-keyring
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q

@@ -76,7 +76,7 @@ int run(const std::string& config_path) {
         log::warning("not started by systemd (no NOTIFY_SOCKET): requests in flight cannot survive a restart of "
                      "the supervisor itself; worker crashes are still recovered");
     else if (!from_store)
-        log::info("device fd parked in systemd's fd store");
+        log::info("device fd handed to systemd's fd store (kept if the unit sets FileDescriptorStoreMax=)");
     supervisor::Supervisor supervisor(*config, std::move(device), std::move(blob_dir), std::move(*worker), from_store);
     return supervisor.run();
 }

@@ -52,6 +52,7 @@ Supervisor::Supervisor(const Config& config, unique_fd device, unique_fd blob_di
       restore_first_(restore_first) {
     state_.device = device_.get();
     state_.is_cache_anon_fd = is_cachefiles_anon_fd;
+    state_.on_progress = [this](const WorkerSlot& slot) { on_progress(slot); };
     // Slots past worker_count start as paused spares; which slots serve changes as
     // workers die (plan_reconcile).
     const unsigned slots = config_.worker_count + config_.spare_count;
@@ -96,6 +97,8 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     slot.state = WorkerState::starting;
     slot.started = Clock::now();
     slot.serving_since.reset();
+    slot.made_progress = false;
+    slot.killed_by_us = false;
 
     for (auto [fd, source] : {std::pair{slot.socket.get(), Source::worker_socket},
                               std::pair{slot.pidfd.get(), Source::worker_exit}}) {
@@ -127,6 +130,7 @@ void Supervisor::start_worker(WorkerSlot& slot) {
 void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
     if (!slot.running()) return;
     log::error("worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
+    slot.killed_by_us = true;
     ::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0);
     // Nothing more is read from it: a socket at EOF or with junk queued would
     // otherwise wake us again and again until the pidfd reports the exit, which then
@@ -142,6 +146,7 @@ void Supervisor::reap(WorkerSlot& slot) {
         slot.last_exit = "unknown";
     } else {
         slot.last_exit = describe_exit(info.si_code, info.si_status);
+        slot.killed_from_outside = info.si_code == CLD_KILLED && info.si_status == SIGKILL && !slot.killed_by_us;
     }
     if (slot.socket) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
@@ -155,13 +160,17 @@ void Supervisor::reap(WorkerSlot& slot) {
 void Supervisor::on_worker_exit(WorkerSlot& slot) {
     const pid_t pid = slot.pid;
     const bool held_requests = slot.may_hold_requests();
-    // Only serving proves a worker healthy: a spare that idled and died was not.
-    const bool was_stable = slot.serving_since && Clock::now() - *slot.serving_since >= kStableAfter;
+    // Only answering requests proves a worker healthy: one that died before it
+    // answered any since its Resume (or a spare that died idle) may be crash-looping.
+    // A SIGKILL from outside says nothing about the worker: it neither forgives nor
+    // counts (an operator killing workers gets them back at once).
+    const bool was_stable = slot.made_progress;
     const auto state_at_death = slot.state;
     reap(slot);
     if (stopping_) return;
 
-    slot.consecutive_failures = was_stable ? 1 : slot.consecutive_failures + 1;
+    if (was_stable) slot.consecutive_failures = 1;
+    else if (!slot.killed_from_outside || slot.consecutive_failures == 0) ++slot.consecutive_failures;
     ++slot.restarts;
     log::warning("worker {} (pid {}, {}) {}; restart {} (failure {} in a row)", slot.id, pid,
                  state_name(state_at_death), slot.last_exit, slot.restarts, slot.consecutive_failures);
@@ -181,7 +190,7 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
 
 void Supervisor::begin_failover(const WorkerSlot& dead) {
     if (!failover_) {
-        failover_ = Failover{Clock::now(), Clock::now() + kPauseTimeout};
+        failover_ = Failover{Clock::now(), Clock::now() + kPauseTimeout, dead.id};
         log::info("failover: requests worker {} had taken will be delivered again", dead.id);
     }
     for (unsigned id : workers_to_pause(state_.workers)) {
@@ -195,11 +204,21 @@ void Supervisor::begin_failover(const WorkerSlot& dead) {
     arm_timer();
 }
 
+void Supervisor::on_progress(const WorkerSlot& slot) {
+    if (!awaiting_first_answer_) return;
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - awaiting_first_answer_->began);
+    log::info("failover: worker {} answered the first request {} ms after worker {} died", slot.id, took.count(),
+              awaiting_first_answer_->dead_worker);
+    awaiting_first_answer_.reset();
+}
+
 void Supervisor::reconcile() {
     if (stopping_) return;
     const auto plan = plan_reconcile(state_.workers, failover_.has_value(), config_.worker_count);
     if (plan.write_restore) {
         const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - failover_->began);
+        awaiting_first_answer_ = failover_;
         failover_.reset();
         if (auto restored = restore_requests(device_.get()); !restored)
             log::error("{}", restored.error().message());
@@ -215,6 +234,7 @@ void Supervisor::reconcile() {
         }
         w.state = WorkerState::serving;
         w.serving_since = Clock::now();
+        w.made_progress = false;
         log::info("worker {} (pid {}) serving", w.id, w.pid);
     }
     note_ready();
@@ -267,22 +287,22 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
     for (int i = 0; i < 64 && slot.running(); ++i) {
         std::array<std::byte, wire::kMaxMessageSize> buffer;
         auto received = receive_message(slot.socket.get(), buffer, kMaxFdsPerMessage);
-        if (!received) {
-            if (received.error().errnum == EAGAIN) return;
+        if (!received && received.error().errnum == EAGAIN) return;
+        // ECONNRESET: a worker that died with messages unread by it; like EOF.
+        const bool closed = received ? received->size == 0 : received.error().errnum == ECONNRESET;
+        if (!received && !closed) {
             kill_worker(slot, received.error().message());
             return;
         }
-        if (received->size == 0) {
-            // EOF: a worker only closes its end by exiting, and the pidfd reports that
-            // soon (on_worker_exit). One that closed it and lives on cannot be served.
-            // Either way the socket leaves epoll: at EOF it would stay readable forever.
-            pollfd exited{slot.pidfd.get(), POLLIN, 0};
-            if (::poll(&exited, 1, 0) == 1) {
-                ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
-                slot.socket.reset();
-            } else {
-                kill_worker(slot, "closed its connection to the supervisor");
-            }
+        if (closed) {
+            // A worker closes its end by exiting (its files close a moment before
+            // its pidfd says so), and on_worker_exit reports the death. One that
+            // closed it and lives on cannot be served: the SIGKILL covers both. The
+            // socket leaves epoll either way: at EOF it would stay readable forever.
+            log::debug("worker {} (pid {}) closed its connection; making sure it is gone", slot.id, slot.pid);
+            ::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0);
+            ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
+            slot.socket.reset();
             return;
         }
         auto handled = dispatch_worker_message(state_, slot, std::span(buffer).first(received->size),

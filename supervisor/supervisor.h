@@ -13,10 +13,10 @@
 namespace cfs::supervisor {
 
 // Restart delays: the first restart is immediate, then doubling up to the cap. A
-// worker that stayed up for kStableAfter is forgiven its earlier failures.
+// worker that answered a request since it was last resumed (Progress) is forgiven
+// its slot's earlier failures: it was killed, not crash-looping.
 inline constexpr auto kRestartBaseDelay = std::chrono::milliseconds(100);
 inline constexpr auto kRestartMaxDelay = std::chrono::seconds(30);
-inline constexpr auto kStableAfter = std::chrono::seconds(10);
 // A worker that has not paused this long after a Pause is stuck (a request it
 // cannot finish); it is killed, so its requests are delivered again.
 inline constexpr auto kPauseTimeout = std::chrono::seconds(5);
@@ -62,8 +62,13 @@ private:
     struct Failover {
         Clock::time_point began;
         Clock::time_point pause_deadline;
+        unsigned dead_worker = 0;
     };
     std::optional<Failover> failover_;
+    // After a failover's restore, until some worker answers a request: when and whose
+    // death it recovers from (the figure operators and tests read).
+    std::optional<Failover> awaiting_first_answer_;
+    void on_progress(const WorkerSlot& slot);
     std::optional<FaultDealer> faults_;  // test builds with [testing] only
 };
 

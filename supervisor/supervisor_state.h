@@ -41,11 +41,17 @@ struct WorkerSlot {
     WorkerState state = WorkerState::absent;
     Clock::time_point started{};
     std::optional<Clock::time_point> serving_since;
+    // Answered a request since its last Resume (Progress): not crash-looping.
+    bool made_progress = false;
     // Restart bookkeeping:
     unsigned consecutive_failures = 0;
     std::optional<Clock::time_point> restart_at;
     std::uint64_t restarts = 0;
     std::string last_exit;
+    // The last death was a SIGKILL from someone else (an operator, the OOM killer):
+    // not the worker's own failure, so it adds no restart backoff.
+    bool killed_from_outside = false;
+    bool killed_by_us = false;  // kill_worker: a misbehaving worker, which does count
 
     [[nodiscard]] bool running() const { return pid > 0; }
     [[nodiscard]] bool ready() const { return state != WorkerState::absent && state != WorkerState::starting; }
@@ -61,6 +67,8 @@ struct SupervisorState {
     std::vector<WorkerSlot> workers;
     // Whether an fd a worker sent is really a cachefiles anon fd; replaceable in tests.
     std::function<bool(int fd)> is_cache_anon_fd;
+    // Told when a worker answers its first request since Resume (failover timing).
+    std::function<void(const WorkerSlot&)> on_progress;
 
     [[nodiscard]] Status send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds = {});
     // Tells every running worker except `except` to close its copy of an object.

@@ -18,6 +18,15 @@ Status on_ready(SupervisorState&, WorkerSlot& from, const wire::Message&, std::v
     return {};
 }
 
+Status on_progress(SupervisorState& state, WorkerSlot& from, const wire::Message&, std::vector<unique_fd>&) {
+    if (from.state != WorkerState::serving && from.state != WorkerState::pausing)
+        return logic_error(fmt::format("said Progress while {}", state_name(from.state)));
+    if (from.made_progress) return logic_error("said Progress twice since its Resume");
+    from.made_progress = true;
+    if (state.on_progress) state.on_progress(from);
+    return {};
+}
+
 Status on_paused(SupervisorState&, WorkerSlot& from, const wire::Message&, std::vector<unique_fd>&) {
     if (from.state != WorkerState::pausing)
         return logic_error(fmt::format("said Paused while {}", state_name(from.state)));
@@ -92,6 +101,11 @@ constexpr WorkerMessageRule kRules[] = {
      "Paused while still holding a request gets it delivered twice: pwrite of the same bytes is "
      "harmless, and the OPEN case only hurts its own objects, which it could close anyway.",
      on_paused},
+    {wire::Type::progress, false,
+     "Once per Resume. It only forgives the worker's earlier failures (restart backoff) and "
+     "ends the timing of a failover; a lying worker can at worst be restarted sooner after it "
+     "dies, which it could reach by behaving.",
+     on_progress},
     {wire::Type::object_opened, false,
      "We keep an fd only if it is a cachefiles anon fd (which only the kernel can mint, for an "
      "object of this cache) under an id no one registered; the worker gains nothing it did not "

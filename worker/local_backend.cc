@@ -52,7 +52,13 @@ Result<std::unique_ptr<BlobSource>> LocalDirBackend::open(std::string_view name)
     // below, not block the worker in open() (it changes nothing for regular files).
     how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    const long fd = ::syscall(SYS_openat2, dir_.get(), path.c_str(), &how, sizeof how);
+    long fd = ::syscall(SYS_openat2, dir_.get(), path.c_str(), &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS) {
+        // systemd's RestrictSUIDSGID= (and other seccomp filters that cannot inspect
+        // open_how) fail openat2 with ENOSYS. The name is one validated component, so
+        // openat with O_NOFOLLOW stays beneath the directory just the same.
+        fd = ::openat(dir_.get(), path.c_str(), static_cast<int>(how.flags) | O_NOFOLLOW);
+    }
     if (fd < 0) return sys_error("opening the blob");
     unique_fd blob(static_cast<int>(fd));
     struct stat st {};

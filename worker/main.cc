@@ -3,6 +3,7 @@
 // privilege, so it can be sandboxed tightly.
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -30,6 +31,7 @@ namespace {
 using namespace cfs;
 
 constexpr int kInitTimeoutMs = 10'000;
+constexpr const char* kWorkerComm = "cfs-worker";
 // Requests handled per wakeup before the supervisor socket gets a turn.
 constexpr int kRequestsPerWakeup = 64;
 
@@ -158,9 +160,11 @@ int serve(int sock, InitReceived init) {
                     return EXIT_FAILURE;
                 }
                 if (first_since_resume) {
-                    // With the supervisor's "restore written" line, this times a failover.
-                    log::info("answered its first request since resuming");
                     first_since_resume = false;
+                    if (auto sent = link.send(wire::Progress{}); !sent) {
+                        log::error("lost the supervisor: {}", sent.error().message());
+                        return EXIT_FAILURE;
+                    }
                 }
             }
         }
@@ -183,6 +187,13 @@ int main(int argc, char** argv) {
     // A worker never outlives its supervisor; the check after the prctl catches a
     // supervisor that died before it took effect.
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != options.parent) return EXIT_FAILURE;
+    // Started through execveat(fd), a worker's comm would be the fd's number; give
+    // ps, top and the journal (_COMM) a name.
+    (void)::prctl(PR_SET_NAME, kWorkerComm);
+    // A worker's memory holds nothing worth a core file, and a crash loop must not
+    // fill a disk with them.
+    const rlimit no_core{0, 0};
+    (void)::setrlimit(RLIMIT_CORE, &no_core);
     ::signal(SIGPIPE, SIG_IGN);
 
     const int sock = options.ipc_fd;
@@ -203,7 +214,7 @@ int main(int argc, char** argv) {
                        init->init.fault_point);
             return EXIT_FAILURE;
         }
-        log::warning("testing: this worker SIGKILLs itself at {}", fault_point_name(point));
+        log::warning("testing: this worker crashes (abort) at {}", fault_point_name(point));
         arm_fault(point);
     }
     if (init->init.log_level <= static_cast<std::uint32_t>(log::Level::error))

@@ -382,7 +382,8 @@ TEST_CASE("dispatch: the rule table") {
         CHECK(rule.before_ready == (rule.type == wire::Type::ready));
     }
     // Exactly the W->S types of the protocol description.
-    CHECK(types == std::set<wire::Type>{wire::Type::ready, wire::Type::paused, wire::Type::object_opened,
+    CHECK(types == std::set<wire::Type>{wire::Type::ready, wire::Type::paused, wire::Type::progress,
+                                        wire::Type::object_opened,
                                         wire::Type::object_copened, wire::Type::object_query,
                                         wire::Type::object_closed});
 }
@@ -402,6 +403,20 @@ TEST_CASE("dispatch: Paused only answers our Pause") {
     CHECK_FALSE(f.received(0).has_value());
     // Before Ready it is a violation like any other message.
     CHECK(mentions(f.dispatch(1, wire::Paused{}), "before Ready"));
+}
+
+TEST_CASE("dispatch: Progress once per Resume, only while serving or pausing") {
+    Fixture f;
+    unsigned told = 0;
+    f.state.on_progress = [&told](const WorkerSlot&) { ++told; };
+    REQUIRE(f.ready(0).ok());
+    CHECK(mentions(f.dispatch(0, wire::Progress{}), "said Progress while paused"));
+    f.worker(0).state = WorkerState::serving;
+    REQUIRE(f.dispatch(0, wire::Progress{}).ok());
+    CHECK(f.worker(0).made_progress);
+    CHECK(told == 1);
+    CHECK(mentions(f.dispatch(0, wire::Progress{}), "said Progress twice"));
+    CHECK(told == 1);
 }
 
 // ---------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ std::vector<Message> samples() {
         Pause{},
         Paused{},
         Resume{},
+        Progress{},
     };
 }
 
@@ -160,7 +161,7 @@ TEST_CASE("wire: a wrong number of fds is rejected for every type") {
 }
 
 TEST_CASE("wire: unknown types are rejected") {
-    for (std::uint32_t t : {0U, 14U, 0x80000000U, 0xffffffffU}) {
+    for (std::uint32_t t : {0U, 15U, 0x80000000U, 0xffffffffU}) {
         CAPTURE(t);
         auto bytes = le32(t);
         append(bytes, le32(1));

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced (bash) by the scripts that download from Debian (fetch-kernel-source.sh,
 # build-rootfs.sh). The mirror is whatever this machine's apt is already configured
 # with, read at run time, so that no mirror host is ever written into the tree, and
@@ -26,14 +27,18 @@ debian_mirror() {
     echo "$uri"
 }
 
+# The host name in a mirror URI ("http://user@host:port/path" -> "host").
+mirror_host() {
+    local host=${1#*://}
+    host=${host%%/*}
+    host=${host##*@}
+    echo "${host%%:*}"
+}
+
 # Filter for the output of tools given the mirror (debootstrap, apt): replaces the
 # mirror's host with "<mirror>", so that logs (ctest keeps them in files) never
 # carry the host name.
 #   usage: some-command 2>&1 | hide_mirror "$uri"
 hide_mirror() {
-    local host=${1#*://}
-    host=${host%%/*}
-    host=${host##*@}
-    host=${host%%:*}
-    sed -u "s/$(printf '%s' "$host" | sed 's/[][\\.*^$/]/\\&/g')/<mirror>/g"
+    sed -u "s/$(mirror_host "$1" | sed 's/[][\\.*^$/]/\\&/g')/<mirror>/g"
 }

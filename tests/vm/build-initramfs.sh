@@ -17,11 +17,17 @@ out=$(realpath -m "$2")
 sup=${CFS_SUPERVISOR:-$build/supervisor/cfsupervisor}
 wrk=${CFS_WORKER:-$build/worker/cfsupervisor-worker}
 
+tool_killer=$build/tests/vm/kill_workers
+
 bins=() names=()
-for b in "$sup" "$wrk"; do
+for b in "$sup" "$wrk" "$tool_killer"; do
     if [[ -x "$b" ]]; then
         bins+=("$b")
-        if [[ "$b" == "$sup" ]]; then names+=(cfsupervisor); else names+=(cfsupervisor-worker); fi
+        case "$b" in
+            "$sup") names+=(cfsupervisor) ;;
+            "$wrk") names+=(cfsupervisor-worker) ;;
+            *) names+=("$(basename "$b")") ;;
+        esac
     elif [[ "${CFS_INITRAMFS_ALLOW_NO_DAEMON:-0}" == 1 ]]; then
         echo "build-initramfs: WARNING: $b missing, building without it" >&2
     else
@@ -74,7 +80,8 @@ done
 
 install -m 0755 "$here/guest/init" init
 install -m 0644 "$here/guest/lib.sh" cfs/lib.sh
-for s in "$here"/scenarios/*.sh; do
+# *.inc: scenario bodies that several *.sh scenarios source with other settings.
+for s in "$here"/scenarios/*.sh "$here"/scenarios/*.inc; do
     [[ -e "$s" ]] || continue
     install -m 0755 "$s" "scenarios/$(basename "$s")"
 done

@@ -39,8 +39,10 @@ if [[ ${#wrk_paths[@]} -ne 1 ]]; then
 fi
 wrk_path=${wrk_paths[0]}
 
-inputs=("$0" "$sup" "$wrk" "$units_dir"/* "$here"/guest/lib.sh "$here"/guest/systemd/*
-        "$here"/systemd-scenarios/*.sh)
+killer=$build/tests/vm/kill_workers
+[[ -x "$killer" ]] || { echo "build-root-image: $killer does not exist (build the project first)" >&2; exit 1; }
+inputs=("$0" "$sup" "$wrk" "$killer" "$units_dir"/* "$here"/guest/lib.sh "$here"/guest/systemd/*
+        "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc)
 key=$( { echo "$tree $sup_path $wrk_path"; cat "${inputs[@]}"; } | sha256sum | cut -c1-16)
 if [[ -f "$out" && "$(cat "$out.key" 2>/dev/null)" == "$key" ]]; then
     echo "build-root-image: $out is up to date ($key)" >&2
@@ -79,6 +81,7 @@ add() { # MODE SRC DEST: DEST must be new in the stage
 }
 add 0755 "$sup" "$sup_path"
 add 0755 "$wrk" "$wrk_path"
+add 0755 "$killer" /usr/bin/kill_workers
 for u in "$units_dir"/*.service "$units_dir"/*.socket; do
     [[ -e "$u" ]] || continue
     add 0644 "$u" "/etc/systemd/system/$(basename "$u")"
@@ -94,7 +97,9 @@ t=/usr/lib/cfs-tests
 add 0644 "$here/guest/lib.sh" "$t/lib.sh"
 add 0644 "$here/guest/systemd/systemd-lib.sh" "$t/systemd-lib.sh"
 add 0755 "$here/guest/systemd/run-scenario" "$t/run-scenario"
-for s in "$here"/systemd-scenarios/*.sh; do
+# *.inc: scenario bodies shared with the initramfs VM (scenarios/), sourced by
+# systemd scenarios with the daemon started through its unit instead.
+for s in "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc; do
     [[ -e "$s" ]] || continue
     add 0755 "$s" "$t/scenarios/$(basename "$s")"
 done

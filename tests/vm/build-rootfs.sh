@@ -94,7 +94,7 @@ unmount_under "$work"
 echo "# The cfsupervisor test VM has no network; no apt sources." > "$work/etc/apt/sources.list"
 rm -rf "$work"/var/lib/apt/lists/* "$work"/var/cache/apt/*.bin "$work"/var/cache/apt/archives/*.deb \
        "$work"/var/log/bootstrap.log "$work"/debootstrap
-host=${uri#*://}; host=${host%%/*}; host=${host##*@}; host=${host%%:*}
+host=$(mirror_host "$uri")
 if grep -rlIF -- "$host" "$work/etc" "$work/var" > /dev/null 2>&1; then
     echo "build-rootfs: the tree still names the mirror in:" >&2
     grep -rlIF -- "$host" "$work/etc" "$work/var" | sed "s|^$work||" | head -n 5 >&2

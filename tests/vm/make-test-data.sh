@@ -15,6 +15,7 @@
 #                   with holes), 2000 small files in one directory, 40 nested levels,
 #                   symlinks (relative, absolute, dangling, a loop), a name with a space
 #   img_b           a different small tree (second fsid)
+#   img_big         one 128 MiB pseudo-random file (failover scenarios)
 #   img_multi       bootstrap made with --blobdev=img_multi_data --chunksize=4096; all
 #                   file data lives in the extra blob img_multi_data (-o device=...)
 #   img_dom1/2      two bootstraps meant to be mounted with the same domain_id, sharing
@@ -117,6 +118,9 @@ for i in range(20):
     write(f"{b}/data/small{i:02d}", rnd(f"img_b small {i}", 37 * i + 1))
 symlink("hello.txt", f"{b}/hello_link")
 
+# ---- img_big: one 128 MiB file, for the failover scenarios ----
+write(f"{src}/img_big/big128", rnd("big128", 128 << 20))
+
 # ---- img_multi: chunked, all data in the extra blob ----
 m = os.path.join(src, "img_multi")
 write(f"{m}/rand_4m", rnd("multi rand", 4 << 20))
@@ -162,6 +166,7 @@ mkfs() { # OUT SRCDIR UUIDSUFFIX [extra mkfs.erofs options]
 echo "make-test-data: building erofs images" >&2
 mkfs "$blobs/img_a" "$src/img_a" 0a
 mkfs "$blobs/img_b" "$src/img_b" 0b
+mkfs "$blobs/img_big" "$src/img_big" 0d
 mkfs "$blobs/img_multi" "$src/img_multi" 0c --blobdev="$blobs/img_multi_data" --chunksize=4096
 
 # Shared domain. mkfs.erofs 1.5 has no way to make an image reference chunks in an
@@ -228,7 +233,7 @@ def write_manifest(name, top, only=None):
         for p, t in links:
             m.write(f"{p}\t{t}\n")
 
-for name in ("img_a", "img_b", "img_multi", "img_dom1", "img_dom2"):
+for name in ("img_a", "img_b", "img_big", "img_multi", "img_dom1", "img_dom2"):
     write_manifest(name, os.path.join(src, name))
 
 # img_trunc: find where each file's data sits in the full image.

@@ -64,6 +64,9 @@ level = "${CFS_LOG_LEVEL:-debug}"
 EOF
 }
 
+# Everything the daemon (supervisor and workers) logged so far.
+daemon_log() { cat "$CFS_LOG"; }
+
 supervisor_alive() { [ -n "$CFS_SUP_PID" ] && kill -0 "$CFS_SUP_PID" 2>/dev/null; }
 supervisor_ready() { grep -q 'ready:' "$CFS_LOG" 2>/dev/null; }
 supervisor_ready_or_dead() { supervisor_ready || ! supervisor_alive; }
@@ -286,4 +289,39 @@ concurrent_readers() {
     done
     [ -z "$_cr_bad" ] || fail "concurrent readers: $_cr_bad"
     log "$_cr_n concurrent readers OK in $(elapsed "$_cr_t0")s"
+}
+
+# ---- failover helpers ----
+
+# random_reads FILE REFERENCE COUNT OUT: COUNT reads of 1 to 3 4-KiB blocks at random
+# block offsets of FILE, each compared with the same range of REFERENCE (the same
+# data read another way). Writes "ok N" or the first mismatch to OUT; exits non-zero
+# on a mismatch or a read error.
+random_reads() {
+    _rr_blocks=$(( $(wc -c < "$2") / 4096 ))
+    awk -v n="$3" -v max="$_rr_blocks" -v seed="$$" \
+        'BEGIN { srand(seed); for (i = 0; i < n; i++) print int(rand() * (max - 3)), 1 + int(rand() * 3) }' \
+        > "$4.offsets"
+    _rr_ok=0
+    while read -r _rr_off _rr_cnt; do
+        if ! dd if="$1" bs=4096 skip="$_rr_off" count="$_rr_cnt" of="$4.got" 2> "$4.err"; then
+            echo "read error at block $_rr_off: $(tail -n 1 "$4.err")" > "$4"
+            return 1
+        fi
+        dd if="$2" bs=4096 skip="$_rr_off" count="$_rr_cnt" of="$4.want" 2> /dev/null
+        if ! cmp -s "$4.got" "$4.want"; then
+            echo "wrong data at block $_rr_off (+$_rr_cnt)" > "$4"
+            return 1
+        fi
+        _rr_ok=$((_rr_ok + 1))
+    done < "$4.offsets"
+    echo "ok $_rr_ok" > "$4"
+}
+
+# failover_figures LOG: the recovery times the supervisor logged ("worker N answered
+# the first request X ms after worker M died"), as "count, min/median/max ms".
+failover_figures() {
+    grep -o 'answered the first request [0-9]* ms after' "$1" | awk '{ print $5 }' | sort -n \
+        | awk '{ v[NR] = $1 } END { if (NR == 0) { print "none"; exit }
+                 printf "%d failovers timed, min %d ms, median %d ms, max %d ms\n", NR, v[1], v[int((NR + 1) / 2)], v[NR] }'
 }

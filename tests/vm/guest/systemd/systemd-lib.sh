@@ -12,6 +12,9 @@ CFS_UNIT=cfsupervisor.service
 CFS_CONFIG=/etc/cfsupervisor/cfsupervisor.toml
 CFS_STOP_TIMEOUT=${CFS_STOP_TIMEOUT:-60}
 
+# The unit's journal is the daemon's log (supervisor and workers write to stderr).
+daemon_log() { journalctl -b --no-pager -o cat -u "$CFS_UNIT"; }
+
 unit_prop() { systemctl show -p "$1" --value "$CFS_UNIT"; }
 unit_state() { echo "$(unit_prop ActiveState)/$(unit_prop SubState) (result $(unit_prop Result))"; }
 unit_active() { [ "$(unit_prop ActiveState)" = active ]; }

@@ -1,0 +1,5 @@
+# The kill storm (../scenarios/kill_storm.inc) with 1 serving worker(s) and a spare,
+# the supervisor run by systemd through units/cfsupervisor.service.
+. /usr/lib/cfs-tests/systemd-lib.sh
+CFS_WORKERS=1
+. "$(dirname "$0")/kill_storm.inc"
