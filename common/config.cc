@@ -23,6 +23,8 @@ constexpr std::int64_t kMinWorkers = 1;
 constexpr std::int64_t kMaxWorkers = 64;
 constexpr std::int64_t kMaxSpares = 8;
 constexpr std::size_t kMaxTagLength = 32;
+// useradd's and systemd-sysusers' limit.
+constexpr std::size_t kMaxUserNameLength = 32;
 // The kernel copies paths with getname(): PATH_MAX (4096) bytes including the NUL.
 constexpr std::size_t kMaxPathBytes = 4095;
 // A config file is a few hundred bytes; anything this big is the wrong file (or
@@ -123,7 +125,7 @@ struct TableSchema {
 
 constexpr std::string_view kCacheKeys[] = {"dir", "tag"};
 constexpr std::string_view kBlobsKeys[] = {"dir"};
-constexpr std::string_view kWorkersKeys[] = {"count", "spares"};
+constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user"};
 constexpr std::string_view kLogKeys[] = {"level"};
 constexpr std::string_view kTestingKeys[] = {"fault_file"};
 constexpr std::string_view kTableNames[] = {"cache", "blobs", "workers", "log"};
@@ -194,6 +196,7 @@ private:
     [[nodiscard]] Status tag(const Section& s, Config& config) const;
     [[nodiscard]] Status bounded_integer(const Section& s, std::string_view key, std::int64_t min,
                                          std::int64_t max, unsigned& out) const;
+    [[nodiscard]] Status worker_user(const Section& s, Config& config) const;
     [[nodiscard]] Status log_level(const Section& s, Config& config) const;
 
     std::string origin_;
@@ -359,6 +362,29 @@ Status Checker::bounded_integer(const Section& s, std::string_view key, std::int
     return {};
 }
 
+Status Checker::worker_user(const Section& s, Config& config) const {
+    const toml::node* node = s.table != nullptr ? s.table->get("user") : nullptr;
+    if (node == nullptr) return {};  // default
+    constexpr std::string_view expected =
+        "expected a user name: 1 to 32 characters of [A-Za-z0-9_.-], not starting with '-' or '.'";
+    const Position pos = position_of(*node);
+    const auto* str = node->as_string();
+    if (str == nullptr) return at(pos, fmt::format("workers.user: {}, got {}", expected, type_name(*node)));
+    const std::string& value = str->get();
+    if (value.empty()) return at(pos, fmt::format("workers.user: {}, got an empty string", expected));
+    const bool chars_ok = std::all_of(value.begin(), value.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+               c == '-';
+    });
+    if (!chars_ok || value.front() == '-' || value.front() == '.' || value.size() > kMaxUserNameLength)
+        return at(pos, fmt::format("workers.user: {}, got {}", expected, quoted(value)));
+    if (value == "root")
+        return at(pos, "workers.user: \"root\" would leave workers privileged; name an unprivileged user "
+                       "(the default, \"cfsupervisor-worker\", comes with units/cfsupervisor.sysusers)");
+    config.worker_user = value;
+    return {};
+}
+
 Status Checker::log_level(const Section& s, Config& config) const {
     const toml::node* node = s.table != nullptr ? s.table->get("level") : nullptr;
     if (node == nullptr) return {};  // default
@@ -403,6 +429,7 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
         return std::move(st).error();
     if (Status st = bounded_integer(*workers, "spares", 0, kMaxSpares, config.spare_count); !st)
         return std::move(st).error();
+    if (Status st = worker_user(*workers, config); !st) return std::move(st).error();
 
     auto log_section = section(root, "log");
     if (!log_section) return std::move(log_section).error();

@@ -8,6 +8,7 @@
 //   [workers]
 //   count = 1                            # optional: integer 1..64
 //   spares = 1                           # optional: integer 0..8, started and paused
+//   user = "cfsupervisor-worker"         # optional: the user workers run as
 //   [log]
 //   level = "info"                       # optional: debug|info|warning|error
 //   [testing]                            # only in builds with CFS_FAULT_INJECTION
@@ -29,6 +30,9 @@
 
 namespace cfs {
 
+// Created by units/cfsupervisor.sysusers.
+inline constexpr std::string_view kDefaultWorkerUser = "cfsupervisor-worker";
+
 struct Config {
     std::string cache_dir;
     std::string cache_tag = "cfs";
@@ -36,6 +40,9 @@ struct Config {
     unsigned worker_count = 1;
     // Workers started ahead of need, paused, so a failover does not wait for a start.
     unsigned spare_count = 1;
+    // The unprivileged user every worker switches to (worker/sandbox.h). Only the
+    // name's form is checked here; the supervisor resolves it when it starts.
+    std::string worker_user = std::string(kDefaultWorkerUser);
     log::Level log_level = log::Level::info;
     // [testing] fault_file: test builds only (common/fault_point.h). Each worker
     // start reads it: "<fault point> [<how many workers>]"; absent means no fault.

@@ -36,6 +36,8 @@ std::string_view fault_point_name(FaultPoint p) {
 void arm_fault(FaultPoint p) { g_armed = p; }
 
 #ifdef CFS_FAULT_INJECTION
+bool armed(FaultPoint p) { return g_armed == p; }
+
 void reach(FaultPoint here) {
     // A crash (SIGABRT), not a SIGKILL: the supervisor counts crashes toward restart
     // backoff and not kills from outside, and these stand for the worker's own bugs.

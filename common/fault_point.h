@@ -15,7 +15,7 @@ enum class FaultPoint : std::uint32_t {
     open_received = 1,         // read an OPEN, told no one yet
     open_before_copen = 2,     // the supervisor holds the anon fd; copen not written
     open_after_copen = 3,      // copen written; the supervisor not told
-    read_mid_copy = 4,         // some but not all of a READ's range written
+    read_mid_copy = 4,         // the first block of a READ's range written, not the rest
     read_before_complete = 5,  // all written; READ_COMPLETE not issued
     close_received = 6,        // read a CLOSE, told no one yet
 };
@@ -34,8 +34,10 @@ inline constexpr bool kFaultInjectionBuilt =
 void arm_fault(FaultPoint p);
 #ifdef CFS_FAULT_INJECTION
 void reach(FaultPoint here);
+[[nodiscard]] bool armed(FaultPoint p);
 #else
 inline void reach(FaultPoint) {}
+[[nodiscard]] inline bool armed(FaultPoint) { return false; }
 #endif
 
 }  // namespace cfs

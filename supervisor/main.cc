@@ -10,9 +10,11 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "supervisor/cache_device.h"
+#include "supervisor/check_policy.h"
 #include "supervisor/fd_store.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/worker_process.h"
+#include "supervisor/worker_user.h"
 
 namespace {
 
@@ -23,6 +25,9 @@ constexpr const char* kDefaultConfigPath = "/etc/cfsupervisor/cfsupervisor.toml"
 void usage(std::FILE* to) {
     std::fprintf(to,
                  "usage: cfsupervisor run [--config FILE]   serve /dev/cachefiles (default config %s)\n"
+                 "       cfsupervisor check-policy [--config FILE] [--policy FILE]\n"
+                 "                                            print the workers' sandbox; with --policy, check\n"
+                 "                                            an edited copy of policy/worker.seccomp instead\n"
                  "       cfsupervisor --version\n",
                  kDefaultConfigPath);
 }
@@ -35,6 +40,12 @@ int run(const std::string& config_path) {
         return kExitConfig;
     }
     log::set_level(config->log_level);
+    // Checked now so that a missing user stops the start (every worker start looks
+    // it up again).
+    if (auto user = supervisor::resolve_worker_user(config->worker_user); !user) {
+        log::error("{}", user.error().message());
+        return kExitConfig;
+    }
 
     unique_fd blob_dir(::open(config->blob_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!blob_dir) {
@@ -107,6 +118,23 @@ int main(int argc, char** argv) {
             }
         }
         return run(config_path);
+    }
+    if (command == "check-policy") {
+        supervisor::CheckPolicyOptions options{kDefaultConfigPath, false, {}};
+        for (int i = 2; i < argc; ++i) {
+            const std::string_view arg = argv[i];
+            if (arg == "--config" && i + 1 < argc) {
+                options.config_path = argv[++i];
+                options.config_given = true;
+            } else if (arg == "--policy" && i + 1 < argc) {
+                options.policy_path = argv[++i];
+            } else {
+                log::error("check-policy: unexpected argument '{}'", arg);
+                usage(stderr);
+                return EXIT_FAILURE;
+            }
+        }
+        return supervisor::check_policy(options);
     }
     usage(stderr);
     return EXIT_FAILURE;

@@ -15,16 +15,11 @@ RegisteredObject* ObjectRegistry::find(std::uint32_t object_id) {
 
 bool ObjectRegistry::remove(std::uint32_t object_id) { return objects_.erase(object_id) > 0; }
 
-std::vector<std::uint32_t> ObjectRegistry::drop_unconfirmed(unsigned opener) {
+std::vector<std::uint32_t> ObjectRegistry::drop_all() {
     std::vector<std::uint32_t> dropped;
-    for (auto it = objects_.begin(); it != objects_.end();) {
-        if (it->second.opener == opener && !it->second.copened) {
-            dropped.push_back(it->first);
-            it = objects_.erase(it);
-        } else {
-            ++it;
-        }
-    }
+    dropped.reserve(objects_.size());
+    for (const auto& [id, object] : objects_) dropped.push_back(id);
+    objects_.clear();
     return dropped;
 }
 

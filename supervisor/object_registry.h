@@ -30,11 +30,9 @@ public:
     [[nodiscard]] RegisteredObject* find(std::uint32_t object_id);
     // Closes our copy; false if unknown.
     bool remove(std::uint32_t object_id);
-    // Objects whose opener died before the kernel accepted (or before we heard it
-    // accepted) the copen. Their OPEN is still pending in the kernel and will be
-    // delivered again after `restore`, which fails with EEXIST while any copy of the
-    // old anon fd is open; so these copies are closed and their ids returned.
-    [[nodiscard]] std::vector<std::uint32_t> drop_unconfirmed(unsigned opener);
+    // Closes every copy we hold and returns the ids (supervisor.cc: after a serving
+    // worker dies, any object's CLOSE may have died with it).
+    [[nodiscard]] std::vector<std::uint32_t> drop_all();
 
     [[nodiscard]] std::size_t size() const { return objects_.size(); }
     [[nodiscard]] const std::map<std::uint32_t, RegisteredObject>& all() const { return objects_; }

@@ -84,7 +84,7 @@ Status Supervisor::setup() {
 
 void Supervisor::start_worker(WorkerSlot& slot) {
     slot.restart_at.reset();
-    auto spawned = spawn_worker(worker_executable_.get());
+    auto spawned = spawn_worker(worker_executable_.get(), config_.worker_user);
     if (!spawned) {
         log::error("worker {}: {}", slot.id, spawned.error().message());
         ++slot.consecutive_failures;
@@ -175,16 +175,22 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
     log::warning("worker {} (pid {}, {}) {}; restart {} (failure {} in a row)", slot.id, pid,
                  state_name(state_at_death), slot.last_exit, slot.restarts, slot.consecutive_failures);
 
-    // Objects whose OPEN the dead worker had not (knowingly) answered must lose our
-    // copy of their anon fd before `restore`, or the OPEN delivered again would fail
-    // with EEXIST. Other workers may hold copies too: the ObjectForget reaches them
-    // before the Pause that the failover sends, so they have closed them by the time
-    // they answer Paused.
-    for (auto id : state_.objects.drop_unconfirmed(slot.id)) {
-        log::debug("object {} dropped with worker {}", id, slot.id);
-        state_.broadcast_forget(id, nullptr);
+    if (held_requests) {
+        // Every copy of every anon fd is closed, ours and the other workers' (the
+        // ObjectForget reaches each before the Pause that the failover sends, so it
+        // has closed them by the time it answers Paused). Two reasons:
+        // - an OPEN the dead worker had not answered is delivered again after
+        //   `restore`, and fails with EEXIST while any copy of its anon fd is open;
+        // - a CLOSE it had read is never delivered again, and a copy kept open pins
+        //   the object: the next mount of that image would wait forever.
+        // The kernel reopens a closed object on its next READ (a new OPEN), as it
+        // does after a supervisor restart; readers only wait for that round trip.
+        const auto dropped = state_.objects.drop_all();
+        for (auto id : dropped) state_.broadcast_forget(id, nullptr);
+        if (!dropped.empty())
+            log::info("failover: closed {} object(s); the kernel reopens each on its next READ", dropped.size());
+        begin_failover(slot);
     }
-    if (held_requests) begin_failover(slot);
     schedule_restart(slot);
 }
 

@@ -16,6 +16,8 @@
 
 #include <fmt/format.h>
 
+#include "supervisor/worker_user.h"
+
 #ifndef CFS_WORKER_INSTALL_PATH
 #error "CFS_WORKER_INSTALL_PATH must name the installed worker binary"
 #endif
@@ -43,7 +45,9 @@ Result<unique_fd> open_worker_executable() {
                                  CFS_WORKER_INSTALL_PATH));
 }
 
-Result<SpawnedWorker> spawn_worker(int executable_fd) {
+Result<SpawnedWorker> spawn_worker(int executable_fd, std::string_view user) {
+    auto ids = resolve_worker_user(user);
+    if (!ids) return std::move(ids).error();
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
         return sys_error("creating a worker socket pair");
@@ -53,6 +57,8 @@ Result<SpawnedWorker> spawn_worker(int executable_fd) {
     const pid_t parent = ::getpid();
     const std::string parent_arg = std::to_string(parent);
     const std::string fd_arg = std::to_string(kWorkerIpcFd);
+    const std::string uid_arg = std::to_string(ids->uid);
+    const std::string gid_arg = std::to_string(ids->gid);
 
     const pid_t pid = ::fork();
     if (pid < 0) return sys_error("forking a worker");
@@ -72,8 +78,8 @@ Result<SpawnedWorker> spawn_worker(int executable_fd) {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        const char* argv[] = {"cfsupervisor-worker", "--ipc-fd", fd_arg.c_str(), "--parent-pid",
-                              parent_arg.c_str(), nullptr};
+        const char* argv[] = {"cfsupervisor-worker", "--ipc-fd", fd_arg.c_str(), "--parent-pid", parent_arg.c_str(),
+                              "--uid", uid_arg.c_str(), "--gid", gid_arg.c_str(), nullptr};
         const char* envp[] = {nullptr};
         ::syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
         ::_exit(127);

@@ -1,11 +1,15 @@
 // Starting one worker process: a socketpair, fork, and exec of the worker binary
 // through an fd opened once at start-up (so a later restart does not depend on the
-// filesystem path still naming the same file).
+// filesystem path still naming the same file). The worker starts as root with the
+// ids of its user on its command line, and sandboxes itself once Init gave it its
+// fds (worker/sandbox.h); it is dynamically linked, so it must start in the
+// supervisor's filesystem view and leave it itself.
 #pragma once
 
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -21,7 +25,8 @@ struct SpawnedWorker {
 // The worker binary next to our own executable (a build tree) or in libexec.
 [[nodiscard]] Result<unique_fd> open_worker_executable();
 
-[[nodiscard]] Result<SpawnedWorker> spawn_worker(int executable_fd);
+// `user`: config workers.user, resolved at each start (supervisor/worker_user.h).
+[[nodiscard]] Result<SpawnedWorker> spawn_worker(int executable_fd, std::string_view user);
 
 // Human-readable exit reason from a waitid() result: "exited with status 1",
 // "killed by signal 9 (Killed)".

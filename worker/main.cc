@@ -1,6 +1,8 @@
-// cfsupervisor-worker: started by the supervisor only. Everything it needs (the device
-// fd, the blob directory) arrives over its socket; it reads no config and holds no
-// privilege, so it can be sandboxed tightly.
+// cfsupervisor-worker: started by the supervisor only, as root. Everything it needs
+// (the device fd, the blob directory) arrives over its socket in Init; it reads no
+// config, and enters its sandbox (worker/sandbox.h: its own namespaces and empty
+// root, the unprivileged user the supervisor names, Landlock, seccomp) before it
+// reads any request.
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -19,11 +21,13 @@
 #include "common/fd_passing.h"
 #include "common/kernel_msg.h"
 #include "common/log.h"
+#include "common/seccomp_policy.h"
 #include "common/unique_fd.h"
 #include "common/worker_protocol.h"
 #include "worker/kernel_io.h"
 #include "worker/local_backend.h"
 #include "worker/request_handler.h"
+#include "worker/sandbox.h"
 #include "worker/supervisor_link.h"
 
 namespace {
@@ -38,9 +42,11 @@ constexpr int kRequestsPerWakeup = 64;
 struct Options {
     int ipc_fd = 3;
     pid_t parent = 0;
+    worker::SandboxUser user;  // the user the sandbox switches to
 };
 
-bool parse_int(std::string_view s, int& out) {
+template <class T>
+bool parse_number(std::string_view s, T& out) {
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && p == s.data() + s.size();
 }
@@ -48,13 +54,14 @@ bool parse_int(std::string_view s, int& out) {
 bool parse_options(int argc, char** argv, Options& o) {
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string_view key = argv[i], value = argv[i + 1];
-        int v;
-        if (!parse_int(value, v)) return false;
-        if (key == "--ipc-fd") o.ipc_fd = v;
-        else if (key == "--parent-pid") o.parent = v;
-        else return false;
+        bool ok = false;
+        if (key == "--ipc-fd") ok = parse_number(value, o.ipc_fd);
+        else if (key == "--parent-pid") ok = parse_number(value, o.parent);
+        else if (key == "--uid") ok = parse_number(value, o.user.uid);
+        else if (key == "--gid") ok = parse_number(value, o.user.gid);
+        if (!ok) return false;
     }
-    return argc % 2 == 1 && o.parent > 0;
+    return argc % 2 == 1 && o.parent > 0 && o.user.uid > 0 && o.user.gid > 0;
 }
 
 struct InitReceived {
@@ -181,7 +188,8 @@ int main(int argc, char** argv) {
     log::set_identity("cfsupervisor-worker");
     Options options;
     if (!parse_options(argc, argv, options)) {
-        log::error("usage: cfsupervisor-worker --ipc-fd N --parent-pid PID (started by cfsupervisor only)");
+        log::error("usage: cfsupervisor-worker --ipc-fd N --parent-pid PID --uid UID --gid GID "
+                   "(started by cfsupervisor only)");
         return EXIT_FAILURE;
     }
     // A worker never outlives its supervisor; the check after the prctl catches a
@@ -223,6 +231,22 @@ int main(int argc, char** argv) {
         log::error("{}", sys_error("using the supervisor socket").message());
         return EXIT_FAILURE;
     }
+    auto policy = seccomp::parse_policy(seccomp::builtin_worker_policy(), seccomp::kBuiltinWorkerPolicyOrigin);
+    if (!policy) {
+        log::error("cannot start: {}", policy.error().message());
+        return EXIT_FAILURE;
+    }
+    auto sandboxed = worker::enter_sandbox(std::move(init->blob_dir), options.user, *policy);
+    if (!sandboxed) {
+        log::error("cannot enter the sandbox: {}", sandboxed.error().message());
+        return EXIT_FAILURE;
+    }
+    init->blob_dir = std::move(sandboxed->blob_dir);
+    if (sandboxed->landlock.abi == 0)
+        log::warning("no Landlock: {}; the worker is confined by its namespaces, user and seccomp filter only",
+                     sandboxed->landlock.unavailable);
+    log::debug("sandboxed as uid {} gid {} (Landlock ABI {})", options.user.uid, options.user.gid,
+               sandboxed->landlock.abi);
     log::debug("serving");
     return serve(sock, std::move(*init));
 }

@@ -132,6 +132,12 @@ bool RequestHandler::copy_range(Object& object, const kmsg::ReadRequest& r) {
         // whole; nothing past that block is ever written, so a short blob stays short.
         const std::size_t block_len = static_cast<std::size_t>(round_up(*got));
         std::memset(buffer_.get() + *got, 0, block_len - *got);
+        if (armed(FaultPoint::read_mid_copy) && block_len > kCacheBlockSize) {
+            // Test builds: die with the range half written (READs are rarely longer
+            // than one chunk, so "between chunks" would hardly ever happen).
+            (void)kernel_.write_cache(object.anon_fd.get(), std::span(buffer_.get(), kCacheBlockSize), pos);
+            reach(FaultPoint::read_mid_copy);
+        }
         if (block_len > 0) {
             if (auto written = kernel_.write_cache(object.anon_fd.get(), std::span(buffer_.get(), block_len), pos);
                 !written) {
@@ -150,7 +156,6 @@ bool RequestHandler::copy_range(Object& object, const kmsg::ReadRequest& r) {
             return false;
         }
         pos += want;
-        if (pos < end) reach(FaultPoint::read_mid_copy);
     }
     return true;
 }

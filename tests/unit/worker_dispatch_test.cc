@@ -499,39 +499,21 @@ TEST_CASE("registry: add, find, remove") {
     CHECK(reg.size() == 0);
 }
 
-TEST_CASE("registry: drop_unconfirmed drops only the opener's unconfirmed objects") {
+TEST_CASE("registry: drop_all closes every copy and returns every id") {
     ObjectRegistry reg;
-    auto add = [&reg](std::uint32_t id, unsigned opener, bool copened) {
-        REQUIRE(reg.add(wire::ObjectDescription{id, 1, "v", "c"}, unique_fd(make_memfd()), opener));
-        reg.find(id)->copened = copened;
-        return reg.find(id)->anon_fd.get();
-    };
-    const int a = add(1, 0, false);
-    const int b = add(2, 0, true);
-    const int c = add(3, 1, false);
-    const int d = add(4, 0, false);
-    const int e = add(5, 1, true);
-    auto dropped = reg.drop_unconfirmed(0);
-    CHECK(dropped == std::vector<std::uint32_t>{1, 4});
-    CHECK(fd_is_closed(a));
-    CHECK(fd_is_closed(d));
-    CHECK(reg.find(1) == nullptr);
-    CHECK(reg.find(4) == nullptr);
-    CHECK(reg.find(2) != nullptr);
-    CHECK(reg.find(3) != nullptr);
-    CHECK(reg.find(5) != nullptr);
-    CHECK(::fcntl(b, F_GETFD) >= 0);
-    CHECK(::fcntl(c, F_GETFD) >= 0);
-    CHECK(::fcntl(e, F_GETFD) >= 0);
-    CHECK(reg.size() == 3);
-    CHECK(reg.drop_unconfirmed(0).empty());
-    CHECK(reg.drop_unconfirmed(1) == std::vector<std::uint32_t>{3});
-    CHECK(reg.drop_unconfirmed(7).empty());
-    CHECK(reg.size() == 2);
+    unique_fd a(make_memfd()), b(make_memfd());
+    const int raw_a = a.get(), raw_b = b.get();
+    wire::ObjectDescription d;
+    d.object_id = 3;
+    REQUIRE(reg.add(d, std::move(a), 0));
+    d.object_id = 9;
+    REQUIRE(reg.add(d, std::move(b), 1));
+    CHECK(reg.drop_all() == std::vector<std::uint32_t>{3, 9});
+    CHECK(reg.size() == 0);
+    CHECK(fd_is_closed(raw_a));
+    CHECK(fd_is_closed(raw_b));
+    CHECK(reg.drop_all().empty());
 }
-
-// ---------------------------------------------------------------------------------
-// restart_delay
 
 TEST_CASE("restart_delay: immediate first, then doubling from 100 ms, capped at 30 s") {
     CHECK(restart_delay(0) == milliseconds(0));

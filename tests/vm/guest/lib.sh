@@ -62,6 +62,8 @@ spares = ${CFS_SPARES:-1}
 [log]
 level = "${CFS_LOG_LEVEL:-debug}"
 EOF
+    # Test builds only (CFS_FAULT_INJECTION): see common/fault_point.h.
+    [ -z "${CFS_FAULT_FILE:-}" ] || printf '[testing]\nfault_file = "%s"\n' "$CFS_FAULT_FILE" >> "$CFS_CONFIG"
 }
 
 # Everything the daemon (supervisor and workers) logged so far.

@@ -1,0 +1,56 @@
+// What a worker's sandbox consists of, besides its seccomp policy
+// (common/seccomp_policy.h): worker/sandbox.cc applies these tables and
+// `cfsupervisor check-policy` prints them, so the two cannot drift apart.
+// policy/README.md explains the whole sandbox.
+#pragma once
+
+#include <sched.h>
+#include <sys/resource.h>
+
+#include <string_view>
+
+namespace cfs::sandbox {
+
+struct Limit {
+    int resource;
+    std::string_view name;
+    rlim_t value;  // soft and hard
+    std::string_view why;
+};
+
+// A worker holds two fds per object it serves (the anon fd and the blob's fd).
+inline constexpr Limit kLimits[] = {
+    {RLIMIT_CORE, "RLIMIT_CORE", 0, "no core files: a crash loop must not fill a disk"},
+    {RLIMIT_NPROC, "RLIMIT_NPROC", 0, "no new processes or threads"},
+    {RLIMIT_NOFILE, "RLIMIT_NOFILE", 4096, "two fds per object served, about 2000 objects"},
+    {RLIMIT_DATA, "RLIMIT_DATA", rlim_t{256} << 20, "256 MiB of heap; a worker needs about 2 MiB"},
+};
+
+struct Namespace {
+    int flag;
+    std::string_view name;
+    std::string_view why;
+};
+
+inline constexpr Namespace kNamespaces[] = {
+    {CLONE_NEWNS, "mount",
+     "root and working directory are an empty read-only tmpfs; the blob directory is bind-mounted read-only "
+     "at /blobs, the only other thing in it"},
+    {CLONE_NEWIPC, "ipc", "no System V IPC or POSIX message queues shared with anyone"},
+    {CLONE_NEWUTS, "uts", "its host name is its own"},
+    {CLONE_NEWNET, "network", "no network interface, not even loopback; no abstract unix sockets of the host"},
+};
+
+// Where the blob directory appears in the worker's root.
+inline constexpr std::string_view kBlobMountPoint = "blobs";
+
+// For check-policy; worker/sandbox.cc and worker/landlock.cc are what they describe.
+inline constexpr std::string_view kPrivileges =
+    "no supplementary groups; every capability set empty, the bounding and ambient sets included; "
+    "no_new_privs; not dumpable";
+inline constexpr std::string_view kLandlock =
+    "reading files and directories beneath /blobs, nothing else: every filesystem right of the kernel's "
+    "Landlock ABI is denied elsewhere, so are TCP bind and connect (ABI 4+), abstract unix sockets and "
+    "signals to processes outside the worker (ABI 6+); skipped, and logged, without Landlock";
+
+}  // namespace cfs::sandbox

@@ -1,0 +1,154 @@
+#include "worker/sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <sys/capability.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "common/worker_sandbox.h"
+
+namespace cfs::worker {
+namespace {
+
+Status set_limits() {
+    for (const sandbox::Limit& limit : sandbox::kLimits) {
+        rlimit current{};
+        if (::getrlimit(limit.resource, &current) < 0) return sys_error(fmt::format("reading {}", limit.name));
+        // Never above the hard limit we were given: raising it takes CAP_SYS_RESOURCE,
+        // which the unit does not grant.
+        const rlim_t value = std::min(limit.value, current.rlim_max);
+        const rlimit bounded{value, value};
+        if (::setrlimit(limit.resource, &bounded) < 0)
+            return sys_error(fmt::format("setting {} to {}", limit.name, value));
+    }
+    return {};
+}
+
+// Steps 3: namespaces and the new root. Returns the fd of the read-only blob mount.
+Result<unique_fd> isolate_filesystem(int blob_dir) {
+    // The clone must be taken in the namespace the blob directory's mount belongs to,
+    // that is before unshare. Not recursive: mounts beneath the blob directory stay out.
+    unique_fd blobs(::open_tree(blob_dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+    if (!blobs) return sys_error("cloning the blob directory's mount (open_tree)");
+    mount_attr read_only{};
+    read_only.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    if (::mount_setattr(blobs.get(), "", AT_EMPTY_PATH, &read_only, sizeof read_only) < 0)
+        return sys_error("making the blob directory's mount read-only");
+
+    // One at a time, so that an error names the namespace the kernel lacks.
+    for (const sandbox::Namespace& ns : sandbox::kNamespaces)
+        if (::unshare(ns.flag) < 0) return sys_error(fmt::format("entering a new {} namespace", ns.name));
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
+        return sys_error("making every mount in the new namespace private");
+
+    unique_fd context(::fsopen("tmpfs", FSOPEN_CLOEXEC));
+    if (!context) return sys_error("creating the worker's root filesystem (tmpfs)");
+    if (::fsconfig(context.get(), FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+        ::fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0)
+        return sys_error("creating the worker's root filesystem (tmpfs)");
+    unique_fd root(::fsmount(context.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+    if (!root) return sys_error("mounting the worker's root filesystem");
+    const std::string mount_point(sandbox::kBlobMountPoint);
+    if (::mkdirat(root.get(), mount_point.c_str(), 0555) < 0)
+        return sys_error(fmt::format("creating /{} in the worker's root", mount_point));
+    // Mounted over /, then made the root: the old tree is gone after pivot_root, and
+    // out of reach after chroot.
+    if (::move_mount(root.get(), "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return sys_error("mounting the worker's root over /");
+    if (::move_mount(blobs.get(), "", root.get(), mount_point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return sys_error(fmt::format("mounting the blob directory at /{}", mount_point));
+    mount_attr root_read_only{};
+    root_read_only.attr_set = MOUNT_ATTR_RDONLY;
+    if (::mount_setattr(root.get(), "", AT_EMPTY_PATH, &root_read_only, sizeof root_read_only) < 0)
+        return sys_error("making the worker's root read-only");
+    if (::fchdir(root.get()) < 0) return sys_error("entering the worker's root");
+    if (::syscall(SYS_pivot_root, ".", ".") == 0) {
+        // The old root now sits on top of the new one; detach it and all beneath it.
+        if (::umount2(".", MNT_DETACH) < 0) return sys_error("detaching the old root");
+    } else if (errno == EINVAL) {
+        // The root is the initramfs (rootfs), which pivot_root cannot move. chroot is
+        // as good here: without capabilities, and with chroot denied by seccomp, the
+        // worker cannot climb back out, and nothing it holds leads outside.
+        if (::chroot(".") < 0) return sys_error("changing the root to the worker's (chroot; the root is an initramfs)");
+    } else {
+        return sys_error("changing the root to the worker's (pivot_root)");
+    }
+    if (::chdir("/") < 0) return sys_error("entering the worker's root");
+    return blobs;
+}
+
+struct CapFree {
+    void operator()(cap_t c) const { cap_free(c); }
+};
+using unique_cap = std::unique_ptr<std::remove_pointer_t<cap_t>, CapFree>;
+
+// Step 4.
+Status become_user(SandboxUser user) {
+    if (user.uid == 0 || user.gid == 0)
+        return logic_error(fmt::format("refusing to run as uid {} gid {}: a worker's user must not be root",
+                                       user.uid, user.gid));
+    const cap_value_t cap_count = cap_max_bits();
+    for (cap_value_t c = 0; c < cap_count; ++c)
+        if (cap_drop_bound(c) < 0) return sys_error(fmt::format("dropping capability {} from the bounding set", c));
+    if (cap_reset_ambient() < 0) return sys_error("clearing the ambient capabilities");
+    if (::setgroups(0, nullptr) < 0) return sys_error("dropping the supplementary groups");
+    if (::setresgid(user.gid, user.gid, user.gid) < 0) return sys_error(fmt::format("switching to gid {}", user.gid));
+    if (::setresuid(user.uid, user.uid, user.uid) < 0) return sys_error(fmt::format("switching to uid {}", user.uid));
+    // Leaving uid 0 already empties the permitted and effective sets; say so
+    // explicitly, the inheritable set included.
+    unique_cap none(cap_init());
+    if (!none) return sys_error("allocating an empty capability set");
+    if (cap_set_proc(none.get()) < 0) return sys_error("clearing every capability");
+
+    // Trust, but verify: what the kernel now holds for us.
+    uid_t ruid, euid, suid;
+    gid_t rgid, egid, sgid;
+    if (::getresuid(&ruid, &euid, &suid) < 0 || ::getresgid(&rgid, &egid, &sgid) < 0)
+        return sys_error("reading back the worker's ids");
+    if (ruid != user.uid || euid != user.uid || suid != user.uid || rgid != user.gid || egid != user.gid ||
+        sgid != user.gid)
+        return logic_error("the uid or gid switch did not take");
+    unique_cap held(cap_get_proc());
+    if (!held) return sys_error("reading back the worker's capabilities");
+    if (cap_compare(held.get(), none.get()) != 0) return logic_error("a capability survived the switch of user");
+    for (cap_value_t c = 0; c < cap_count; ++c)
+        if (cap_get_bound(c) != 0) return logic_error(fmt::format("capability {} is still in the bounding set", c));
+    // A crash dumps no memory; other processes of this user cannot ptrace us or
+    // read our /proc files. Set after the switch, which may reset it.
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) return sys_error("making the worker non-dumpable");
+    return {};
+}
+
+}  // namespace
+
+Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy) {
+    // Compiled first, while failing costs nothing; loaded last.
+    auto filter = seccomp::compile(policy, ::getpid());
+    if (!filter) return std::move(filter).error();
+
+    if (auto limited = set_limits(); !limited) return std::move(limited).error();
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return sys_error("setting no_new_privs");
+    auto blobs = isolate_filesystem(blob_dir.get());
+    if (!blobs) return std::move(blobs).error();
+    blob_dir.reset();
+    if (auto dropped = become_user(user); !dropped) return std::move(dropped).error();
+    auto landlock = restrict_to_reading_beneath(blobs->get());
+    if (!landlock) return std::move(landlock).error();
+    if (auto loaded = filter->load(); !loaded) return std::move(loaded).error();
+    return Sandboxed{std::move(*blobs), std::move(*landlock)};
+}
+
+}  // namespace cfs::worker

@@ -1,0 +1,45 @@
+// The worker's sandbox. A worker enters it once, after Init (it needs the fds Init
+// carries) and before it reads any request; there is no way out and no way to turn
+// it off. In this order, each step fatal if it fails:
+//   1. resource limits (common/worker_sandbox.h: no core files, no new processes,
+//      bounded fds and heap)
+//   2. no_new_privs
+//   3. new mount, IPC, UTS and network namespaces; root and working directory become
+//      an empty read-only tmpfs holding only the blob directory, read-only, at /blobs
+//      (the device's cull/inuse commands resolve paths against the writer's working
+//      directory: a worker's has nothing in it)
+//   4. the unprivileged user: the bounding and ambient capability sets emptied,
+//      supplementary groups dropped, gid and uid switched, every capability cleared
+//      (and checked), not dumpable
+//   5. Landlock: reading beneath /blobs is the only filesystem access left (best
+//      effort: skipped, and said so, where the kernel has no Landlock)
+//   6. seccomp: the policy (common/seccomp_policy.h); anything else kills the process
+// It starts as root: steps 3 and 4 need CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and
+// CAP_SETPCAP, and CAP_SYS_CHROOT when the root filesystem is an initramfs (which
+// pivot_root cannot leave). policy/README.md explains each layer.
+#pragma once
+
+#include <sys/types.h>
+
+#include "common/result.h"
+#include "common/seccomp_policy.h"
+#include "common/unique_fd.h"
+#include "worker/landlock.h"
+
+namespace cfs::worker {
+
+struct SandboxUser {
+    uid_t uid = 0;  // neither may be 0
+    gid_t gid = 0;
+};
+
+struct Sandboxed {
+    // The blob directory as the worker reaches it from now on: its read-only bind
+    // mount at /blobs. The fd enter_sandbox was given is closed.
+    unique_fd blob_dir;
+    LandlockOutcome landlock;
+};
+
+[[nodiscard]] Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy);
+
+}  // namespace cfs::worker
