@@ -47,6 +47,8 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"O_NOFOLLOW", O_NOFOLLOW},
     {"O_DIRECTORY", O_DIRECTORY},
     {"AT_EMPTY_PATH", AT_EMPTY_PATH},
+    {"F_SETFD", F_SETFD},
+    {"FD_CLOEXEC", FD_CLOEXEC},
     {"PROT_NONE", PROT_NONE},
     {"PROT_READ", PROT_READ},
     {"PROT_WRITE", PROT_WRITE},
@@ -168,8 +170,8 @@ public:
                 ++i;
             }
             if (i + 3 > words.size())
-                return at(fmt::format("incomplete condition at the end of the line (a condition is 'argN == VALUE' "
-                                      "or 'argN in FLAGS')"));
+                return at("incomplete condition at the end of the line (a condition is 'argN == VALUE' or "
+                          "'argN in FLAGS')");
             auto c = condition(words[i], words[i + 1], words[i + 2]);
             if (!c) return std::move(c).error();
             for (const Condition& other : r.conditions)
@@ -190,7 +192,7 @@ private:
 
 Result<Policy> parse_policy(std::string_view text, std::string_view origin) {
     Policy policy;
-    policy.origin = std::string(origin);
+    policy.origin = printable(origin);
     unsigned line_number = 0;
     while (!text.empty()) {
         ++line_number;
@@ -216,7 +218,7 @@ Result<Policy> parse_policy(std::string_view text, std::string_view origin) {
         }
         policy.rules.push_back(std::move(*rule));
     }
-    if (policy.rules.empty()) return logic_error(fmt::format("{}:{}: the policy allows no system call", origin, 1));
+    if (policy.rules.empty()) return logic_error(fmt::format("{}:1: the policy allows no system call", policy.origin));
     return policy;
 }
 

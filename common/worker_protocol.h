@@ -26,7 +26,7 @@
 //                                             reading the device and answer Paused
 //   Paused          W->S  -                   answer to Pause: nothing in flight here
 //   Resume          S->W  -                   read the device (again)
-//   Progress        W->S  -                   answered its first request since Resume
+//   Progress        W->S  -                   answered its first READ since Resume
 //                                             (a worker that got this far is not
 //                                             crash-looping; also times failovers)
 //

@@ -23,7 +23,7 @@ inline constexpr Limit kLimits[] = {
     {RLIMIT_CORE, "RLIMIT_CORE", 0, "no core files: a crash loop must not fill a disk"},
     {RLIMIT_NPROC, "RLIMIT_NPROC", 0, "no new processes or threads"},
     {RLIMIT_NOFILE, "RLIMIT_NOFILE", 4096, "two fds per object served, about 2000 objects"},
-    {RLIMIT_DATA, "RLIMIT_DATA", rlim_t{256} << 20, "256 MiB of heap; a worker needs about 2 MiB"},
+    {RLIMIT_DATA, "RLIMIT_DATA", rlim_t{256} << 20, "256 MiB of heap and private mappings; a worker uses a few MiB"},
 };
 
 struct Namespace {

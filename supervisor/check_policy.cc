@@ -30,7 +30,7 @@ std::string landlock_here() {
 
 }  // namespace
 
-int check_policy(const CheckPolicyOptions& options) {
+int check_policy(const CheckPolicyOptions& options, std::FILE* to) {
     auto policy = options.policy_path.empty()
                       ? seccomp::parse_policy(seccomp::builtin_worker_policy(), seccomp::kBuiltinWorkerPolicyOrigin)
                       : seccomp::load_policy(options.policy_path);
@@ -77,7 +77,7 @@ int check_policy(const CheckPolicyOptions& options) {
                        policy->rules.size());
     for (const seccomp::Rule& rule : policy->rules)
         out += fmt::format("              line {:<3} {}\n", rule.line, seccomp::describe(rule));
-    std::fputs(out.c_str(), stdout);
+    std::fputs(out.c_str(), to);
     return user ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 

@@ -4,6 +4,7 @@
 // --policy checks an edited copy of policy/worker.seccomp instead of the built-in one.
 #pragma once
 
+#include <cstdio>
 #include <string>
 
 namespace cfs::supervisor {
@@ -14,7 +15,7 @@ struct CheckPolicyOptions {
     std::string policy_path;    // empty: the built-in policy
 };
 
-// Returns the process exit status.
-[[nodiscard]] int check_policy(const CheckPolicyOptions& options);
+// Prints to `out`, errors to the log (stderr); returns the process exit status.
+[[nodiscard]] int check_policy(const CheckPolicyOptions& options, std::FILE* out);
 
 }  // namespace cfs::supervisor

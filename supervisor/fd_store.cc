@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <systemd/sd-daemon.h>
 
+#include "common/control_protocol.h"
 #include "common/log.h"
 #include "supervisor/cache_device.h"
 
@@ -33,23 +34,27 @@ Status check_is_device(int fd) {
 
 }  // namespace
 
-Result<std::optional<unique_fd>> take_stored_device() {
+Result<PassedFds> take_passed_fds() {
     char** raw_names = nullptr;
     const int n = sd_listen_fds_with_names(1, &raw_names);
     if (n < 0) return sys_error(-n, "reading the fds systemd passed");
     std::unique_ptr<char*, NamesDeleter> names(raw_names);
-    std::optional<unique_fd> device;
+    PassedFds passed;
     for (int i = 0; i < n; ++i) {
         unique_fd fd(SD_LISTEN_FDS_START + i);
         const std::string_view name = names ? names.get()[i] : "";
-        if (name == kDeviceFdName && !device) {
+        if (name == kDeviceFdName && !passed.device) {
             if (auto ok = check_is_device(fd.get()); !ok) return std::move(ok).error();
-            device = std::move(fd);
+            passed.device = std::move(fd);
+            continue;
+        }
+        if (name == control::kListenFdName && !passed.control) {
+            passed.control = std::move(fd);
             continue;
         }
         log::warning("closing fd {} that systemd passed under the name \"{}\": not ours", fd.get(), name);
     }
-    return device;
+    return passed;
 }
 
 Result<StoreOutcome> store_device(int device) {

@@ -13,10 +13,15 @@ namespace cfs::supervisor {
 
 inline constexpr const char* kDeviceFdName = "cachefiles";
 
+struct PassedFds {
+    std::optional<unique_fd> device;   // from the fd store: "cachefiles"
+    std::optional<unique_fd> control;  // socket activation: "control" (cfsupervisor.socket)
+};
+
 // Takes the fds systemd passed (sd_listen_fds_with_names; the environment is
-// cleared so workers never see it). Returns the stored device if there is one and
-// it really is /dev/cachefiles. Passed fds with other names are closed and logged.
-[[nodiscard]] Result<std::optional<unique_fd>> take_stored_device();
+// cleared so workers never see it). A device must really be /dev/cachefiles. Passed
+// fds with other names are closed and logged.
+[[nodiscard]] Result<PassedFds> take_passed_fds();
 
 enum class StoreOutcome { stored, no_systemd };
 // Parks a copy of the bound device in the store (FDSTORE=1, FDNAME=cachefiles,

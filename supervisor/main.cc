@@ -1,15 +1,21 @@
 // cfsupervisor: the privileged daemon and its command line.
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "common/config.h"
 #include "common/log.h"
+#include "common/control_protocol.h"
 #include "supervisor/cache_device.h"
+#include "supervisor/control_server.h"
 #include "supervisor/check_policy.h"
 #include "supervisor/fd_store.h"
 #include "supervisor/supervisor.h"
@@ -28,6 +34,8 @@ void usage(std::FILE* to) {
                  "       cfsupervisor check-policy [--config FILE] [--policy FILE]\n"
                  "                                            print the workers' sandbox; with --policy, check\n"
                  "                                            an edited copy of policy/worker.seccomp instead\n"
+                 "       cfsupervisor status [--json] [--socket PATH]\n"
+                 "                                            what the running daemon is doing (exit 3: not running)\n"
                  "       cfsupervisor --version\n",
                  kDefaultConfigPath);
 }
@@ -57,16 +65,16 @@ int run(const std::string& config_path) {
         log::error("{}", worker.error().message());
         return EXIT_FAILURE;
     }
-    auto stored = supervisor::take_stored_device();
-    if (!stored) {
-        log::error("{}", stored.error().message());
+    auto passed = supervisor::take_passed_fds();
+    if (!passed) {
+        log::error("{}", passed.error().message());
         return EXIT_FAILURE;
     }
-    const bool from_store = stored->has_value();
+    const bool from_store = passed->device.has_value();
     unique_fd device;
     if (from_store) {
         // Binding again would fail (EBUSY) and is not needed: the cache never went away.
-        device = std::move(**stored);
+        device = std::move(*passed->device);
         log::info("took {} from systemd's fd store: the cache stayed bound across the restart "
                   "(changes to cache.dir or cache.tag apply after a stop and start)",
                   supervisor::kDevicePath);
@@ -89,10 +97,65 @@ int run(const std::string& config_path) {
     else if (!from_store)
         log::info("device fd handed to systemd's fd store (kept if the unit sets FileDescriptorStoreMax=)");
     supervisor::Supervisor supervisor(*config, std::move(device), std::move(blob_dir), std::move(*worker), from_store);
+    supervisor.set_fd_store(outcome && *outcome == supervisor::StoreOutcome::stored);
+    // Without the control socket the daemon still serves; only `status` is lost.
+    auto control = passed->control
+                       ? supervisor::ControlServer::adopt(std::move(*passed->control), std::nullopt)
+                       : supervisor::ControlServer::create(control::kDefaultSocketPath, std::nullopt);
+    if (control)
+        supervisor.set_control(std::move(*control));
+    else
+        log::warning("no control socket, so `cfsupervisor status` cannot answer: {}", control.error().message());
     return supervisor.run();
 }
 
 }  // namespace
+
+// `cfsupervisor status` and other commands: one request over the control socket.
+// Exit status 3 when the daemon is not running, as `systemctl status` does.
+int ask(std::string_view request, const std::string& socket_path) {
+    unique_fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (!fd || socket_path.size() >= sizeof addr.sun_path) {
+        std::fprintf(stderr, "cfsupervisor: cannot use the control socket %s\n", socket_path.c_str());
+        return EXIT_FAILURE;
+    }
+    std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+        const int err = errno;
+        if (err == ENOENT || err == ECONNREFUSED) {
+            std::fprintf(stderr, "cfsupervisor is not running (no one listens on %s)\n", socket_path.c_str());
+            return 3;
+        }
+        if (err == EACCES) {
+            std::fprintf(stderr, "permission denied: only root and members of the control group may ask the "
+                                 "supervisor (%s)\n", socket_path.c_str());
+            return 4;
+        }
+        std::fprintf(stderr, "cfsupervisor: connecting to %s: %s\n", socket_path.c_str(), std::strerror(err));
+        return EXIT_FAILURE;
+    }
+    const timeval timeout{10, 0};
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+        std::fprintf(stderr, "cfsupervisor: sending to %s: %s\n", socket_path.c_str(), std::strerror(errno));
+        return EXIT_FAILURE;
+    }
+    std::string reply(control::kMaxResponse, '\0');
+    const ssize_t n = ::recv(fd.get(), reply.data(), reply.size(), 0);
+    if (n <= 0) {
+        std::fprintf(stderr, "cfsupervisor: no answer from %s: %s\n", socket_path.c_str(),
+                     n == 0 ? "connection closed" : std::strerror(errno));
+        return EXIT_FAILURE;
+    }
+    reply.resize(static_cast<std::size_t>(n));
+    const auto newline = reply.find('\n');
+    const int code = newline == std::string::npos ? 1 : std::atoi(reply.substr(0, newline).c_str());
+    const std::string text = newline == std::string::npos ? reply : reply.substr(newline + 1);
+    std::fputs(text.c_str(), code == 0 ? stdout : stderr);
+    return code;
+}
 
 int main(int argc, char** argv) {
     log::set_identity("cfsupervisor");
@@ -104,6 +167,22 @@ int main(int argc, char** argv) {
     if (command == "--help" || command == "help") {
         usage(stdout);
         return EXIT_SUCCESS;
+    }
+    if (command == "status") {
+        std::string request = "status", socket_path = control::kDefaultSocketPath;
+        for (int i = 2; i < argc; ++i) {
+            const std::string_view arg = argv[i];
+            if (arg == "--json") {
+                request = "status --json";
+            } else if (arg == "--socket" && i + 1 < argc) {
+                socket_path = argv[++i];
+            } else {
+                std::fprintf(stderr, "status: unexpected argument '%s'\n", argv[i]);
+                usage(stderr);
+                return EXIT_FAILURE;
+            }
+        }
+        return ask(request, socket_path);
     }
     if (command == "run") {
         std::string config_path = kDefaultConfigPath;
@@ -134,7 +213,7 @@ int main(int argc, char** argv) {
                 return EXIT_FAILURE;
             }
         }
-        return supervisor::check_policy(options);
+        return supervisor::check_policy(options, stdout);
     }
     usage(stderr);
     return EXIT_FAILURE;

@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "common/fd_passing.h"
+#include "common/kernel_msg.h"
 #include "common/log.h"
 #include "supervisor/cache_device.h"
 #include "supervisor/failover.h"
@@ -28,7 +29,14 @@ namespace cfs::supervisor {
 namespace {
 
 // epoll data: what kind of fd, and for workers which slot.
-enum class Source : std::uint32_t { signals = 1, timer = 2, worker_socket = 3, worker_exit = 4 };
+enum class Source : std::uint32_t {
+    signals = 1,
+    timer = 2,
+    worker_socket = 3,
+    worker_exit = 4,
+    control_listener = 5,
+    control_client = 6,  // the "slot" is the client's fd
+};
 std::uint64_t tag(Source s, unsigned slot = 0) {
     return (static_cast<std::uint64_t>(s) << 32) | slot;
 }
@@ -79,7 +87,68 @@ Status Supervisor::setup() {
         ev.data.u64 = tag(source);
         if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) return sys_error("watching signals and timers");
     }
+    if (control_) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = tag(Source::control_listener);
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, control_->listener(), &ev) < 0)
+            return sys_error("watching the control socket");
+    }
     return {};
+}
+
+void Supervisor::on_control_listener() {
+    for (const int fd : control_->accept_clients()) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = tag(Source::control_client, static_cast<unsigned>(fd));
+        // A client we cannot watch is dropped at its deadline.
+        (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
+    }
+    arm_timer();
+}
+
+ControlReply Supervisor::on_control(std::string_view command, bool /*admin*/) {
+    if (command == "status") return {control::Code::ok, render_text(snapshot())};
+    if (command == "status --json") return {control::Code::ok, render_json(snapshot())};
+    return {control::Code::unknown_command,
+            fmt::format("unknown command \"{}\" (known: status, status --json)\n", kmsg::printable(command))};
+}
+
+StatusSnapshot Supervisor::snapshot() const {
+    const auto now = Clock::now();
+    const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+    StatusSnapshot s;
+    s.version = CFS_VERSION_STRING;
+    s.uptime_s = seconds(now - started_);
+    s.cache_dir = config_.cache_dir;
+    s.cache_tag = config_.cache_tag;
+    s.blob_dir = config_.blob_dir;
+    s.device_origin = restore_first_ ? "taken from the fd store" : "bound by this instance";
+    s.in_fd_store = in_fd_store_;
+    s.workers_wanted = config_.worker_count;
+    s.spares_wanted = config_.spare_count;
+    s.failovers = failovers_;
+    s.last_recovery_ms = last_recovery_ms_;
+    if (stopping_) s.state = "stopping";
+    else if (failover_) s.state = "failover";
+    else if (crash_loop_announced_) s.state = "crash loop";
+    else if (!announced_ready_) s.state = "starting";
+    else s.state = "serving";
+    for (const auto& w : state_.workers) {
+        WorkerStatus ws;
+        ws.id = w.id;
+        ws.pid = w.running() ? w.pid : -1;
+        ws.state = std::string(state_name(w.state));
+        ws.uptime_s = w.running() ? seconds(now - w.started) : 0;
+        ws.restarts = w.restarts;
+        ws.consecutive_failures = w.consecutive_failures;
+        ws.last_exit = w.last_exit;
+        if (w.restart_at) ws.restart_in_s = std::max(0.0, seconds(*w.restart_at - now));
+        s.workers.push_back(std::move(ws));
+    }
+    for (const auto& [id, object] : state_.objects.all()) ++s.objects_per_volume[object.description.volume_key];
+    return s;
 }
 
 void Supervisor::start_worker(WorkerSlot& slot) {
@@ -197,6 +266,7 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
 void Supervisor::begin_failover(const WorkerSlot& dead) {
     if (!failover_) {
         failover_ = Failover{Clock::now(), Clock::now() + kPauseTimeout, dead.id};
+        ++failovers_;
         log::info("failover: requests worker {} had taken will be delivered again", dead.id);
     }
     for (unsigned id : workers_to_pause(state_.workers)) {
@@ -211,11 +281,17 @@ void Supervisor::begin_failover(const WorkerSlot& dead) {
 }
 
 void Supervisor::on_progress(const WorkerSlot& slot) {
+    if (crash_loop_announced_) {
+        crash_loop_announced_ = false;
+        log::info("worker {} answered a request: no longer crash-looping", slot.id);
+        (void)sd_notify(0, "STATUS=serving");
+    }
     if (!awaiting_first_answer_) return;
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - awaiting_first_answer_->began);
-    log::info("failover: worker {} answered the first request {} ms after worker {} died", slot.id, took.count(),
+    log::info("failover: worker {} answered the first READ {} ms after worker {} died", slot.id, took.count(),
               awaiting_first_answer_->dead_worker);
+    last_recovery_ms_ = static_cast<double>(took.count());
     awaiting_first_answer_.reset();
 }
 
@@ -255,11 +331,21 @@ void Supervisor::schedule_restart(WorkerSlot& slot) {
     log::info("worker {} restarts in {} ms", slot.id, delay.count());
     slot.restart_at = Clock::now() + delay;
     arm_timer();
+    if (slot.consecutive_failures >= kCrashLoopFailures) {
+        // Also in `systemctl status`, where an operator looks first.
+        const auto status = fmt::format("crash loop: worker {} failed {} times in a row ({}); next restart in {} ms",
+                                        slot.id, slot.consecutive_failures, slot.last_exit, delay.count());
+        log::warning("{}", status);
+        (void)sd_notify(0, ("STATUS=" + status).c_str());
+        crash_loop_announced_ = true;
+    }
 }
 
 void Supervisor::arm_timer() {
     std::optional<Clock::time_point> next;
     if (failover_) next = failover_->pause_deadline;
+    if (control_)
+        if (auto deadline = control_->next_deadline(); deadline && (!next || *deadline < *next)) next = deadline;
     for (const auto& w : state_.workers)
         if (w.restart_at && (!next || *w.restart_at < *next)) next = w.restart_at;
     itimerspec spec{};
@@ -276,6 +362,7 @@ void Supervisor::on_timer() {
     std::uint64_t expirations;
     (void)!::read(timer_.get(), &expirations, sizeof expirations);
     const auto now = Clock::now();
+    if (control_) (void)control_->expire(now);
     if (failover_ && failover_->pause_deadline <= now) {
         for (auto& w : state_.workers)
             if (w.state == WorkerState::pausing)
@@ -398,6 +485,11 @@ int Supervisor::run() {
                     break;
                 }
                 case Source::timer: on_timer(); break;
+                case Source::control_listener: on_control_listener(); break;
+                case Source::control_client:
+                    control_->serve(static_cast<int>(slot),
+                                    [this](std::string_view c, bool admin) { return on_control(c, admin); });
+                    break;
                 case Source::worker_socket:
                     if (slot < state_.workers.size()) on_worker_message(state_.workers[slot]);
                     break;

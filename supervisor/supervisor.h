@@ -7,7 +7,9 @@
 
 #include "common/config.h"
 #include "common/unique_fd.h"
+#include "supervisor/control_server.h"
 #include "supervisor/fault_dealer.h"
+#include "supervisor/status.h"
 #include "supervisor/supervisor_state.h"
 
 namespace cfs::supervisor {
@@ -20,6 +22,9 @@ inline constexpr auto kRestartMaxDelay = std::chrono::seconds(30);
 // A worker that has not paused this long after a Pause is stuck (a request it
 // cannot finish); it is killed, so its requests are delivered again.
 inline constexpr auto kPauseTimeout = std::chrono::seconds(5);
+// This many failures in a row without answering a request is called a crash loop
+// (log and systemd STATUS=).
+inline constexpr unsigned kCrashLoopFailures = 3;
 
 [[nodiscard]] std::chrono::milliseconds restart_delay(unsigned consecutive_failures);
 
@@ -31,6 +36,10 @@ public:
                bool restore_first);
     // Runs until SIGTERM/SIGINT; returns the process exit status.
     [[nodiscard]] int run();
+    void set_control(ControlServer control) { control_.emplace(std::move(control)); }
+    // Whether a copy of the device is in systemd's fd store (for status).
+    void set_fd_store(bool stored) { in_fd_store_ = stored; }
+    [[nodiscard]] StatusSnapshot snapshot() const;
 
 private:
     [[nodiscard]] Status setup();
@@ -46,6 +55,8 @@ private:
     // Carries out plan_reconcile (failover.h); called after every event.
     void reconcile();
     void note_ready();
+    [[nodiscard]] ControlReply on_control(std::string_view command, bool admin);
+    void on_control_listener();
     void shutdown();
 
     Config config_;
@@ -59,6 +70,12 @@ private:
     bool announced_ready_ = false;
     bool stopping_ = false;
     bool restore_first_ = false;
+    bool crash_loop_announced_ = false;
+    bool in_fd_store_ = false;
+    Clock::time_point started_ = Clock::now();
+    std::uint64_t failovers_ = 0;
+    std::optional<double> last_recovery_ms_;
+    std::optional<ControlServer> control_;
     struct Failover {
         Clock::time_point began;
         Clock::time_point pause_deadline;

@@ -166,7 +166,12 @@ int serve(int sock, InitReceived init) {
                     log::error("lost the supervisor: {}", handled.error().message());
                     return EXIT_FAILURE;
                 }
-                if (first_since_resume) {
+                // Progress means data served: a READ answered. A worker that answers
+                // OPENs (which every failover brings again) but crashes on READs is
+                // crash-looping, and must not be forgiven for the OPENs.
+                const auto header = kmsg::peek_header(std::span(message).first(*got));
+                const bool was_read = header && header->opcode == static_cast<std::uint32_t>(kmsg::Opcode::read);
+                if (first_since_resume && was_read) {
                     first_since_resume = false;
                     if (auto sent = link.send(wire::Progress{}); !sent) {
                         log::error("lost the supervisor: {}", sent.error().message());

@@ -56,7 +56,9 @@ Result<unique_fd> isolate_filesystem(int blob_dir) {
 
     unique_fd context(::fsopen("tmpfs", FSOPEN_CLOEXEC));
     if (!context) return sys_error("creating the worker's root filesystem (tmpfs)");
-    if (::fsconfig(context.get(), FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+    // 0755, not 0555: under systemd the worker has no CAP_DAC_OVERRIDE to create
+    // /blobs in a directory it cannot write; the mount turns read-only right after.
+    if (::fsconfig(context.get(), FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
         ::fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0)
         return sys_error("creating the worker's root filesystem (tmpfs)");
     unique_fd root(::fsmount(context.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));

@@ -161,6 +161,8 @@ TEST_CASE("config: fixture file with every key loads") {
     CHECK(r->cache_tag == "fscache_1");
     CHECK(r->blob_dir == "/var/lib/cfsupervisor/blobs");
     CHECK(r->worker_count == 64u);
+    CHECK(r->spare_count == 0u);
+    CHECK(r->worker_user == "cfs-test-worker");
     CHECK(r->log_level == cfs::log::Level::debug);
 }
 
@@ -602,4 +604,30 @@ TEST_CASE("config: workers.spares defaults to 1 and is bounded") {
     r = parse_config(base + "[workers]\nspares = 9\n", "t.toml");
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message() == "t.toml:6:10: workers.spares: expected an integer from 0 to 8, got 9");
+}
+
+TEST_CASE("config: workers.user defaults to cfsupervisor-worker and must be a plain, non-root user name") {
+    const std::string base = "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n";
+    auto r = parse_config(base, "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->worker_user == "cfsupervisor-worker");
+    CHECK(r->worker_user == cfs::kDefaultWorkerUser);
+    r = parse_config(base + "[workers]\nuser = \"_cfs.worker-2\"\n", "t.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->worker_user == "_cfs.worker-2");
+
+    const std::string expected =
+        "workers.user: expected a user name: 1 to 32 characters of [A-Za-z0-9_.-], not starting with '-' or '.'";
+    CHECK(error_of(base + "[workers]\nuser = 65534\n") == "x.toml:6:8: " + expected + ", got an integer");
+    CHECK(error_of(base + "[workers]\nuser = \"\"\n") == "x.toml:6:8: " + expected + ", got an empty string");
+    CHECK(error_of(base + "[workers]\nuser = \"-x\"\n") == "x.toml:6:8: " + expected + ", got \"-x\"");
+    CHECK(error_of(base + "[workers]\nuser = \"a b\"\n") == "x.toml:6:8: " + expected + ", got \"a b\"");
+    CHECK(error_of(base + "[workers]\nuser = \"../x\"\n") == "x.toml:6:8: " + expected + ", got \"../x\"");
+    CHECK(error_of(base + "[workers]\nuser = \"" + std::string(33, 'u') + "\"\n") ==
+          "x.toml:6:8: " + expected + ", got \"" + std::string(33, 'u') + "\"");
+    CHECK(error_of(base + "[workers]\nuser = \"root\"\n").starts_with(
+        "x.toml:6:8: workers.user: \"root\" would leave workers privileged"));
+    // Listed among the known keys.
+    CHECK(error_of(base + "[workers]\nusr = \"x\"\n").find("(known keys: count, spares, user)") !=
+          std::string::npos);
 }

@@ -86,13 +86,17 @@ for s in "$here"/scenarios/*.sh "$here"/scenarios/*.inc; do
     install -m 0755 "$s" "scenarios/$(basename "$s")"
 done
 
+# cfsupervisor-worker: the user workers switch to (workers.user's default; on a real
+# system units/cfsupervisor.sysusers creates it).
 cat > etc/passwd <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+cfsupervisor-worker:x:999:999:cfsupervisor sandboxed worker:/:/bin/false
 EOF
 cat > etc/group <<'EOF'
 root:x:0:
 nogroup:x:65534:
+cfsupervisor-worker:x:999:
 EOF
 echo cfsvm > etc/hostname
 

@@ -86,6 +86,15 @@ for u in "$units_dir"/*.service "$units_dir"/*.socket; do
     [[ -e "$u" ]] || continue
     add 0644 "$u" "/etc/systemd/system/$(basename "$u")"
 done
+# The workers' user (workers.user's default): the sysusers.d file where a package
+# installs it, applied now (systemd-sysusers.service runs at boot only when /etc
+# needs an update). The account files are replaced first, not written through: they
+# are hard links into the cached tree.
+add 0644 "$units_dir/cfsupervisor.sysusers" /usr/lib/sysusers.d/cfsupervisor.conf
+for f in passwd group shadow gshadow; do
+    cp -p --remove-destination "$tree/etc/$f" "$stage/etc/$f"
+done
+systemd-sysusers --root="$stage" "$units_dir/cfsupervisor.sysusers" >&2
 # The config for the guest's disks (cache on /dev/vdb at /cache, blobs on the
 # read-only data disk /dev/vdc at /data): lib.sh's write_config writes it, so that it
 # has the same keys as the initramfs scenarios' config (env -i: with its defaults).

@@ -79,6 +79,8 @@ start_supervisor() {
     write_config "${1:-1}"
     mkdir -p "$CFS_CACHE_DIR"
     [ -e /dev/cachefiles ] || fail "/dev/cachefiles does not exist"
+    # A fresh log per start, so "ready:" is this start's; earlier ones are kept.
+    if [ -s "$CFS_LOG" ]; then cat "$CFS_LOG" >> /tmp/supervisor-earlier.log; : > "$CFS_LOG"; fi
     log "starting cfsupervisor with ${1:-1} worker(s)"
     cfsupervisor run --config "$CFS_CONFIG" >> "$CFS_LOG" 2>&1 &
     CFS_SUP_PID=$!
@@ -321,9 +323,9 @@ random_reads() {
 }
 
 # failover_figures LOG: the recovery times the supervisor logged ("worker N answered
-# the first request X ms after worker M died"), as "count, min/median/max ms".
+# the first READ X ms after worker M died"), as "count, min/median/max ms".
 failover_figures() {
-    grep -o 'answered the first request [0-9]* ms after' "$1" | awk '{ print $5 }' | sort -n \
+    grep -o 'answered the first READ [0-9]* ms after' "$1" | awk '{ print $5 }' | sort -n \
         | awk '{ v[NR] = $1 } END { if (NR == 0) { print "none"; exit }
                  printf "%d failovers timed, min %d ms, median %d ms, max %d ms\n", NR, v[1], v[int((NR + 1) / 2)], v[NR] }'
 }

@@ -25,3 +25,12 @@ stop_supervisor 20
 no_workers() { [ -z "$(worker_pids)" ]; }
 wait_for 10 no_workers || fail "worker processes left after the supervisor exited: $(worker_pids)"
 echo "CFS-INFO: supervisor exit status after SIGTERM: $CFS_SUP_STATUS"
+step "SIGKILL of the supervisor takes its workers with it (PR_SET_PDEATHSIG)"
+start_supervisor 1
+workers=$(worker_pids)
+[ -n "$workers" ] || fail "no workers running"
+kill -KILL "$CFS_SUP_PID"
+wait "$CFS_SUP_PID" 2>/dev/null || true
+CFS_SUP_PID=
+wait_for 5 no_workers || fail "workers outlived their SIGKILLed supervisor: $(worker_pids) (were $workers)"
+log "workers $workers died with the supervisor"

@@ -33,6 +33,9 @@ log "restart delays logged (ms): $delays"
 max=$(echo "$delays" | tr ' ' '\n' | sort -n | tail -n 1)
 [ -n "$max" ] && [ "$max" -ge 400 ] || fail "no growing restart backoff in the log: delays '$delays'"
 echo "CFS-INFO: crash loop: $(crashes) crashes, restart delays (ms): $delays"
+status=$(unit_prop StatusText)
+case "$status" in "crash loop: worker"*) ;; *) fail "systemctl status does not show the crash loop: '$status'" ;; esac
+log "systemctl status says: $status"
 
 step "lift the fault: the waiting mount completes, everything reads correctly"
 rm -f "$CFS_FAULT_FILE"
@@ -45,6 +48,7 @@ check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
 mount_erofs /mnt/b fsid=img_b
 check_manifest /mnt/b "$CFS_MANIFESTS/img_b.sha256"
 [ "$(unit_prop MainPID)" = "$sup" ] || fail "the supervisor was replaced"
+[ "$(unit_prop StatusText)" = serving ] || fail "status after recovery is '$(unit_prop StatusText)', expected 'serving'"
 umount_bounded /mnt/b
 umount_bounded /mnt/a
 systemd_stop_supervisor

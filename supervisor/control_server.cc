@@ -1,0 +1,143 @@
+#include "supervisor/control_server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+
+namespace cfs::supervisor {
+namespace {
+
+Status check_listener(int fd) {
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return sys_error("inspecting the control socket");
+    len = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+        return sys_error("inspecting the control socket");
+    if (type != SOCK_SEQPACKET || !listening)
+        return logic_error("the control socket systemd passed is not a listening SOCK_SEQPACKET socket "
+                           "(cfsupervisor.socket needs ListenSequentialPacket=)");
+    return {};
+}
+
+}  // namespace
+
+Result<ControlServer> ControlServer::adopt(unique_fd listener, std::optional<gid_t> group) {
+    if (auto ok = check_listener(listener.get()); !ok) return std::move(ok).error();
+    // systemd passes it blocking; accept_clients drains it until EAGAIN.
+    const int flags = ::fcntl(listener.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(listener.get(), F_SETFL, flags | O_NONBLOCK) < 0)
+        return sys_error("making the control socket non-blocking");
+    return ControlServer(std::move(listener), group);
+}
+
+Result<ControlServer> ControlServer::create(const std::string& path, std::optional<gid_t> group) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        return logic_error(fmt::format("control socket path {} is longer than {} bytes", path, sizeof addr.sun_path - 1));
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    if (const auto slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
+        const std::string dir = path.substr(0, slash);
+        if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) return sys_error(fmt::format("creating {}", dir));
+    }
+    unique_fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd) return sys_error("creating the control socket");
+    // A socket file left by an earlier instance would make bind fail with EADDRINUSE.
+    (void)::unlink(path.c_str());
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0)
+        return sys_error(fmt::format("binding the control socket {}", path));
+    if (::chmod(path.c_str(), group ? 0660 : 0600) < 0 || (group && ::chown(path.c_str(), 0, *group) < 0))
+        return sys_error(fmt::format("setting the owner and mode of {}", path));
+    if (::listen(fd.get(), 16) < 0) return sys_error(fmt::format("listening on {}", path));
+    return ControlServer(std::move(fd), group);
+}
+
+std::vector<int> ControlServer::accept_clients() {
+    std::vector<int> added;
+    for (;;) {
+        unique_fd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (!client) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log::warning("{}", sys_error("accepting a control connection").message());
+            return added;
+        }
+        if (clients_.size() >= kMaxClients) {
+            // Busy: the oldest waiter is the likeliest to be stuck.
+            log::warning("control socket: {} clients waiting; dropping the oldest", clients_.size());
+            clients_.erase(clients_.begin());
+        }
+        added.push_back(client.get());
+        clients_.push_back(Client{std::move(client), Clock::now() + kClientTimeout});
+    }
+}
+
+bool ControlServer::may_read(int fd, uid_t uid) const {
+    if (uid == 0) return true;
+    if (!group_) return false;
+    // SO_PEERCRED has only the primary group; SO_PEERGROUPS has the supplementary ones.
+    std::array<gid_t, 256> groups{};
+    socklen_t len = sizeof groups;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) < 0) return false;
+    const auto n = len / sizeof(gid_t);
+    return std::find(groups.begin(), groups.begin() + n, *group_) != groups.begin() + n;
+}
+
+void ControlServer::serve(int client_fd, const Handler& handler) {
+    auto it = std::find_if(clients_.begin(), clients_.end(), [&](const Client& c) { return c.fd.get() == client_fd; });
+    if (it == clients_.end()) return;
+    std::array<char, control::kMaxRequest + 1> request{};
+    const ssize_t n = ::recv(client_fd, request.data(), request.size(), MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;  // spurious wakeup; the deadline still holds
+    ControlReply reply;
+    ucred peer{};
+    socklen_t len = sizeof peer;
+    if (n <= 0) {
+        clients_.erase(it);  // gone, or an error: nothing to answer
+        return;
+    }
+    if (::getsockopt(client_fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+        reply = {control::Code::failed, "cannot identify you (SO_PEERCRED failed)\n"};
+    } else if (static_cast<std::size_t>(n) > control::kMaxRequest) {
+        reply = {control::Code::failed, fmt::format("request longer than {} bytes\n", control::kMaxRequest)};
+    } else if (!may_read(client_fd, peer.uid)) {
+        log::info("control socket: refused uid {} (pid {}): not root and not in the control group", peer.uid,
+                  peer.pid);
+        reply = {control::Code::denied, "permission denied: only root and members of the control group "
+                                        "(control.group) may ask the supervisor\n"};
+    } else {
+        const std::string_view command(request.data(), static_cast<std::size_t>(n));
+        reply = handler(command, peer.uid == 0);
+    }
+    std::string datagram = fmt::format("{}\n{}", static_cast<int>(reply.code), reply.text);
+    if (datagram.size() > control::kMaxResponse) datagram.resize(control::kMaxResponse);
+    // Non-blocking: a client that does not read loses its answer, not our time.
+    if (::send(client_fd, datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        log::debug("{}", sys_error("answering a control client").message());
+    clients_.erase(it);
+}
+
+std::optional<ControlServer::Clock::time_point> ControlServer::expire(Clock::time_point now) {
+    std::erase_if(clients_, [now](const Client& c) { return c.deadline <= now; });
+    return next_deadline();
+}
+
+std::optional<ControlServer::Clock::time_point> ControlServer::next_deadline() const {
+    std::optional<Clock::time_point> next;
+    for (const auto& c : clients_)
+        if (!next || c.deadline < *next) next = c.deadline;
+    return next;
+}
+
+}  // namespace cfs::supervisor

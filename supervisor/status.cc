@@ -1,0 +1,104 @@
+#include "supervisor/status.h"
+
+#include <fmt/format.h>
+
+#include "common/kernel_msg.h"
+
+namespace cfs::supervisor {
+namespace {
+
+std::string duration(double seconds) {
+    const auto s = static_cast<long long>(seconds);
+    if (s < 60) return fmt::format("{:.1f}s", seconds);
+    if (s < 3600) return fmt::format("{}min {}s", s / 60, s % 60);
+    if (s < 86400) return fmt::format("{}h {}min", s / 3600, (s % 3600) / 60);
+    return fmt::format("{}d {}h", s / 86400, (s % 86400) / 3600);
+}
+
+// JSON string literal: quotes, backslashes and control characters escaped; other
+// bytes pass through (volume keys come from mounts and may be any bytes, so they
+// are made printable first).
+std::string json_string(std::string_view in) {
+    std::string out = "\"";
+    for (const char c : in) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+                else
+                    out += c;
+        }
+    }
+    return out + "\"";
+}
+
+}  // namespace
+
+std::string render_text(const StatusSnapshot& s) {
+    std::string out;
+    out += fmt::format("cfsupervisor {} - {}\n", s.version, s.state);
+    out += fmt::format("      Uptime: {}\n", duration(s.uptime_s));
+    out += fmt::format("       Cache: {} (tag {}), device {}{}\n", s.cache_dir, s.cache_tag, s.device_origin,
+                       s.in_fd_store ? ", copy in systemd's fd store" : ", NOT in an fd store");
+    out += fmt::format("       Blobs: {}\n", s.blob_dir);
+    out += fmt::format("   Failovers: {}", s.failovers);
+    if (s.last_recovery_ms) out += fmt::format(" (last recovery {:.0f} ms)", *s.last_recovery_ms);
+    out += "\n";
+    out += fmt::format("     Workers: {} serving wanted, {} spare(s)\n", s.workers_wanted, s.spares_wanted);
+    for (const auto& w : s.workers) {
+        out += fmt::format("       {:>3} ", w.id);
+        if (w.pid > 0)
+            out += fmt::format("pid {:<7} {:<9} up {:<10}", w.pid, w.state, duration(w.uptime_s));
+        else
+            out += fmt::format("{:<11} {:<9} {:<13}", "-", w.state, "");
+        out += fmt::format(" restarts {}", w.restarts);
+        if (w.consecutive_failures > 1) out += fmt::format(", {} failures in a row", w.consecutive_failures);
+        if (!w.last_exit.empty()) out += fmt::format(", last exit: {}", w.last_exit);
+        if (w.restart_in_s) out += fmt::format(", restarts in {:.1f}s", *w.restart_in_s);
+        out += "\n";
+    }
+    unsigned total = 0;
+    for (const auto& [volume, n] : s.objects_per_volume) total += n;
+    out += fmt::format("     Objects: {} open\n", total);
+    for (const auto& [volume, n] : s.objects_per_volume)
+        out += fmt::format("              {} {}\n", n, kmsg::printable(volume));
+    return out;
+}
+
+std::string render_json(const StatusSnapshot& s) {
+    std::string out = "{";
+    out += fmt::format("\"schema\":1,\"version\":{},\"state\":{},\"uptime_s\":{:.3f},", json_string(s.version),
+                       json_string(s.state), s.uptime_s);
+    out += fmt::format("\"cache\":{{\"dir\":{},\"tag\":{},\"device\":{},\"in_fd_store\":{}}},",
+                       json_string(s.cache_dir), json_string(s.cache_tag), json_string(s.device_origin),
+                       s.in_fd_store ? "true" : "false");
+    out += fmt::format("\"blob_dir\":{},", json_string(s.blob_dir));
+    out += fmt::format("\"failovers\":{},\"last_recovery_ms\":{},", s.failovers,
+                       s.last_recovery_ms ? fmt::format("{:.0f}", *s.last_recovery_ms) : "null");
+    out += fmt::format("\"workers_wanted\":{},\"spares_wanted\":{},\"workers\":[", s.workers_wanted, s.spares_wanted);
+    for (std::size_t i = 0; i < s.workers.size(); ++i) {
+        const auto& w = s.workers[i];
+        if (i > 0) out += ",";
+        out += fmt::format(
+            "{{\"id\":{},\"pid\":{},\"state\":{},\"uptime_s\":{:.3f},\"restarts\":{},\"consecutive_failures\":{},"
+            "\"last_exit\":{},\"restart_in_s\":{}}}",
+            w.id, w.pid > 0 ? fmt::format("{}", w.pid) : "null", json_string(w.state), w.uptime_s, w.restarts,
+            w.consecutive_failures, w.last_exit.empty() ? "null" : json_string(w.last_exit),
+            w.restart_in_s ? fmt::format("{:.3f}", *w.restart_in_s) : "null");
+    }
+    out += "],\"objects\":{";
+    bool first = true;
+    for (const auto& [volume, n] : s.objects_per_volume) {
+        if (!first) out += ",";
+        first = false;
+        out += fmt::format("{}:{}", json_string(kmsg::printable(volume)), n);
+    }
+    out += "}}\n";
+    return out;
+}
+
+}  // namespace cfs::supervisor

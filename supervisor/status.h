@@ -1,0 +1,48 @@
+// What `cfsupervisor status` shows: a plain snapshot of the supervisor's state, and
+// its two renderings (text for people, JSON for tools; docs/status.md has the JSON
+// schema). The snapshot is taken in the event loop; rendering has no side effects,
+// so it is tested on hand-made snapshots.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cfs::supervisor {
+
+struct WorkerStatus {
+    unsigned id = 0;
+    pid_t pid = -1;  // -1: no process (waiting to restart)
+    std::string state;
+    double uptime_s = 0;
+    std::uint64_t restarts = 0;
+    unsigned consecutive_failures = 0;
+    std::string last_exit;                   // empty: never exited
+    std::optional<double> restart_in_s;      // set while waiting to restart
+};
+
+struct StatusSnapshot {
+    std::string version;
+    std::string state;  // "serving", "starting", "failover", "crash loop", "stopping"
+    double uptime_s = 0;
+    std::string cache_dir;
+    std::string cache_tag;
+    std::string blob_dir;
+    std::string device_origin;  // "bound" or "fd store"
+    bool in_fd_store = false;
+    unsigned workers_wanted = 0;
+    unsigned spares_wanted = 0;
+    std::vector<WorkerStatus> workers;
+    std::map<std::string, unsigned> objects_per_volume;
+    std::uint64_t failovers = 0;
+    std::optional<double> last_recovery_ms;  // death to first request answered
+};
+
+[[nodiscard]] std::string render_text(const StatusSnapshot& s);
+[[nodiscard]] std::string render_json(const StatusSnapshot& s);
+
+}  // namespace cfs::supervisor

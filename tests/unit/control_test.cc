@@ -1,0 +1,165 @@
+#include "supervisor/control_server.h"
+#include "supervisor/status.h"
+
+#include <doctest/doctest.h>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace cfs;
+using namespace cfs::supervisor;
+
+namespace {
+
+StatusSnapshot sample() {
+    StatusSnapshot s;
+    s.version = "0.1.0";
+    s.state = "serving";
+    s.uptime_s = 3725;
+    s.cache_dir = "/var/cache/cfs";
+    s.cache_tag = "cfs";
+    s.blob_dir = "/blobs";
+    s.device_origin = "bound by this instance";
+    s.in_fd_store = true;
+    s.workers_wanted = 1;
+    s.spares_wanted = 1;
+    s.workers.push_back(WorkerStatus{0, 1234, "serving", 61, 2, 1, "killed by signal 9 (Killed)", std::nullopt});
+    s.workers.push_back(WorkerStatus{1, -1, "absent", 0, 5, 4, "killed by signal 6 (Aborted)", 1.5});
+    s.objects_per_volume["erofs,img\"a"] = 2;
+    s.failovers = 3;
+    s.last_recovery_ms = 57;
+    return s;
+}
+
+std::string temp_socket_path() {
+    return "/tmp/cfs-control-test-" + std::to_string(::getpid()) + ".sock";
+}
+
+// Connects, sends `request`, returns the whole reply datagram ("" if none).
+std::string ask(const std::string& path, const std::string& request) {
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+        ::close(fd);
+        return "connect failed";
+    }
+    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    std::string reply(4096, '\0');
+    const ssize_t n = ::recv(fd, reply.data(), reply.size(), 0);
+    ::close(fd);
+    reply.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    return reply;
+}
+
+}  // namespace
+
+TEST_CASE("status: text names the state, the binding, every worker and the objects") {
+    const auto text = render_text(sample());
+    CHECK(text.find("cfsupervisor 0.1.0 - serving") == 0);
+    CHECK(text.find("Uptime: 1h 2min") != std::string::npos);
+    CHECK(text.find("/var/cache/cfs (tag cfs), device bound by this instance, copy in systemd's fd store") !=
+          std::string::npos);
+    CHECK(text.find("Failovers: 3 (last recovery 57 ms)") != std::string::npos);
+    CHECK(text.find("pid 1234") != std::string::npos);
+    CHECK(text.find("restarts 5, 4 failures in a row, last exit: killed by signal 6 (Aborted), restarts in 1.5s") !=
+          std::string::npos);
+    CHECK(text.find("Objects: 2 open") != std::string::npos);
+}
+
+TEST_CASE("status: JSON has the documented fields and escapes strings") {
+    const auto json = render_json(sample());
+    CHECK(json.find("{\"schema\":1,\"version\":\"0.1.0\",\"state\":\"serving\",\"uptime_s\":3725.000,") == 0);
+    CHECK(json.find("\"in_fd_store\":true") != std::string::npos);
+    CHECK(json.find("\"failovers\":3,\"last_recovery_ms\":57,") != std::string::npos);
+    CHECK(json.find("{\"id\":1,\"pid\":null,\"state\":\"absent\"") != std::string::npos);
+    CHECK(json.find("\"restart_in_s\":1.500") != std::string::npos);
+    // Volume keys are made printable first (kmsg::printable: '"' becomes \x22).
+    CHECK(json.find("\"objects\":{\"erofs,img\\\\x22a\":2}") != std::string::npos);
+    auto s = sample();
+    s.last_recovery_ms.reset();
+    CHECK(render_json(s).find("\"last_recovery_ms\":null") != std::string::npos);
+}
+
+TEST_CASE("control server: answers root, bounds requests, refuses others") {
+    if (::geteuid() != 0) {
+        MESSAGE("needs root (CI runs as root): SO_PEERCRED checks and setuid");
+        return;
+    }
+    const auto path = temp_socket_path();
+    auto server = ControlServer::create(path, std::nullopt);
+    REQUIRE_MESSAGE(server.ok(), server.error().message());
+    const ControlServer::Handler handler = [](std::string_view command, bool admin) {
+        return ControlReply{control::Code::ok, std::string(command) + (admin ? " admin" : " reader")};
+    };
+    // The client runs in a child: the server side is served here, in between.
+    auto exchange = [&](const std::string& request, uid_t as_uid) {
+        int pipefd[2];
+        REQUIRE(::pipe(pipefd) == 0);
+        const pid_t child = ::fork();
+        REQUIRE(child >= 0);
+        if (child == 0) {
+            ::close(pipefd[0]);
+            if (as_uid != 0 && (::setgroups(0, nullptr) < 0 || ::setgid(as_uid) < 0 || ::setuid(as_uid) < 0))
+                ::_exit(3);
+            const auto reply = ask(path, request);
+            (void)!::write(pipefd[1], reply.data(), reply.size());
+            ::_exit(0);
+        }
+        ::close(pipefd[1]);
+        for (int i = 0; i < 200; ++i) {
+            for (int fd : server->accept_clients()) {
+                for (int k = 0; k < 200; ++k) {
+                    server->serve(fd, handler);
+                    if (!server->next_deadline()) break;
+                    ::usleep(5000);
+                }
+            }
+            int status = 0;
+            if (::waitpid(child, &status, WNOHANG) == child) break;
+            ::usleep(5000);
+        }
+        std::string out(8192, '\0');
+        const ssize_t n = ::read(pipefd[0], out.data(), out.size());
+        ::close(pipefd[0]);
+        out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+        return out;
+    };
+    CHECK(exchange("status", 0) == "0\nstatus admin");
+    CHECK(exchange(std::string(control::kMaxRequest + 10, 'x'), 0).find("1\nrequest longer than") == 0);
+    // The socket file's mode (0600, or 0660 with a group) already keeps others out;
+    // the server's own check must hold even where the mode is wider.
+    REQUIRE(::chmod(path.c_str(), 0666) == 0);
+    CHECK(exchange("status", 65534).find("4\npermission denied") == 0);
+    ::unlink(path.c_str());
+}
+
+TEST_CASE("control server: a silent client is dropped at its deadline") {
+    const auto path = temp_socket_path() + ".2";
+    auto server = ControlServer::create(path, std::nullopt);
+    REQUIRE_MESSAGE(server.ok(), server.error().message());
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(server->accept_clients().size() == 1);
+    REQUIRE(server->next_deadline().has_value());
+    CHECK(server->expire(ControlServer::Clock::now()).has_value());
+    CHECK_FALSE(server->expire(*server->next_deadline()).has_value());
+    char c;
+    CHECK(::recv(fd, &c, 1, 0) == 0);  // the server closed it
+    ::close(fd);
+    ::unlink(path.c_str());
+}

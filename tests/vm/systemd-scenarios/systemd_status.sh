@@ -1,0 +1,49 @@
+# Issue 5 (part): `cfsupervisor status` over the control socket. The socket unit
+# starts the daemon on the first `status`; status shows the binding, the workers and
+# the open objects; a user who is not root is refused; with nothing listening it
+# says so and exits 3.
+. /usr/lib/cfs-tests/systemd-lib.sh
+
+step "only the socket unit runs; the first status starts the daemon"
+systemctl start cfsupervisor.socket
+unit_active && fail "$CFS_UNIT is active before anyone asked"
+st=0
+timeout 60 cfsupervisor status > /tmp/status1.txt 2> /tmp/status1.err || st=$?
+[ "$st" -eq 0 ] || unit_fail "cfsupervisor status exited $st: $(cat /tmp/status1.err)"
+cat /tmp/status1.txt
+unit_active || unit_fail "status did not start $CFS_UNIT through its socket: $(unit_state)"
+CFS_SUP_PID=$(unit_prop MainPID)
+grep -q "^cfsupervisor .* - \(starting\|serving\)" /tmp/status1.txt || fail "status has no state line"
+grep -q "Cache: $CFS_CACHE_DIR (tag $CFS_TAG)" /tmp/status1.txt || fail "status lacks the cache binding"
+
+step "after a mount and a read, status shows the object and the workers"
+mount_erofs /mnt/b fsid=img_b
+cat /mnt/b/hello.txt > /dev/null
+cfsupervisor status > /tmp/status2.txt || fail "cfsupervisor status failed"
+cat /tmp/status2.txt
+grep -q 'serving' /tmp/status2.txt || fail "status is not serving"
+grep -q 'copy in systemd.s fd store' /tmp/status2.txt || fail "status does not say the device is in the fd store"
+grep -q 'Objects: 1 open' /tmp/status2.txt || fail "status does not count the 1 open object"
+grep -q 'erofs,img_b' /tmp/status2.txt || fail "status does not name the volume erofs,img_b"
+n=$(grep -c 'pid [0-9]' /tmp/status2.txt || true)
+[ "$n" -eq 2 ] || fail "status lists $n worker processes, expected 2 (1 serving + 1 spare)"
+cfsupervisor status --json > /tmp/status.json || fail "cfsupervisor status --json failed"
+cat /tmp/status.json
+grep -q '"schema":1' /tmp/status.json && grep -q '"objects":{"erofs,img_b":1}' /tmp/status.json \
+    || fail "status --json lacks the schema or the object"
+
+step "a user who is not root is refused"
+st=0
+setpriv --reuid=65534 --regid=65534 --clear-groups cfsupervisor status > /tmp/status3.txt 2>&1 || st=$?
+[ "$st" -eq 4 ] || fail "status as uid 65534 exited $st, expected 4: $(cat /tmp/status3.txt)"
+grep -q 'permission denied' /tmp/status3.txt || fail "no 'permission denied' for uid 65534: $(cat /tmp/status3.txt)"
+log "uid 65534 was told: $(cat /tmp/status3.txt)"
+
+step "with nothing listening, status says so and exits 3"
+umount_bounded /mnt/b
+systemctl stop cfsupervisor.socket
+systemd_stop_supervisor
+st=0
+cfsupervisor status > /tmp/status4.txt 2>&1 || st=$?
+[ "$st" -eq 3 ] || fail "status with no daemon exited $st, expected 3: $(cat /tmp/status4.txt)"
+grep -q 'not running' /tmp/status4.txt || fail "no 'not running' message: $(cat /tmp/status4.txt)"
