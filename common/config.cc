@@ -128,11 +128,13 @@ constexpr std::string_view kBlobsKeys[] = {"dir"};
 constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user"};
 constexpr std::string_view kLogKeys[] = {"level"};
 constexpr std::string_view kTestingKeys[] = {"fault_file"};
-constexpr std::string_view kTableNames[] = {"cache", "blobs", "workers", "log"};
+constexpr std::string_view kControlKeys[] = {"group"};
+constexpr std::string_view kTableNames[] = {"cache", "blobs", "workers", "log", "control"};
 constexpr TableSchema kSchema[] = {
     {"cache", kCacheKeys},
     {"blobs", kBlobsKeys},
     {"workers", kWorkersKeys},
+    {"control", kControlKeys},
     {"log", kLogKeys},
     {"testing", kTestingKeys},  // refused in check_schema unless fault injection is built in
 };
@@ -197,6 +199,8 @@ private:
     [[nodiscard]] Status bounded_integer(const Section& s, std::string_view key, std::int64_t min,
                                          std::int64_t max, unsigned& out) const;
     [[nodiscard]] Status worker_user(const Section& s, Config& config) const;
+    [[nodiscard]] Status account_name(const Section& s, std::string_view key, std::string_view kind,
+                                      std::string& out) const;
     [[nodiscard]] Status log_level(const Section& s, Config& config) const;
 
     std::string origin_;
@@ -223,7 +227,7 @@ Status Checker::check_unknown(const toml::table& root) const {
                 }
                 return fmt::format(
                     "unknown top-level key {} (every key belongs in one of the tables {})",
-                    quoted_key(k.str()), "[cache], [blobs], [workers], [log]");
+                    quoted_key(k.str()), "[cache], [blobs], [workers], [control], [log]");
             });
             continue;
         }
@@ -362,26 +366,36 @@ Status Checker::bounded_integer(const Section& s, std::string_view key, std::int
     return {};
 }
 
-Status Checker::worker_user(const Section& s, Config& config) const {
-    const toml::node* node = s.table != nullptr ? s.table->get("user") : nullptr;
+Status Checker::account_name(const Section& s, std::string_view key, std::string_view kind,
+                             std::string& out) const {
+    const toml::node* node = s.table != nullptr ? s.table->get(key) : nullptr;
     if (node == nullptr) return {};  // default
-    constexpr std::string_view expected =
-        "expected a user name: 1 to 32 characters of [A-Za-z0-9_.-], not starting with '-' or '.'";
+    const std::string what = fmt::format("{}.{}", s.name, key);
+    const std::string expected =
+        fmt::format("expected a {} name: 1 to 32 characters of [A-Za-z0-9_.-], not starting with '-' or '.'", kind);
     const Position pos = position_of(*node);
     const auto* str = node->as_string();
-    if (str == nullptr) return at(pos, fmt::format("workers.user: {}, got {}", expected, type_name(*node)));
+    if (str == nullptr) return at(pos, fmt::format("{}: {}, got {}", what, expected, type_name(*node)));
     const std::string& value = str->get();
-    if (value.empty()) return at(pos, fmt::format("workers.user: {}, got an empty string", expected));
+    if (value.empty()) return at(pos, fmt::format("{}: {}, got an empty string", what, expected));
     const bool chars_ok = std::all_of(value.begin(), value.end(), [](char c) {
         return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
                c == '-';
     });
     if (!chars_ok || value.front() == '-' || value.front() == '.' || value.size() > kMaxUserNameLength)
-        return at(pos, fmt::format("workers.user: {}, got {}", expected, quoted(value)));
-    if (value == "root")
-        return at(pos, "workers.user: \"root\" would leave workers privileged; name an unprivileged user "
-                       "(the default, \"cfsupervisor-worker\", comes with units/cfsupervisor.sysusers)");
-    config.worker_user = value;
+        return at(pos, fmt::format("{}: {}, got {}", what, expected, quoted(value)));
+    out = value;
+    return {};
+}
+
+Status Checker::worker_user(const Section& s, Config& config) const {
+    std::string user = config.worker_user;
+    if (Status st = account_name(s, "user", "user", user); !st) return st;
+    if (user == "root")
+        return at(position_of(*s.table->get("user")),
+                  "workers.user: \"root\" would leave workers privileged; name an unprivileged user "
+                  "(the default, \"cfsupervisor-worker\", comes with units/cfsupervisor.sysusers)");
+    config.worker_user = user;
     return {};
 }
 
@@ -430,6 +444,10 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
     if (Status st = bounded_integer(*workers, "spares", 0, kMaxSpares, config.spare_count); !st)
         return std::move(st).error();
     if (Status st = worker_user(*workers, config); !st) return std::move(st).error();
+
+    auto control_section = section(root, "control");
+    if (!control_section) return std::move(control_section).error();
+    if (Status st = account_name(*control_section, "group", "group", config.control_group); !st) return std::move(st).error();
 
     auto log_section = section(root, "log");
     if (!log_section) return std::move(log_section).error();

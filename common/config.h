@@ -9,6 +9,8 @@
 //   count = 1                            # optional: integer 1..64
 //   spares = 1                           # optional: integer 0..8, started and paused
 //   user = "cfsupervisor-worker"         # optional: the user workers run as
+//   [control]
+//   group = ""                           # optional: group allowed to read status
 //   [log]
 //   level = "info"                       # optional: debug|info|warning|error
 //   [testing]                            # only in builds with CFS_FAULT_INJECTION
@@ -43,6 +45,9 @@ struct Config {
     // The unprivileged user every worker switches to (worker/sandbox.h). Only the
     // name's form is checked here; the supervisor resolves it when it starts.
     std::string worker_user = std::string(kDefaultWorkerUser);
+    // [control] group: members may read `cfsupervisor status` (root may always, and
+    // alone may run admin commands). Empty: root only.
+    std::string control_group;
     log::Level log_level = log::Level::info;
     // [testing] fault_file: test builds only (common/fault_point.h). Each worker
     // start reads it: "<fault point> [<how many workers>]"; absent means no fault.

@@ -1,11 +1,14 @@
 // cfsupervisor: the privileged daemon and its command line.
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
+#include <optional>
 #include <cstring>
 #include <cstdlib>
 #include <string>
@@ -55,6 +58,18 @@ int run(const std::string& config_path) {
         return kExitConfig;
     }
 
+    std::optional<gid_t> control_group;
+    if (!config->control_group.empty()) {
+        group grp{}, *found = nullptr;
+        std::array<char, 4096> buffer{};
+        if (::getgrnam_r(config->control_group.c_str(), &grp, buffer.data(), buffer.size(), &found) != 0 ||
+            found == nullptr) {
+            log::error("the control group \"{}\" (control.group) does not exist", config->control_group);
+            return kExitConfig;
+        }
+        control_group = grp.gr_gid;
+    }
+
     unique_fd blob_dir(::open(config->blob_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!blob_dir) {
         log::error("{}: blobs.dir {}", sys_error("cannot open the blob directory").message(), config->blob_dir);
@@ -100,8 +115,8 @@ int run(const std::string& config_path) {
     supervisor.set_fd_store(outcome && *outcome == supervisor::StoreOutcome::stored);
     // Without the control socket the daemon still serves; only `status` is lost.
     auto control = passed->control
-                       ? supervisor::ControlServer::adopt(std::move(*passed->control), std::nullopt)
-                       : supervisor::ControlServer::create(control::kDefaultSocketPath, std::nullopt);
+                       ? supervisor::ControlServer::adopt(std::move(*passed->control), control_group)
+                       : supervisor::ControlServer::create(control::kDefaultSocketPath, control_group);
     if (control)
         supervisor.set_control(std::move(*control));
     else

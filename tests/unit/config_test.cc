@@ -631,3 +631,19 @@ TEST_CASE("config: workers.user defaults to cfsupervisor-worker and must be a pl
     CHECK(error_of(base + "[workers]\nusr = \"x\"\n").find("(known keys: count, spares, user)") !=
           std::string::npos);
 }
+
+TEST_CASE("config: control.group is optional and must be a plain group name") {
+    const std::string base = "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n";
+    auto r = parse_config(base, "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->control_group.empty());
+    r = parse_config(base + "[control]\ngroup = \"cfs-readers\"\n", "t.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->control_group == "cfs-readers");
+    r = parse_config(base + "[control]\ngroup = \"a/b\"\n", "t.toml");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message().find("t.toml:6:9: control.group: expected a group name") == 0);
+    r = parse_config(base + "[control]\nsocket = \"/x\"\n", "t.toml");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message() == "t.toml:6:1: unknown key 'socket' in table [control] (known keys: group)");
+}

@@ -62,6 +62,7 @@ spares = ${CFS_SPARES:-1}
 [log]
 level = "${CFS_LOG_LEVEL:-debug}"
 EOF
+    [ -z "${CFS_CONTROL_GROUP:-}" ] || printf '[control]\ngroup = "%s"\n' "$CFS_CONTROL_GROUP" >> "$CFS_CONFIG"
     # Test builds only (CFS_FAULT_INJECTION): see common/fault_point.h.
     [ -z "${CFS_FAULT_FILE:-}" ] || printf '[testing]\nfault_file = "%s"\n' "$CFS_FAULT_FILE" >> "$CFS_CONFIG"
 }
