@@ -14,11 +14,23 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace {
+
+bool sigkill_pending(const char* pid) {
+    std::ifstream status(std::string("/proc/") + pid + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("ShdPnd:", 0) != 0 && line.rfind("SigPnd:", 0) != 0) continue;
+        const unsigned long long mask = std::stoull(line.substr(7), nullptr, 16);
+        if (mask & (1ULL << (SIGKILL - 1))) return true;
+    }
+    return false;
+}
 
 // Live (not zombie) processes whose comm is the worker's (worker/main.cc sets it).
 std::vector<pid_t> live_workers() {
@@ -35,6 +47,17 @@ std::vector<pid_t> live_workers() {
         if (open == std::string::npos || close == std::string::npos || close + 2 >= line.size()) continue;
         if (line.compare(open + 1, close - open - 1, "cfs-worker") != 0) continue;
         if (line[close + 2] == 'Z') continue;
+        // Not one already dying (a worker's exit takes a while: its namespaces are
+        // torn down), so that every kill counted is one more death: neither exiting
+        // (PF_EXITING in the flags, the 9th field) nor with a SIGKILL pending.
+        std::istringstream fields(line.substr(close + 2));
+        std::string field;
+        unsigned long flags = 0;
+        for (int i = 3; i <= 9 && fields >> field; ++i)
+            if (i == 9) flags = std::stoul(field);
+        constexpr unsigned long kPfExiting = 0x4;
+        if (flags & kPfExiting) continue;
+        if (sigkill_pending(e->d_name)) continue;
         pids.push_back(pid);
     }
     ::closedir(proc);
