@@ -1,7 +1,7 @@
 # The demo that scripts/demo.sh runs (and CI runs as vm_demo): mount an erofs image
 # lazily through cfsupervisor, read it, SIGKILL a worker in the middle of a 64 MiB
 # read, and show that the reader got every byte right while the supervisor replaced
-# the worker. Ends with what the daemon logged.
+# the worker; then `cfsupervisor status`, and what the daemon logged.
 . /cfs/lib.sh
 
 say() { echo "DEMO: $*"; }
@@ -46,6 +46,11 @@ got=$(cut -d' ' -f1 /tmp/demo_big.out)
 [ "$got" = "$want" ] || fail "$big: sha256 $got, expected $want"
 say "the reader saw no error, and sha256 matches the source: $got"
 say "the cache holds $(cache_kib) KiB"
+
+step "cfsupervisor status"
+cfsupervisor status > /tmp/demo_status.txt || fail "cfsupervisor status failed: $(cat /tmp/demo_status.txt)"
+sed 's/^/DEMO: /' /tmp/demo_status.txt
+grep -q 'Failovers: [1-9]' /tmp/demo_status.txt || fail "status does not count the failover"
 
 step "verify every file of the image"
 check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
