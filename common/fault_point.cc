@@ -15,6 +15,7 @@ constexpr std::array kNames = {
     std::pair{FaultPoint::read_mid_copy, std::string_view("read-mid-copy")},
     std::pair{FaultPoint::read_before_complete, std::string_view("read-before-complete")},
     std::pair{FaultPoint::close_received, std::string_view("close-received")},
+    std::pair{FaultPoint::supervisor_hang, std::string_view("supervisor-hang")},
 };
 
 FaultPoint g_armed = FaultPoint::none;

@@ -18,6 +18,9 @@ enum class FaultPoint : std::uint32_t {
     read_mid_copy = 4,         // the first block of a READ's range written, not the rest
     read_before_complete = 5,  // all written; READ_COMPLETE not issued
     close_received = 6,        // read a CLOSE, told no one yet
+    // Not a worker's: the supervisor's main loop hangs at its next worker start (so
+    // systemd's watchdog must catch it).
+    supervisor_hang = 7,
 };
 
 inline constexpr bool kFaultInjectionBuilt =

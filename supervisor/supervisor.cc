@@ -184,7 +184,10 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     if (faults_) {
         auto fault = faults_->next_worker();
         if (!fault) log::error("testing: {}", fault.error().message());
-        else if (*fault != FaultPoint::none) {
+        else if (*fault == FaultPoint::supervisor_hang) {
+            log::warning("testing: the supervisor's main loop hangs now");
+            for (;;) ::pause();  // the signals we handle are blocked; systemd's SIGABRT is not
+        } else if (*fault != FaultPoint::none) {
             log::warning("testing: worker {} (pid {}) gets fault point {}", slot.id, slot.pid, fault_point_name(*fault));
             init.fault_point = static_cast<std::uint32_t>(*fault);
         }
@@ -456,11 +459,27 @@ int Supervisor::run() {
         else
             log::info("restore written: requests the previous instance had taken are delivered again");
     }
+    if (std::uint64_t usec = 0; sd_watchdog_enabled(0, &usec) > 0) {
+        // Ping at half the limit, as systemd advises.
+        watchdog_interval_ = std::chrono::duration_cast<Clock::duration>(std::chrono::microseconds(usec / 2));
+        log::info("systemd watchdog: {} ms limit; pinging from the main loop", usec / 1000);
+    }
     for (auto& w : state_.workers) start_worker(w);
 
     for (;;) {
         std::array<epoll_event, 16> events;
-        const int n = ::epoll_wait(epoll_.get(), events.data(), events.size(), -1);
+        int timeout_ms = -1;
+        if (watchdog_interval_) {
+            const auto now = Clock::now();
+            if (now >= next_watchdog_) {
+                // Only a loop that comes round proves the supervisor alive.
+                (void)sd_notify(0, "WATCHDOG=1");
+                next_watchdog_ = now + *watchdog_interval_;
+            }
+            timeout_ms = static_cast<int>(
+                std::chrono::ceil<std::chrono::milliseconds>(next_watchdog_ - now).count());
+        }
+        const int n = ::epoll_wait(epoll_.get(), events.data(), events.size(), timeout_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
             log::error("{}", sys_error("waiting for events").message());

@@ -76,6 +76,8 @@ private:
     std::uint64_t failovers_ = 0;
     std::optional<double> last_recovery_ms_;
     std::optional<ControlServer> control_;
+    std::optional<Clock::duration> watchdog_interval_;  // WatchdogSec= / 2, if set
+    Clock::time_point next_watchdog_{};
     struct Failover {
         Clock::time_point began;
         Clock::time_point pause_deadline;

@@ -1,0 +1,51 @@
+# Issue 5 (part): the supervisor pings systemd's watchdog from its main loop. A main
+# loop that hangs (test fault injection, supervisor-hang) is killed by systemd
+# (WatchdogSec=, shortened here by a drop-in) and restarted through the fd store;
+# readers streaming meanwhile see no error and read correct data.
+. /usr/lib/cfs-tests/systemd-lib.sh
+
+CFS_FAULT_FILE=/run/cfs-fault
+CFS_LOG_LEVEL=info
+mkdir -p /run/systemd/system/cfsupervisor.service.d
+printf '[Service]\nWatchdogSec=4s\n' > /run/systemd/system/cfsupervisor.service.d/watchdog.conf
+systemctl daemon-reload
+
+step "start; 4 readers stream the 128 MiB file"
+systemd_start_supervisor 1
+daemon_log | grep -q 'systemd watchdog: 4000 ms limit' || unit_fail "the supervisor does not ping the watchdog"
+big=big128
+want=$(grep "  $big\$" "$CFS_MANIFESTS/img_big.sha256" | cut -d' ' -f1)
+mount_erofs /mnt/big fsid=img_big
+readers=
+for i in 1 2 3 4; do
+    (sha256sum "/mnt/big/$big" > "/tmp/stream$i" 2> "/tmp/stream$i.err") &
+    readers="$readers $!"
+done
+sleep 2
+
+step "hang the supervisor's main loop at its next worker start"
+old=$CFS_SUP_PID
+echo supervisor-hang > "$CFS_FAULT_FILE"
+kill -KILL $(worker_pids | cut -d' ' -f1)
+hung() { daemon_log | grep -q "the supervisor's main loop hangs now"; }
+wait_for 20 hung || unit_fail "the supervisor did not reach the hang"
+rm -f "$CFS_FAULT_FILE"   # the next instance must not hang too
+t0=$(now_cs)
+restarted() { _p=$(unit_prop MainPID); unit_active && [ "$_p" != "$old" ] && [ "$_p" != 0 ]; }
+wait_for 60 restarted || unit_fail "systemd did not restart the hung supervisor: $(unit_state)"
+CFS_SUP_PID=$(unit_prop MainPID)
+log "systemd replaced the hung supervisor (pid $old -> $CFS_SUP_PID) $(elapsed "$t0")s after the hang"
+journalctl -b --no-pager -u "$CFS_UNIT" | grep -q 'Watchdog timeout' \
+    || unit_fail "systemd's journal has no 'Watchdog timeout' for the unit"
+
+step "readers finish with correct data and no error"
+done_all() { for p in $readers; do pid_gone "$p" || return 1; done; }
+wait_for 300 done_all || fail "readers still running 300 s after the hang"
+for p in $readers; do wait "$p" || fail "a reader exited non-zero: $(cat /tmp/stream*.err | head -n 1)"; done
+for i in 1 2 3 4; do
+    got=$(cut -d' ' -f1 "/tmp/stream$i")
+    [ "$got" = "$want" ] || fail "reader $i: sha256 '$got', expected $want ($(head -n 1 "/tmp/stream$i.err"))"
+done
+require_alive
+umount_bounded /mnt/big
+systemd_stop_supervisor
