@@ -214,15 +214,20 @@ private:
     }
 };
 
-// Asserts that `call` is refused with SIGSYS: the child dies by SIGSYS, and the last
-// thing it said is that it was about to make this very call.
-void check_killed(const BlobDir& dir, std::string_view syscall, const std::function<long()>& call) {
+// Runs `call` in a sandboxed child that reports before and after it.
+Outcome run_call(const BlobDir& dir, std::string_view syscall, const std::function<long()>& call) {
     SandboxedChild c;
     c.probe = [&](Probe& p) {
         p.calling(syscall);
         p.returned(call());
     };
-    const Outcome out = c.run(dir);
+    return c.run(dir);
+}
+
+// Asserts that `call` is refused with SIGSYS: the child dies by SIGSYS, and the last
+// thing it said is that it was about to make this very call.
+void check_killed(const BlobDir& dir, std::string_view syscall, const std::function<long()>& call) {
+    const Outcome out = run_call(dir, syscall, call);
     INFO("syscall ", syscall, ": child ", describe_status(out.status), ", report:\n", out.report);
     CHECK(WIFSIGNALED(out.status));
     CHECK(WTERMSIG(out.status) == SIGSYS);
@@ -231,12 +236,7 @@ void check_killed(const BlobDir& dir, std::string_view syscall, const std::funct
 
 // Asserts that `call` is let through by seccomp and fails with `expected_errno`.
 void check_errno(const BlobDir& dir, std::string_view syscall, int expected_errno, const std::function<long()>& call) {
-    SandboxedChild c;
-    c.probe = [&](Probe& p) {
-        p.calling(syscall);
-        p.returned(call());
-    };
-    const Outcome out = c.run(dir);
+    const Outcome out = run_call(dir, syscall, call);
     INFO("syscall ", syscall, ": child ", describe_status(out.status), ", report:\n", out.report);
     REQUIRE(WIFEXITED(out.status));
     CHECK(WEXITSTATUS(out.status) == 0);
