@@ -199,16 +199,24 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     log::debug("worker {} started as pid {}", slot.id, slot.pid);
 }
 
+void Supervisor::drop_socket(WorkerSlot& slot) {
+    if (slot.socket) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
+    slot.socket.reset();
+}
+
+void Supervisor::sigkill(WorkerSlot& slot) {
+    // Nothing more is read from it: a socket at EOF or with junk queued would
+    // otherwise wake us again and again until the pidfd reports the exit, which then
+    // reaps and replaces it.
+    ::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0);
+    drop_socket(slot);
+}
+
 void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
     if (!slot.running()) return;
     log::error("worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
     slot.killed_by_us = true;
-    ::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0);
-    // Nothing more is read from it: a socket at EOF or with junk queued would
-    // otherwise wake us again and again until the pidfd reports the exit, which then
-    // reaps and replaces it.
-    if (slot.socket) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
-    slot.socket.reset();
+    sigkill(slot);
 }
 
 void Supervisor::reap(WorkerSlot& slot) {
@@ -220,9 +228,8 @@ void Supervisor::reap(WorkerSlot& slot) {
         slot.last_exit = describe_exit(info.si_code, info.si_status);
         slot.killed_from_outside = info.si_code == CLD_KILLED && info.si_status == SIGKILL && !slot.killed_by_us;
     }
-    if (slot.socket) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
+    drop_socket(slot);
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
-    slot.socket.reset();
     slot.pidfd.reset();
     slot.pid = -1;
     slot.state = WorkerState::absent;
@@ -396,9 +403,7 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
             // closed it and lives on cannot be served: the SIGKILL covers both. The
             // socket leaves epoll either way: at EOF it would stay readable forever.
             log::debug("worker {} (pid {}) closed its connection; making sure it is gone", slot.id, slot.pid);
-            ::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0);
-            ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.socket.get(), nullptr);
-            slot.socket.reset();
+            sigkill(slot);
             return;
         }
         auto handled = dispatch_worker_message(state_, slot, std::span(buffer).first(received->size),
@@ -428,10 +433,7 @@ void Supervisor::shutdown() {
     // A worker leaves when its socket closes; we keep the pidfds to wait for them.
     for (auto& w : state_.workers) {
         w.restart_at.reset();
-        if (w.running()) {
-            ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.socket.get(), nullptr);
-            w.socket.reset();
-        }
+        if (w.running()) drop_socket(w);
     }
     const auto deadline = Clock::now() + kShutdownGrace;
     for (auto& w : state_.workers) {
@@ -441,7 +443,7 @@ void Supervisor::shutdown() {
         if (::poll(&p, 1, static_cast<int>(std::max<long long>(left.count(), 0))) <= 0) {
             log::warning("worker {} (pid {}) did not stop within {} s; killing it", w.id, w.pid,
                          kShutdownGrace.count());
-            ::syscall(SYS_pidfd_send_signal, w.pidfd.get(), SIGKILL, nullptr, 0);
+            sigkill(w);
         }
         reap(w);
     }

@@ -47,6 +47,9 @@ private:
     void on_worker_exit(WorkerSlot& slot);
     void on_worker_message(WorkerSlot& slot);
     void kill_worker(WorkerSlot& slot, std::string_view why);
+    // SIGKILL through the pidfd; reads nothing more from it (drop_socket).
+    void sigkill(WorkerSlot& slot);
+    void drop_socket(WorkerSlot& slot);
     void reap(WorkerSlot& slot);
     void schedule_restart(WorkerSlot& slot);
     void on_timer();

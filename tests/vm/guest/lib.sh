@@ -67,6 +67,9 @@ EOF
     [ -z "${CFS_FAULT_FILE:-}" ] || printf '[testing]\nfault_file = "%s"\n' "$CFS_FAULT_FILE" >> "$CFS_CONFIG"
 }
 
+# manifest_sha MANIFEST PATH: the sha256 MANIFEST lists for PATH (empty if none).
+manifest_sha() { grep "  $2\$" "$1" | cut -d' ' -f1; }
+
 # Everything the daemon (supervisor and workers) logged so far.
 daemon_log() { cat "$CFS_LOG"; }
 

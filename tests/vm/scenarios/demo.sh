@@ -26,7 +26,7 @@ cat "/mnt/a/$small" > /dev/null
 say "read one small file ($small); the cache holds $(cache_kib) KiB"
 
 step "read the 64 MiB file and kill a worker in the middle"
-want=$(grep "  $big\$" "$CFS_MANIFESTS/img_a.sha256" | cut -d' ' -f1)
+want=$(manifest_sha "$CFS_MANIFESTS/img_a.sha256" "$big")
 (sha256sum "/mnt/a/$big" > /tmp/demo_big.out 2> /tmp/demo_big.err) &
 reader=$!
 sleep 1

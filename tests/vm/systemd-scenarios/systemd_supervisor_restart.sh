@@ -5,7 +5,7 @@
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 big=big128
-want=$(grep "  $big\$" "$CFS_MANIFESTS/img_big.sha256" | cut -d' ' -f1)
+want=$(manifest_sha "$CFS_MANIFESTS/img_big.sha256" "$big")
 [ -n "$want" ] || fail "test data: no $big in img_big's manifest"
 
 step "start the unit with 2 workers and a spare"
@@ -51,17 +51,6 @@ check_readers() {
     grep -q 'OK on /mnt/a' /tmp/r/manifest || _bad="$_bad img_a: $(tail -n 1 /tmp/r/manifest);"
     [ -z "$_bad" ] || fail "$1: readers:$_bad"
     log "$1: all 8 readers read correct data, no errors"
-}
-
-# wait_restarted OLD_PID: the unit is active again under a new main pid.
-wait_restarted() {
-    _old_pid=$1
-    _restarted() {
-        _p=$(unit_prop MainPID)
-        unit_active && [ "$_p" != "$_old_pid" ] && [ "$_p" != 0 ]
-    }
-    wait_for 60 _restarted || unit_fail "the unit did not come back after its supervisor died: $(unit_state)"
-    CFS_SUP_PID=$(unit_prop MainPID)
 }
 
 step "SIGKILL the whole unit (supervisor and workers) during reads"

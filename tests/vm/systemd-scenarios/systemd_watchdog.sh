@@ -14,7 +14,7 @@ step "start; 4 readers stream the 128 MiB file"
 systemd_start_supervisor 1
 daemon_log | grep -q 'systemd watchdog: 4000 ms limit' || unit_fail "the supervisor does not ping the watchdog"
 big=big128
-want=$(grep "  $big\$" "$CFS_MANIFESTS/img_big.sha256" | cut -d' ' -f1)
+want=$(manifest_sha "$CFS_MANIFESTS/img_big.sha256" "$big")
 mount_erofs /mnt/big fsid=img_big
 readers=
 for i in 1 2 3 4; do
@@ -31,9 +31,7 @@ hung() { daemon_log | grep -q "the supervisor's main loop hangs now"; }
 wait_for 20 hung || unit_fail "the supervisor did not reach the hang"
 rm -f "$CFS_FAULT_FILE"   # the next instance must not hang too
 t0=$(now_cs)
-restarted() { _p=$(unit_prop MainPID); unit_active && [ "$_p" != "$old" ] && [ "$_p" != 0 ]; }
-wait_for 60 restarted || unit_fail "systemd did not restart the hung supervisor: $(unit_state)"
-CFS_SUP_PID=$(unit_prop MainPID)
+wait_restarted "$old"
 log "systemd replaced the hung supervisor (pid $old -> $CFS_SUP_PID) $(elapsed "$t0")s after the hang"
 journalctl -b --no-pager -u "$CFS_UNIT" | grep -q 'Watchdog timeout' \
     || unit_fail "systemd's journal has no 'Watchdog timeout' for the unit"

@@ -81,6 +81,19 @@ systemd_restart_supervisor() {
     log "$CFS_UNIT active again after $(elapsed "$_t0")s: main pid $CFS_SUP_PID, workers: $(worker_pids)"
 }
 
+# wait_restarted OLD_PID: systemd restarted the supervisor by itself (after it died
+# or hung): the unit is active again under a new main pid, within 60 s. Sets
+# CFS_SUP_PID to it.
+wait_restarted() {
+    _old_pid=$1
+    _restarted() {
+        _p=$(unit_prop MainPID)
+        unit_active && [ "$_p" != "$_old_pid" ] && [ "$_p" != 0 ]
+    }
+    wait_for 60 _restarted || unit_fail "the unit did not come back after its supervisor $_old_pid died: $(unit_state)"
+    CFS_SUP_PID=$(unit_prop MainPID)
+}
+
 # systemd_stop_supervisor: `systemctl stop`; fails unless the unit ends inactive (the
 # daemon exited 0 on SIGTERM, not "failed") and no worker is left. Sets
 # CFS_SUP_STATUS to the daemon's exit status.
