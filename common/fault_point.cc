@@ -16,6 +16,7 @@ constexpr std::array kNames = {
     std::pair{FaultPoint::read_before_complete, std::string_view("read-before-complete")},
     std::pair{FaultPoint::close_received, std::string_view("close-received")},
     std::pair{FaultPoint::supervisor_hang, std::string_view("supervisor-hang")},
+    std::pair{FaultPoint::hostile, std::string_view("hostile")},
 };
 
 FaultPoint g_armed = FaultPoint::none;

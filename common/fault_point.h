@@ -21,6 +21,10 @@ enum class FaultPoint : std::uint32_t {
     // Not a worker's: the supervisor's main loop hangs at its next worker start (so
     // systemd's watchdog must catch it).
     supervisor_hang = 7,
+    // Not a crash: once sandboxed and Ready, the worker runs the attack script
+    // "hostile.script" from its blob directory (tests/vm/tools/hostile_script.h), then
+    // serves as usual unless an attack ended it.
+    hostile = 8,
 };
 
 inline constexpr bool kFaultInjectionBuilt =

@@ -1,6 +1,7 @@
 #include "supervisor/fault_dealer.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -18,20 +19,26 @@ Result<FaultPoint> FaultDealer::next_worker() {
     if (!fd) {
         if (errno == ENOENT) {
             last_content_.clear();
+            last_version_.clear();
             handed_out_ = 0;
             return FaultPoint::none;
         }
         return sys_error(fmt::format("opening fault file {}", path_));
     }
+    struct stat st{};
+    if (::fstat(fd.get(), &st) < 0) return sys_error(fmt::format("reading fault file {}", path_));
     std::array<char, 128> buffer{};
     const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
     if (n < 0) return sys_error(fmt::format("reading fault file {}", path_));
-    return next_worker_from(std::string(buffer.data(), static_cast<std::size_t>(n)));
+    // A file written again with the same text (a new inode or mtime) starts a new count.
+    const std::string version = fmt::format("{}:{}.{}", st.st_ino, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    return next_worker_from(std::string(buffer.data(), static_cast<std::size_t>(n)), version);
 }
 
-Result<FaultPoint> FaultDealer::next_worker_from(const std::string& content) {
-    if (content != last_content_) {
+Result<FaultPoint> FaultDealer::next_worker_from(const std::string& content, std::string_view version) {
+    if (content != last_content_ || version != last_version_) {
         last_content_ = content;
+        last_version_ = version;
         handed_out_ = 0;
     }
     std::string_view text = content;
@@ -41,7 +48,7 @@ Result<FaultPoint> FaultDealer::next_worker_from(const std::string& content) {
     const auto point = parse_fault_point(name);
     if (!point)
         return logic_error(fmt::format("{}:1: unknown fault point \"{}\" (expected open-received, open-before-copen, "
-                                       "open-after-copen, read-mid-copy, read-before-complete, close-received or supervisor-hang)",
+                                       "open-after-copen, read-mid-copy, read-before-complete, close-received, supervisor-hang or hostile)",
                                        path_, name));
     if (space == std::string_view::npos) return *point;
     const std::string_view count_text = text.substr(space + 1);

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "supervisor/cache_device.h"
 #include "supervisor/failover.h"
+#include "supervisor/fd_budget.h"
 #include "supervisor/worker_dispatch.h"
 #include "supervisor/worker_process.h"
 
@@ -70,6 +71,7 @@ Supervisor::Supervisor(const Config& config, unique_fd device, unique_fd blob_di
 }
 
 Status Supervisor::setup() {
+    state_.max_objects = object_budget();
     epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
     if (!epoll_) return sys_error("creating the event loop");
     sigset_t mask;

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -65,6 +66,8 @@ struct SupervisorState {
     int device = -1;
     ObjectRegistry objects;
     std::vector<WorkerSlot> workers;
+    // At most this many objects are held (supervisor/fd_budget.h).
+    std::size_t max_objects = SIZE_MAX;
     // Whether an fd a worker sent is really a cachefiles anon fd; replaceable in tests.
     std::function<bool(int fd)> is_cache_anon_fd;
     // Told when a worker answers its first request since Resume (failover timing).

@@ -48,6 +48,11 @@ Status on_object_opened(SupervisorState& state, WorkerSlot& from, const wire::Me
                                        opened.object_id));
     if (auto name = validate_blob_name(opened.cookie_key); !name)
         return logic_error(fmt::format("object {}: {}", opened.object_id, name.error().context));
+    if (state.objects.size() >= state.max_objects)
+        return logic_error(fmt::format("object {} would be open object number {}, more than this supervisor's fd "
+                                       "limit leaves room for ({}); dropping every object, which are reopened "
+                                       "on their next read",
+                                       opened.object_id, state.objects.size() + 1, state.max_objects));
     if (!state.objects.add(opened, std::move(fds.front()), from.id))
         return logic_error(fmt::format("object {} registered twice", opened.object_id));
     log::debug("worker {} opened object {}: volume \"{}\" blob \"{}\"", from.id, opened.object_id,

@@ -54,6 +54,12 @@ Result<SpawnedWorker> spawn_worker(int executable_fd, std::string_view user) {
     unique_fd ours(pair[0]), theirs(pair[1]);
     if (::fcntl(ours.get(), F_SETFL, O_NONBLOCK) < 0) return sys_error("configuring the worker socket");
 
+    // The worker's stdin and stdout: it reads nothing from the supervisor's stdin and
+    // writes nothing but log lines, which go to stderr (kept: the terminal or the
+    // journal stream).
+    unique_fd dev_null(::open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY));
+    if (!dev_null) return sys_error("opening /dev/null for a worker's stdin and stdout");
+
     const pid_t parent = ::getpid();
     const std::string parent_arg = std::to_string(parent);
     const std::string fd_arg = std::to_string(kWorkerIpcFd);
@@ -63,17 +69,20 @@ Result<SpawnedWorker> spawn_worker(int executable_fd, std::string_view user) {
     const pid_t pid = ::fork();
     if (pid < 0) return sys_error("forking a worker");
     if (pid == 0) {
-        // Child: only async-signal-safe calls from here to exec. The executable fd
-        // moves above every fd we keep (close-on-exec, so the worker never sees it),
-        // the socket becomes fd 3 without close-on-exec, and everything else closes.
-        const int exe = ::fcntl(executable_fd, F_DUPFD_CLOEXEC, kWorkerIpcFd + 1);
-        if (exe < 0) ::_exit(127);
-        if (theirs.get() == kWorkerIpcFd) {
-            if (::fcntl(kWorkerIpcFd, F_SETFD, 0) < 0) ::_exit(127);
-        } else if (::dup2(theirs.get(), kWorkerIpcFd) < 0) {
+        // Child: only async-signal-safe calls from here to exec. Everything the worker
+        // keeps first moves above the low fds, so the dup2s below cannot clobber one
+        // another; the executable's copy stays close-on-exec (the worker never sees
+        // it), dup2 clears the flag on fds 0, 1 and 3, and everything else closes.
+        constexpr int kAboveLowFds = 10;
+        const int exe = ::fcntl(executable_fd, F_DUPFD_CLOEXEC, kAboveLowFds);
+        const int sock = ::fcntl(theirs.get(), F_DUPFD_CLOEXEC, kAboveLowFds);
+        const int null = ::fcntl(dev_null.get(), F_DUPFD_CLOEXEC, kAboveLowFds);
+        if (exe < 0 || sock < 0 || null < 0) ::_exit(127);
+        if (::dup2(null, STDIN_FILENO) < 0 || ::dup2(null, STDOUT_FILENO) < 0 || ::dup2(sock, kWorkerIpcFd) < 0)
             ::_exit(127);
-        }
-        if (exe > kWorkerIpcFd + 1) ::syscall(SYS_close_range, kWorkerIpcFd + 1, exe - 1, 0);
+        // Every fd from kAboveLowFds on was taken when exe was, so sock and null are
+        // above exe and close with the second range.
+        ::syscall(SYS_close_range, kWorkerIpcFd + 1, exe - 1, 0);
         ::syscall(SYS_close_range, exe + 1, ~0U, 0);
         sigset_t none;
         sigemptyset(&none);

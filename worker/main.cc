@@ -15,6 +15,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string_view>
 
 #include "common/fault_point.h"
@@ -29,6 +30,9 @@
 #include "worker/request_handler.h"
 #include "worker/sandbox.h"
 #include "worker/supervisor_link.h"
+#ifdef CFS_FAULT_INJECTION
+#include "tests/vm/tools/hostile_script.h"
+#endif
 
 namespace {
 
@@ -84,7 +88,9 @@ Result<InitReceived> receive_init(int sock) {
     return InitReceived{*init, std::move(received->fds[0]), std::move(received->fds[1])};
 }
 
-int serve(int sock, InitReceived init) {
+// `after_ready`: test builds' hostile mode, which attacks as a worker the supervisor
+// already accepted (most checks apply only after Ready).
+int serve(int sock, InitReceived init, const std::function<void()>& after_ready) {
     worker::DeviceKernelIo kernel(std::move(init.device));
     worker::LocalDirBackend backend(std::move(init.blob_dir));
     worker::RequestHandler* handler_ptr = nullptr;
@@ -114,6 +120,7 @@ int serve(int sock, InitReceived init) {
         log::error("{}", ready.error().message());
         return EXIT_FAILURE;
     }
+    if (after_ready) after_ready();
 
     bool serving = false;
     bool first_since_resume = false;
@@ -227,7 +234,10 @@ int main(int argc, char** argv) {
                        init->init.fault_point);
             return EXIT_FAILURE;
         }
-        log::warning("testing: this worker crashes (abort) at {}", fault_point_name(point));
+        if (point == FaultPoint::hostile)
+            log::warning("testing: this worker runs an attack script once sandboxed");
+        else
+            log::warning("testing: this worker crashes (abort) at {}", fault_point_name(point));
         arm_fault(point);
     }
     if (init->init.log_level <= static_cast<std::uint32_t>(log::Level::error))
@@ -252,6 +262,16 @@ int main(int argc, char** argv) {
                      sandboxed->landlock.unavailable);
     log::debug("sandboxed as uid {} gid {} (Landlock ABI {})", options.user.uid, options.user.gid,
                sandboxed->landlock.abi);
+    std::function<void()> after_ready;
+#ifdef CFS_FAULT_INJECTION
+    if (armed(FaultPoint::hostile))
+        after_ready = [target = testing::HostileTarget{.supervisor_socket = sock,
+                                                       .device = init->device.get(),
+                                                       .blob_dir = init->blob_dir.get(),
+                                                       .supervisor = options.parent}] {
+            testing::run_hostile_script(target);
+        };
+#endif
     log::debug("serving");
-    return serve(sock, std::move(*init));
+    return serve(sock, std::move(*init), after_ready);
 }

@@ -20,6 +20,7 @@
 
 #include "common/fd_passing.h"
 #include "supervisor/failover.h"
+#include "supervisor/fd_budget.h"
 #include "supervisor/object_registry.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/supervisor_state.h"
@@ -278,6 +279,29 @@ TEST_CASE("dispatch: a duplicate object id is a violation and keeps the first re
     CHECK(reg->opener == 0);
     CHECK(same_file(reg->anon_fd.get(), first.get()));
     CHECK_FALSE(f.received(1).has_value());
+}
+
+TEST_CASE("dispatch: objects beyond the fd budget are a violation, and the fd is closed") {
+    // A compromised worker can send one anon fd under any number of ids; each would
+    // cost the supervisor an fd (supervisor/fd_budget.h).
+    Fixture f;
+    f.state.max_objects = 2;
+    REQUIRE(f.ready(0).ok());
+    unique_fd a = f.open_object(0, 1);
+    unique_fd b = f.open_object(0, 2);
+    int raw = -1;
+    CHECK(mentions(f.dispatch(0, Fixture::opened(3), one_fd(&raw)), "fd limit leaves room for (2)"));
+    CHECK(fd_is_closed(raw));
+    CHECK(f.state.objects.size() == 2);
+    CHECK(f.state.objects.find(3) == nullptr);
+    CHECK_FALSE(f.received(0).has_value());
+}
+
+TEST_CASE("fd budget: the reserve is kept for other uses, and there is always room for one object") {
+    CHECK(object_budget_for(524288) == 524288 - kFdsReservedForOtherUses);
+    CHECK(object_budget_for(1024) == 1024 - kFdsReservedForOtherUses);
+    CHECK(object_budget_for(kFdsReservedForOtherUses) == 1);
+    CHECK(object_budget_for(0) == 1);
 }
 
 TEST_CASE("dispatch: ObjectCopened only for an object the sender just opened") {
