@@ -128,6 +128,12 @@ int serve(int sock, InitReceived init, const std::function<void()>& after_ready)
     auto apply_control = [&]() -> Status {
         while (auto control = link.next_control()) {
             const bool pause = *control == worker::SocketSupervisorLink::Control::pause;
+#ifdef CFS_FAULT_INJECTION
+            if (pause && testing::hostile_ignores_pause()) {
+                log::warning("hostile: ignoring Pause, holding on to whatever I hold");
+                for (;;) (void)::poll(nullptr, 0, -1);
+            }
+#endif
             if (pause != serving) return logic_error(pause ? "Pause while paused" : "Resume while serving");
             serving = !pause;
             if (!watch(device, EPOLL_CTL_MOD, serving ? std::uint32_t{EPOLLIN} : 0U)) return sys_error("watching the device");

@@ -455,6 +455,9 @@ TEST_CASE("sandbox: the rest of what a compromised worker would reach for is kil
         return ::syscall(SYS_tgkill, ::getpid(), ::syscall(SYS_gettid), SIGCONT);
     });
     check_killed(dir, "chdir", [] { return ::syscall(SYS_chdir, "/blobs"); });
+    // The device's cull and inuse resolve names in the writer's working directory with
+    // the cache's credentials: the worker's must stay its empty root.
+    check_killed(dir, "fchdir", [] { return ::syscall(SYS_fchdir, STDERR_FILENO); });
     check_killed(dir, "mmap PROT_EXEC", [] {
         void* m = ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return m == MAP_FAILED ? -1L : 0L;

@@ -12,7 +12,7 @@
 # attack scripts where a worker can read them: it is the only directory they see.
 CFS_BLOBS=/cache/blobs
 mkdir -p "$CFS_BLOBS"
-for b in img_a img_b img_multi img_multi_data; do cp "/data/blobs/$b" "$CFS_BLOBS/" || fail "copying blob $b"; done
+for b in img_a img_b img_multi img_multi_data img_dom1 img_dom_data; do cp "/data/blobs/$b" "$CFS_BLOBS/" || fail "copying blob $b"; done
 CFS_FAULT_FILE=/tmp/fault
 SCRIPT=$CFS_BLOBS/hostile.script
 # One spare slot per attack that ends its worker, so no slot reaches three failures
@@ -201,7 +201,7 @@ daemon_log | grep 'hostile: ' > /tmp/hostile.log || true
 unexpected=$(grep -c 'UNEXPECTED\|unknown attack\|no " => ' /tmp/hostile.log || true)
 [ "$unexpected" -eq 0 ] || fail "$unexpected attacks did not go as expected: $(grep 'UNEXPECTED\|unknown attack' /tmp/hostile.log | head -n 3)"
 # The supervisor may kill a worker before it logs the outcome of its last send, so
-# sends are not counted: 26 other attacks in the first script, 8 in the last.
+# sends are not counted: 26 other attacks in the first script, 8 in restore-during-reads.
 expected=$(grep -v 'hostile: send-' /tmp/hostile.log | grep -c 'as expected$' || true)
 [ "$expected" -eq 34 ] || fail "$expected attacks (sends aside) reported as expected, the scripts have 34"
 sed 's/^/CFS-INFO: /' /tmp/hostile.log | grep 'as expected$\|must end' | head -n 40
@@ -211,4 +211,31 @@ step "the supervisor is the same process and serving"
 cfsupervisor status > /tmp/status.txt || fail "cfsupervisor status failed"
 grep -q "^cfsupervisor .* - serving" /tmp/status.txt || fail "status is not serving: $(head -n 1 /tmp/status.txt)"
 for m in a b multi; do umount_bounded "/mnt/$m"; done
+stop_supervisor 20
+
+step "a serving worker that never answers Pause is killed after 5 s, and the failover completes"
+# Two serving workers and no spare, so the replacement of a killed worker serves.
+CFS_SPARES=0
+start_supervisor 2
+serving_pid() { cfsupervisor status | awk -v slot="$1" '$1 == slot && $2 == "pid" && $4 == "serving" { print $3 }'; }
+w1=$(serving_pid 1)
+[ -n "$w1" ] || fail "worker 1 is not serving: $(cfsupervisor status)"
+printf 'ignore-pause => ok\n' > "$SCRIPT"
+printf 'hostile 1\n' > "$CFS_FAULT_FILE.new" && mv "$CFS_FAULT_FILE.new" "$CFS_FAULT_FILE"
+kill -KILL "$w1"
+dealt_once() { [ "$(hostile_dealt)" -ge 1 ]; }
+wait_for 20 dealt_once || fail "worker 1's replacement did not get the hostile fault point"
+HOSTILE_PID=$(daemon_log | grep 'gets fault point hostile' | tail -n 1 | sed 's/.*(pid \([0-9]*\)).*/\1/')
+rm -f "$CFS_FAULT_FILE"
+hostile_serving() { [ "$(serving_pid 1)" = "$HOSTILE_PID" ]; }
+wait_for 20 hostile_serving || fail "the hostile worker pid $HOSTILE_PID is not serving: $(cfsupervisor status)"
+w0=$(serving_pid 0)
+log "killing worker 0 (pid $w0): the failover pauses the hostile worker pid $HOSTILE_PID, which hangs"
+kill -KILL "$w0"
+ended_by 'did not pause within 5 s; killing it'
+two_serving() { [ -n "$(serving_pid 0)" ] && [ -n "$(serving_pid 1)" ]; }
+wait_for 20 two_serving || fail "not two serving workers after the failover: $(cfsupervisor status)"
+mount_erofs /mnt/dom1 "domain_id=cfsdom,fsid=img_dom1,device=img_dom_data"
+check_manifest /mnt/dom1 "$CFS_MANIFESTS/img_dom1.sha256"
+umount_bounded /mnt/dom1
 stop_supervisor 20

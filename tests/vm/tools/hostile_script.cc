@@ -24,6 +24,7 @@ namespace {
 
 constexpr std::string_view kScriptName = "hostile.script";
 constexpr std::size_t kMaxScriptSize = 64 * 1024;
+bool g_ignore_pause = false;
 
 struct Outcome {
     std::string text;  // "ok" or an errno name
@@ -136,6 +137,10 @@ std::optional<Outcome> attack(const HostileTarget& t, std::string_view verb, std
         if (!n) return std::nullopt;
         return from_result(raw_send(t.supervisor_socket, std::vector<std::byte>(*n, std::byte{0x41}), {}));
     }
+    if (verb == "ignore-pause") {
+        g_ignore_pause = true;
+        return Outcome{"ok"};
+    }
     if (verb == "syscall") {
         if (arg == "socket") return from_result(::socket(AF_INET, SOCK_STREAM, 0));
         if (arg == "kill-supervisor") return from_result(::kill(t.supervisor, SIGKILL));
@@ -154,6 +159,8 @@ std::optional<Outcome> attack(const HostileTarget& t, std::string_view verb, std
 }
 
 }  // namespace
+
+bool hostile_ignores_pause() { return g_ignore_pause; }
 
 void run_hostile_script(const HostileTarget& t) {
     const int fd = ::openat(t.blob_dir, std::string(kScriptName).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

@@ -21,6 +21,8 @@
 //   send-big <bytes>          an oversized datagram
 //   syscall <name>            socket, kill-supervisor, ptrace-supervisor, execve,
 //                             fchdir-blobs, mount, setuid, unshare-user
+//   ignore-pause              from now on, answer the supervisor's Pause by hanging
+//                             instead of with Paused (hostile_ignores_pause)
 //
 // The line "serve" is implied at the end: a worker the script did not end goes on
 // serving, as a compromised worker keeping its cover would.
@@ -39,5 +41,8 @@ struct HostileTarget {
 
 // Runs the script; returns if no attack ended the worker.
 void run_hostile_script(const HostileTarget& target);
+
+// Whether the script said ignore-pause (worker/main.cc then hangs on Pause).
+[[nodiscard]] bool hostile_ignores_pause();
 
 }  // namespace cfs::testing
