@@ -17,7 +17,7 @@ CFS_FAULT_FILE=/tmp/fault
 SCRIPT=$CFS_BLOBS/hostile.script
 # One spare slot per attack that ends its worker, so no slot reaches three failures
 # in a row (a crash loop, with growing restart delays).
-CFS_SPARES=6
+CFS_SPARES=7
 
 step "start the supervisor: 1 serving worker, $CFS_SPARES spares"
 start_supervisor 1
@@ -141,6 +141,12 @@ attack oversized <<'EOF'
 send-big 65536 => ok
 EOF
 ended_by 'larger than'
+
+step "a flood of valid messages whose answers it never reads"
+attack flood <<'EOF'
+flood-query 1000000 => dies
+EOF
+ended_by 'sending a message to the peer'
 
 step "fchdir into the blob directory (where \`cull\` would resolve names)"
 attack fchdir <<'EOF'

@@ -1,6 +1,7 @@
 #include "tests/vm/tools/hostile_script.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -136,6 +137,19 @@ std::optional<Outcome> attack(const HostileTarget& t, std::string_view verb, std
         auto n = parse_count(arg);
         if (!n) return std::nullopt;
         return from_result(raw_send(t.supervisor_socket, std::vector<std::byte>(*n, std::byte{0x41}), {}));
+    }
+    if (verb == "flood-query") {
+        auto n = parse_count(arg);
+        if (!n) return std::nullopt;
+        const auto query = wire::encode(wire::ObjectQuery{1});
+        for (unsigned i = 0; i < *n; ++i) {
+            while (raw_send(t.supervisor_socket, query, {}) < 0) {
+                if (errno != EAGAIN) return from_result(-1);
+                pollfd p{t.supervisor_socket, POLLOUT, 0};
+                (void)::poll(&p, 1, 100);
+            }
+        }
+        return Outcome{"ok"};
     }
     if (verb == "ignore-pause") {
         g_ignore_pause = true;

@@ -19,6 +19,7 @@
 //   send-opened-with <fd>     ObjectOpened carrying the device, blobs or stderr fd
 //   send-fds <n>              a Ready message carrying n fds
 //   send-big <bytes>          an oversized datagram
+//   flood-query <n>           n ObjectQuery messages, never reading the answers
 //   syscall <name>            socket, kill-supervisor, ptrace-supervisor, execve,
 //                             fchdir-blobs, mount, setuid, unshare-user
 //   ignore-pause              from now on, answer the supervisor's Pause by hanging
