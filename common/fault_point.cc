@@ -1,5 +1,7 @@
 #include "common/fault_point.h"
 
+#include <poll.h>
+
 #include <cstdlib>
 
 #include <array>
@@ -16,6 +18,7 @@ constexpr std::array kNames = {
     std::pair{FaultPoint::read_before_complete, std::string_view("read-before-complete")},
     std::pair{FaultPoint::close_received, std::string_view("close-received")},
     std::pair{FaultPoint::supervisor_hang, std::string_view("supervisor-hang")},
+    std::pair{FaultPoint::read_stall, std::string_view("read-stall")},
 };
 
 FaultPoint g_armed = FaultPoint::none;
@@ -42,7 +45,14 @@ bool armed(FaultPoint p) { return g_armed == p; }
 void reach(FaultPoint here) {
     // A crash (SIGABRT), not a SIGKILL: the supervisor counts crashes toward restart
     // backoff and not kills from outside, and these stand for the worker's own bugs.
-    if (g_armed != FaultPoint::none && g_armed == here) std::abort();
+    if (g_armed == FaultPoint::none || g_armed != here) return;
+    if (here == FaultPoint::read_stall) {
+        // poll with no fds: the one way to sleep the sandbox allows. Once only.
+        g_armed = FaultPoint::none;
+        (void)::poll(nullptr, 0, kReadStallSeconds * 1000);
+        return;
+    }
+    std::abort();
 }
 #endif
 

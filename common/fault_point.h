@@ -21,7 +21,12 @@ enum class FaultPoint : std::uint32_t {
     // Not a worker's: the supervisor's main loop hangs at its next worker start (so
     // systemd's watchdog must catch it).
     supervisor_hang = 7,
+    // Not a crash: the worker's first READ stalls for kReadStallSeconds before its
+    // data is copied, then goes on (a reader that waits; stuck-request warnings).
+    read_stall = 8,
 };
+
+inline constexpr int kReadStallSeconds = 45;
 
 inline constexpr bool kFaultInjectionBuilt =
 #ifdef CFS_FAULT_INJECTION

@@ -41,7 +41,7 @@ Result<FaultPoint> FaultDealer::next_worker_from(const std::string& content) {
     const auto point = parse_fault_point(name);
     if (!point)
         return logic_error(fmt::format("{}:1: unknown fault point \"{}\" (expected open-received, open-before-copen, "
-                                       "open-after-copen, read-mid-copy, read-before-complete, close-received or supervisor-hang)",
+                                       "open-after-copen, read-mid-copy, read-before-complete, close-received, supervisor-hang or read-stall)",
                                        path_, name));
     if (space == std::string_view::npos) return *point;
     const std::string_view count_text = text.substr(space + 1);

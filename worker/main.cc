@@ -232,7 +232,10 @@ int main(int argc, char** argv) {
                        init->init.fault_point);
             return EXIT_FAILURE;
         }
-        log::warning("testing: this worker crashes (abort) at {}", fault_point_name(point));
+        if (point == FaultPoint::read_stall)
+            log::warning("testing: this worker's first READ stalls for {} s", kReadStallSeconds);
+        else
+            log::warning("testing: this worker crashes (abort) at {}", fault_point_name(point));
         arm_fault(point);
     }
     if (init->init.log_level <= static_cast<std::uint32_t>(log::Level::error))
