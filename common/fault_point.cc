@@ -1,5 +1,7 @@
 #include "common/fault_point.h"
 
+#include <poll.h>
+
 #include <cstdlib>
 
 #include <array>
@@ -17,6 +19,7 @@ constexpr std::array kNames = {
     std::pair{FaultPoint::close_received, std::string_view("close-received")},
     std::pair{FaultPoint::supervisor_hang, std::string_view("supervisor-hang")},
     std::pair{FaultPoint::hostile, std::string_view("hostile")},
+    std::pair{FaultPoint::read_stall, std::string_view("read-stall")},
 };
 
 FaultPoint g_armed = FaultPoint::none;
@@ -35,6 +38,15 @@ std::string_view fault_point_name(FaultPoint p) {
     return "none";
 }
 
+std::string known_fault_points() {
+    std::string out;
+    for (const auto& [point, point_name] : kNames) {
+        if (!out.empty()) out += ", ";
+        out += point_name;
+    }
+    return out;
+}
+
 void arm_fault(FaultPoint p) { g_armed = p; }
 
 #ifdef CFS_FAULT_INJECTION
@@ -43,7 +55,14 @@ bool armed(FaultPoint p) { return g_armed == p; }
 void reach(FaultPoint here) {
     // A crash (SIGABRT), not a SIGKILL: the supervisor counts crashes toward restart
     // backoff and not kills from outside, and these stand for the worker's own bugs.
-    if (g_armed != FaultPoint::none && g_armed == here) std::abort();
+    if (g_armed == FaultPoint::none || g_armed != here) return;
+    if (here == FaultPoint::read_stall) {
+        // poll with no fds: the one way to sleep the sandbox allows. Once only.
+        g_armed = FaultPoint::none;
+        (void)::poll(nullptr, 0, kReadStallSeconds * 1000);
+        return;
+    }
+    std::abort();
 }
 #endif
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace cfs {
@@ -25,7 +26,12 @@ enum class FaultPoint : std::uint32_t {
     // "hostile.script" from its blob directory (tests/vm/tools/hostile_script.h), then
     // serves as usual unless an attack ended it.
     hostile = 8,
+    // Not a crash: the worker's first READ stalls for kReadStallSeconds before its
+    // data is copied, then goes on (a reader that waits; stuck-request warnings).
+    read_stall = 9,
 };
+
+inline constexpr int kReadStallSeconds = 45;
 
 inline constexpr bool kFaultInjectionBuilt =
 #ifdef CFS_FAULT_INJECTION
@@ -36,6 +42,8 @@ inline constexpr bool kFaultInjectionBuilt =
 
 [[nodiscard]] std::optional<FaultPoint> parse_fault_point(std::string_view name);
 [[nodiscard]] std::string_view fault_point_name(FaultPoint p);
+// Every name, comma-separated (for error messages).
+[[nodiscard]] std::string known_fault_points();
 
 // The point this process dies at (worker only).
 void arm_fault(FaultPoint p);

@@ -1,6 +1,7 @@
 #include "common/seccomp_policy.h"
 
 #include <fcntl.h>
+#include <time.h>
 #include <linux/cachefiles.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -56,6 +57,7 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"MSG_CMSG_CLOEXEC", MSG_CMSG_CLOEXEC},
     {"MSG_DONTWAIT", MSG_DONTWAIT},
     {"EPOLL_CLOEXEC", EPOLL_CLOEXEC},
+    {"CLOCK_MONOTONIC", CLOCK_MONOTONIC},
 };
 
 std::string known_names() {

@@ -121,7 +121,7 @@ std::string_view type_name(std::uint32_t type) {
 
 std::size_t fd_count(Type type) {
     switch (type) {
-        case Type::init: return 2;
+        case Type::init: return 3;
         case Type::object_opened:
         case Type::object_info: return 1;
         default: return 0;

@@ -8,7 +8,9 @@
 // other number is rejected. Who speaks first, and what answers what:
 //
 //   type            dir   fds                 answers / meaning
-//   Init            S->W  device, blob dir    first message; the worker starts serving
+//   Init            S->W  device, blob dir,   first message; the worker starts serving
+//                         stats page          (common/worker_stats.h: a sealed memfd
+//                                             the worker maps and writes its figures to)
 //   Ready           W->S  -                   worker is up (and paused)
 //   ObjectOpened    W->S  anon fd             worker read an OPEN and found the blob;
 //                                             it waits for ObjectAck before copen

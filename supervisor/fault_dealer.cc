@@ -47,9 +47,8 @@ Result<FaultPoint> FaultDealer::next_worker_from(const std::string& content, std
     const std::string_view name = text.substr(0, space);
     const auto point = parse_fault_point(name);
     if (!point)
-        return logic_error(fmt::format("{}:1: unknown fault point \"{}\" (expected open-received, open-before-copen, "
-                                       "open-after-copen, read-mid-copy, read-before-complete, close-received, supervisor-hang or hostile)",
-                                       path_, name));
+        return logic_error(fmt::format("{}:1: unknown fault point \"{}\" (expected one of: {})",
+                                       path_, name, known_fault_points()));
     if (space == std::string_view::npos) return *point;
     const std::string_view count_text = text.substr(space + 1);
     unsigned count = 0;

@@ -36,6 +36,41 @@ std::string json_string(std::string_view in) {
     return out + "\"";
 }
 
+std::string bytes(std::uint64_t n) {
+    if (n < 1024) return fmt::format("{} B", n);
+    const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = static_cast<double>(n) / 1024;
+    std::size_t u = 0;
+    while (v >= 1024 && u + 1 < std::size(units)) {
+        v /= 1024;
+        ++u;
+    }
+    return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string latency(double us) {
+    if (us < 1000) return fmt::format("{:.0f} us", us);
+    if (us < 1e6) return fmt::format("{:.2f} ms", us / 1e3);
+    return fmt::format("{:.2f} s", us / 1e6);
+}
+
+std::string json_number(const std::optional<double>& v, int decimals) {
+    return v ? fmt::format("{:.{}f}", *v, decimals) : "null";
+}
+
+std::string json_requests(const ServedFigures& f) {
+    return fmt::format("\"requests\":{{\"open\":{},\"close\":{},\"read\":{},\"other\":{}}},\"bytes_served\":{}", f.open,
+                       f.close, f.read, f.other, f.bytes);
+}
+
+std::string text_in_flight(const InFlightRequest& r) {
+    std::string out = fmt::format("worker {} pid {} {} of object {}", r.worker, r.pid, r.opcode, r.object_id);
+    if (!r.object.empty()) out += fmt::format(" ({})", kmsg::printable(r.object));
+    out += fmt::format(" for {}", duration(r.age_s));
+    if (r.stuck) out += " - STUCK";
+    return out;
+}
+
 }  // namespace
 
 std::string render_text(const StatusSnapshot& s) {
@@ -59,7 +94,26 @@ std::string render_text(const StatusSnapshot& s) {
         if (w.consecutive_failures > 1) out += fmt::format(", {} failures in a row", w.consecutive_failures);
         if (!w.last_exit.empty()) out += fmt::format(", last exit: {}", w.last_exit);
         if (w.restart_in_s) out += fmt::format(", restarts in {:.1f}s", *w.restart_in_s);
+        out += fmt::format(", served {} requests, {}", w.served.open + w.served.close + w.served.read,
+                           bytes(w.served.bytes));
+        if (!w.stats_ok) out += " (its statistics page is corrupt)";
         out += "\n";
+    }
+    const auto& f = s.served;
+    out += fmt::format("    Requests: {} OPEN, {} CLOSE, {} READ", f.open, f.close, f.read);
+    if (f.other > 0) out += fmt::format(", {} malformed", f.other);
+    out += fmt::format("; {} written to the cache\n", bytes(f.bytes));
+    if (f.read_p50_us && f.read_p90_us && f.read_p99_us)
+        out += fmt::format("     Latency: READ p50 {}, p90 {}, p99 {} ({} READs)\n", latency(*f.read_p50_us),
+                           latency(*f.read_p90_us), latency(*f.read_p99_us), f.read_samples);
+    else
+        out += "     Latency: no READ yet\n";
+    if (s.in_flight.empty()) {
+        out += "   In flight: none\n";
+    } else {
+        out += fmt::format("   In flight: {} request(s), oldest {}\n", s.in_flight.size(),
+                           duration(s.in_flight.front().age_s));
+        for (const auto& r : s.in_flight) out += fmt::format("              {}\n", text_in_flight(r));
     }
     unsigned total = 0;
     for (const auto& [volume, n] : s.objects_per_volume) total += n;
@@ -79,16 +133,33 @@ std::string render_json(const StatusSnapshot& s) {
     out += fmt::format("\"blob_dir\":{},", json_string(s.blob_dir));
     out += fmt::format("\"failovers\":{},\"last_recovery_ms\":{},", s.failovers,
                        s.last_recovery_ms ? fmt::format("{:.0f}", *s.last_recovery_ms) : "null");
+    out += json_requests(s.served) + ",";
+    out += fmt::format("\"read_latency_us\":{{\"samples\":{},\"p50\":{},\"p90\":{},\"p99\":{}}},", s.served.read_samples,
+                       json_number(s.served.read_p50_us, 1), json_number(s.served.read_p90_us, 1),
+                       json_number(s.served.read_p99_us, 1));
+    out += fmt::format("\"in_flight\":{{\"count\":{},\"oldest_age_s\":{},\"stuck_after_s\":{:.0f},\"requests\":[",
+                       s.in_flight.size(),
+                       s.in_flight.empty() ? "null" : fmt::format("{:.3f}", s.in_flight.front().age_s), s.stuck_after_s);
+    for (std::size_t i = 0; i < s.in_flight.size(); ++i) {
+        const auto& r = s.in_flight[i];
+        out += fmt::format("{}{{\"worker\":{},\"pid\":{},\"opcode\":{},\"object_id\":{},\"object\":{},\"age_s\":{:.3f},"
+                           "\"stuck\":{}}}",
+                           i > 0 ? "," : "", r.worker, r.pid, json_string(r.opcode), r.object_id,
+                           r.object.empty() ? "null" : json_string(kmsg::printable(r.object)), r.age_s,
+                           r.stuck ? "true" : "false");
+    }
+    out += "]},";
     out += fmt::format("\"workers_wanted\":{},\"spares_wanted\":{},\"workers\":[", s.workers_wanted, s.spares_wanted);
     for (std::size_t i = 0; i < s.workers.size(); ++i) {
         const auto& w = s.workers[i];
         if (i > 0) out += ",";
         out += fmt::format(
             "{{\"id\":{},\"pid\":{},\"state\":{},\"uptime_s\":{:.3f},\"restarts\":{},\"consecutive_failures\":{},"
-            "\"last_exit\":{},\"restart_in_s\":{}}}",
+            "\"last_exit\":{},\"restart_in_s\":{},{},\"stats_ok\":{}}}",
             w.id, w.pid > 0 ? fmt::format("{}", w.pid) : "null", json_string(w.state), w.uptime_s, w.restarts,
             w.consecutive_failures, w.last_exit.empty() ? "null" : json_string(w.last_exit),
-            w.restart_in_s ? fmt::format("{:.3f}", *w.restart_in_s) : "null");
+            w.restart_in_s ? fmt::format("{:.3f}", *w.restart_in_s) : "null", json_requests(w.served),
+            w.stats_ok ? "true" : "false");
     }
     out += "],\"objects\":{";
     bool first = true;

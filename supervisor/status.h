@@ -14,6 +14,26 @@
 
 namespace cfs::supervisor {
 
+// What workers served (their statistics pages, common/worker_stats.h), since this
+// supervisor started: dead workers' figures are kept.
+struct ServedFigures {
+    std::uint64_t open = 0, close = 0, read = 0, other = 0;
+    std::uint64_t bytes = 0;  // written into cache files
+    std::uint64_t read_samples = 0;
+    // READ latency percentiles, microseconds; unset without a READ.
+    std::optional<double> read_p50_us, read_p90_us, read_p99_us;
+};
+
+struct InFlightRequest {
+    unsigned worker = 0;
+    pid_t pid = -1;
+    std::string opcode;  // "READ", ...
+    std::uint32_t object_id = 0;
+    std::string object;  // printable "volume blob" when the supervisor knows the object
+    double age_s = 0;
+    bool stuck = false;  // older than stuck_after_s
+};
+
 struct WorkerStatus {
     unsigned id = 0;
     pid_t pid = -1;  // -1: no process (waiting to restart)
@@ -23,6 +43,9 @@ struct WorkerStatus {
     unsigned consecutive_failures = 0;
     std::string last_exit;                   // empty: never exited
     std::optional<double> restart_in_s;      // set while waiting to restart
+    // This slot's workers, alive and dead (no percentiles per worker).
+    ServedFigures served;
+    bool stats_ok = true;  // false: the running worker's page header was overwritten
 };
 
 struct StatusSnapshot {
@@ -40,6 +63,9 @@ struct StatusSnapshot {
     std::map<std::string, unsigned> objects_per_volume;
     std::uint64_t failovers = 0;
     std::optional<double> last_recovery_ms;  // death to first request answered
+    ServedFigures served;                    // every worker
+    std::vector<InFlightRequest> in_flight;  // oldest first
+    double stuck_after_s = 0;
 };
 
 [[nodiscard]] std::string render_text(const StatusSnapshot& s);

@@ -150,11 +150,20 @@ StatusSnapshot Supervisor::snapshot() const {
         s.workers.push_back(std::move(ws));
     }
     for (const auto& [id, object] : state_.objects.all()) ++s.objects_per_volume[object.description.volume_key];
+    stats_.fill(s, state_.workers, now, [this](std::uint32_t id) { return describe_object(id); });
     return s;
+}
+
+std::string Supervisor::describe_object(std::uint32_t object_id) const {
+    const auto& objects = state_.objects.all();
+    const auto it = objects.find(object_id);
+    if (it == objects.end()) return {};
+    return it->second.description.volume_key + " " + it->second.description.cookie_key;
 }
 
 void Supervisor::start_worker(WorkerSlot& slot) {
     slot.restart_at.reset();
+    auto stats_page = stats_.open_page(slot.id);
     auto spawned = spawn_worker(worker_executable_.get(), config_.worker_user);
     if (!spawned) {
         log::error("worker {}: {}", slot.id, spawned.error().message());
@@ -181,7 +190,11 @@ void Supervisor::start_worker(WorkerSlot& slot) {
             return;
         }
     }
-    const int fds[] = {device_.get(), blob_dir_.get()};
+    if (!stats_page) {
+        kill_worker(slot, stats_page.error().message());
+        return;
+    }
+    const int fds[] = {device_.get(), blob_dir_.get(), *stats_page};
     wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0};
     if (faults_) {
         auto fault = faults_->next_worker();
@@ -230,6 +243,7 @@ void Supervisor::reap(WorkerSlot& slot) {
         slot.last_exit = describe_exit(info.si_code, info.si_status);
         slot.killed_from_outside = info.si_code == CLD_KILLED && info.si_status == SIGKILL && !slot.killed_by_us;
     }
+    stats_.retire(slot.id);
     drop_socket(slot);
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
     slot.pidfd.reset();
@@ -360,6 +374,7 @@ void Supervisor::arm_timer() {
         if (auto deadline = control_->next_deadline(); deadline && (!next || *deadline < *next)) next = deadline;
     for (const auto& w : state_.workers)
         if (w.restart_at && (!next || *w.restart_at < *next)) next = w.restart_at;
+    if (!next || stats_.next_check() < *next) next = stats_.next_check();
     itimerspec spec{};
     if (next) {
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now()).count();
@@ -384,6 +399,8 @@ void Supervisor::on_timer() {
     }
     for (auto& w : state_.workers)
         if (w.restart_at && *w.restart_at <= now) start_worker(w);
+    if (stats_.next_check() <= now)
+        stats_.check_stuck(state_.workers, now, [this](std::uint32_t id) { return describe_object(id); });
     arm_timer();
 }
 

@@ -9,6 +9,7 @@
 #include "common/unique_fd.h"
 #include "supervisor/control_server.h"
 #include "supervisor/fault_dealer.h"
+#include "supervisor/stats_book.h"
 #include "supervisor/status.h"
 #include "supervisor/supervisor_state.h"
 
@@ -92,6 +93,9 @@ private:
     std::optional<Failover> awaiting_first_answer_;
     void on_progress(const WorkerSlot& slot);
     std::optional<FaultDealer> faults_;  // test builds with [testing] only
+    StatsBook stats_;
+    // "volume blob" of an open object, for stats (StatsBook::DescribeObject).
+    [[nodiscard]] std::string describe_object(std::uint32_t object_id) const;
 };
 
 }  // namespace cfs::supervisor

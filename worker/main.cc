@@ -28,6 +28,7 @@
 #include "worker/kernel_io.h"
 #include "worker/local_backend.h"
 #include "worker/request_handler.h"
+#include "worker/request_stats.h"
 #include "worker/sandbox.h"
 #include "worker/supervisor_link.h"
 #ifdef CFS_FAULT_INJECTION
@@ -72,6 +73,7 @@ struct InitReceived {
     wire::Init init;
     unique_fd device;
     unique_fd blob_dir;
+    unique_fd stats_page;
 };
 
 Result<InitReceived> receive_init(int sock) {
@@ -85,12 +87,13 @@ Result<InitReceived> receive_init(int sock) {
     if (!m) return std::move(m).error();
     auto* init = std::get_if<wire::Init>(&*m);
     if (init == nullptr) return logic_error("first message from the supervisor is not Init");
-    return InitReceived{*init, std::move(received->fds[0]), std::move(received->fds[1])};
+    return InitReceived{*init, std::move(received->fds[0]), std::move(received->fds[1]),
+                        std::move(received->fds[2])};
 }
 
 // `after_ready`: test builds' hostile mode, which attacks as a worker the supervisor
 // already accepted (most checks apply only after Ready).
-int serve(int sock, InitReceived init, const std::function<void()>& after_ready) {
+int serve(int sock, InitReceived init, worker::RequestStats stats, const std::function<void()>& after_ready) {
     worker::DeviceKernelIo kernel(std::move(init.device));
     worker::LocalDirBackend backend(std::move(init.blob_dir));
     worker::RequestHandler* handler_ptr = nullptr;
@@ -175,10 +178,12 @@ int serve(int sock, InitReceived init, const std::function<void()>& after_ready)
                     break;
                 }
                 if (*got == 0) break;
+                stats.begin(std::span(message).first(*got));
                 if (auto handled = handler.handle(std::span(message).first(*got)); !handled) {
                     log::error("lost the supervisor: {}", handled.error().message());
                     return EXIT_FAILURE;
                 }
+                stats.end(handler.counters().bytes_written);
                 // Progress means data served: a READ answered. A worker that answers
                 // OPENs (which every failover brings again) but crashes on READs is
                 // crash-looping, and must not be forgiven for the OPENs.
@@ -242,6 +247,8 @@ int main(int argc, char** argv) {
         }
         if (point == FaultPoint::hostile)
             log::warning("testing: this worker runs an attack script once sandboxed");
+        else if (point == FaultPoint::read_stall)
+            log::warning("testing: this worker's first READ stalls for {} s", kReadStallSeconds);
         else
             log::warning("testing: this worker crashes (abort) at {}", fault_point_name(point));
         arm_fault(point);
@@ -252,6 +259,11 @@ int main(int argc, char** argv) {
         log::error("{}", sys_error("using the supervisor socket").message());
         return EXIT_FAILURE;
     }
+    // Mapped before the sandbox; a page that cannot be used costs the figures in
+    // `cfsupervisor status`, never the serving.
+    auto stats_page = worker::MappedStatsPage::map(init->stats_page);
+    if (!stats_page) log::warning("no statistics: {}", stats_page.error().message());
+    init->stats_page.reset();
     auto policy = seccomp::parse_policy(seccomp::builtin_worker_policy(), seccomp::kBuiltinWorkerPolicyOrigin);
     if (!policy) {
         log::error("cannot start: {}", policy.error().message());
@@ -279,5 +291,5 @@ int main(int argc, char** argv) {
         };
 #endif
     log::debug("serving");
-    return serve(sock, std::move(*init), after_ready);
+    return serve(sock, std::move(*init), worker::RequestStats(stats_page ? stats_page->get() : nullptr), after_ready);
 }

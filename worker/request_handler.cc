@@ -171,6 +171,7 @@ Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
         log::warning("READ msg_id {} for unknown object {} left for redelivery", r.msg_id, r.object_id);
         return {};
     }
+    reach(FaultPoint::read_stall);
     if (!copy_range(*object, r)) ++counters_.reads_short;
     reach(FaultPoint::read_before_complete);
     // Completed even when data is missing: the kernel then finds the hole and fails

@@ -32,8 +32,9 @@ StatusSnapshot sample() {
     s.in_fd_store = true;
     s.workers_wanted = 1;
     s.spares_wanted = 1;
-    s.workers.push_back(WorkerStatus{0, 1234, "serving", 61, 2, 1, "killed by signal 9 (Killed)", std::nullopt});
-    s.workers.push_back(WorkerStatus{1, -1, "absent", 0, 5, 4, "killed by signal 6 (Aborted)", 1.5});
+    s.workers.push_back(WorkerStatus{0, 1234, "serving", 61, 2, 1, "killed by signal 9 (Killed)", std::nullopt,
+                                     ServedFigures{3, 1, 40, 0, 3 << 20, 40, 110, 900, 2500}, true});
+    s.workers.push_back(WorkerStatus{1, -1, "absent", 0, 5, 4, "killed by signal 6 (Aborted)", 1.5, {}, true});
     s.objects_per_volume["erofs,img\"a"] = 2;
     s.failovers = 3;
     s.last_recovery_ms = 57;

@@ -83,7 +83,7 @@ TEST_CASE("fault dealer: bad content names the file and what was expected") {
 TEST_CASE("fault points: every name round-trips") {
     for (auto p : {FaultPoint::open_received, FaultPoint::open_before_copen, FaultPoint::open_after_copen,
                    FaultPoint::read_mid_copy, FaultPoint::read_before_complete, FaultPoint::close_received,
-                   FaultPoint::supervisor_hang, FaultPoint::hostile}) {
+                   FaultPoint::supervisor_hang, FaultPoint::hostile, FaultPoint::read_stall}) {
         const auto name = fault_point_name(p);
         CAPTURE(name);
         CHECK(name != "none");

@@ -57,6 +57,10 @@
 #include "common/unique_fd.h"
 #include "worker/kernel_io.h"
 #include "worker/local_backend.h"
+#include "worker/request_stats.h"
+#include "common/kernel_msg.h"
+#include "common/worker_stats.h"
+#include "supervisor/stats_page.h"
 
 namespace {
 
@@ -392,7 +396,48 @@ TEST_CASE("sandbox: abort() still ends the worker with SIGABRT (rt_sigprocmask, 
     CHECK(out.last_line() == "calling abort");
 }
 
+TEST_CASE("sandbox: a worker's statistics page, mapped before the sandbox, is written in it; clock_gettime of "
+          "CLOCK_MONOTONIC works even as a real system call (no vDSO clock)") {
+    if (!have_root()) return;
+    BlobDir dir;
+    auto page = supervisor::StatsPage::create();
+    REQUIRE_MESSAGE(page.ok(), page.error().message());
+    worker::MappedStatsPage mapped;
+    SandboxedChild c;
+    c.before = [&] {
+        unique_fd fd(::dup(page->fd()));
+        auto m = worker::MappedStatsPage::map(fd);
+        if (!m) ::_exit(kSandboxFailed);
+        mapped = std::move(*m);
+    };
+    c.probe = [&](Probe& p) {
+        timespec ts{};
+        p.calling("clock_gettime");
+        p.returned(::syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts));
+        worker::RequestStats recorder(mapped.get());
+        kmsg::Header h{1, static_cast<std::uint32_t>(kmsg::Opcode::read), sizeof h, 3};
+        recorder.begin(std::as_bytes(std::span(&h, 1)));
+        recorder.end(4096);
+        p.say("recorded");
+    };
+    const Outcome out = c.run(dir);
+    REQUIRE(WIFEXITED(out.status));
+    CHECK(WEXITSTATUS(out.status) == 0);
+    CHECK(out.report.find("calling clock_gettime\nreturned 0 errno 0\nrecorded\n") != std::string::npos);
+    const auto r = supervisor::read_page(page->layout(), 0, UINT64_MAX / 2);
+    CHECK(r.header_ok);
+    CHECK(r.counts.requests[stats::kOpcodeRead] == 1);
+    CHECK(r.counts.bytes_written == 4096);
+}
+
 // ---- What is killed ------------------------------------------------------------
+
+TEST_CASE("sandbox: clock_gettime of a clock other than CLOCK_MONOTONIC is killed with SIGSYS") {
+    if (!have_root()) return;
+    BlobDir dir;
+    timespec ts{};
+    check_killed(dir, "clock_gettime", [&] { return ::syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts); });
+}
 
 TEST_CASE("sandbox: socket is killed with SIGSYS") {
     if (!have_root()) return;

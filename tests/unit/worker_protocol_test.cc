@@ -132,7 +132,7 @@ TEST_CASE("wire: the ObjectOpened layout is u32 type, u32 id, u64 size, u16-pref
 }
 
 TEST_CASE("wire: fd counts per type") {
-    CHECK(fd_count(Type::init) == 2);
+    CHECK(fd_count(Type::init) == 3);  // device, blob directory, statistics page
     CHECK(fd_count(Type::object_opened) == 1);
     CHECK(fd_count(Type::object_info) == 1);
     for (auto t : {Type::ready, Type::object_ack, Type::object_copened, Type::object_query,

@@ -43,6 +43,37 @@ cat /tmp/status.json
 grep -q '"schema":1' /tmp/status.json && grep -q '"objects":{"erofs,img_b":1}' /tmp/status.json \
     || fail "status --json lacks the schema or the object"
 
+step "worker statistics: a cold read is counted (requests, bytes, READ latency)"
+# Which clock the workers' clock_gettime runs on here: without a vDSO clock
+# (hpet, acpi_pm) it is a real system call, which policy/worker.seccomp must allow.
+log "clocksource: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+file=/mnt/b/data/blob.bin
+sha=$(manifest_sha /data/manifests/img_b.sha256 data/blob.bin)
+[ "$(sha256sum "$file" | cut -d' ' -f1)" = "$sha" ] || fail "$file read wrong"
+file_size=$(stat -c %s "$file")
+blob_size=$(stat -c %s /data/blobs/img_b)
+cfsupervisor status --json > /tmp/stats.json || fail "cfsupervisor status --json failed"
+cfsupervisor status > /tmp/stats.txt || fail "cfsupervisor status failed"
+cat /tmp/stats.txt
+# The top-level figures come before the per-worker ones.
+json_first() { grep -o "\"$1\":[0-9.a-z]*" /tmp/stats.json | head -n1 | cut -d: -f2; }
+opens=$(json_first open); reads=$(json_first read); bytes=$(json_first bytes_served)
+p50=$(json_first p50); p90=$(json_first p90); p99=$(json_first p99)
+log "served: $opens OPEN, $reads READ, $bytes bytes (file $file_size, blob $blob_size); READ p50 $p50 p90 $p90 p99 $p99 us"
+[ "${opens:-0}" -ge 1 ] || fail "status --json counts ${opens:-no} OPEN after a mount"
+[ "${reads:-0}" -ge 1 ] || fail "status --json counts ${reads:-no} READ after a cold read"
+[ "${bytes:-0}" -ge "$file_size" ] || fail "status --json: $bytes bytes served, less than the $file_size read"
+[ "$bytes" -le $((blob_size + 1048576)) ] \
+    || fail "status --json: $bytes bytes served, more than the blob ($blob_size) and a chunk"
+for p in "$p50" "$p90" "$p99"; do
+    case "$p" in [0-9]*) ;; *) fail "status --json has no READ latency percentiles: $(cat /tmp/stats.json)" ;; esac
+done
+grep -q '"in_flight":{"count":0,' /tmp/stats.json || fail "status --json: requests in flight while idle"
+grep -q '^    Requests: [1-9][0-9]* OPEN, [0-9]* CLOSE, [1-9][0-9]* READ' /tmp/stats.txt || fail "status text lacks the requests"
+grep -q '^     Latency: READ p50 ' /tmp/stats.txt || fail "status text lacks the READ latency"
+grep -q '^   In flight: none' /tmp/stats.txt || fail "status text lacks the requests in flight"
+if daemon_log | grep -q 'no statistics'; then fail "a worker could not use its statistics page"; fi
+
 step "a member of control.group may read status; others are refused"
 runuser -u reader -- cfsupervisor status > /tmp/status_reader.txt 2>&1 \
     || fail "status as a member of cfsreaders failed: $(cat /tmp/status_reader.txt)"
@@ -52,6 +83,20 @@ runuser -u outsider -- cfsupervisor status > /tmp/status3.txt 2>&1 || st=$?
 [ "$st" -eq 4 ] || fail "status as a user outside the group exited $st, expected 4: $(cat /tmp/status3.txt)"
 grep -q 'permission denied' /tmp/status3.txt || fail "no 'permission denied' for the outsider: $(cat /tmp/status3.txt)"
 log "the outsider was told: $(cat /tmp/status3.txt)"
+
+step "worker statistics survive a worker's death"
+kill -9 $(worker_pids)
+# Both slots restarted once: their dead workers were reaped and their pages folded.
+restarted_twice() {
+    cfsupervisor status --json > /tmp/stats_after.json && [ "$(grep -o '"restarts":1' /tmp/stats_after.json | wc -l)" -eq 2 ]
+}
+wait_for 30 restarted_twice || fail "the workers were not restarted: $(cat /tmp/stats_after.json)"
+cfsupervisor status --json > /tmp/stats_after.json || fail "cfsupervisor status --json failed"
+bytes_after=$(grep -o '"bytes_served":[0-9]*' /tmp/stats_after.json | head -n1 | cut -d: -f2)
+reads_after=$(grep -o '"read":[0-9]*' /tmp/stats_after.json | head -n1 | cut -d: -f2)
+log "after killing every worker: $reads_after READ, $bytes_after bytes"
+[ "${bytes_after:-0}" -ge "$bytes" ] || fail "bytes served fell from $bytes to $bytes_after when the workers died"
+[ "${reads_after:-0}" -ge "$reads" ] || fail "READs fell from $reads to $reads_after when the workers died"
 
 step "with nothing listening, status says so and exits 3"
 umount_bounded /mnt/b
