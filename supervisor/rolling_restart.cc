@@ -12,6 +12,13 @@ RetirePlan plan_retirements(std::span<const WorkerSlot> workers, bool failover_u
     auto others_serving = static_cast<unsigned>(std::count_if(workers.begin(), workers.end(), [](const WorkerSlot& w) {
         return w.state == WorkerState::serving && !w.retiring;
     }));
+    // The highest slots go back to being spares first (plan_reconcile resumes the
+    // lowest first, so the two agree).
+    for (auto it = workers.rbegin(); it != workers.rend() && others_serving > wanted; ++it) {
+        if (it->state != WorkerState::serving || it->retiring) continue;
+        plan.to_spare.push_back(it->id);
+        --others_serving;
+    }
     for (const auto& w : workers) {
         if (!w.retiring || !w.running() || w.dismissed) continue;
         switch (w.state) {

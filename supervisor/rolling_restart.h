@@ -39,6 +39,9 @@ inline constexpr auto kReplaceTimeout = std::chrono::seconds(60);
 struct RetirePlan {
     std::vector<unsigned> pause;    // retiring and serving, with enough others serving: send Pause
     std::vector<unsigned> dismiss;  // retiring and holding no request: close its socket
+    // Serving beyond `wanted` (a reload lowered workers.count): send Pause; it stays
+    // as a spare (or goes, if its slot is no longer wanted either).
+    std::vector<unsigned> to_spare;
 };
 
 // Never during a failover (which pauses everyone itself and may need a retiring

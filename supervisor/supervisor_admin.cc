@@ -201,6 +201,18 @@ void Supervisor::retire_workers() {
         w.retire_deadline = deadline;
         log::info("worker {} (pid {}) pausing: it is being replaced", w.id, w.pid);
     }
+    for (unsigned id : plan.to_spare) {
+        WorkerSlot& w = state_.workers[id];
+        if (auto sent = state_.send(w, wire::Pause{}); !sent) {
+            kill_worker(w, sent.error().message());
+            continue;
+        }
+        w.state = WorkerState::pausing;
+        w.serving_since.reset();
+        w.retire_deadline = deadline;
+        log::info("worker {} (pid {}) pausing: more workers serve than workers.count ({}) wants; it waits as a spare",
+                  w.id, w.pid, config_.worker_count);
+    }
     for (unsigned id : plan.dismiss) {
         WorkerSlot& w = state_.workers[id];
         // Closing its socket is how a worker is told to leave (worker/main.cc).
@@ -209,7 +221,7 @@ void Supervisor::retire_workers() {
         drop_socket(w);
         log::info("worker {} (pid {}) holds no request; closed its connection so that it leaves", w.id, w.pid);
     }
-    if (!plan.pause.empty() || !plan.dismiss.empty()) arm_timer();
+    if (!plan.pause.empty() || !plan.dismiss.empty() || !plan.to_spare.empty()) arm_timer();
 }
 
 void Supervisor::on_retire_deadlines(Clock::time_point now) {

@@ -251,3 +251,17 @@ TEST_CASE("retirement: nothing during a failover; a paused retiring worker is re
     s[1].retiring = true;
     CHECK(plan_retirements(s, false, 5).dismiss == std::vector<unsigned>{1});
 }
+
+TEST_CASE("retirement: workers serving beyond workers.count go back to being spares, highest slot first") {
+    auto w = running({S::serving, S::serving, S::serving, S::paused});
+    auto plan = plan_retirements(w, false, 1);
+    CHECK(plan.to_spare == std::vector<unsigned>{2, 1});
+    CHECK(plan.pause.empty());
+    CHECK(plan_retirements(w, true, 1).to_spare.empty());  // a failover pauses everyone anyway
+    CHECK(plan_retirements(w, false, 3).to_spare.empty());
+    // A retiring worker still serving is not counted: its replacement serves first.
+    w[0].retiring = true;
+    plan = plan_retirements(w, false, 1);
+    CHECK(plan.to_spare == std::vector<unsigned>{2});
+    CHECK(plan.pause == std::vector<unsigned>{0});
+}
