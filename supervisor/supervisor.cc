@@ -353,7 +353,7 @@ void Supervisor::reconcile() {
         log::info("worker {} (pid {}) serving", w.id, w.pid);
     }
     retire_workers();
-    advance_rolling_restart();
+    if (advance_rolling_restart()) reconcile();
     note_ready();
 }
 

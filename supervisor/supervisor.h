@@ -71,7 +71,9 @@ private:
     [[nodiscard]] ControlReply apply_reload(std::string_view origin);
     [[nodiscard]] ControlReply restart_workers();
     [[nodiscard]] Status begin_rolling_restart(std::string_view why);
-    void advance_rolling_restart();
+    // True when it finished and the wanted slots changed (the extra slot goes):
+    // reconcile then runs once more.
+    [[nodiscard]] bool advance_rolling_restart();
     void finish_rolling_restart(const ControlReply& reply);
     // Slots: workers.count + workers.spares, plus one while a rolling restart runs
     // with no spares (the replacement of a serving worker needs somewhere to start).

@@ -122,11 +122,12 @@ Status Supervisor::begin_rolling_restart(std::string_view why) {
     return {};
 }
 
-void Supervisor::advance_rolling_restart() {
-    if (!rolling_) return;
+bool Supervisor::advance_rolling_restart() {
+    if (!rolling_) return false;
     if (!rolling_result_) {
         const auto outcome = rolling_->advance(state_.workers, Clock::now());
-        if (outcome == RollingRestart::Outcome::running) return;
+        if (outcome == RollingRestart::Outcome::running) return false;
+        const unsigned slots_before = wanted_slots();
         const auto took = std::chrono::duration<double>(Clock::now() - rolling_began_).count();
         if (outcome == RollingRestart::Outcome::failed) {
             log::error("rolling restart failed after replacing {} of {} worker(s): {}", rolling_->replaced(),
@@ -134,17 +135,18 @@ void Supervisor::advance_rolling_restart() {
             finish_rolling_restart({control::Code::failed,
                                     fmt::format("restart-workers failed after replacing {} of {} worker(s): {}\n",
                                                 rolling_->replaced(), rolling_->total(), rolling_->failure())});
-            return;
+            return wanted_slots() != slots_before;
         }
         rolling_result_ = ControlReply{control::Code::ok,
                                        fmt::format("restarted {} worker(s) one at a time in {:.1f} s", rolling_->total(),
                                                    took)};
+        if (wanted_slots() != slots_before) return true;  // answered once the extra slot has gone
     }
     // Done; answer once the extra slot (no spares configured) has gone too.
     const bool settled = state_.workers.size() == wanted_slots() &&
                          std::none_of(state_.workers.begin(), state_.workers.end(),
                                       [](const WorkerSlot& w) { return w.retiring; });
-    if (!settled) return;
+    if (!settled) return false;
     std::string pids;
     for (const auto& w : state_.workers)
         if (w.running()) pids += fmt::format("{}{}", pids.empty() ? "" : " ", w.pid);
@@ -152,6 +154,7 @@ void Supervisor::advance_rolling_restart() {
     reply.text += fmt::format("; worker pids now: {}\n", pids.empty() ? "none" : pids);
     log::info("rolling restart: {}", reply.text.substr(0, reply.text.size() - 1));
     finish_rolling_restart(reply);
+    return false;
 }
 
 void Supervisor::finish_rolling_restart(const ControlReply& reply) {

@@ -6,7 +6,8 @@
 #    journal says the same, and the daemon keeps its config and workers and serves.
 #    A config changing cache.tag is refused naming the key.
 # 3. `systemctl reload` (ExecReload=) with workers.count 1 -> 2 takes effect; SIGHUP
-#    with 2 -> 1 does too.
+#    with 2 -> 1 does too. With workers.spares 0 (a reload), restart-workers runs one
+#    extra worker for the duration and readers see no error.
 # 4. A member of control.group may read status but is refused reload and
 #    restart-workers (exit 4).
 . /usr/lib/cfs-tests/systemd-lib.sh
@@ -147,6 +148,37 @@ daemon_log | grep -q "reload (SIGHUP) of $CFS_CONFIG: workers.count 2 -> 1" \
     || unit_fail "the journal has no SIGHUP reload of workers.count 2 -> 1"
 unit_active || unit_fail "the unit is not active after SIGHUP: $(unit_state)"
 random_reads "/mnt/big/$big" "/mnt/ref/$big" 20 /tmp/r/after_hup || fail "read after SIGHUP: $(cat /tmp/r/after_hup)"
+require_alive
+
+step "with no spares, restart-workers runs one extra worker for the duration"
+CFS_SPARES=0 write_config 1
+cfsupervisor reload || unit_fail "reload with workers.spares 0 failed"
+one_worker() { [ "$(worker_count)" -eq 1 ] && [ "$(serving_count)" -eq 1 ]; }
+wait_for 60 one_worker || fail "workers.spares 0 did not take effect: $(cfsupervisor status)"
+old_pids=$(worker_pids)
+sync
+echo 3 > /proc/sys/vm/drop_caches
+readers=
+for i in 1 2; do
+    (random_reads "/mnt/big/$big" "/mnt/ref/$big" 150 "/tmp/r/nospare$i") &
+    readers="$readers $!"
+done
+sleep 1
+st=0
+timeout 300 cfsupervisor restart-workers > /tmp/rw2.out 2> /tmp/rw2.err || st=$?
+cat /tmp/rw2.out /tmp/rw2.err
+[ "$st" -eq 0 ] || unit_fail "restart-workers with no spares exited $st: $(cat /tmp/rw2.err)"
+new_pids=$(worker_pids)
+log "worker pids: $old_pids -> $new_pids"
+[ "$(worker_count)" -eq 1 ] || fail "the extra worker is still there after restart-workers: $new_pids"
+[ "$new_pids" != "$old_pids" ] || fail "the worker pid did not change: $new_pids"
+daemon_log | grep -q 'worker 1 (pid [0-9]*) is no longer wanted' \
+    || unit_fail "the journal does not show the extra worker going"
+wait_for 300 done_all || fail "random readers still running 300 s after restart-workers"
+for i in 1 2; do
+    case "$(cat "/tmp/r/nospare$i")" in ok*) ;; *) fail "random reader $i: $(cat "/tmp/r/nospare$i")" ;; esac
+done
+[ "$(status_field failovers)" -eq 0 ] || fail "restart-workers needed a failover: $(cfsupervisor status)"
 require_alive
 
 step "a member of control.group reads status but may not reload or restart workers"
