@@ -1,6 +1,7 @@
 #include "supervisor/control_server.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -61,7 +62,24 @@ Result<ControlServer> ControlServer::create(const std::string& path, std::option
     if (::chmod(path.c_str(), group ? 0660 : 0600) < 0 || (group && ::chown(path.c_str(), 0, *group) < 0))
         return sys_error(fmt::format("setting the owner and mode of {}", path));
     if (::listen(fd.get(), 16) < 0) return sys_error(fmt::format("listening on {}", path));
-    return ControlServer(std::move(fd), group);
+    return ControlServer(std::move(fd), group, path);
+}
+
+Result<std::optional<gid_t>> ControlServer::resolve_group(const std::string& name) {
+    if (name.empty()) return std::optional<gid_t>{};
+    group grp{}, *found = nullptr;
+    std::array<char, 4096> buffer{};
+    if (::getgrnam_r(name.c_str(), &grp, buffer.data(), buffer.size(), &found) != 0 || found == nullptr)
+        return logic_error(fmt::format("the control group \"{}\" (control.group) does not exist", name));
+    return std::optional<gid_t>{grp.gr_gid};
+}
+
+Status ControlServer::set_group(std::optional<gid_t> group) {
+    if (!path_.empty() &&
+        (::chown(path_.c_str(), 0, group.value_or(0)) < 0 || ::chmod(path_.c_str(), group ? 0660 : 0600) < 0))
+        return sys_error(fmt::format("setting the owner and mode of {}", path_));
+    group_ = group;
+    return {};
 }
 
 std::vector<int> ControlServer::accept_clients() {
@@ -74,12 +92,14 @@ std::vector<int> ControlServer::accept_clients() {
             return added;
         }
         if (clients_.size() >= kMaxClients) {
-            // Busy: the oldest waiter is the likeliest to be stuck.
+            // Busy: the oldest waiter is the likeliest to be stuck (one waiting for a
+            // command to finish is not stuck, so it goes last).
             log::warning("control socket: {} clients waiting; dropping the oldest", clients_.size());
-            clients_.erase(clients_.begin());
+            auto oldest = std::find_if(clients_.begin(), clients_.end(), [](const Client& c) { return !c.answer_pending; });
+            clients_.erase(oldest != clients_.end() ? oldest : clients_.begin());
         }
         added.push_back(client.get());
-        clients_.push_back(Client{std::move(client), Clock::now() + kClientTimeout});
+        clients_.push_back(Client{std::move(client), Clock::now() + kClientTimeout, next_id_++, false});
     }
 }
 
@@ -94,19 +114,32 @@ bool ControlServer::may_read(int fd, uid_t uid) const {
     return std::find(groups.begin(), groups.begin() + n, *group_) != groups.begin() + n;
 }
 
-void ControlServer::serve(int client_fd, const Handler& handler) {
+namespace {
+
+void send_reply(int client_fd, const ControlReply& reply) {
+    std::string datagram = fmt::format("{}\n{}", static_cast<int>(reply.code), reply.text);
+    if (datagram.size() > control::kMaxResponse) datagram.resize(control::kMaxResponse);
+    // Non-blocking: a client that does not read loses its answer, not our time.
+    if (::send(client_fd, datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        log::debug("{}", sys_error("answering a control client").message());
+}
+
+}  // namespace
+
+std::optional<ControlServer::ClientId> ControlServer::serve(int client_fd, const Handler& handler) {
     auto it = std::find_if(clients_.begin(), clients_.end(), [&](const Client& c) { return c.fd.get() == client_fd; });
-    if (it == clients_.end()) return;
+    if (it == clients_.end()) return std::nullopt;
     std::array<char, control::kMaxRequest + 1> request{};
     const ssize_t n = ::recv(client_fd, request.data(), request.size(), MSG_DONTWAIT | MSG_TRUNC);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;  // spurious wakeup; the deadline still holds
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return std::nullopt;  // spurious wakeup; the deadline still holds
     ControlReply reply;
     ucred peer{};
     socklen_t len = sizeof peer;
     if (n <= 0) {
         clients_.erase(it);  // gone, or an error: nothing to answer
-        return;
+        return std::nullopt;
     }
+    if (it->answer_pending) return std::nullopt;  // one request per connection; the rest is ignored
     if (::getsockopt(client_fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
         reply = {control::Code::failed, "cannot identify you (SO_PEERCRED failed)\n"};
     } else if (static_cast<std::size_t>(n) > control::kMaxRequest) {
@@ -120,16 +153,31 @@ void ControlServer::serve(int client_fd, const Handler& handler) {
         const std::string_view command(request.data(), static_cast<std::size_t>(n));
         reply = handler(command, peer.uid == 0);
     }
-    std::string datagram = fmt::format("{}\n{}", static_cast<int>(reply.code), reply.text);
-    if (datagram.size() > control::kMaxResponse) datagram.resize(control::kMaxResponse);
-    // Non-blocking: a client that does not read loses its answer, not our time.
-    if (::send(client_fd, datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-        log::debug("{}", sys_error("answering a control client").message());
+    if (reply.answer_within) {
+        it->answer_pending = true;
+        it->deadline = Clock::now() + *reply.answer_within;
+        return it->id;
+    }
+    send_reply(client_fd, reply);
+    clients_.erase(it);
+    return std::nullopt;
+}
+
+void ControlServer::answer(ClientId client, const ControlReply& reply) {
+    auto it = std::find_if(clients_.begin(), clients_.end(), [&](const Client& c) { return c.id == client; });
+    if (it == clients_.end() || !it->answer_pending) return;
+    send_reply(it->fd.get(), reply);
     clients_.erase(it);
 }
 
 std::optional<ControlServer::Clock::time_point> ControlServer::expire(Clock::time_point now) {
-    std::erase_if(clients_, [now](const Client& c) { return c.deadline <= now; });
+    std::erase_if(clients_, [now](const Client& c) {
+        if (c.deadline > now) return false;
+        if (c.answer_pending)
+            send_reply(c.fd.get(), {control::Code::failed,
+                                    "the command did not finish in time; see `cfsupervisor status` and the log\n"});
+        return true;
+    });
     return next_deadline();
 }
 

@@ -19,13 +19,23 @@ ReconcilePlan plan_reconcile(std::span<const WorkerSlot> workers, bool failover_
         if (any_pausing) return plan;
         plan.write_restore = true;
     }
-    auto serving = static_cast<unsigned>(std::count_if(
-        workers.begin(), workers.end(), [](const WorkerSlot& w) { return w.state == WorkerState::serving; }));
-    for (const auto& w : workers) {
-        if (serving >= wanted) break;
-        if (w.state != WorkerState::paused) continue;
-        plan.resume.push_back(w.id);
-        ++serving;
+    // A retiring worker still serving does not count: its replacement is resumed
+    // first, and only then is it paused (plan_retirements). A retiring one that is
+    // paused is resumed only when nothing else can serve.
+    auto serving = static_cast<unsigned>(std::count_if(workers.begin(), workers.end(), [](const WorkerSlot& w) {
+        return w.state == WorkerState::serving && !w.retiring;
+    }));
+    for (const bool retiring : {false, true}) {
+        if (retiring)
+            serving += static_cast<unsigned>(std::count_if(workers.begin(), workers.end(), [](const WorkerSlot& w) {
+                return w.state == WorkerState::serving && w.retiring;
+            }));
+        for (const auto& w : workers) {
+            if (serving >= wanted) break;
+            if (w.state != WorkerState::paused || w.retiring != retiring || w.dismissed) continue;
+            plan.resume.push_back(w.id);
+            ++serving;
+        }
     }
     return plan;
 }

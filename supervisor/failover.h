@@ -26,7 +26,8 @@ struct ReconcilePlan {
 
 // What to do next. During a failover: restore once no worker is pausing. Otherwise:
 // resume paused workers, lowest id first, until `wanted` serve; the others stay
-// paused as spares.
+// paused as spares. Retiring workers (rolling_restart.h) do not count as serving and
+// are resumed only when no other paused worker is left.
 [[nodiscard]] ReconcilePlan plan_reconcile(std::span<const WorkerSlot> workers, bool failover_under_way,
                                            unsigned wanted);
 

@@ -38,8 +38,19 @@ void usage(std::FILE* to) {
                  "                                            print the workers' sandbox; with --policy, check\n"
                  "                                            an edited copy of policy/worker.seccomp instead\n"
                  "       cfsupervisor status [--json] [--socket PATH]\n"
-                 "                                            what the running daemon is doing (exit 3: not running)\n"
-                 "       cfsupervisor --version\n",
+                 "                                            what the running daemon is doing\n"
+                 "       cfsupervisor restart-workers [--socket PATH]\n"
+                 "                                            replace every worker, one at a time, with the worker\n"
+                 "                                            executable as installed now (after an upgrade); no\n"
+                 "                                            reader sees an error; returns when done (root only)\n"
+                 "       cfsupervisor reload [--socket PATH]\n"
+                 "                                            read the config file again and apply what can change\n"
+                 "                                            while running (also SIGHUP, `systemctl reload`); a bad\n"
+                 "                                            or refused config changes nothing (root only)\n"
+                 "       cfsupervisor --version\n"
+                 "\n"
+                 "status, restart-workers and reload exit 0 on success, 1 when the daemon refused or failed\n"
+                 "(the reason is on stderr), 3 when the daemon is not running, 4 on permission denied.\n",
                  kDefaultConfigPath);
 }
 
@@ -58,16 +69,10 @@ int run(const std::string& config_path) {
         return kExitConfig;
     }
 
-    std::optional<gid_t> control_group;
-    if (!config->control_group.empty()) {
-        group grp{}, *found = nullptr;
-        std::array<char, 4096> buffer{};
-        if (::getgrnam_r(config->control_group.c_str(), &grp, buffer.data(), buffer.size(), &found) != 0 ||
-            found == nullptr) {
-            log::error("the control group \"{}\" (control.group) does not exist", config->control_group);
-            return kExitConfig;
-        }
-        control_group = grp.gr_gid;
+    auto control_group = supervisor::ControlServer::resolve_group(config->control_group);
+    if (!control_group) {
+        log::error("{}", control_group.error().message());
+        return kExitConfig;
     }
 
     unique_fd blob_dir(::open(config->blob_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -113,10 +118,11 @@ int run(const std::string& config_path) {
         log::info("device fd handed to systemd's fd store (kept if the unit sets FileDescriptorStoreMax=)");
     supervisor::Supervisor supervisor(*config, std::move(device), std::move(blob_dir), std::move(*worker), from_store);
     supervisor.set_fd_store(outcome && *outcome == supervisor::StoreOutcome::stored);
+    supervisor.set_config_path(config_path);
     // Without the control socket the daemon still serves; only `status` is lost.
     auto control = passed->control
-                       ? supervisor::ControlServer::adopt(std::move(*passed->control), control_group)
-                       : supervisor::ControlServer::create(control::kDefaultSocketPath, control_group);
+                       ? supervisor::ControlServer::adopt(std::move(*passed->control), *control_group)
+                       : supervisor::ControlServer::create(control::kDefaultSocketPath, *control_group);
     if (control)
         supervisor.set_control(std::move(*control));
     else
@@ -128,7 +134,9 @@ int run(const std::string& config_path) {
 
 // `cfsupervisor status` and other commands: one request over the control socket.
 // Exit status 3 when the daemon is not running, as `systemctl status` does.
-int ask(std::string_view request, const std::string& socket_path) {
+// `timeout_s` 0: wait as long as the daemon takes (restart-workers answers when done;
+// the daemon always answers or closes the connection).
+int ask(std::string_view request, const std::string& socket_path, int timeout_s = 10) {
     unique_fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -151,7 +159,7 @@ int ask(std::string_view request, const std::string& socket_path) {
         std::fprintf(stderr, "cfsupervisor: connecting to %s: %s\n", socket_path.c_str(), std::strerror(err));
         return EXIT_FAILURE;
     }
-    const timeval timeout{10, 0};
+    const timeval timeout{timeout_s, 0};
     (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) < 0) {
         std::fprintf(stderr, "cfsupervisor: sending to %s: %s\n", socket_path.c_str(), std::strerror(errno));
@@ -169,7 +177,8 @@ int ask(std::string_view request, const std::string& socket_path) {
     const int code = newline == std::string::npos ? 1 : std::atoi(reply.substr(0, newline).c_str());
     const std::string text = newline == std::string::npos ? reply : reply.substr(newline + 1);
     std::fputs(text.c_str(), code == 0 ? stdout : stderr);
-    return code;
+    // Unknown commands (2: an older daemon than this CLI) fail like any refusal.
+    return code == static_cast<int>(control::Code::unknown_command) ? EXIT_FAILURE : code;
 }
 
 int main(int argc, char** argv) {
@@ -198,6 +207,20 @@ int main(int argc, char** argv) {
             }
         }
         return ask(request, socket_path);
+    }
+    if (command == "restart-workers" || command == "reload") {
+        std::string socket_path = control::kDefaultSocketPath;
+        for (int i = 2; i < argc; ++i) {
+            const std::string_view arg = argv[i];
+            if (arg == "--socket" && i + 1 < argc) {
+                socket_path = argv[++i];
+            } else {
+                std::fprintf(stderr, "%s: unexpected argument '%s'\n", argv[1], argv[i]);
+                usage(stderr);
+                return EXIT_FAILURE;
+            }
+        }
+        return ask(command, socket_path, command == "restart-workers" ? 0 : 30);
     }
     if (command == "run") {
         std::string config_path = kDefaultConfigPath;

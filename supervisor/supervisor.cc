@@ -13,6 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <variant>
 
 #include <fmt/format.h>
 #include <systemd/sd-daemon.h>
@@ -21,6 +22,7 @@
 #include "common/kernel_msg.h"
 #include "common/log.h"
 #include "supervisor/cache_device.h"
+#include "supervisor/control_commands.h"
 #include "supervisor/failover.h"
 #include "supervisor/fd_budget.h"
 #include "supervisor/worker_dispatch.h"
@@ -110,11 +112,20 @@ void Supervisor::on_control_listener() {
     arm_timer();
 }
 
-ControlReply Supervisor::on_control(std::string_view command, bool /*admin*/) {
-    if (command == "status") return {control::Code::ok, render_text(snapshot())};
-    if (command == "status --json") return {control::Code::ok, render_json(snapshot())};
-    return {control::Code::unknown_command,
-            fmt::format("unknown command \"{}\" (known: status, status --json)\n", kmsg::printable(command))};
+ControlReply Supervisor::on_control(std::string_view command, bool admin) {
+    auto routed = route_control_request(command, admin);
+    if (auto* refused = std::get_if<ControlReply>(&routed)) {
+        if (refused->code == control::Code::denied)
+            log::info("control socket: refused \"{}\" to a client that is not root", kmsg::printable(command));
+        return std::move(*refused);
+    }
+    switch (std::get<ControlCommandId>(routed)) {
+        case ControlCommandId::status: return {control::Code::ok, render_text(snapshot())};
+        case ControlCommandId::status_json: return {control::Code::ok, render_json(snapshot())};
+        case ControlCommandId::restart_workers: return restart_workers();
+        case ControlCommandId::reload: return reload("cfsupervisor reload");
+    }
+    return {control::Code::failed, "unhandled command\n"};
 }
 
 StatusSnapshot Supervisor::snapshot() const {
@@ -134,6 +145,7 @@ StatusSnapshot Supervisor::snapshot() const {
     s.last_recovery_ms = last_recovery_ms_;
     if (stopping_) s.state = "stopping";
     else if (failover_) s.state = "failover";
+    else if (rolling_) s.state = "restarting workers";
     else if (crash_loop_announced_) s.state = "crash loop";
     else if (!announced_ready_) s.state = "starting";
     else s.state = "serving";
@@ -250,6 +262,9 @@ void Supervisor::reap(WorkerSlot& slot) {
     slot.pid = -1;
     slot.state = WorkerState::absent;
     slot.serving_since.reset();
+    slot.retiring = false;
+    slot.dismissed = false;
+    slot.retire_deadline.reset();
 }
 
 void Supervisor::on_worker_exit(WorkerSlot& slot) {
@@ -261,8 +276,15 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
     // counts (an operator killing workers gets them back at once).
     const bool was_stable = slot.made_progress;
     const auto state_at_death = slot.state;
+    const bool dismissed = slot.dismissed;
     reap(slot);
     if (stopping_) return;
+    if (dismissed) {
+        // We closed its socket while it held nothing: it left as told (rolling_restart.h).
+        log::info("worker {} (pid {}) left ({})", slot.id, pid, slot.last_exit);
+        if (slot.id < wanted_slots()) start_worker(slot);
+        return;
+    }
 
     if (was_stable) slot.consecutive_failures = 1;
     else if (!slot.killed_from_outside || slot.consecutive_failures == 0) ++slot.consecutive_failures;
@@ -286,7 +308,7 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
             log::info("failover: closed {} object(s); the kernel reopens each on its next READ", dropped.size());
         begin_failover(slot);
     }
-    schedule_restart(slot);
+    if (slot.id < wanted_slots()) schedule_restart(slot);  // else the slot goes (resize_slots)
 }
 
 void Supervisor::begin_failover(const WorkerSlot& dead) {
@@ -323,6 +345,7 @@ void Supervisor::on_progress(const WorkerSlot& slot) {
 
 void Supervisor::reconcile() {
     if (stopping_) return;
+    resize_slots();
     const auto plan = plan_reconcile(state_.workers, failover_.has_value(), config_.worker_count);
     if (plan.write_restore) {
         const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - failover_->began);
@@ -345,6 +368,8 @@ void Supervisor::reconcile() {
         w.made_progress = false;
         log::info("worker {} (pid {}) serving", w.id, w.pid);
     }
+    retire_workers();
+    if (advance_rolling_restart()) reconcile();
     note_ready();
 }
 
@@ -373,7 +398,10 @@ void Supervisor::arm_timer() {
     if (control_)
         if (auto deadline = control_->next_deadline(); deadline && (!next || *deadline < *next)) next = deadline;
     for (const auto& w : state_.workers)
-        if (w.restart_at && (!next || *w.restart_at < *next)) next = w.restart_at;
+        for (const auto& at : {w.restart_at, w.retire_deadline})
+            if (at && (!next || *at < *next)) next = at;
+    if (rolling_)
+        if (auto deadline = rolling_->deadline(); deadline && (!next || *deadline < *next)) next = deadline;
     if (!next || stats_.next_check() < *next) next = stats_.next_check();
     itimerspec spec{};
     if (next) {
@@ -397,6 +425,7 @@ void Supervisor::on_timer() {
         // Its death (pidfd) ends the wait; until then no new deadline.
         failover_->pause_deadline = Clock::time_point::max();
     }
+    on_retire_deadlines(now);
     for (auto& w : state_.workers)
         if (w.restart_at && *w.restart_at <= now) start_worker(w);
     if (stats_.next_check() <= now)
@@ -446,6 +475,7 @@ void Supervisor::note_ready() {
 }
 
 void Supervisor::shutdown() {
+    if (rolling_) finish_rolling_restart({control::Code::failed, "the supervisor is stopping\n"});
     stopping_ = true;
     (void)sd_notify(0, "STOPPING=1");
     log::info("stopping: closing worker connections");
@@ -519,7 +549,7 @@ int Supervisor::run() {
                             log::info("stopped");
                             return EXIT_SUCCESS;
                         }
-                        if (si.ssi_signo == SIGHUP) log::info("SIGHUP: configuration reload is not supported yet");
+                        if (si.ssi_signo == SIGHUP) (void)reload("SIGHUP");  // it logs the outcome
                         // SIGCHLD: workers are reaped through their pidfds.
                     }
                     break;
@@ -527,8 +557,9 @@ int Supervisor::run() {
                 case Source::timer: on_timer(); break;
                 case Source::control_listener: on_control_listener(); break;
                 case Source::control_client:
-                    control_->serve(static_cast<int>(slot),
-                                    [this](std::string_view c, bool admin) { return on_control(c, admin); });
+                    if (auto waiting = control_->serve(
+                            static_cast<int>(slot), [this](std::string_view c, bool admin) { return on_control(c, admin); }))
+                        rolling_waiters_.push_back(*waiting);
                     break;
                 case Source::worker_socket:
                     if (slot < state_.workers.size()) on_worker_message(state_.workers[slot]);

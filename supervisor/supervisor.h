@@ -4,12 +4,15 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/unique_fd.h"
 #include "supervisor/control_server.h"
 #include "supervisor/fault_dealer.h"
 #include "supervisor/stats_book.h"
+#include "supervisor/rolling_restart.h"
 #include "supervisor/status.h"
 #include "supervisor/supervisor_state.h"
 
@@ -40,6 +43,8 @@ public:
     void set_control(ControlServer control) { control_.emplace(std::move(control)); }
     // Whether a copy of the device is in systemd's fd store (for status).
     void set_fd_store(bool stored) { in_fd_store_ = stored; }
+    // The file `reload` and SIGHUP read again.
+    void set_config_path(std::string path) { config_path_ = std::move(path); }
     [[nodiscard]] StatusSnapshot snapshot() const;
 
 private:
@@ -62,6 +67,21 @@ private:
     [[nodiscard]] ControlReply on_control(std::string_view command, bool admin);
     void on_control_listener();
     void shutdown();
+    // Admin commands (supervisor_admin.cc).
+    [[nodiscard]] ControlReply reload(std::string_view origin);
+    [[nodiscard]] ControlReply apply_reload(std::string_view origin);
+    [[nodiscard]] ControlReply restart_workers();
+    [[nodiscard]] Status begin_rolling_restart(std::string_view why);
+    // True when it finished and the wanted slots changed (the extra slot goes):
+    // reconcile then runs once more.
+    [[nodiscard]] bool advance_rolling_restart();
+    void finish_rolling_restart(const ControlReply& reply);
+    // Slots: workers.count + workers.spares, plus one while a rolling restart runs
+    // with no spares (the replacement of a serving worker needs somewhere to start).
+    [[nodiscard]] unsigned wanted_slots() const;
+    void resize_slots();
+    void retire_workers();
+    void on_retire_deadlines(Clock::time_point now);
 
     Config config_;
     unique_fd device_;
@@ -96,6 +116,15 @@ private:
     StatsBook stats_;
     // "volume blob" of an open object, for stats (StatsBook::DescribeObject).
     [[nodiscard]] std::string describe_object(std::uint32_t object_id) const;
+    std::string config_path_;
+    std::optional<RollingRestart> rolling_;
+    Clock::time_point rolling_began_{};
+    // Control clients waiting for the rolling restart to finish (restart-workers is
+    // the one command answered later: ControlReply::answer_within).
+    std::vector<ControlServer::ClientId> rolling_waiters_;
+    // The rolling restart finished (or failed) and waits for the slots to settle
+    // (the extra slot to go) before answering.
+    std::optional<ControlReply> rolling_result_;
 };
 
 }  // namespace cfs::supervisor

@@ -53,6 +53,14 @@ struct WorkerSlot {
     // not the worker's own failure, so it adds no restart backoff.
     bool killed_from_outside = false;
     bool killed_by_us = false;  // kill_worker: a misbehaving worker, which does count
+    // This process is to go once it holds no request (rolling restart, or its slot is
+    // no longer wanted after a reload): supervisor/rolling_restart.h.
+    bool retiring = false;
+    // We closed its socket while it held no request, so it leaves: its exit is no
+    // failure and needs no failover.
+    bool dismissed = false;
+    // Until when a retiring worker may take to answer Pause, or a dismissed one to exit.
+    std::optional<Clock::time_point> retire_deadline;
 
     [[nodiscard]] bool running() const { return pid > 0; }
     [[nodiscard]] bool ready() const { return state != WorkerState::absent && state != WorkerState::starting; }

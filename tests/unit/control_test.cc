@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -162,5 +163,59 @@ TEST_CASE("control server: a silent client is dropped at its deadline") {
     char c;
     CHECK(::recv(fd, &c, 1, 0) == 0);  // the server closed it
     ::close(fd);
+    ::unlink(path.c_str());
+}
+
+TEST_CASE("control server: an answer put off comes later, or says it timed out at its deadline") {
+    if (::geteuid() != 0) {
+        MESSAGE("needs root (CI runs as root): only root may ask without a control group");
+        return;
+    }
+    const auto path = temp_socket_path() + ".3";
+    auto server = ControlServer::create(path, std::nullopt);
+    REQUIRE_MESSAGE(server.ok(), server.error().message());
+    auto connect_and_send = [&](const std::string& request) {
+        const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+        REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
+        return fd;
+    };
+    auto receive = [](int fd) {
+        std::string reply(4096, '\0');
+        const ssize_t n = ::recv(fd, reply.data(), reply.size(), MSG_DONTWAIT);
+        reply.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+        return reply;
+    };
+    const ControlServer::Handler later = [](std::string_view, bool) {
+        return ControlReply::later(std::chrono::seconds(30));
+    };
+
+    const int first = connect_and_send("restart-workers");
+    const auto accepted = server->accept_clients();
+    REQUIRE(accepted.size() == 1);
+    const auto id = server->serve(accepted[0], later);
+    REQUIRE(id.has_value());
+    CHECK(receive(first).empty());  // nothing yet
+    // More bytes from a client already waiting are ignored, and it keeps waiting.
+    (void)::send(first, "x", 1, 0);
+    CHECK_FALSE(server->serve(accepted[0], later).has_value());
+    server->answer(*id, ControlReply{control::Code::ok, "restarted\n"});
+    CHECK(receive(first) == "0\nrestarted\n");
+    server->answer(*id, ControlReply{control::Code::ok, "twice\n"});  // gone: ignored
+    ::close(first);
+
+    const int second = connect_and_send("restart-workers");
+    const auto accepted2 = server->accept_clients();
+    REQUIRE(accepted2.size() == 1);
+    REQUIRE(server->serve(accepted2[0], later).has_value());
+    const auto deadline = server->next_deadline();
+    REQUIRE(deadline.has_value());
+    CHECK(*deadline > ControlServer::Clock::now() + std::chrono::seconds(20));  // the handler's 30 s, not 2 s
+    CHECK_FALSE(server->expire(*deadline).has_value());
+    CHECK(receive(second).find("1\nthe command did not finish in time") == 0);
+    ::close(second);
     ::unlink(path.c_str());
 }

@@ -1,0 +1,58 @@
+#include "supervisor/reload.h"
+
+#include <fmt/format.h>
+
+namespace cfs::supervisor {
+namespace {
+
+std::string shown(const std::string& s) { return s.empty() ? "(none)" : fmt::format("\"{}\"", s); }
+
+}  // namespace
+
+ReloadPlan plan_reload(const Config& running, const Config& next) {
+    ReloadPlan plan;
+    auto refuse = [&](std::string_view key, const std::string& from, const std::string& to, std::string_view how) {
+        if (from == to) return;
+        plan.refused.push_back(fmt::format("{} cannot change while cfsupervisor runs ({} -> {}): {}", key, shown(from),
+                                           shown(to), how));
+    };
+    // A `systemctl restart` keeps the bound device in the fd store, so the cache keeps
+    // its old directory and tag: only a stop and a start binds again.
+    constexpr std::string_view kRebind =
+        "the kernel keeps the cache bound with it, across restarts too; apply it with "
+        "`systemctl stop cfsupervisor` and `systemctl start cfsupervisor`";
+    refuse("cache.dir", running.cache_dir, next.cache_dir, kRebind);
+    refuse("cache.tag", running.cache_tag, next.cache_tag, kRebind);
+    refuse("blobs.dir", running.blob_dir, next.blob_dir,
+           "it is opened once at start; apply it with `systemctl restart cfsupervisor`");
+    refuse("testing.fault_file", running.fault_file, next.fault_file,
+           "it is read from the start; apply it with `systemctl restart cfsupervisor`");
+    if (!plan.refused.empty()) return plan;
+
+    if (running.log_level != next.log_level) {
+        plan.log_level = true;
+        plan.changes.push_back(fmt::format("log.level {} -> {}", log::level_name(running.log_level),
+                                           log::level_name(next.log_level)));
+    }
+    if (running.worker_count != next.worker_count) {
+        plan.workers = true;
+        plan.changes.push_back(fmt::format("workers.count {} -> {}", running.worker_count, next.worker_count));
+    }
+    if (running.spare_count != next.spare_count) {
+        plan.workers = true;
+        plan.changes.push_back(fmt::format("workers.spares {} -> {}", running.spare_count, next.spare_count));
+    }
+    if (running.worker_user != next.worker_user) {
+        plan.worker_user = true;
+        plan.changes.push_back(fmt::format("workers.user {} -> {} (every worker is replaced, one at a time)",
+                                           shown(running.worker_user), shown(next.worker_user)));
+    }
+    if (running.control_group != next.control_group) {
+        plan.control_group = true;
+        plan.changes.push_back(
+            fmt::format("control.group {} -> {}", shown(running.control_group), shown(next.control_group)));
+    }
+    return plan;
+}
+
+}  // namespace cfs::supervisor

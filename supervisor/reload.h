@@ -1,0 +1,39 @@
+// `cfsupervisor reload` and SIGHUP: what a new version of the config file changes,
+// and whether the running daemon can take it. The decision is a pure function of
+// the two configs (tested on hand-made ones); supervisor.cc applies it.
+//
+// - Live: log.level (the supervisor at once; workers started from then on),
+//   workers.count and workers.spares (workers are started, or paused and let go),
+//   control.group (who may read status from then on).
+// - Live, with a rolling restart: workers.user. A worker switches user once, in its
+//   sandbox, so every running worker is replaced (as `restart-workers` does).
+// - Refused, naming the key: cache.dir, cache.tag (the kernel keeps the cache bound
+//   with them, across restarts too, through the fd store: they take a stop and a
+//   start), blobs.dir (opened once at start: a restart), testing.fault_file.
+//   A refused reload changes nothing, not even the live keys.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+namespace cfs::supervisor {
+
+struct ReloadPlan {
+    // One line per key that cannot change while running: the key, old and new
+    // values, and what applies it.
+    std::vector<std::string> refused;
+    // One entry per key that changes: "workers.count 1 -> 2".
+    std::vector<std::string> changes;
+    bool log_level = false;
+    bool workers = false;        // count or spares
+    bool control_group = false;
+    bool worker_user = false;    // needs every worker replaced
+
+    [[nodiscard]] bool accepted() const { return refused.empty(); }
+};
+
+[[nodiscard]] ReloadPlan plan_reload(const Config& running, const Config& next);
+
+}  // namespace cfs::supervisor

@@ -1,0 +1,267 @@
+// The admin commands' decisions: the control command table, what a reload changes or
+// refuses, and the rolling restart's order (supervisor/rolling_restart.h).
+#include <doctest/doctest.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/config.h"
+#include "supervisor/control_commands.h"
+#include "supervisor/failover.h"
+#include "supervisor/reload.h"
+#include "supervisor/rolling_restart.h"
+
+using namespace cfs;
+using namespace cfs::supervisor;
+
+namespace {
+
+Config base_config() {
+    Config c;
+    c.cache_dir = "/var/cache/cfs";
+    c.blob_dir = "/blobs";
+    return c;
+}
+
+bool contains(const std::string& text, std::string_view what) { return text.find(what) != std::string::npos; }
+
+using S = WorkerState;
+// Running workers (pid 100 + id) in the given states.
+std::vector<WorkerSlot> running(std::initializer_list<WorkerState> states) {
+    std::vector<WorkerSlot> out(states.size());
+    unsigned i = 0;
+    for (auto st : states) {
+        out[i].id = i;
+        out[i].pid = static_cast<pid_t>(100 + i);
+        out[i].state = st;
+        ++i;
+    }
+    return out;
+}
+
+// What supervisor.cc does when a retired worker left and its slot started another,
+// which said Ready.
+void replace(WorkerSlot& w, pid_t new_pid) {
+    w.pid = new_pid;
+    w.state = S::paused;
+    w.retiring = false;
+    w.dismissed = false;
+}
+
+}  // namespace
+
+// ---- control command table -------------------------------------------------------
+
+TEST_CASE("control commands: status is for readers, restart-workers and reload for root only") {
+    for (const auto& c : control_commands()) {
+        CAPTURE(c.request);
+        const bool admin_only = c.request == "restart-workers" || c.request == "reload";
+        CHECK(c.admin_only == admin_only);
+        CHECK_FALSE(c.what.empty());
+        // Root may run everything.
+        auto as_root = route_control_request(c.request, true);
+        REQUIRE(std::holds_alternative<ControlCommandId>(as_root));
+        CHECK(std::get<ControlCommandId>(as_root) == c.id);
+        // Others only what reads.
+        auto as_reader = route_control_request(c.request, false);
+        if (admin_only) {
+            REQUIRE(std::holds_alternative<ControlReply>(as_reader));
+            const auto& reply = std::get<ControlReply>(as_reader);
+            CHECK(reply.code == control::Code::denied);
+            CHECK(reply.text == "permission denied: \"" + std::string(c.request) + "\" is for root only\n");
+        } else {
+            CHECK(std::holds_alternative<ControlCommandId>(as_reader));
+        }
+    }
+    CHECK(control_commands().size() == 4);
+}
+
+TEST_CASE("control commands: an unknown request is named (printably) with the known ones") {
+    for (bool admin : {false, true}) {
+        auto routed = route_control_request("restart\nworkers", admin);
+        REQUIRE(std::holds_alternative<ControlReply>(routed));
+        const auto& reply = std::get<ControlReply>(routed);
+        CHECK(reply.code == control::Code::unknown_command);
+        CHECK(reply.text ==
+              "unknown command \"restart\\x0aworkers\" (known: status, status --json, restart-workers, reload)\n");
+    }
+    // Exact match only: no prefixes, no trailing spaces.
+    CHECK(std::holds_alternative<ControlReply>(route_control_request("reload ", true)));
+    CHECK(std::holds_alternative<ControlReply>(route_control_request("status --jso", true)));
+}
+
+// ---- reload ----------------------------------------------------------------------
+
+TEST_CASE("reload: the same config changes nothing") {
+    const auto plan = plan_reload(base_config(), base_config());
+    CHECK(plan.accepted());
+    CHECK(plan.changes.empty());
+    CHECK_FALSE((plan.log_level || plan.workers || plan.control_group || plan.worker_user));
+}
+
+TEST_CASE("reload: live keys are applied and described") {
+    auto next = base_config();
+    next.log_level = log::Level::debug;
+    next.worker_count = 2;
+    next.spare_count = 0;
+    next.control_group = "readers";
+    next.worker_user = "other-worker";
+    const auto plan = plan_reload(base_config(), next);
+    REQUIRE(plan.accepted());
+    CHECK(plan.log_level);
+    CHECK(plan.workers);
+    CHECK(plan.control_group);
+    CHECK(plan.worker_user);
+    CHECK(plan.changes == std::vector<std::string>{
+                              "log.level info -> debug", "workers.count 1 -> 2", "workers.spares 1 -> 0",
+                              "workers.user \"cfsupervisor-worker\" -> \"other-worker\" (every worker is replaced, "
+                              "one at a time)",
+                              "control.group (none) -> \"readers\""});
+}
+
+TEST_CASE("reload: cache.dir, cache.tag, blobs.dir are refused by name, and then nothing applies") {
+    auto next = base_config();
+    next.cache_tag = "other";
+    next.blob_dir = "/srv/blobs";
+    next.worker_count = 3;  // live, but the reload is refused as a whole
+    const auto plan = plan_reload(base_config(), next);
+    CHECK_FALSE(plan.accepted());
+    REQUIRE(plan.refused.size() == 2);
+    CHECK(contains(plan.refused[0], "cache.tag cannot change while cfsupervisor runs (\"cfs\" -> \"other\")"));
+    CHECK(contains(plan.refused[0], "systemctl stop cfsupervisor"));
+    CHECK(contains(plan.refused[1], "blobs.dir cannot change while cfsupervisor runs (\"/blobs\" -> \"/srv/blobs\")"));
+    CHECK(contains(plan.refused[1], "systemctl restart cfsupervisor"));
+    CHECK(plan.changes.empty());
+    CHECK_FALSE(plan.workers);
+
+    next = base_config();
+    next.cache_dir = "/var/cache/other";
+    const auto dir = plan_reload(base_config(), next);
+    REQUIRE(dir.refused.size() == 1);
+    CHECK(contains(dir.refused[0], "cache.dir cannot change"));
+    next = base_config();
+    next.fault_file = "/run/fault";
+    CHECK(contains(plan_reload(base_config(), next).refused.at(0), "testing.fault_file"));
+}
+
+TEST_CASE("reload: a broken file's error names file:line:column (what reload reports)") {
+    auto parsed = parse_config("[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n[workers]\ncount = \"two\"\n",
+                               "/etc/cfsupervisor/cfsupervisor.toml");
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error().message().find("/etc/cfsupervisor/cfsupervisor.toml:6:9: workers.count") == 0);
+    parsed = parse_config("[cache\n", "/etc/cfsupervisor/cfsupervisor.toml");
+    REQUIRE_FALSE(parsed);
+    CHECK(parsed.error().message().find("/etc/cfsupervisor/cfsupervisor.toml:1:") == 0);
+}
+
+// ---- rolling restart -------------------------------------------------------------
+
+TEST_CASE("rolling restart: spares first, then serving workers, one at a time") {
+    auto w = running({S::serving, S::serving, S::paused});
+    RollingRestart rr(w);
+    CHECK(rr.total() == 3);
+    const auto now = Clock::now();
+    // The spare first: it holds nothing, so it is dismissed at once.
+    REQUIRE(rr.advance(w, now) == RollingRestart::Outcome::running);
+    CHECK(w[2].retiring);
+    CHECK_FALSE(w[0].retiring);
+    auto plan = plan_retirements(w, false, 2);
+    CHECK(plan.dismiss == std::vector<unsigned>{2});
+    CHECK(plan.pause.empty());
+    // Not replaced until a new process in its slot said Ready.
+    w[2].dismissed = true;
+    CHECK(rr.advance(w, now) == RollingRestart::Outcome::running);
+    w[2].pid = 200;  // (reap cleared the flags)
+    w[2].state = S::starting;
+    w[2].retiring = false;
+    w[2].dismissed = false;
+    CHECK(rr.advance(w, now) == RollingRestart::Outcome::running);
+    CHECK_FALSE(w[0].retiring);
+    w[2].state = S::paused;
+    CHECK(rr.advance(w, now) == RollingRestart::Outcome::running);
+    CHECK(rr.replaced() == 1);
+    CHECK(w[0].retiring);
+
+    // Worker 0 serves: the new spare is resumed first, and only then is 0 paused.
+    auto reconcile = plan_reconcile(w, false, 2);
+    CHECK(reconcile.resume == std::vector<unsigned>{2});
+    CHECK(plan_retirements(w, false, 2).pause.empty());  // before the resume: only 1 other serves
+    w[2].state = S::serving;
+    plan = plan_retirements(w, false, 2);
+    CHECK(plan.pause == std::vector<unsigned>{0});
+    w[0].state = S::pausing;
+    CHECK(plan_retirements(w, false, 2).dismiss.empty());  // still may hold a request
+    w[0].state = S::paused;
+    CHECK(plan_reconcile(w, false, 2).resume.empty());  // a retiring worker is not resumed while others can serve
+    CHECK(plan_retirements(w, false, 2).dismiss == std::vector<unsigned>{0});
+    replace(w[0], 300);
+    CHECK(rr.advance(w, now) == RollingRestart::Outcome::running);
+    CHECK(w[1].retiring);
+    w[0].state = S::serving;  // (resumed by plan_reconcile)
+    w[1].state = S::paused;
+    replace(w[1], 400);
+    CHECK(rr.advance(w, now) == RollingRestart::Outcome::done);
+    CHECK(rr.replaced() == 3);
+}
+
+TEST_CASE("rolling restart: a worker that died meanwhile is not replaced twice; a slot gone needs nothing") {
+    auto w = running({S::serving, S::paused});
+    RollingRestart rr(w);
+    w[1].pid = 555;  // died and restarted before its turn
+    const auto now = Clock::now();
+    REQUIRE(rr.advance(w, now) == RollingRestart::Outcome::running);
+    CHECK_FALSE(w[1].retiring);
+    CHECK(w[0].retiring);
+    w.pop_back();
+    w.pop_back();  // (a reload shrank the slots)
+    CHECK(rr.advance(w, now) == RollingRestart::Outcome::done);
+}
+
+TEST_CASE("rolling restart: fails after kReplaceTimeout, and the worker it waited for stays") {
+    auto w = running({S::serving, S::paused});
+    w.pop_back();  // only one worker, no spare: nothing can replace it
+    RollingRestart rr(w);
+    const auto now = Clock::now();
+    REQUIRE(rr.advance(w, now) == RollingRestart::Outcome::running);
+    CHECK(w[0].retiring);
+    CHECK(plan_retirements(w, false, 1).pause.empty());  // nothing else serves: it keeps serving
+    CHECK(rr.advance(w, now + kReplaceTimeout - std::chrono::seconds(1)) == RollingRestart::Outcome::running);
+    CHECK(rr.advance(w, now + kReplaceTimeout) == RollingRestart::Outcome::failed);
+    CHECK(contains(rr.failure(), "worker 0 (pid 100) was not replaced within 60 s (still running, serving)"));
+    CHECK_FALSE(w[0].retiring);
+}
+
+TEST_CASE("retirement: nothing during a failover; a paused retiring worker is resumed if nothing else can serve") {
+    auto w = running({S::pausing, S::paused});
+    w[0].retiring = true;
+    w[1].retiring = true;
+    CHECK(plan_retirements(w, true, 1).pause.empty());
+    CHECK(plan_retirements(w, true, 1).dismiss.empty());
+    // After the failover's restore: no other worker is left, so a retiring one serves.
+    w[0].state = S::paused;
+    auto plan = plan_reconcile(w, true, 1);
+    CHECK(plan.write_restore);
+    CHECK(plan.resume == std::vector<unsigned>{0});
+    // A non-retiring paused worker is preferred.
+    w[1].retiring = false;
+    CHECK(plan_reconcile(w, false, 1).resume == std::vector<unsigned>{1});
+    // A starting retiring worker has never read the device: it may go at once.
+    auto s = running({S::serving, S::starting});
+    s[1].retiring = true;
+    CHECK(plan_retirements(s, false, 5).dismiss == std::vector<unsigned>{1});
+}
+
+TEST_CASE("retirement: workers serving beyond workers.count go back to being spares, highest slot first") {
+    auto w = running({S::serving, S::serving, S::serving, S::paused});
+    auto plan = plan_retirements(w, false, 1);
+    CHECK(plan.to_spare == std::vector<unsigned>{2, 1});
+    CHECK(plan.pause.empty());
+    CHECK(plan_retirements(w, true, 1).to_spare.empty());  // a failover pauses everyone anyway
+    CHECK(plan_retirements(w, false, 3).to_spare.empty());
+    // A retiring worker still serving is not counted: its replacement serves first.
+    w[0].retiring = true;
+    plan = plan_retirements(w, false, 1);
+    CHECK(plan.to_spare == std::vector<unsigned>{2});
+    CHECK(plan.pause == std::vector<unsigned>{0});
+}
