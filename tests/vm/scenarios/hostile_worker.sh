@@ -52,6 +52,7 @@ fresh_spare() {
         r = 0; for (i = 5; i < NF; i++) if ($i == "restarts") { r = $(i + 1); sub(",", "", r) }
         print r, $3 }' | sort -n | head -n 1 | cut -d' ' -f2
 }
+all_slots_running() { [ "$(cfsupervisor status | awk '$2 == "pid"' | wc -l)" -eq $((1 + CFS_SPARES)) ]; }
 hostile_dealt() { daemon_log | grep -c 'gets fault point hostile' || true; }
 hostile_done() { daemon_log | grep -c 'hostile: script done' || true; }
 
@@ -59,6 +60,9 @@ hostile_done() { daemon_log | grep -c 'hostile: script done' || true; }
 # killed; its replacement gets the fault point) and waits until its script is done.
 # Sets HOSTILE_PID.
 attack() {
+    # The previous attacker's slot restarts after a delay; the fault must not go to
+    # that start instead of the one this attack causes.
+    wait_for 20 all_slots_running || fail "attack $1: a worker slot is still waiting to restart: $(cfsupervisor status)"
     cat > "$SCRIPT"
     printf 'hostile 1\n' > "$CFS_FAULT_FILE.new" && mv "$CFS_FAULT_FILE.new" "$CFS_FAULT_FILE"
     _dealt=$(hostile_dealt) _done=$(hostile_done)
