@@ -29,7 +29,8 @@ namespace {
 
 using namespace cfs;
 
-constexpr const char* kDefaultConfigPath = "/etc/cfsupervisor/cfsupervisor.toml";
+// /etc/cfsupervisor/cfsupervisor.toml for the default prefix /usr (CMakeLists.txt).
+constexpr const char* kDefaultConfigPath = CFS_DEFAULT_CONFIG_PATH;
 
 void usage(std::FILE* to) {
     std::fprintf(to,
