@@ -40,6 +40,14 @@ require_workers_in_unit
 # CacheDirectory= and RuntimeDirectory= of the unit.
 [ -d /var/cache/cfsupervisor ] || fail "the unit did not create /var/cache/cfsupervisor (CacheDirectory=)"
 [ -d /run/cfsupervisor ] || fail "the unit did not create /run/cfsupervisor (RuntimeDirectory=)"
+# The unit's hardening is in force on the daemon: a seccomp filter (SystemCallFilter=;
+# mode 2), / read-only and the cache disk writable in its mount namespace
+# (ProtectSystem=strict, ReadWritePaths=/cache from the image's drop-in).
+grep -q '^Seccomp:[[:space:]]*2$' "/proc/$CFS_SUP_PID/status" \
+    || fail "the daemon runs without a seccomp filter: $(grep '^Seccomp' "/proc/$CFS_SUP_PID/status")"
+mount_opts() { awk -v m="$1" '$5 == m { split($6, o, ","); print o[1] }' "/proc/$CFS_SUP_PID/mountinfo" | tail -n 1; }
+[ "$(mount_opts /)" = ro ] || fail "/ is '$(mount_opts /)' for the daemon, expected ro (ProtectSystem=strict)"
+[ "$(mount_opts /cache)" = rw ] || fail "/cache is '$(mount_opts /cache)' for the daemon, expected rw (ReadWritePaths=)"
 
 step "mount img_a and verify it"
 mount_erofs /mnt/a fsid=img_a
