@@ -16,8 +16,11 @@ packages=(
     qemu-system-x86 erofs-utils busybox-static e2fsprogs cpio python3
     # the systemd test VM's Debian root tree (tests/vm/build-rootfs.sh)
     debootstrap debian-archive-keyring
-    # systemd-sysusers creates the workers' user in that root image (build-root-image.sh)
+    # systemd-sysusers creates the workers' user in that root image (build-root-image.sh);
+    # systemd-analyze, -sysusers and -tmpfiles check the units and the install
     systemd
+    # groff lints the man pages (tests/man_lint.sh)
+    groff-base
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q

@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${CFS_BUILD_DIR:-$root/build}
 # Test builds compile in the worker fault injection the VM scenarios use; release
 # builds (the default) do not have it.
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCFS_FAULT_INJECTION=ON
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr -DCFS_FAULT_INJECTION=ON
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 exec ctest --output-on-failure "$@"

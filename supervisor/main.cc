@@ -21,6 +21,7 @@
 #include "supervisor/control_server.h"
 #include "supervisor/check_policy.h"
 #include "supervisor/fd_store.h"
+#include "supervisor/journal_log.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/worker_process.h"
 #include "supervisor/worker_user.h"
@@ -29,7 +30,8 @@ namespace {
 
 using namespace cfs;
 
-constexpr const char* kDefaultConfigPath = "/etc/cfsupervisor/cfsupervisor.toml";
+// /etc/cfsupervisor/cfsupervisor.toml for the default prefix /usr (CMakeLists.txt).
+constexpr const char* kDefaultConfigPath = CFS_DEFAULT_CONFIG_PATH;
 
 void usage(std::FILE* to) {
     std::fprintf(to,
@@ -62,6 +64,9 @@ int run(const std::string& config_path) {
         return kExitConfig;
     }
     log::set_level(config->log_level);
+    // From here on, under systemd, lines are journal entries with fields (a bad
+    // config above is one line on stderr, whoever started us).
+    (void)supervisor::log_to_journal_if_under_systemd();
     // Checked now so that a missing user stops the start (every worker start looks
     // it up again).
     if (auto user = supervisor::resolve_worker_user(config->worker_user); !user) {

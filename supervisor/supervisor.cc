@@ -25,6 +25,7 @@
 #include "supervisor/control_commands.h"
 #include "supervisor/failover.h"
 #include "supervisor/fd_budget.h"
+#include "supervisor/message_ids.h"
 #include "supervisor/worker_dispatch.h"
 #include "supervisor/worker_process.h"
 
@@ -215,7 +216,8 @@ void Supervisor::start_worker(WorkerSlot& slot) {
             log::warning("testing: the supervisor's main loop hangs now");
             for (;;) ::pause();  // the signals we handle are blocked; systemd's SIGABRT is not
         } else if (*fault != FaultPoint::none) {
-            log::warning("testing: worker {} (pid {}) gets fault point {}", slot.id, slot.pid, fault_point_name(*fault));
+            log::warning(log::Fields{.worker_pid = slot.pid}, "testing: worker {} (pid {}) gets fault point {}", slot.id,
+                         slot.pid, fault_point_name(*fault));
             init.fault_point = static_cast<std::uint32_t>(*fault);
         }
     }
@@ -223,7 +225,7 @@ void Supervisor::start_worker(WorkerSlot& slot) {
         kill_worker(slot, sent.error().message());
         return;
     }
-    log::debug("worker {} started as pid {}", slot.id, slot.pid);
+    log::debug(log::Fields{.worker_pid = slot.pid}, "worker {} started as pid {}", slot.id, slot.pid);
 }
 
 void Supervisor::drop_socket(WorkerSlot& slot) {
@@ -241,7 +243,9 @@ void Supervisor::sigkill(WorkerSlot& slot) {
 
 void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
     if (!slot.running()) return;
-    log::error("worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
+    const bool violation = why.starts_with("protocol violation");
+    log::error(log::Fields{.worker_pid = slot.pid, .message_id = violation ? ids::kProtocolViolation : ""},
+               "worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
     slot.killed_by_us = true;
     sigkill(slot);
 }
@@ -289,7 +293,8 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
     if (was_stable) slot.consecutive_failures = 1;
     else if (!slot.killed_from_outside || slot.consecutive_failures == 0) ++slot.consecutive_failures;
     ++slot.restarts;
-    log::warning("worker {} (pid {}, {}) {}; restart {} (failure {} in a row)", slot.id, pid,
+    log::warning(log::Fields{.worker_pid = pid, .message_id = ids::kWorkerDied},
+                 "worker {} (pid {}, {}) {}; restart {} (failure {} in a row)", slot.id, pid,
                  state_name(state_at_death), slot.last_exit, slot.restarts, slot.consecutive_failures);
 
     if (held_requests) {
@@ -331,13 +336,14 @@ void Supervisor::begin_failover(const WorkerSlot& dead) {
 void Supervisor::on_progress(const WorkerSlot& slot) {
     if (crash_loop_announced_) {
         crash_loop_announced_ = false;
-        log::info("worker {} answered a request: no longer crash-looping", slot.id);
+        log::info(log::Fields{.worker_pid = slot.pid}, "worker {} answered a request: no longer crash-looping", slot.id);
         (void)sd_notify(0, "STATUS=serving");
     }
     if (!awaiting_first_answer_) return;
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - awaiting_first_answer_->began);
-    log::info("failover: worker {} answered the first READ {} ms after worker {} died", slot.id, took.count(),
+    log::info(log::Fields{.worker_pid = slot.pid}, "failover: worker {} answered the first READ {} ms after worker {} died",
+              slot.id, took.count(),
               awaiting_first_answer_->dead_worker);
     last_recovery_ms_ = static_cast<double>(took.count());
     awaiting_first_answer_.reset();
@@ -354,7 +360,8 @@ void Supervisor::reconcile() {
         if (auto restored = restore_requests(device_.get()); !restored)
             log::error("{}", restored.error().message());
         else
-            log::info("failover: restore written {} ms after the worker died; no worker held a request", took.count());
+            log::info(log::Fields{.message_id = ids::kFailoverDone},
+                      "failover: restore written {} ms after the worker died; no worker held a request", took.count());
         arm_timer();
     }
     for (unsigned id : plan.resume) {
@@ -366,7 +373,7 @@ void Supervisor::reconcile() {
         w.state = WorkerState::serving;
         w.serving_since = Clock::now();
         w.made_progress = false;
-        log::info("worker {} (pid {}) serving", w.id, w.pid);
+        log::info(log::Fields{.worker_pid = w.pid}, "worker {} (pid {}) serving", w.id, w.pid);
     }
     retire_workers();
     if (advance_rolling_restart()) reconcile();
@@ -450,7 +457,8 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
             // its pidfd says so), and on_worker_exit reports the death. One that
             // closed it and lives on cannot be served: the SIGKILL covers both. The
             // socket leaves epoll either way: at EOF it would stay readable forever.
-            log::debug("worker {} (pid {}) closed its connection; making sure it is gone", slot.id, slot.pid);
+            log::debug(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}) closed its connection; making sure it is gone",
+                       slot.id, slot.pid);
             sigkill(slot);
             return;
         }
@@ -490,7 +498,7 @@ void Supervisor::shutdown() {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         pollfd p{w.pidfd.get(), POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(std::max<long long>(left.count(), 0))) <= 0) {
-            log::warning("worker {} (pid {}) did not stop within {} s; killing it", w.id, w.pid,
+            log::warning(log::Fields{.worker_pid = w.pid}, "worker {} (pid {}) did not stop within {} s; killing it", w.id, w.pid,
                          kShutdownGrace.count());
             sigkill(w);
         }

@@ -55,8 +55,9 @@ Status on_object_opened(SupervisorState& state, WorkerSlot& from, const wire::Me
                                        opened.object_id, state.objects.size() + 1, state.max_objects));
     if (!state.objects.add(opened, std::move(fds.front()), from.id))
         return logic_error(fmt::format("object {} registered twice", opened.object_id));
-    log::debug("worker {} opened object {}: volume \"{}\" blob \"{}\"", from.id, opened.object_id,
-               kmsg::printable(opened.volume_key), kmsg::printable(opened.cookie_key));
+    const std::string volume = kmsg::printable(opened.volume_key), blob = kmsg::printable(opened.cookie_key);
+    log::debug(log::Fields{.object_id = opened.object_id, .volume = volume, .cookie_key = blob, .worker_pid = from.pid},
+               "worker {} opened object {}: volume \"{}\" blob \"{}\"", from.id, opened.object_id, volume, blob);
     return state.send(from, wire::ObjectAck{opened.object_id});
 }
 
@@ -75,7 +76,7 @@ Status on_object_query(SupervisorState& state, WorkerSlot& from, const wire::Mes
     const auto id = std::get<wire::ObjectQuery>(m).object_id;
     RegisteredObject* object = state.objects.find(id);
     if (object == nullptr) {
-        log::debug("worker {} asked for unknown object {}", from.id, id);
+        log::debug(log::Fields{.object_id = id, .worker_pid = from.pid}, "worker {} asked for unknown object {}", from.id, id);
         return state.send(from, wire::ObjectUnknown{id});
     }
     wire::ObjectInfo info;
@@ -88,10 +89,11 @@ Status on_object_closed(SupervisorState& state, WorkerSlot& from, const wire::Me
                         std::vector<unique_fd>&) {
     const auto id = std::get<wire::ObjectClosed>(m).object_id;
     if (!state.objects.remove(id)) {
-        log::debug("worker {} closed object {}, which we no longer hold", from.id, id);
+        log::debug(log::Fields{.object_id = id, .worker_pid = from.pid}, "worker {} closed object {}, which we no longer hold",
+                   from.id, id);
         return {};
     }
-    log::debug("object {} closed (worker {})", id, from.id);
+    log::debug(log::Fields{.object_id = id, .worker_pid = from.pid}, "object {} closed (worker {})", id, from.id);
     state.broadcast_forget(id, &from);
     return {};
 }

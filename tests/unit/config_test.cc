@@ -152,6 +152,31 @@ TEST_CASE("config: the shipped example config parses to the documented defaults"
     CHECK(r->blob_dir == "/var/lib/cfsupervisor/blobs");
     CHECK(r->worker_count == 1u);
     CHECK(r->log_level == cfs::log::Level::info);
+    // It is installed as /etc/cfsupervisor/cfsupervisor.toml (tests/install_layout.sh
+    // checks the copy is this file): every value it sets is the default.
+    Config defaults;
+    defaults.cache_dir = "/var/cache/cfsupervisor";
+    defaults.blob_dir = "/var/lib/cfsupervisor/blobs";
+    CHECK(*r == defaults);
+}
+
+TEST_CASE("config: the example's commented-out keys parse once uncommented") {
+    std::ifstream in(CFS_TEST_DATA_DIR "/../../cfsupervisor.toml.example");
+    REQUIRE(in);
+    std::string text, line;
+    int uncommented = 0;
+    while (std::getline(in, line)) {
+        // "# key = value" lines are settings left out; prose never has " = ".
+        if (line.starts_with("# ") && line.find(" = ") != std::string::npos) {
+            line = line.substr(2);
+            ++uncommented;
+        }
+        text += line + '\n';
+    }
+    CHECK(uncommented >= 1);
+    auto r = parse_config(text, "example");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->control_group == "cfsupervisor-readers");
 }
 
 TEST_CASE("config: fixture file with every key loads") {

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Makes the ext4 root image of the systemd test VM from the cached Debian tree
 # (build-rootfs.sh) plus what is under test and what runs the test:
-#   the freshly built cfsupervisor at the unit's ExecStart path, and its worker at
-#     the path compiled into cfsupervisor (CFS_WORKER_INSTALL_PATH), so the installed
-#     layout is exercised rather than the "worker next to me" build-tree fallback;
-#   units/*.service|socket in /etc/systemd/system (not enabled: scenarios start them
-#     once the cache disk is mounted);
-#   /etc/cfsupervisor/cfsupervisor.toml for the guest's disks;
+#   everything `cmake --install` installs from BUILD_DIR (DESTDIR install, the layout
+#     a Debian package has: /usr/bin/cfsupervisor, the worker in
+#     /usr/libexec/cfsupervisor, the units in /lib/systemd/system (not enabled:
+#     scenarios start them once the cache disk is mounted), sysusers.d (applied
+#     here), tmpfiles.d (applied by the guest's boot), the man pages), so the VM
+#     tests run the installed layout rather than the build tree's;
+#   /etc/cfsupervisor/cfsupervisor.toml for the guest's disks, in place of the
+#     installed example, and a drop-in letting the unit write the cache disk
+#     (ReadWritePaths=, as an operator with another cache.dir would);
 #   /usr/lib/cfs-tests: lib.sh, systemd-lib.sh, run-scenario and scenarios/*.sh from
 #     systemd-scenarios/, and cfs-scenario.service, enabled, which runs them.
 # The image is rebuilt only when one of those inputs changed. QEMU must boot it with
@@ -14,11 +17,11 @@
 # reading the Debian tree (0600 files of root) does.
 #
 # usage: build-root-image.sh BUILD_DIR ROOTFS_TREE OUT
-#   CFS_SUPERVISOR / CFS_WORKER override the binaries' paths in BUILD_DIR.
+#   CFS_SUPERVISOR / CFS_WORKER: the built binaries (checked to exist; the install
+#   takes them from BUILD_DIR).
 set -euo pipefail
 [[ $# -eq 3 ]] || { echo "usage: $0 BUILD_DIR ROOTFS_TREE OUT" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
-units_dir=$(cd "$here/../../units" && pwd)
 build=$1
 tree=$(cd "$2" && pwd)
 out=$(realpath -m "$3")
@@ -28,22 +31,35 @@ for b in "$sup" "$wrk"; do
     [[ -x "$b" ]] || { echo "build-root-image: $b does not exist (build the project first)" >&2; exit 1; }
 done
 
-# Where the unit starts the supervisor, and where that supervisor looks for its
-# worker once installed.
-sup_path=$(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$units_dir/cfsupervisor.service" | head -n1)
-[[ "$sup_path" == /* ]] || { echo "build-root-image: no ExecStart path in units/cfsupervisor.service" >&2; exit 1; }
-mapfile -t wrk_paths < <(grep -ao '/[[:alnum:]/._-]*/cfsupervisor-worker' "$sup" | sort -u)
-if [[ ${#wrk_paths[@]} -ne 1 ]]; then
-    echo "build-root-image: expected one worker install path in $sup, found: ${wrk_paths[*]:-none}" >&2
+killer=$build/tests/vm/kill_workers
+[[ -x "$killer" ]] || { echo "build-root-image: $killer does not exist (build the project first)" >&2; exit 1; }
+
+# The install, into a directory of its own first: the stage below is hard links into
+# the cached tree, and an install writing over an existing file would write into
+# the cache. add() copies each file in by unlinking first.
+inst="$out.install"
+rm -rf "$inst"
+trap 'rm -rf "$inst"' EXIT
+DESTDIR=$inst cmake --install "$build" > /dev/null
+mapfile -t installed < <(cd "$inst" && find . -type f | sed 's|^\.||' | sort)
+
+# Where the installed unit starts the supervisor, and where that supervisor looks
+# for its worker: both must be in the install (ctest install_layout checks the same).
+unit=$(printf '%s\n' "${installed[@]}" | grep '/systemd/system/cfsupervisor\.service$' || true)
+[[ -n "$unit" ]] || { echo "build-root-image: cmake --install installed no cfsupervisor.service" >&2; exit 1; }
+sup_path=$(sed -n 's/^ExecStart=[-@:+!]*\([^ ]*\).*/\1/p' "$inst$unit" | head -n1)
+[[ -x "$inst$sup_path" ]] || { echo "build-root-image: the unit's ExecStart $sup_path is not installed" >&2; exit 1; }
+mapfile -t wrk_paths < <(grep -ao '/[[:alnum:]/._-]*/cfsupervisor-worker' "$inst$sup_path" | sort -u)
+if [[ ${#wrk_paths[@]} -ne 1 || ! -x "$inst${wrk_paths[0]}" ]]; then
+    echo "build-root-image: expected one installed worker path in $sup_path, found: ${wrk_paths[*]:-none}" >&2
     exit 1
 fi
 wrk_path=${wrk_paths[0]}
 
-killer=$build/tests/vm/kill_workers
-[[ -x "$killer" ]] || { echo "build-root-image: $killer does not exist (build the project first)" >&2; exit 1; }
-inputs=("$0" "$sup" "$wrk" "$killer" "$units_dir"/* "$here"/guest/lib.sh "$here"/guest/systemd/*
+inputs=("$0" "$killer" "$here"/guest/lib.sh "$here"/guest/systemd/*
         "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc)
-key=$( { echo "$tree $sup_path $wrk_path"; cat "${inputs[@]}"; } | sha256sum | cut -c1-16)
+key=$( { echo "$tree ${installed[*]}"; cat "${inputs[@]}"; (cd "$inst" && cat "${installed[@]/#/.}"); } \
+       | sha256sum | cut -c1-16)
 if [[ -f "$out" && "$(cat "$out.key" 2>/dev/null)" == "$key" ]]; then
     echo "build-root-image: $out is up to date ($key)" >&2
     exit 0
@@ -58,7 +74,7 @@ while read -r soname; do
         [[ -e "$tree/$d/$soname" || -L "$tree/$d/$soname" ]] && { found=1; break; }
     done
     [[ -n "$found" ]] || missing="$missing $soname"
-done < <(for b in "$sup" "$wrk"; do ldd "$b"; done \
+done < <(for b in "$inst$sup_path" "$inst$wrk_path"; do ldd "$b"; done \
          | awk '$2 == "=>" && $3 ~ /^\// { print $1 } $1 ~ /^\// && $2 ~ /^\(/ { n = split($1, p, "/"); print p[n] }' \
          | sort -u)
 if [[ -n "$missing" ]]; then
@@ -72,29 +88,31 @@ rm -rf "$stage"
 # Hard links make the copy nearly free; everything below only ADDS files (never
 # writes into an existing one), so the cached tree is not touched through them.
 cp -al "$tree" "$stage" 2>/dev/null || { rm -rf "$stage"; cp -a "$tree" "$stage"; }
-trap 'rm -rf "$stage"' EXIT
+trap 'rm -rf "$stage" "$inst"' EXIT
 
 add() { # MODE SRC DEST: DEST must be new in the stage
     mkdir -p "$stage$(dirname "$3")"
     rm -f "$stage$3"
     install -m "$1" "$2" "$stage$3"
 }
-add 0755 "$sup" "$sup_path"
-add 0755 "$wrk" "$wrk_path"
-add 0755 "$killer" /usr/bin/kill_workers
-for u in "$units_dir"/*.service "$units_dir"/*.socket; do
-    [[ -e "$u" ]] || continue
-    add 0644 "$u" "/etc/systemd/system/$(basename "$u")"
+for f in "${installed[@]}"; do
+    add "$(stat -c %a "$inst$f")" "$inst$f" "$f"
 done
-# The workers' user (workers.user's default): the sysusers.d file where a package
-# installs it, applied now (systemd-sysusers.service runs at boot only when /etc
-# needs an update). The account files are replaced first, not written through: they
-# are hard links into the cached tree.
-add 0644 "$units_dir/cfsupervisor.sysusers" /usr/lib/sysusers.d/cfsupervisor.conf
+add 0755 "$killer" /usr/bin/kill_workers
+# The workers' user (workers.user's default) from the installed sysusers.d file,
+# applied now (systemd-sysusers.service runs at boot only when /etc needs an
+# update). The account files are replaced first, not written through: they are hard
+# links into the cached tree. The tmpfiles.d file is left to the guest's boot
+# (systemd-tmpfiles-setup.service); systemd_smoke checks what it created.
 for f in passwd group shadow gshadow; do
     cp -p --remove-destination "$tree/etc/$f" "$stage/etc/$f"
 done
-systemd-sysusers --root="$stage" "$units_dir/cfsupervisor.sysusers" >&2
+systemd-sysusers --root="$stage" "$stage/usr/lib/sysusers.d/cfsupervisor.conf" >&2
+# The cache disk is mounted at /cache; the unit may write only its own
+# CacheDirectory= otherwise (units/README.md).
+mkdir -p "$stage/etc/systemd/system/cfsupervisor.service.d"
+printf '# The test VM cache disk (cache.dir = /cache/fscache).\n[Service]\nReadWritePaths=/cache\n' \
+    > "$stage/etc/systemd/system/cfsupervisor.service.d/cfs-test.conf"
 # The config for the guest's disks (cache on /dev/vdb at /cache, blobs on the
 # read-only data disk /dev/vdc at /data): lib.sh's write_config writes it, so that it
 # has the same keys as the initramfs scenarios' config (env -i: with its defaults).

@@ -15,12 +15,39 @@ pid1=$(cat /proc/1/comm)
 log "$(systemctl --version | head -n 1); system state: $(systemctl is-system-running || true)"
 check_kernel
 
+# The image holds a `cmake --install` (build-root-image.sh): the unit, the binaries,
+# and what sysusers.d and tmpfiles.d made at boot are where a package puts them.
+step "the installed layout"
+frag=$(unit_prop FragmentPath)
+case "$frag" in
+    /lib/systemd/system/cfsupervisor.service|/usr/lib/systemd/system/cfsupervisor.service) ;;
+    *) fail "$CFS_UNIT is loaded from '$frag', not systemd's system unit directory" ;;
+esac
+exe=$(unit_prop ExecStart | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
+[ "$exe" = /usr/bin/cfsupervisor ] || fail "the unit runs '$exe', expected /usr/bin/cfsupervisor"
+[ "$(command -v cfsupervisor)" = /usr/bin/cfsupervisor ] || fail "cfsupervisor is not /usr/bin/cfsupervisor on PATH"
+[ -x /usr/libexec/cfsupervisor/cfsupervisor-worker ] || fail "no worker in /usr/libexec/cfsupervisor"
+[ -d /var/lib/cfsupervisor/blobs ] || fail "tmpfiles.d did not create /var/lib/cfsupervisor/blobs at boot"
+getent passwd cfsupervisor-worker > /dev/null || fail "sysusers.d did not create cfsupervisor-worker"
+[ -f /usr/share/man/man8/cfsupervisor.8 ] || fail "no cfsupervisor(8) man page"
+
 step "systemctl start $CFS_UNIT"
 systemd_start_supervisor
 [ "$(unit_prop Type)" = notify ] || fail "$CFS_UNIT is Type=$(unit_prop Type), expected notify"
 # The daemon's own STATUS= (sent with READY=1) reached systemd.
 [ "$(unit_prop StatusText)" = serving ] || unit_fail "unit status text is '$(unit_prop StatusText)', expected 'serving'"
 require_workers_in_unit
+# CacheDirectory= and RuntimeDirectory= of the unit.
+[ -d /var/cache/cfsupervisor ] || fail "the unit did not create /var/cache/cfsupervisor (CacheDirectory=)"
+[ -d /run/cfsupervisor ] || fail "the unit did not create /run/cfsupervisor (RuntimeDirectory=)"
+# The unit's hardening is in force on the daemon: a seccomp filter (SystemCallFilter=;
+# mode 2), / read-only and the cache disk writable in its mount namespace
+# (ProtectSystem=strict, ReadWritePaths=/cache from the image's drop-in).
+grep -q '^Seccomp:[[:space:]]*2$' "/proc/$CFS_SUP_PID/status" \
+    || fail "the daemon runs without a seccomp filter: $(grep '^Seccomp' "/proc/$CFS_SUP_PID/status")"
+mount_opts() { awk -v m="$1" '$5 == m { split($6, o, ","); print o[1] }' "/proc/$CFS_SUP_PID/mountinfo" | tail -n 1; }
+[ "$(mount_opts /)" = ro ] || fail "/ is '$(mount_opts /)' for the daemon, expected ro (ProtectSystem=strict)"
+[ "$(mount_opts /cache)" = rw ] || fail "/cache is '$(mount_opts /cache)' for the daemon, expected rw (ReadWritePaths=)"
 
 step "mount img_a and verify it"
 mount_erofs /mnt/a fsid=img_a

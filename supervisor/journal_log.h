@@ -1,0 +1,16 @@
+// The supervisor's log backend under systemd: native journal entries
+// (sd_journal_send) with MESSAGE, PRIORITY and the line's log::Fields as fields
+// (OBJECT_ID, VOLUME, COOKIE_KEY, WORKER_PID, MESSAGE_ID; supervisor/message_ids.h).
+#pragma once
+
+namespace cfs::supervisor {
+
+// Switches common/log to the journal when this process runs under systemd: its
+// stderr is the journal stream systemd gave it (JOURNAL_STREAM names stderr's device
+// and inode), or systemd is the init system, the journal's socket exists and stderr
+// is not a terminal (someone watching one wants the lines there). Otherwise, and
+// for any entry the journal refuses, lines stay on stderr. Must run before
+// take_passed_fds() clears the environment. Returns whether it switched.
+bool log_to_journal_if_under_systemd();
+
+}  // namespace cfs::supervisor
