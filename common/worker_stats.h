@@ -5,7 +5,7 @@
 // Why shared memory, as Envoy's hot restart shares its stats: a READ must cost the
 // worker nothing beyond the work itself. A message per request to the supervisor
 // would double the syscalls on the data path; a page costs a few plain stores and
-// two clock_gettime (vDSO) per request (tests/bench/request_stats_bench.cc: 50 to
+// two clock_gettime (vDSO) per request (bench/micro/request_stats_bench.cc: 50 to
 // 130 ns per request on a shared 2-core machine, where a READ takes hundreds of us).
 // (Without a vDSO clocksource clock_gettime is a real system call, which
 // policy/worker.seccomp allows for CLOCK_MONOTONIC.) And the supervisor can look at

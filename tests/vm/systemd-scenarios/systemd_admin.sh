@@ -85,7 +85,7 @@ for i in 1 2; do
 done
 [ -z "$bad" ] || fail "readers during restart-workers:$bad"
 [ "$(status_field failovers)" -eq 0 ] || fail "restart-workers needed a failover: $(cfsupervisor status)"
-daemon_log | grep -q 'worker 0 (pid [0-9]*) pausing: it is being replaced' \
+daemon_log | grep -q 'worker [0-9]* (pid [0-9]*) pausing: it is being replaced' \
     || unit_fail "the journal does not show the serving worker paused for its replacement"
 log "6 readers read correct data with no error across restart-workers; no failover"
 require_alive
@@ -172,7 +172,7 @@ new_pids=$(worker_pids)
 log "worker pids: $old_pids -> $new_pids"
 [ "$(worker_count)" -eq 1 ] || fail "the extra worker is still there after restart-workers: $new_pids"
 [ "$new_pids" != "$old_pids" ] || fail "the worker pid did not change: $new_pids"
-daemon_log | grep -q 'worker 1 (pid [0-9]*) is no longer wanted' \
+daemon_log | grep -q 'worker [0-9]* (pid [0-9]*) is no longer wanted' \
     || unit_fail "the journal does not show the extra worker going"
 wait_for 300 done_all || fail "random readers still running 300 s after restart-workers"
 for i in 1 2; do
