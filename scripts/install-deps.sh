@@ -21,6 +21,8 @@ packages=(
     systemd
     # groff lints the man pages (tests/man_lint.sh)
     groff-base
+    # the benchmark's plot (scripts/bench.sh, bench/report.py)
+    gnuplot-nox
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q

@@ -18,8 +18,11 @@ sup=${CFS_SUPERVISOR:-$build/supervisor/cfsupervisor}
 wrk=${CFS_WORKER:-$build/worker/cfsupervisor-worker}
 
 tool_killer=$build/tests/vm/kill_workers
+# The benchmark's reader (bench/); optional, so harness tests need not build it.
+tool_bench=$build/bench/cfs-bench-read
 
 bins=() names=()
+[[ -x "$tool_bench" ]] && { bins+=("$tool_bench"); names+=(cfs-bench-read); }
 for b in "$sup" "$wrk" "$tool_killer"; do
     if [[ -x "$b" ]]; then
         bins+=("$b")
@@ -81,7 +84,8 @@ done
 install -m 0755 "$here/guest/init" init
 install -m 0644 "$here/guest/lib.sh" cfs/lib.sh
 # *.inc: scenario bodies that several *.sh scenarios source with other settings.
-for s in "$here"/scenarios/*.sh "$here"/scenarios/*.inc; do
+# bench/guest/*.sh: the benchmark (scripts/bench.sh), run like a scenario.
+for s in "$here"/scenarios/*.sh "$here"/scenarios/*.inc "$here"/../../bench/guest/*.sh; do
     [[ -e "$s" ]] || continue
     install -m 0755 "$s" "scenarios/$(basename "$s")"
 done

@@ -16,6 +16,8 @@
 #   logs go to VM_DIR/logs.
 #   CFS_KERNEL, CFS_INITRD, CFS_ROOT_IMG, CFS_DATA_IMG, CFS_LOG_DIR override single paths.
 #   CFS_VM_DUMP_LOGS=1 makes the guest print the supervisor log even on success.
+#   CFS_VM_APPEND adds to the kernel command line (cfs.env.NAME=V1,V2 sets NAME="V1 V2"
+#   in the scenario's environment; busybox guest only).
 set -euo pipefail
 mode=initramfs
 if [[ "${1:-}" == --systemd ]]; then mode=systemd; shift; fi
@@ -28,7 +30,7 @@ kernel=${CFS_KERNEL:-$vmdir/bzImage}
 data=${CFS_DATA_IMG:-$vmdir/data/data.img}
 logdir=${CFS_LOG_DIR:-$vmdir/logs}
 root=
-append="console=ttyS0 panic=-1 cfs.scenario=$name${CFS_VM_DUMP_LOGS:+ cfs.dumplogs=1}"
+append="console=ttyS0 panic=-1 cfs.scenario=$name${CFS_VM_DUMP_LOGS:+ cfs.dumplogs=1}${CFS_VM_APPEND:+ $CFS_VM_APPEND}"
 if [[ $mode == initramfs ]]; then
     initrd=${CFS_INITRD:-$vmdir/initramfs.cpio.gz}
     boot=(-initrd "$initrd")

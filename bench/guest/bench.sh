@@ -1,0 +1,116 @@
+# The benchmark (issue 6), run in the test VM by scripts/bench.sh like a scenario.
+# Every figure is printed as one "BENCH: {json}" line; bench/report.py turns them
+# into the table, the JSON file and the plot. Workloads on the bench image
+# (bench/make-bench-data.sh), each on a cold page cache and, for the daemon, a fresh
+# cache directory:
+#   direct      the same image on a loop device over the blob file (no daemon); and
+#               the blob file itself read sequentially: the limit for this VM
+#   cold_seq    256 MiB file, 1 MiB reads
+#   warm_seq    the same again, page cache dropped, data now in the cache file
+#   cold_rand   2000 random 4 KiB reads over the 256 MiB file
+#   cold_small  first read of 10,000 small files
+# with 1, 2 and 4 serving workers; then 50 worker kills during random reads
+# (failover recovery: worker death to the first READ answered after it).
+. /cfs/lib.sh
+
+# The blob lives on the cache disk, like the cache files: the direct read and the
+# daemon's reads then come from the same disk, and the daemon's work is all that
+# differs.
+CFS_BLOBS=/cache/blobs
+mkdir -p "$CFS_BLOBS"
+cp /data/blobs/bench "$CFS_BLOBS/bench" || fail "copying the bench blob to the cache disk"
+
+BIG=big/file256m
+RAND_READS=${CFS_BENCH_RAND_READS:-2000}
+KILLS=${CFS_BENCH_KILLS:-50}
+WORKER_COUNTS=${CFS_BENCH_WORKERS:-1 2 4}
+CFS_LOG_LEVEL=info
+
+emit() { echo "BENCH: $1"; }
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+# CPU ticks (1/100 s) of the supervisor, its reaped children and its live workers.
+daemon_ticks() {
+    set -- $(cut -d' ' -f14-17 "/proc/$CFS_SUP_PID/stat")
+    _t=$(($1 + $2 + $3 + $4))
+    for _p in $(worker_pids); do
+        set -- $(cut -d' ' -f14,15 "/proc/$_p/stat" 2>/dev/null || echo 0 0)
+        _t=$((_t + $1 + $2))
+    done
+    echo "$_t"
+}
+peak_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# measure NAME WORKERS CMD...: runs the reader on a cold page cache and emits its
+# figures with the daemon's CPU time (none for the direct reads).
+measure() {
+    _name=$1 _workers=$2
+    shift 2
+    drop_caches
+    _c0=0
+    [ "$_workers" -eq 0 ] || _c0=$(daemon_ticks)
+    _out=$("$@") || fail "$_name with $_workers worker(s): $* failed"
+    _cpu=0
+    [ "$_workers" -eq 0 ] || _cpu=$(( $(daemon_ticks) - _c0 ))
+    emit "{\"workload\":\"$_name\",\"workers\":$_workers,\"daemon_cpu_ticks\":$_cpu,\"result\":$_out}"
+    log "$_name workers=$_workers: $_out cpu=${_cpu} ticks"
+}
+
+# fresh WORKERS: a new supervisor on an empty cache directory, the image mounted.
+fresh() {
+    grep -q ' /mnt/bench ' /proc/mounts && umount_bounded /mnt/bench
+    [ -z "$CFS_SUP_PID" ] || stop_supervisor 30
+    rm -rf "$CFS_CACHE_DIR"
+    start_supervisor "$1"
+    mount_erofs /mnt/bench fsid=bench
+}
+
+step "direct: the blob file, and the image on a loop device"
+measure blob_file 0 cfs-bench-read seq "$CFS_BLOBS/bench"
+mkdir -p /mnt/direct
+mount -t erofs -o ro,loop "$CFS_BLOBS/bench" /mnt/direct || fail "loop mount of the bench image failed"
+measure cold_seq 0 cfs-bench-read seq "/mnt/direct/$BIG"
+measure cold_rand 0 cfs-bench-read rand "/mnt/direct/$BIG" "$RAND_READS" 1
+measure cold_small 0 cfs-bench-read tree /mnt/direct/small
+umount /mnt/direct
+
+for n in $WORKER_COUNTS; do
+    step "daemon with $n worker(s)"
+    fresh "$n"
+    measure cold_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+    got=$(sha256sum "/mnt/bench/$BIG" | cut -d' ' -f1)
+    [ "$got" = "$(cut -d' ' -f1 /data/expect/bench.sha256)" ] || fail "$BIG read wrong through the daemon"
+    measure warm_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+    fresh "$n"
+    measure cold_rand "$n" cfs-bench-read rand "/mnt/bench/$BIG" "$RAND_READS" 1
+    fresh "$n"
+    measure cold_small "$n" cfs-bench-read tree /mnt/bench/small
+    w=0
+    for p in $(worker_pids); do k=$(peak_kib "$p"); [ "$k" -le "$w" ] || w=$k; done
+    emit "{\"workload\":\"peak_rss\",\"workers\":$n,\"supervisor_kib\":$(peak_kib "$CFS_SUP_PID"),\"worker_kib\":$w}"
+done
+
+step "failover: $KILLS worker kills during random reads"
+fresh 1
+recoveries() { daemon_log | grep -c 'answered the first READ' || true; }
+cfs-bench-read rand "/mnt/bench/$BIG" 100000000 7 > /tmp/bench_reader.out 2> /tmp/bench_reader.err &
+reader=$!
+sleep 1
+i=0
+while [ "$i" -lt "$KILLS" ]; do
+    before=$(recoveries)
+    victim=$(cfsupervisor status | awk '$2 == "pid" && $4 == "serving" { print $3; exit }')
+    [ -n "$victim" ] || fail "no serving worker to kill (kill $i)"
+    kill -KILL "$victim"
+    recovered() { [ "$(recoveries)" -gt "$before" ]; }
+    wait_for 20 recovered || fail "no recovery logged 20 s after kill $i"
+    pid_gone "$reader" && fail "the reader ended during the kills: $(cat /tmp/bench_reader.err)"
+    i=$((i + 1))
+done
+kill -TERM "$reader"
+wait "$reader" 2>/dev/null || true
+[ ! -s /tmp/bench_reader.err ] || fail "the reader saw an error: $(head -n 1 /tmp/bench_reader.err)"
+ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')
+emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms]}"
+umount_bounded /mnt/bench
+stop_supervisor 30

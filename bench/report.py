@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Turns the benchmark's "BENCH: {json}" console lines (bench/guest/bench.sh) into
+a table on stdout, OUT_DIR/latest.json and OUT_DIR/latest.png (gnuplot).
+
+Every byte throughput is given as a ratio to the direct read: the blob file read
+sequentially from the same disk in the same run (the limit for this VM; issue 6's
+targets are in these terms), and as a ratio to the same workload on a loop device
+over the blob (no daemon; the kernel's own cost of an erofs read). Figures from
+different runs or machines are not comparable; ratios within one run are.
+
+usage: report.py CONSOLE_LOG OUT_DIR
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+MIB = 1 << 20
+TICK_S = 0.01  # /proc/<pid>/stat counts in 1/100 s (USER_HZ)
+
+
+def parse(log_path):
+    rows = []
+    with open(log_path, "rb") as f:
+        for raw in f:
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith("BENCH: "):
+                rows.append(json.loads(line[len("BENCH: "):]))
+    if not rows:
+        sys.exit(f"report: no BENCH lines in {log_path} (did the benchmark run?)")
+    return rows
+
+
+def percentile(values, p):
+    v = sorted(values)
+    if not v:
+        return None
+    return v[min(len(v) - 1, int(round(p * (len(v) - 1))))]
+
+
+def figures(rows):
+    """One record per measured workload, with its rate and ratio to direct."""
+    out = []
+    direct = {}
+    for r in rows:
+        w = r["workload"]
+        if w in ("peak_rss", "failover"):
+            continue
+        res = r["result"]
+        rec = {"workload": w, "workers": r["workers"], "seconds": res["seconds"]}
+        if "files" in res:
+            rec["files_per_s"] = res["files"] / res["seconds"]
+            rec["rate"] = rec["files_per_s"]
+            rec["unit"] = "files/s"
+        else:
+            rec["mib_per_s"] = res["bytes"] / MIB / res["seconds"]
+            rec["rate"] = rec["mib_per_s"]
+            rec["unit"] = "MiB/s"
+        if "p50_us" in res:
+            rec["p50_us"], rec["p99_us"] = res["p50_us"], res["p99_us"]
+        if r["workers"] > 0:
+            rec["daemon_cpu_ms_per_mib"] = r["daemon_cpu_ticks"] * TICK_S * 1000 / (res["bytes"] / MIB)
+        else:
+            direct[w] = rec["rate"]
+        out.append(rec)
+    blob = direct.get("blob_file")
+    for rec in out:
+        if blob and rec["workload"] in ("cold_seq", "warm_seq"):
+            rec["ratio_to_blob_file"] = rec["mib_per_s"] / blob
+        loop = direct.get("cold_seq" if rec["workload"] == "warm_seq" else rec["workload"])
+        if rec["workers"] > 0 and loop:
+            rec["ratio_to_loop"] = rec["rate"] / loop
+    return out
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    log_path, out_dir = sys.argv[1], sys.argv[2]
+    rows = parse(log_path)
+    figs = figures(rows)
+    rss = [r for r in rows if r["workload"] == "peak_rss"]
+    failover = next((r for r in rows if r["workload"] == "failover"), None)
+
+    print(f"{'workload':<11} {'workers':>7} {'rate':>16} {'/blob file':>10} {'/loop':>6} {'p50 us':>7} "
+          f"{'p99 us':>7} {'cpu ms/MiB':>10}")
+    for f in figs:
+        who = "loop" if f["workers"] == 0 else str(f["workers"])
+        if f["workload"] == "blob_file":
+            who = "direct"
+        blob = f"{f['ratio_to_blob_file']:.2f}" if "ratio_to_blob_file" in f else ""
+        loop = f"{f['ratio_to_loop']:.2f}" if "ratio_to_loop" in f else ""
+        p50 = f"{f['p50_us']:.0f}" if "p50_us" in f else ""
+        p99 = f"{f['p99_us']:.0f}" if "p99_us" in f else ""
+        cpu = f"{f['daemon_cpu_ms_per_mib']:.1f}" if "daemon_cpu_ms_per_mib" in f else ""
+        print(f"{f['workload']:<11} {who:>7} {f['rate']:>8.1f} {f['unit']:<7} {blob:>10} {loop:>6} {p50:>7} {p99:>7} "
+              f"{cpu:>10}")
+    for r in rss:
+        print(f"peak RSS with {r['workers']} worker(s): supervisor {r['supervisor_kib'] / 1024:.1f} MiB, "
+              f"largest worker {r['worker_kib'] / 1024:.1f} MiB")
+    summary = {}
+    if failover:
+        ms = failover["recovery_ms"]
+        cold_rt = next((f["p50_us"] for f in figs if f["workload"] == "cold_rand" and f["workers"] == 1), None)
+        summary = {"kills": len(ms), "p50_ms": percentile(ms, 0.5), "p99_ms": percentile(ms, 0.99),
+                   "max_ms": max(ms) if ms else None}
+        if cold_rt and summary["p99_ms"] is not None:
+            summary["p99_in_cold_read_round_trips"] = summary["p99_ms"] * 1000 / cold_rt
+        rt = f", p99 = {summary['p99_in_cold_read_round_trips']:.1f} cold READ round trips" \
+            if "p99_in_cold_read_round_trips" in summary else ""
+        print(f"failover recovery over {len(ms)} worker kills: p50 {summary['p50_ms']} ms, "
+              f"p99 {summary['p99_ms']} ms{rt}")
+
+    os.makedirs(out_dir, exist_ok=True)
+    result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figs,
+              "peak_rss": rss, "failover": summary, "raw": rows}
+    with open(os.path.join(out_dir, "latest.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"wrote {os.path.join(out_dir, 'latest.json')}")
+    plot(figs, os.path.join(out_dir, "latest.png"))
+
+
+def plot(figs, png):
+    if shutil.which("gnuplot") is None:
+        print("no gnuplot (apt-get install gnuplot-nox): no plot")
+        return
+    workloads = [w for w in ("cold_seq", "warm_seq", "cold_rand", "cold_small")
+                 if any(f["workload"] == w for f in figs)]
+    counts = sorted({f["workers"] for f in figs if f["workers"] > 0})
+    data = png + ".dat"
+    with open(data, "w") as d:
+        d.write("# workload " + " ".join(f"w{c}" for c in counts) + "\n")
+        for w in workloads:
+            vals = []
+            for c in counts:
+                r = next((f.get("ratio_to_loop") for f in figs if f["workload"] == w and f["workers"] == c), None)
+                vals.append(f"{r:.3f}" if r is not None else "0")
+            d.write(w + " " + " ".join(vals) + "\n")
+    items = [f"'{data}' using 2:xtic(1) title '{counts[0]} worker(s)'"]
+    items += [f"'' using {i + 2} title '{c} worker(s)'" for i, c in enumerate(counts) if i > 0]
+    script = f"""
+set terminal pngcairo size 900,500 noenhanced
+set output '{png}'
+set title 'cfsupervisor: throughput as a ratio to the same read from a loop device over the blob (1.0)'
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set yrange [0:*]
+set ylabel 'ratio to the loop device'
+set grid ytics
+plot {", ".join(items)}
+"""
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    os.remove(data)
+    print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    main()

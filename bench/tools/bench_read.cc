@@ -1,0 +1,136 @@
+// cfs-bench-read: the reads the benchmark (bench/guest/bench.sh) times inside the
+// test VM, one process per workload so a shell's fork/exec never enters a figure.
+// Prints one JSON object of raw figures; bench/report.py turns them into rates and
+// ratios.
+//
+//   cfs-bench-read seq FILE             whole file, 1 MiB reads
+//   cfs-bench-read rand FILE COUNT SEED COUNT 4 KiB reads at random 4 KiB-aligned
+//                                       offsets; latency percentiles
+//   cfs-bench-read tree DIR             every regular file beneath DIR, in
+//                                       directory order, 64 KiB reads
+// Exit status 1 on any read error (named on stderr): a benchmark that hit an error
+// measured nothing.
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+[[noreturn]] void die(const char* what, const char* path) {
+    std::fprintf(stderr, "cfs-bench-read: %s %s: %s\n", what, path, std::strerror(errno));
+    std::exit(1);
+}
+
+// Reads fd to its end; returns the bytes read.
+unsigned long long drain(int fd, const char* path, std::vector<char>& buffer) {
+    unsigned long long total = 0;
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            die("reading", path);
+        }
+        if (n == 0) return total;
+        total += static_cast<unsigned long long>(n);
+    }
+}
+
+int sequential(const char* path) {
+    std::vector<char> buffer(1 << 20);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("opening", path);
+    const auto t0 = Clock::now();
+    const auto bytes = drain(fd, path, buffer);
+    const double s = seconds_since(t0);
+    ::close(fd);
+    std::printf("{\"bytes\":%llu,\"seconds\":%.6f}\n", bytes, s);
+    return 0;
+}
+
+int random_reads(const char* path, unsigned count, unsigned seed) {
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("opening", path);
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) die("stat of", path);
+    const auto blocks = static_cast<unsigned long long>(st.st_size) / 4096;
+    if (blocks == 0) {
+        std::fprintf(stderr, "cfs-bench-read: %s is smaller than 4 KiB\n", path);
+        return 1;
+    }
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<unsigned long long> pick(0, blocks - 1);
+    std::vector<double> latency_us;
+    latency_us.reserve(count);
+    char block[4096];
+    const auto t0 = Clock::now();
+    for (unsigned i = 0; i < count; ++i) {
+        const auto t = Clock::now();
+        if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) die("reading", path);
+        latency_us.push_back(seconds_since(t) * 1e6);
+    }
+    const double s = seconds_since(t0);
+    ::close(fd);
+    std::sort(latency_us.begin(), latency_us.end());
+    auto pct = [&](double p) { return latency_us[static_cast<std::size_t>(p * (latency_us.size() - 1))]; };
+    std::printf("{\"reads\":%u,\"bytes\":%llu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f}\n", count,
+                4096ULL * count, s, pct(0.5), pct(0.99));
+    return 0;
+}
+
+unsigned long long g_tree_files = 0, g_tree_bytes = 0;
+std::vector<char> g_tree_buffer(64 << 10);
+
+int read_one(const char* path, const struct stat*, int type, FTW*) {
+    if (type != FTW_F) return 0;
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("opening", path);
+    g_tree_bytes += drain(fd, path, g_tree_buffer);
+    ::close(fd);
+    ++g_tree_files;
+    return 0;
+}
+
+int tree(const char* dir) {
+    const auto t0 = Clock::now();
+    if (::nftw(dir, read_one, 64, FTW_PHYS) != 0) die("walking", dir);
+    const double s = seconds_since(t0);
+    std::printf("{\"files\":%llu,\"bytes\":%llu,\"seconds\":%.6f}\n", g_tree_files, g_tree_bytes, s);
+    return 0;
+}
+
+bool parse(const char* s, unsigned& out) {
+    const std::string_view v(s);
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && p == v.data() + v.size();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string_view mode = argc > 1 ? argv[1] : "";
+    unsigned count = 0, seed = 0;
+    if (mode == "seq" && argc == 3) return sequential(argv[2]);
+    if (mode == "rand" && argc == 5 && parse(argv[3], count) && parse(argv[4], seed) && count > 0)
+        return random_reads(argv[2], count, seed);
+    if (mode == "tree" && argc == 3) return tree(argv[2]);
+    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | rand FILE COUNT SEED | tree DIR\n");
+    return 2;
+}
