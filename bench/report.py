@@ -46,7 +46,7 @@ def figures(rows):
     direct = {}
     for r in rows:
         w = r["workload"]
-        if w in ("peak_rss", "failover"):
+        if w in ("peak_rss", "failover", "settings"):
             continue
         res = r["result"]
         rec = {"workload": w, "workers": r["workers"], "seconds": res["seconds"]}
@@ -84,6 +84,9 @@ def main():
     rss = [r for r in rows if r["workload"] == "peak_rss"]
     failover = next((r for r in rows if r["workload"] == "failover"), None)
 
+    settings = next((r for r in rows if r["workload"] == "settings"), None)
+    if settings:
+        print(f"workers.read_ahead_kib: {settings['read_ahead_kib']}")
     print(f"{'workload':<11} {'workers':>7} {'rate':>16} {'/blob file':>10} {'/loop':>6} {'p50 us':>7} "
           f"{'p99 us':>7} {'cpu ms/MiB':>10}")
     for f in figs:

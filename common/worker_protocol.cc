@@ -65,7 +65,7 @@ Result<Message> read_body(Reader& r) {
     T m{};
     bool ok = true;
     if constexpr (std::is_same_v<T, Init>) {
-        ok = r.u32(m.worker_id) && r.u32(m.log_level) && r.u32(m.fault_point);
+        ok = r.u32(m.worker_id) && r.u32(m.log_level) && r.u32(m.fault_point) && r.u32(m.read_ahead_kib);
     } else if constexpr (kIsIdOnly<T>) {
         ok = r.u32(m.object_id);
     } else if constexpr (kIsDescription<T>) {
@@ -141,6 +141,7 @@ std::vector<std::byte> encode(const Message& m) {
                 w.u32(v.worker_id);
                 w.u32(v.log_level);
                 w.u32(v.fault_point);
+                w.u32(v.read_ahead_kib);
             } else if constexpr (kIsIdOnly<T>) {
                 w.u32(v.object_id);
             } else if constexpr (kIsDescription<T>) {

@@ -208,7 +208,7 @@ void Supervisor::start_worker(WorkerSlot& slot) {
         return;
     }
     const int fds[] = {device_.get(), blob_dir_.get(), *stats_page};
-    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0};
+    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0, config_.read_ahead_kib};
     if (faults_) {
         auto fault = faults_->next_worker();
         if (!fault) log::error("testing: {}", fault.error().message());

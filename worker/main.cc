@@ -98,7 +98,7 @@ int serve(int sock, InitReceived init, worker::RequestStats stats, const std::fu
     worker::LocalDirBackend backend(std::move(init.blob_dir));
     worker::RequestHandler* handler_ptr = nullptr;
     worker::SocketSupervisorLink link(sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); });
-    worker::RequestHandler handler(kernel, backend, link);
+    worker::RequestHandler handler(kernel, backend, link, std::uint64_t{init.init.read_ahead_kib} * 1024);
     handler_ptr = &handler;
 
     unique_fd epoll(::epoll_create1(EPOLL_CLOEXEC));
@@ -184,6 +184,7 @@ int serve(int sock, InitReceived init, worker::RequestStats stats, const std::fu
                     return EXIT_FAILURE;
                 }
                 stats.end(handler.counters().bytes_written);
+                handler.write_ahead();
                 // Progress means data served: a READ answered. A worker that answers
                 // OPENs (which every failover brings again) but crashes on READs is
                 // crash-looping, and must not be forgiven for the OPENs.

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "common/blob_name.h"
 #include "common/fault_point.h"
@@ -18,8 +19,9 @@ std::uint64_t round_up(std::uint64_t v) { return round_down(v + kCacheBlockSize 
 
 }  // namespace
 
-RequestHandler::RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor)
-    : kernel_(kernel), backend_(backend), supervisor_(supervisor) {
+RequestHandler::RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor,
+                               std::uint64_t read_ahead_max)
+    : kernel_(kernel), backend_(backend), supervisor_(supervisor), read_ahead_max_(read_ahead_max) {
     buffer_.reset(static_cast<std::byte*>(std::aligned_alloc(kCacheBlockSize, kCopyChunkSize)));
     if (!buffer_) throw std::bad_alloc();
 }
@@ -93,8 +95,8 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
     reach(FaultPoint::open_after_copen);
     log::debug("object {} open: volume \"{}\" blob \"{}\" size {}", r.object_id,
                kmsg::printable(r.volume_key), blob_name, (*blob)->size());
-    objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob),
-                                                  std::move(r.volume_key), std::move(r.cookie_key)});
+    objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob), std::move(r.volume_key),
+                                                  std::move(r.cookie_key), new_read_ahead()});
     return supervisor_.object_copened(r.object_id);
 }
 
@@ -104,7 +106,7 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     if (!shared) return std::move(shared).error();
     if (!*shared) return static_cast<Object*>(nullptr);
     auto& d = (*shared)->description;
-    Object object{std::move((*shared)->anon_fd), nullptr, d.volume_key, d.cookie_key};
+    Object object{std::move((*shared)->anon_fd), nullptr, d.volume_key, d.cookie_key, new_read_ahead()};
     if (auto blob = backend_.open(d.cookie_key); blob)
         object.blob = std::move(*blob);
     else
@@ -114,18 +116,19 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
 }
 
-bool RequestHandler::copy_range(Object& object, const kmsg::ReadRequest& r) {
+bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& r, bool ahead) {
     if (!object.blob) return false;
-    // Cache files take direct I/O: whole blocks only. A range the kernel asks for is
-    // already aligned; widening an unaligned one only rewrites bytes with themselves.
-    const std::uint64_t end = round_up(r.offset + r.length);
-    for (std::uint64_t pos = round_down(r.offset); pos < end;) {
-        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunkSize, end - pos));
+    for (std::uint64_t pos = range.begin; pos < range.end;) {
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunkSize, range.end - pos));
         auto got = object.blob->read_at(std::span(buffer_.get(), want), pos);
         if (!got) {
-            log::error("READ of object {} (volume \"{}\" blob \"{}\") failed at offset {}: {}",
-                       r.object_id, kmsg::printable(object.volume_key),
-                       kmsg::printable(object.cookie_key), pos, got.error().message());
+            if (ahead)
+                log::debug("read-ahead for object {} stopped at offset {}: {}", r.object_id, pos,
+                           got.error().message());
+            else
+                log::error("READ of object {} (volume \"{}\" blob \"{}\") failed at offset {}: {}",
+                           r.object_id, kmsg::printable(object.volume_key),
+                           kmsg::printable(object.cookie_key), pos, got.error().message());
             return false;
         }
         // The blob's last block is padded with zeros, as a cache file block must be
@@ -141,18 +144,26 @@ bool RequestHandler::copy_range(Object& object, const kmsg::ReadRequest& r) {
         if (block_len > 0) {
             if (auto written = kernel_.write_cache(object.anon_fd.get(), std::span(buffer_.get(), block_len), pos);
                 !written) {
-                log::error("READ of object {} (volume \"{}\" blob \"{}\"): {}", r.object_id,
-                           kmsg::printable(object.volume_key), kmsg::printable(object.cookie_key),
+                log::error("{} of object {} (volume \"{}\" blob \"{}\"): {}", ahead ? "read-ahead" : "READ",
+                           r.object_id, kmsg::printable(object.volume_key), kmsg::printable(object.cookie_key),
                            written.error().message());
                 return false;
             }
+            object.read_ahead.written({pos, pos + block_len});
             counters_.bytes_written += block_len;
+            if (ahead) counters_.bytes_ahead += block_len;
         }
-        if (*got < want) {
-            log::warning("READ of object {} (volume \"{}\" blob \"{}\") wants {} bytes at {}, but the "
-                         "blob ends at {}",
-                         r.object_id, kmsg::printable(object.volume_key),
-                         kmsg::printable(object.cookie_key), r.length, r.offset, pos + *got);
+        // Short only when a block asked for is missing: the blob's last block is
+        // whole once padded.
+        if (block_len < want) {
+            if (ahead)
+                log::debug("read-ahead for object {} stopped at offset {}: the blob ends there", r.object_id,
+                           pos + *got);
+            else
+                log::warning("READ of object {} (volume \"{}\" blob \"{}\") wants {} bytes at {}, but the "
+                             "blob ends at {}",
+                             r.object_id, kmsg::printable(object.volume_key),
+                             kmsg::printable(object.cookie_key), r.length, r.offset, pos + *got);
             return false;
         }
         pos += want;
@@ -172,7 +183,20 @@ Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
         return {};
     }
     reach(FaultPoint::read_stall);
-    if (!copy_range(*object, r)) ++counters_.reads_short;
+    // Cache files take direct I/O: whole blocks only. A range the kernel asks for is
+    // already aligned; widening an unaligned one only rewrites bytes with themselves.
+    // A range this worker wrote ahead through this anon fd is in the cache file: the
+    // READ was queued before that write, and only needs its READ_COMPLETE.
+    const ByteRange own = object->read_ahead.own_range(r.offset, r.length);
+    bool whole = true;
+    if (own.empty())
+        ++counters_.reads_already_written;
+    else if (!copy_range(*object, own, r, false))
+        whole = false;
+    if (!whole) ++counters_.reads_short;
+    else if (object->blob)
+        if (auto ahead = object->read_ahead.plan_ahead(own, object->blob->size()); !ahead.empty())
+            pending_ahead_ = PendingAhead{r, ahead};
     reach(FaultPoint::read_before_complete);
     // Completed even when data is missing: the kernel then finds the hole and fails
     // the reader's read() at once, instead of leaving it waiting on us.
@@ -216,6 +240,17 @@ Status RequestHandler::handle_malformed(std::span<const std::byte> message, cons
     }
     return {};
 }
+
+void RequestHandler::write_ahead() {
+    auto pending = std::exchange(pending_ahead_, std::nullopt);
+    if (!pending) return;
+    // The object may be gone since (a CLOSE or an ObjectForget came in between).
+    auto it = objects_.find(pending->request.object_id);
+    if (it == objects_.end()) return;
+    (void)copy_range(it->second, pending->range, pending->request, true);
+}
+
+ReadAhead RequestHandler::new_read_ahead() const { return ReadAhead(read_ahead_max_, kCacheBlockSize); }
 
 void RequestHandler::forget(std::uint32_t object_id) { objects_.erase(object_id); }
 

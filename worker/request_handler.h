@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -17,6 +18,7 @@
 #include "common/unique_fd.h"
 #include "worker/blob_backend.h"
 #include "worker/kernel_io.h"
+#include "worker/read_ahead.h"
 #include "worker/supervisor_link.h"
 
 namespace cfs::worker {
@@ -30,16 +32,24 @@ struct RequestCounters {
     std::uint64_t reads = 0;
     std::uint64_t reads_short = 0;  // answered without all the data (blob short or failing)
     std::uint64_t bytes_written = 0;
+    std::uint64_t bytes_ahead = 0;          // of bytes_written, written ahead of any READ
+    std::uint64_t reads_already_written = 0;  // READs whose range was written ahead
     std::uint64_t closes = 0;
     std::uint64_t malformed = 0;
 };
 
 class RequestHandler {
 public:
-    RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor);
+    // `read_ahead_max`: the largest read-ahead window in bytes (worker/read_ahead.h);
+    // 0 copies only the ranges the kernel asks for.
+    RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor,
+                   std::uint64_t read_ahead_max = 0);
 
     // One message as read from the device.
     [[nodiscard]] Status handle(std::span<const std::byte> message);
+    // The read-ahead the last READ planned, written after that READ was completed so
+    // its reader does not wait for it. Call after each handle().
+    void write_ahead();
     // The supervisor says the object is gone: close our copy of its anon fd.
     void forget(std::uint32_t object_id);
 
@@ -52,6 +62,7 @@ private:
         std::unique_ptr<BlobSource> blob;  // null when the blob could not be opened here
         std::string volume_key;
         std::string cookie_key;
+        ReadAhead read_ahead;
     };
 
     [[nodiscard]] Status handle_open(kmsg::OpenRequest& request);
@@ -60,14 +71,23 @@ private:
     [[nodiscard]] Status handle_malformed(std::span<const std::byte> message, const Error& why);
     // Finds the object, asking the supervisor when another worker opened it.
     [[nodiscard]] Result<Object*> find_object(std::uint32_t object_id);
-    // Copies [offset, offset+length) from the blob; false if not all of it could be.
-    bool copy_range(Object& object, const kmsg::ReadRequest& request);
+    // Copies `range` (whole blocks) from the blob into the cache file; false if not all
+    // of it could be. `request` names the READ it is for, in logs; `ahead`: the range
+    // is read-ahead, whose failure is no one's error (its READ comes later, if ever).
+    bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead);
+    [[nodiscard]] ReadAhead new_read_ahead() const;
     void reply_copen(std::uint32_t msg_id, std::int64_t size_or_negative_errno);
 
     KernelIo& kernel_;
     BlobBackend& backend_;
     SupervisorLink& supervisor_;
+    std::uint64_t read_ahead_max_;
     std::unordered_map<std::uint32_t, Object> objects_;
+    struct PendingAhead {
+        kmsg::ReadRequest request;
+        ByteRange range;
+    };
+    std::optional<PendingAhead> pending_ahead_;
     struct FreeDeleter {
         void operator()(std::byte* p) const { std::free(p); }
     };

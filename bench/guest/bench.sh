@@ -24,9 +24,12 @@ BIG=big/file256m
 RAND_READS=${CFS_BENCH_RAND_READS:-2000}
 KILLS=${CFS_BENCH_KILLS:-50}
 WORKER_COUNTS=${CFS_BENCH_WORKERS:-1 2 4}
+# workers.read_ahead_kib (empty: the default); 0 measures the daemon without it.
+CFS_READ_AHEAD_KIB=${CFS_BENCH_READ_AHEAD_KIB:-}
 CFS_LOG_LEVEL=info
 
 emit() { echo "BENCH: $1"; }
+emit "{\"workload\":\"settings\",\"workers\":0,\"read_ahead_kib\":\"${CFS_READ_AHEAD_KIB:-default}\"}"
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # CPU ticks (1/100 s) of the supervisor, its reaped children and its live workers.
@@ -56,6 +59,10 @@ measure() {
     log "$_name workers=$_workers: $_out cpu=${_cpu} ticks"
 }
 
+# What the daemon answered so far (requests, bytes, READ latency): the profile of
+# the workload just measured, since each starts on a fresh supervisor.
+requests() { cfsupervisor status | sed -n 's/^ *\(Requests\|Latency\): */\1: /p' | while read -r l; do log "$1 workers=$2 $l"; done; }
+
 # fresh WORKERS: a new supervisor on an empty cache directory, the image mounted.
 fresh() {
     grep -q ' /mnt/bench ' /proc/mounts && umount_bounded /mnt/bench
@@ -78,13 +85,16 @@ for n in $WORKER_COUNTS; do
     step "daemon with $n worker(s)"
     fresh "$n"
     measure cold_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+    requests cold_seq "$n"
     got=$(sha256sum "/mnt/bench/$BIG" | cut -d' ' -f1)
     [ "$got" = "$(cut -d' ' -f1 /data/expect/bench.sha256)" ] || fail "$BIG read wrong through the daemon"
     measure warm_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
     fresh "$n"
     measure cold_rand "$n" cfs-bench-read rand "/mnt/bench/$BIG" "$RAND_READS" 1
+    requests cold_rand "$n"
     fresh "$n"
     measure cold_small "$n" cfs-bench-read tree /mnt/bench/small
+    requests cold_small "$n"
     w=0
     for p in $(worker_pids); do k=$(peak_kib "$p"); [ "$k" -le "$w" ] || w=$k; done
     emit "{\"workload\":\"peak_rss\",\"workers\":$n,\"supervisor_kib\":$(peak_kib "$CFS_SUP_PID"),\"worker_kib\":$w}"

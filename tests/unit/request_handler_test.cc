@@ -810,3 +810,107 @@ TEST_CASE("LocalDirBackend: a FIFO in the blob directory fails at once, without 
     REQUIRE(WIFEXITED(status));
     CHECK_MESSAGE(WEXITSTATUS(status) == 0, "open() of a FIFO did not fail with EINVAL");
 }
+
+// ---------------------------------------------------------------------------------
+// Read-ahead (worker/read_ahead.h), through the handler.
+
+namespace {
+
+struct ReadAheadFixture : Fixture {
+    RequestHandler ahead_handler{kernel, backend, link, 256 * 1024};
+
+    int open_object(std::uint32_t object_id, const std::string& name) {
+        const int fd = anon_fd();
+        REQUIRE(ahead_handler.handle(open_msg(1, object_id, name, fd).span()).ok());
+        kernel.commands.clear();
+        events.clear();
+        return fd;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("worker read-ahead: the READ is completed after its own range and before the read-ahead") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(1 << 20, 5);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    REQUIRE(f.ahead_handler.handle(read_msg(30, 5, 0, 16384).span()).ok());
+    // Only its own range is written when the READ is completed.
+    REQUIRE(f.kernel.writes.size() == 1);
+    CHECK(f.kernel.writes[0].offset == 0);
+    CHECK(f.kernel.writes[0].bytes == blob.substr(0, 16384));
+    CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{fd, 30}});
+    f.ahead_handler.write_ahead();
+    // Then the initial window after it, same fd, right bytes.
+    check_contiguous(f.kernel.writes, 0, blob.substr(0, 16384 + ReadAhead::kInitialWindow));
+    for (const auto& w : f.kernel.writes) CHECK(w.fd == fd);
+    CHECK(f.ahead_handler.counters().bytes_ahead == ReadAhead::kInitialWindow);
+    CHECK(f.ahead_handler.counters().bytes_written == 16384 + ReadAhead::kInitialWindow);
+    // Nothing twice.
+    f.ahead_handler.write_ahead();
+    CHECK(f.kernel.bytes_written() == 16384 + ReadAhead::kInitialWindow);
+}
+
+TEST_CASE("worker read-ahead: a READ queued behind the read-ahead of its range is only completed") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(1 << 20, 6);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    REQUIRE(f.ahead_handler.handle(read_msg(31, 5, 0, 4096).span()).ok());
+    f.ahead_handler.write_ahead();
+    const auto writes = f.kernel.writes.size();
+    REQUIRE(f.ahead_handler.handle(read_msg(32, 5, 4096, 65536).span()).ok());
+    f.ahead_handler.write_ahead();
+    CHECK(f.kernel.writes.size() == writes);
+    CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{fd, 31}, {fd, 32}});
+    CHECK(f.ahead_handler.counters().reads_already_written == 1);
+    CHECK(f.ahead_handler.counters().reads_short == 0);
+}
+
+TEST_CASE("worker read-ahead: sequential READs grow the window to the maximum, all bytes right") {
+    ReadAheadFixture f;
+    const std::string blob = pattern((2 << 20) + 5000, 7);
+    f.backend.blobs["img"] = blob;
+    f.open_object(5, "img");
+    // A reader that reads on: each READ starts at the first hole, as the kernel's do.
+    std::uint64_t pos = 0;
+    std::uint32_t msg = 40;
+    int reads = 0;
+    while (pos < blob.size()) {
+        const std::uint64_t length = std::min<std::uint64_t>(16384, blob.size() - pos);
+        REQUIRE(f.ahead_handler.handle(read_msg(msg++, 5, pos, length).span()).ok());
+        f.ahead_handler.write_ahead();
+        ++reads;
+        pos = 0;
+        for (const auto& w : f.kernel.writes) pos = std::max<std::uint64_t>(pos, w.offset + w.bytes.size());
+    }
+    // 2 MiB with a window of 256 KiB at most: far fewer READs than 16 KiB ones.
+    CHECK(reads < 14);
+    const std::size_t padded = (blob.size() + 4095) / 4096 * 4096;
+    std::string expected = blob + std::string(padded - blob.size(), '\0');
+    check_contiguous(f.kernel.writes, 0, expected);
+    CHECK(f.ahead_handler.counters().reads_short == 0);
+}
+
+TEST_CASE("worker read-ahead: a blob shorter than at open ends the read-ahead without failing any READ") {
+    ReadAheadFixture f;
+    f.backend.blobs["img"] = pattern(1 << 20);
+    f.backend.fail_reads_at["img"] = 64 * 1024;
+    f.open_object(5, "img");
+    REQUIRE(f.ahead_handler.handle(read_msg(50, 5, 0, 16384).span()).ok());
+    f.ahead_handler.write_ahead();
+    CHECK(f.kernel.bytes_written() == 16384);
+    CHECK(f.ahead_handler.counters().reads_short == 0);
+    CHECK(f.kernel.completed.size() == 1);
+}
+
+TEST_CASE("worker read-ahead: an object closed before its read-ahead is not written to") {
+    ReadAheadFixture f;
+    f.backend.blobs["img"] = pattern(1 << 20);
+    f.open_object(5, "img");
+    REQUIRE(f.ahead_handler.handle(read_msg(51, 5, 0, 4096).span()).ok());
+    f.ahead_handler.forget(5);
+    f.ahead_handler.write_ahead();
+    CHECK(f.kernel.bytes_written() == 4096);
+}

@@ -59,6 +59,7 @@ dir = "$CFS_BLOBS"
 [workers]
 count = ${1:-1}
 spares = ${CFS_SPARES:-1}
+${CFS_READ_AHEAD_KIB:+read_ahead_kib = $CFS_READ_AHEAD_KIB}
 [log]
 level = "${CFS_LOG_LEVEL:-debug}"
 EOF
