@@ -115,6 +115,12 @@ def main():
             if "p99_in_cold_read_round_trips" in summary else ""
         print(f"failover recovery over {len(ms)} worker kills: p50 {summary['p50_ms']} ms, "
               f"p99 {summary['p99_ms']} ms{rt}")
+        restore = failover.get("restore_ms", [])
+        if restore:
+            summary["restore_p50_ms"] = percentile(restore, 0.5)
+            summary["restore_p99_ms"] = percentile(restore, 0.99)
+            print(f"  of which death to restore written: p50 {summary['restore_p50_ms']} ms, "
+                  f"p99 {summary['restore_p99_ms']} ms")
 
     os.makedirs(out_dir, exist_ok=True)
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figs,

@@ -121,6 +121,8 @@ kill -TERM "$reader"
 wait "$reader" 2>/dev/null || true
 [ ! -s /tmp/bench_reader.err ] || fail "the reader saw an error: $(head -n 1 /tmp/bench_reader.err)"
 ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')
-emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms]}"
+# The first part of each: from the death to `restore` (the supervisor's own steps).
+rms=$(daemon_log | grep -o 'restore written [0-9]* ms after' | awk '{ print $3 }' | tr '\n' ',' | sed 's/,$//')
+emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms]}"
 umount_bounded /mnt/bench
 stop_supervisor 30
