@@ -184,7 +184,6 @@ int serve(int sock, InitReceived init, worker::RequestStats stats, const std::fu
                     return EXIT_FAILURE;
                 }
                 stats.end(handler.counters().bytes_written);
-                handler.write_ahead();
                 // Progress means data served: a READ answered. A worker that answers
                 // OPENs (which every failover brings again) but crashes on READs is
                 // crash-looping, and must not be forgiven for the OPENs.
@@ -197,6 +196,9 @@ int serve(int sock, InitReceived init, worker::RequestStats stats, const std::fu
                         return EXIT_FAILURE;
                     }
                 }
+                // After the Progress: the failover's recovery ends with the READ's
+                // answer, not with the window written after it.
+                handler.write_ahead();
             }
         }
         if (auto applied = apply_control(); !applied) {
