@@ -33,6 +33,9 @@ done
 
 killer=$build/tests/vm/kill_workers
 [[ -x "$killer" ]] || { echo "build-root-image: $killer does not exist (build the project first)" >&2; exit 1; }
+# The benchmark's reader and its systemd part (scripts/bench.sh); optional.
+bench_reader=$build/bench/cfs-bench-read
+bench_scenarios=("$here"/../../bench/guest/systemd_*.sh)
 
 # The install, into a directory of its own first: the stage below is hard links into
 # the cached tree, and an install writing over an existing file would write into
@@ -57,7 +60,8 @@ fi
 wrk_path=${wrk_paths[0]}
 
 inputs=("$0" "$killer" "$here"/guest/lib.sh "$here"/guest/systemd/*
-        "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc)
+        "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc "${bench_scenarios[@]}")
+[[ -x "$bench_reader" ]] && inputs+=("$bench_reader")
 key=$( { echo "$tree ${installed[*]}"; cat "${inputs[@]}"; (cd "$inst" && cat "${installed[@]/#/.}"); } \
        | sha256sum | cut -c1-16)
 if [[ -f "$out" && "$(cat "$out.key" 2>/dev/null)" == "$key" ]]; then
@@ -99,6 +103,7 @@ for f in "${installed[@]}"; do
     add "$(stat -c %a "$inst$f")" "$inst$f" "$f"
 done
 add 0755 "$killer" /usr/bin/kill_workers
+[[ -x "$bench_reader" ]] && add 0755 "$bench_reader" /usr/bin/cfs-bench-read
 # The workers' user (workers.user's default) from the installed sysusers.d file,
 # applied now (systemd-sysusers.service runs at boot only when /etc needs an
 # update). The account files are replaced first, not written through: they are hard
@@ -126,7 +131,7 @@ add 0644 "$here/guest/systemd/systemd-lib.sh" "$t/systemd-lib.sh"
 add 0755 "$here/guest/systemd/run-scenario" "$t/run-scenario"
 # *.inc: scenario bodies shared with the initramfs VM (scenarios/), sourced by
 # systemd scenarios with the daemon started through its unit instead.
-for s in "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc; do
+for s in "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc "${bench_scenarios[@]}"; do
     [[ -e "$s" ]] || continue
     add 0755 "$s" "$t/scenarios/$(basename "$s")"
 done
