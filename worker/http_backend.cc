@@ -1,0 +1,328 @@
+#include "worker/http_backend.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include "common/log.h"
+
+namespace cfs::worker {
+
+struct HttpBackend::Curl {
+    CURL* easy = nullptr;
+    curl_slist* resolve = nullptr;
+    char error[CURL_ERROR_SIZE] = {};
+    ~Curl() {
+        if (easy != nullptr) curl_easy_cleanup(easy);
+        if (resolve != nullptr) curl_slist_free_all(resolve);
+    }
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One attempt's outcome, before the decision to retry.
+struct Attempt {
+    CURLcode code = CURLE_OK;
+    long status = 0;
+    bool transient = false;
+    int errnum = EIO;
+    std::string why;  // empty: success
+};
+
+// What the response told us, gathered by curl's callbacks.
+struct Response {
+    std::span<std::byte> buffer;  // body bytes go here (range GET)
+    std::size_t received = 0;
+    bool overflow = false;
+    // Content-Range: bytes <first>-<last>/<total>
+    bool has_range = false;
+    std::uint64_t range_first = 0;
+    std::uint64_t range_total = 0;
+};
+
+std::size_t on_body(char* data, std::size_t, std::size_t n, void* user) {
+    auto* r = static_cast<Response*>(user);
+    if (n > r->buffer.size() - r->received) {
+        r->overflow = true;
+        return 0;  // CURLE_WRITE_ERROR: the server sent more than the range
+    }
+    std::memcpy(r->buffer.data() + r->received, data, n);
+    r->received += n;
+    return n;
+}
+
+bool parse_u64(std::string_view s, std::uint64_t& out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size();
+}
+
+std::size_t on_header(char* data, std::size_t, std::size_t n, void* user) {
+    auto* r = static_cast<Response*>(user);
+    std::string_view line(data, n);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+    constexpr std::string_view kName = "content-range:";
+    if (line.size() < kName.size()) return n;
+    std::string lower(line.substr(0, kName.size()));
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower != kName) return n;
+    std::string_view v = line.substr(kName.size());
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    if (!v.starts_with("bytes ")) return n;
+    v.remove_prefix(6);
+    const std::size_t dash = v.find('-'), slash = v.find('/');
+    if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return n;
+    std::uint64_t last = 0;
+    r->has_range = parse_u64(v.substr(0, dash), r->range_first) && parse_u64(v.substr(dash + 1, slash - dash - 1), last) &&
+                   parse_u64(v.substr(slash + 1), r->range_total);
+    return n;
+}
+
+bool transient_curl_error(CURLcode code) {
+    switch (code) {
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_OPERATION_TIMEDOUT:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+            return true;
+        default: return false;
+    }
+}
+
+bool transient_status(long status) { return status >= 500 || status == 408 || status == 429; }
+
+int errno_for_status(long status) {
+    if (status == 404 || status == 410) return ENOENT;
+    if (status == 401 || status == 403) return EACCES;
+    return EIO;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpBackend>> HttpBackend::create(HttpOptions options) {
+    // Idempotent after the first call; may read OpenSSL's config, so before the sandbox.
+    if (const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
+        return logic_error(fmt::format("initialising libcurl: {}", curl_easy_strerror(rc)));
+    auto curl = std::make_unique<Curl>();
+    curl->easy = curl_easy_init();
+    if (curl->easy == nullptr) return logic_error("initialising libcurl: no easy handle");
+    if (!options.resolve.empty()) {
+        curl->resolve = curl_slist_append(nullptr, options.resolve.c_str());
+        if (curl->resolve == nullptr) return logic_error("initialising libcurl: out of memory");
+    }
+    CURL* e = curl->easy;
+    bool ok = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curl->error) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_USERAGENT, "cfsupervisor-worker") == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                               static_cast<long>(options.policy.connect_timeout.count())) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options.policy.low_speed_limit) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.policy.low_speed_time.count())) ==
+                  CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+              // No file is opened in the sandbox: no CA file or directory by path.
+              curl_easy_setopt(e, CURLOPT_CAINFO, nullptr) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_CAPATH, nullptr) == CURLE_OK;
+    if (ok && curl->resolve != nullptr) ok = curl_easy_setopt(e, CURLOPT_RESOLVE, curl->resolve) == CURLE_OK;
+    if (ok && !options.ca_bundle.empty()) {
+        curl_blob blob{options.ca_bundle.data(), options.ca_bundle.size(), CURL_BLOB_COPY};
+        ok = curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK;
+    }
+    if (!ok) return logic_error(fmt::format("setting up libcurl: {}", curl->error[0] ? curl->error : "an option was refused"));
+    return std::unique_ptr<HttpBackend>(new HttpBackend(std::move(options), std::move(curl)));
+}
+
+HttpBackend::HttpBackend(HttpOptions options, std::unique_ptr<Curl> curl)
+    : options_(std::move(options)),
+      curl_(std::move(curl)),
+      jitter_state_(static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) ^
+                    (static_cast<std::uint64_t>(::getpid()) << 32) ^ 0x9e3779b97f4a7c15ULL) {}
+
+HttpBackend::~HttpBackend() = default;
+
+namespace {
+
+// Runs one request on `easy` with retries; `prepare` sets the per-request options,
+// `judge` turns a completed transfer into an Attempt. `what` names the request in
+// errors: "GET <url> bytes=a-b".
+template <class Prepare, class Judge>
+Status perform_with_retries(CURL* easy, const char* error_buffer, const FetchPolicy& policy, std::uint64_t& jitter,
+                            const std::function<void()>& on_error, std::uint64_t& errors, const std::string& what,
+                            Prepare&& prepare, Judge&& judge) {
+    const auto deadline = Clock::now() + policy.retry_budget;
+    auto backoff = policy.first_backoff;
+    for (unsigned attempt = 1;; ++attempt) {
+        prepare();
+        const CURLcode code = curl_easy_perform(easy);
+        Attempt a;
+        a.code = code;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a.status);
+        if (code != CURLE_OK && code != CURLE_WRITE_ERROR) {
+            a.transient = transient_curl_error(code);
+            a.why = fmt::format("{}{}{}", curl_easy_strerror(code), error_buffer[0] ? ": " : "", error_buffer);
+        } else {
+            judge(a);
+        }
+        if (a.why.empty()) return {};
+        ++errors;
+        if (on_error) on_error();
+        const std::string status = a.status != 0 ? fmt::format("HTTP {}", a.status) : "no HTTP status";
+        // Full jitter: sleep a uniform fraction of the backoff, so workers retrying
+        // the same server spread out.
+        jitter ^= jitter << 13;
+        jitter ^= jitter >> 7;
+        jitter ^= jitter << 17;
+        const auto sleep = std::chrono::milliseconds(
+            static_cast<long>(jitter % static_cast<std::uint64_t>(backoff.count() + 1)));
+        const bool retry = a.transient && Clock::now() + sleep < deadline;
+        if (!retry) {
+            const std::string message =
+                a.transient ? fmt::format("{}: {} ({}); gave up after {} attempt(s) within the {} ms retry budget",
+                                          what, a.why, status, attempt, policy.retry_budget.count())
+                            : fmt::format("{}: {} ({})", what, a.why, status);
+            return sys_error(a.errnum, message);
+        }
+        log::warning("{}: {} ({}); attempt {} failed, retrying in {} ms", what, a.why, status, attempt, sleep.count());
+        (void)::poll(nullptr, 0, static_cast<int>(sleep.count()));
+        backoff = std::min(backoff * 2, policy.max_backoff);
+    }
+}
+
+}  // namespace
+
+Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
+    CURL* e = curl_->easy;
+    Response response;
+    std::uint64_t size = 0;
+    auto prepare = [&] {
+        response = Response{};
+        curl_->error[0] = '\0';
+        curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(e, CURLOPT_RANGE, nullptr);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, &response);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &response);
+    };
+    auto judge = [&](Attempt& a) {
+        if (a.status != 200) {
+            a.transient = transient_status(a.status);
+            a.errnum = errno_for_status(a.status);
+            a.why = "the server did not answer 200 OK";
+            return;
+        }
+        curl_off_t length = -1;
+        curl_easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        if (length < 0) {
+            a.why = "the server's answer has no Content-Length";
+            return;
+        }
+        size = static_cast<std::uint64_t>(length);
+    };
+    if (auto done = perform_with_retries(e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
+                                         fetch_errors_, fmt::format("HEAD {}", url), prepare, judge);
+        !done)
+        return std::move(done).error();
+    return size;
+}
+
+Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_t size, std::span<std::byte> buffer,
+                                            std::uint64_t offset) {
+    if (offset >= size || buffer.empty()) return std::size_t{0};
+    const std::uint64_t want = std::min<std::uint64_t>(buffer.size(), size - offset);
+    const std::uint64_t last = offset + want - 1;
+    const std::string range = fmt::format("{}-{}", offset, last);
+    CURL* e = curl_->easy;
+    Response response;
+    auto prepare = [&] {
+        response = Response{};
+        response.buffer = buffer.first(static_cast<std::size_t>(want));
+        curl_->error[0] = '\0';
+        curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, &response);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &response);
+    };
+    auto judge = [&](Attempt& a) {
+        if (a.status == 200) {
+            a.why = "the server ignored the Range header (200 instead of 206 Partial Content)";
+            return;
+        }
+        if (response.overflow) {
+            a.why = fmt::format("the server sent more than the {} bytes asked for", want);
+            return;
+        }
+        if (a.status != 206) {
+            a.transient = transient_status(a.status);
+            a.errnum = errno_for_status(a.status);
+            a.why = "the server did not answer 206 Partial Content";
+            return;
+        }
+        if (!response.has_range || response.range_first != offset) {
+            a.why = "the answer's Content-Range does not match the range asked for";
+            return;
+        }
+        if (response.range_total != size) {
+            a.why = fmt::format("the blob is now {} bytes, not the {} it had when opened", response.range_total, size);
+            return;
+        }
+        if (response.received != want) {
+            a.transient = true;  // cut short: try again
+            a.why = fmt::format("got {} of {} bytes", response.received, want);
+        }
+    };
+    if (auto done = perform_with_retries(e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
+                                         fetch_errors_, fmt::format("GET {} bytes={}", url, range), prepare, judge);
+        !done)
+        return std::move(done).error();
+    return static_cast<std::size_t>(want);
+}
+
+namespace {
+
+class HttpBlob final : public BlobSource {
+public:
+    HttpBlob(HttpBackend& backend, std::string url, std::uint64_t size)
+        : backend_(backend), url_(std::move(url)), size_(size) {}
+    std::uint64_t size() const override { return size_; }
+    Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
+        return backend_.read_range(url_, size_, buffer, offset);
+    }
+
+private:
+    HttpBackend& backend_;
+    std::string url_;
+    std::uint64_t size_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlobSource>> HttpBackend::open(std::string_view name) {
+    char* escaped = curl_easy_escape(curl_->easy, name.data(), static_cast<int>(name.size()));
+    if (escaped == nullptr) return sys_error(ENOMEM, "escaping the blob name for its URL");
+    std::string url = options_.url.text + escaped;
+    curl_free(escaped);
+    auto size = fetch_size(url);
+    if (!size) return std::move(size).error();
+    return std::unique_ptr<BlobSource>(std::make_unique<HttpBlob>(*this, std::move(url), *size));
+}
+
+}  // namespace cfs::worker
