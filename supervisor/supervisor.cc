@@ -138,6 +138,7 @@ StatusSnapshot Supervisor::snapshot() const {
     s.cache_dir = config_.cache_dir;
     s.cache_tag = config_.cache_tag;
     s.blob_dir = config_.blob_dir;
+    s.blob_url = config_.blob_url;
     s.device_origin = restore_first_ ? "taken from the fd store" : "bound by this instance";
     s.in_fd_store = in_fd_store_;
     s.workers_wanted = config_.worker_count;

@@ -285,7 +285,9 @@ int main(int argc, char** argv) {
             return EXIT_FAILURE;
         }
         worker::HttpOptions http{.url = *url, .resolve = init->init.blob_resolve, .ca_bundle = {}, .policy = {},
-                                 .on_fetch_error = {}};
+                                 .on_fetch_error = [page = stats_page ? stats_page->get() : nullptr] {
+                                     worker::count_fetch_error(page);
+                                 }};
         if (url->scheme == "https") {
             std::ifstream bundle(worker::kCaBundlePath, std::ios::binary);
             std::ostringstream text;
