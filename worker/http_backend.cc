@@ -8,20 +8,24 @@
 #include <charconv>
 #include <cstring>
 
-#include <curl/curl.h>
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "worker/curl_api.h"
 
 namespace cfs::worker {
 
 struct HttpBackend::Curl {
+    const CurlApi& api;
     CURL* easy = nullptr;
     curl_slist* resolve = nullptr;
     char error[CURL_ERROR_SIZE] = {};
+    explicit Curl(const CurlApi& a) : api(a) {}
+    Curl(const Curl&) = delete;
+    Curl& operator=(const Curl&) = delete;
     ~Curl() {
-        if (easy != nullptr) curl_easy_cleanup(easy);
-        if (resolve != nullptr) curl_slist_free_all(resolve);
+        if (easy != nullptr) api.easy_cleanup(easy);
+        if (resolve != nullptr) api.slist_free_all(resolve);
     }
 };
 
@@ -113,37 +117,40 @@ int errno_for_status(long status) {
 }  // namespace
 
 Result<std::unique_ptr<HttpBackend>> HttpBackend::create(HttpOptions options) {
+    auto loaded = load_curl();
+    if (!loaded) return std::move(loaded).error();
+    const CurlApi& api = **loaded;
     // Idempotent after the first call; may read OpenSSL's config, so before the sandbox.
-    if (const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
-        return logic_error(fmt::format("initialising libcurl: {}", curl_easy_strerror(rc)));
-    auto curl = std::make_unique<Curl>();
-    curl->easy = curl_easy_init();
+    if (const CURLcode rc = api.global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
+        return logic_error(fmt::format("initialising libcurl: {}", api.easy_strerror(rc)));
+    auto curl = std::make_unique<Curl>(api);
+    curl->easy = api.easy_init();
     if (curl->easy == nullptr) return logic_error("initialising libcurl: no easy handle");
     if (!options.resolve.empty()) {
-        curl->resolve = curl_slist_append(nullptr, options.resolve.c_str());
+        curl->resolve = api.slist_append(nullptr, options.resolve.c_str());
         if (curl->resolve == nullptr) return logic_error("initialising libcurl: out of memory");
     }
     CURL* e = curl->easy;
-    bool ok = curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curl->error) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_USERAGENT, "cfsupervisor-worker") == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+    bool ok = api.easy_setopt(e, CURLOPT_ERRORBUFFER, curl->error) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_USERAGENT, "cfsupervisor-worker") == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                                static_cast<long>(options.policy.connect_timeout.count())) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options.policy.low_speed_limit) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.policy.low_speed_time.count())) ==
+              api.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options.policy.low_speed_limit) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.policy.low_speed_time.count())) ==
                   CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
               // No file is opened in the sandbox: no CA file or directory by path.
-              curl_easy_setopt(e, CURLOPT_CAINFO, nullptr) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_CAPATH, nullptr) == CURLE_OK;
-    if (ok && curl->resolve != nullptr) ok = curl_easy_setopt(e, CURLOPT_RESOLVE, curl->resolve) == CURLE_OK;
+              api.easy_setopt(e, CURLOPT_CAINFO, nullptr) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_CAPATH, nullptr) == CURLE_OK;
+    if (ok && curl->resolve != nullptr) ok = api.easy_setopt(e, CURLOPT_RESOLVE, curl->resolve) == CURLE_OK;
     if (ok && !options.ca_bundle.empty()) {
         curl_blob blob{options.ca_bundle.data(), options.ca_bundle.size(), CURL_BLOB_COPY};
-        ok = curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK;
+        ok = api.easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK;
     }
     if (!ok) return logic_error(fmt::format("setting up libcurl: {}", curl->error[0] ? curl->error : "an option was refused"));
     return std::unique_ptr<HttpBackend>(new HttpBackend(std::move(options), std::move(curl)));
@@ -163,20 +170,20 @@ namespace {
 // `judge` turns a completed transfer into an Attempt. `what` names the request in
 // errors: "GET <url> bytes=a-b".
 template <class Prepare, class Judge>
-Status perform_with_retries(CURL* easy, const char* error_buffer, const FetchPolicy& policy, std::uint64_t& jitter,
+Status perform_with_retries(const CurlApi& api, CURL* easy, const char* error_buffer, const FetchPolicy& policy, std::uint64_t& jitter,
                             const std::function<void()>& on_error, std::uint64_t& errors, const std::string& what,
                             Prepare&& prepare, Judge&& judge) {
     const auto deadline = Clock::now() + policy.retry_budget;
     auto backoff = policy.first_backoff;
     for (unsigned attempt = 1;; ++attempt) {
         prepare();
-        const CURLcode code = curl_easy_perform(easy);
+        const CURLcode code = api.easy_perform(easy);
         Attempt a;
         a.code = code;
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a.status);
+        api.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a.status);
         if (code != CURLE_OK && code != CURLE_WRITE_ERROR) {
             a.transient = transient_curl_error(code);
-            a.why = fmt::format("{}{}{}", curl_easy_strerror(code), error_buffer[0] ? ": " : "", error_buffer);
+            a.why = fmt::format("{}{}{}", api.easy_strerror(code), error_buffer[0] ? ": " : "", error_buffer);
         } else {
             judge(a);
         }
@@ -208,17 +215,18 @@ Status perform_with_retries(CURL* easy, const char* error_buffer, const FetchPol
 }  // namespace
 
 Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
+    const CurlApi& api = curl_->api;
     CURL* e = curl_->easy;
     Response response;
     std::uint64_t size = 0;
     auto prepare = [&] {
         response = Response{};
         curl_->error[0] = '\0';
-        curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-        curl_easy_setopt(e, CURLOPT_RANGE, nullptr);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, &response);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, &response);
+        api.easy_setopt(e, CURLOPT_URL, url.c_str());
+        api.easy_setopt(e, CURLOPT_NOBODY, 1L);
+        api.easy_setopt(e, CURLOPT_RANGE, nullptr);
+        api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
+        api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
     };
     auto judge = [&](Attempt& a) {
         if (a.status != 200) {
@@ -228,14 +236,14 @@ Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
             return;
         }
         curl_off_t length = -1;
-        curl_easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        api.easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
         if (length < 0) {
             a.why = "the server's answer has no Content-Length";
             return;
         }
         size = static_cast<std::uint64_t>(length);
     };
-    if (auto done = perform_with_retries(e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
+    if (auto done = perform_with_retries(api, e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
                                          fetch_errors_, fmt::format("HEAD {}", url), prepare, judge);
         !done)
         return std::move(done).error();
@@ -248,18 +256,19 @@ Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_
     const std::uint64_t want = std::min<std::uint64_t>(buffer.size(), size - offset);
     const std::uint64_t last = offset + want - 1;
     const std::string range = fmt::format("{}-{}", offset, last);
+    const CurlApi& api = curl_->api;
     CURL* e = curl_->easy;
     Response response;
     auto prepare = [&] {
         response = Response{};
         response.buffer = buffer.first(static_cast<std::size_t>(want));
         curl_->error[0] = '\0';
-        curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-        curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, &response);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, &response);
+        api.easy_setopt(e, CURLOPT_URL, url.c_str());
+        api.easy_setopt(e, CURLOPT_NOBODY, 0L);
+        api.easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        api.easy_setopt(e, CURLOPT_RANGE, range.c_str());
+        api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
+        api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
     };
     auto judge = [&](Attempt& a) {
         if (a.status == 200) {
@@ -289,7 +298,7 @@ Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_
             a.why = fmt::format("got {} of {} bytes", response.received, want);
         }
     };
-    if (auto done = perform_with_retries(e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
+    if (auto done = perform_with_retries(api, e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
                                          fetch_errors_, fmt::format("GET {} bytes={}", url, range), prepare, judge);
         !done)
         return std::move(done).error();
@@ -316,10 +325,11 @@ private:
 }  // namespace
 
 Result<std::unique_ptr<BlobSource>> HttpBackend::open(std::string_view name) {
-    char* escaped = curl_easy_escape(curl_->easy, name.data(), static_cast<int>(name.size()));
+    const CurlApi& api = curl_->api;
+    char* escaped = api.easy_escape(curl_->easy, name.data(), static_cast<int>(name.size()));
     if (escaped == nullptr) return sys_error(ENOMEM, "escaping the blob name for its URL");
     std::string url = options_.url.text + escaped;
-    curl_free(escaped);
+    api.free(escaped);
     auto size = fetch_size(url);
     if (!size) return std::move(size).error();
     return std::unique_ptr<BlobSource>(std::make_unique<HttpBlob>(*this, std::move(url), *size));

@@ -16,8 +16,10 @@ suite=bookworm
 
 # systemd as PID 1, plus what `ldd` names for cfsupervisor and cfsupervisor-worker
 # (build-root-image.sh checks that again against the binaries it installs), plus
-# procps for `ps` in failure dumps, nginx-light to serve blobs over HTTP on the guest's
-# loopback (systemd_remote_blobs; not started at boot). The guest scripts need only what minbase has:
+# libcurl4, which workers with blobs.url load at run time (worker/curl_api.h, so ldd
+# does not name it), procps for `ps` in failure dumps, nginx-light to serve blobs over
+# HTTP on the guest's loopback (systemd_remote_blobs; not started at boot). The guest
+# scripts need only what minbase has:
 # dash, coreutils, util-linux (mount), mawk, sed, grep, findutils, diffutils,
 # sysvinit-utils (pidof).
 packages=(
