@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "supervisor/blob_host.h"
 #include "tests/unit/http_test_server.h"
 #include "worker/layered_backend.h"
 
@@ -255,4 +256,30 @@ TEST_CASE("blob url: what is accepted and how it is split") {
         CAPTURE(bad);
         CHECK_FALSE(parse_blob_url(bad));
     }
+}
+
+TEST_CASE("blob host: the supervisor resolves blobs.url's host into a CURLOPT_RESOLVE entry, or names what failed") {
+    auto literal = parse_blob_url("http://127.0.0.1:8080/b/");
+    REQUIRE(literal);
+    auto entry = supervisor::resolve_blob_host(*literal);
+    REQUIRE_MESSAGE(entry, entry.error().message());
+    CHECK(*entry == "127.0.0.1:8080:127.0.0.1");
+    auto v6 = parse_blob_url("https://[::1]/b/");
+    REQUIRE(v6);
+    auto entry6 = supervisor::resolve_blob_host(*v6);
+    REQUIRE_MESSAGE(entry6, entry6.error().message());
+    CHECK(*entry6 == "[::1]:443:[::1]");
+    // From /etc/hosts, as NSS has it here; at least the IPv4 loopback.
+    auto named = parse_blob_url("http://localhost:81/b/");
+    REQUIRE(named);
+    auto entry_named = supervisor::resolve_blob_host(*named);
+    REQUIRE_MESSAGE(entry_named, entry_named.error().message());
+    CHECK(entry_named->starts_with("localhost:81:"));
+    CHECK(entry_named->find("127.0.0.1") != std::string::npos);
+    // .invalid never resolves (RFC 6761).
+    auto bad = parse_blob_url("http://no-such-host.invalid/b/");
+    REQUIRE(bad);
+    auto failed = supervisor::resolve_blob_host(*bad);
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().message().find("resolving no-such-host.invalid (the host of blobs.url): ") == 0);
 }
