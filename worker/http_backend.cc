@@ -328,8 +328,12 @@ Result<std::unique_ptr<BlobSource>> HttpBackend::open(std::string_view name) {
     const CurlApi& api = curl_->api;
     char* escaped = api.easy_escape(curl_->easy, name.data(), static_cast<int>(name.size()));
     if (escaped == nullptr) return sys_error(ENOMEM, "escaping the blob name for its URL");
-    std::string url = options_.url.text + escaped;
+    std::string path_part(escaped);
     api.free(escaped);
+    // ':' is allowed in a path segment, and OCI blob names ("sha256:...") are asked
+    // for with it as it is.
+    for (std::size_t at; (at = path_part.find("%3A")) != std::string::npos;) path_part.replace(at, 3, ":");
+    std::string url = options_.url.text + path_part;
     auto size = fetch_size(url);
     if (!size) return std::move(size).error();
     return std::unique_ptr<BlobSource>(std::make_unique<HttpBlob>(*this, std::move(url), *size));

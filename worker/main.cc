@@ -34,6 +34,7 @@
 #include "worker/layered_backend.h"
 #include "worker/local_backend.h"
 #include "worker/request_handler.h"
+#include "worker/verifying_backend.h"
 #include "worker/request_stats.h"
 #include "worker/sandbox.h"
 #include "worker/supervisor_link.h"
@@ -277,6 +278,7 @@ int main(int argc, char** argv) {
     // A remote blob source: everything curl needs from files or the resolver is done
     // now, before the sandbox (worker/http_backend.h).
     std::unique_ptr<worker::HttpBackend> remote;
+    std::optional<worker::VerifyingBackend> verifying;
     std::optional<worker::NetworkAccess> network;
     if (!init->init.blob_url.empty()) {
         auto url = parse_blob_url(init->init.blob_url);
@@ -305,6 +307,10 @@ int main(int argc, char** argv) {
             return EXIT_FAILURE;
         }
         remote = std::move(*created);
+        if (auto ready = worker::prepare_sha256(); !ready) {
+            log::error("cannot start: {}", ready.error().message());
+            return EXIT_FAILURE;
+        }
         network = worker::NetworkAccess{url->port};
     }
     auto policy = seccomp::builtin_policy_for(remote != nullptr);
@@ -337,6 +343,7 @@ int main(int argc, char** argv) {
         };
 #endif
     log::debug("serving");
-    return serve(sock, std::move(*init), remote.get(), worker::RequestStats(stats_page ? stats_page->get() : nullptr),
+    if (remote) verifying.emplace(*remote);
+    return serve(sock, std::move(*init), verifying ? &*verifying : nullptr, worker::RequestStats(stats_page ? stats_page->get() : nullptr),
                  after_ready);
 }

@@ -62,6 +62,7 @@
 #include "worker/http_backend.h"
 #include "worker/kernel_io.h"
 #include "worker/local_backend.h"
+#include "worker/verifying_backend.h"
 #include "worker/request_stats.h"
 #include "common/kernel_msg.h"
 #include "common/worker_stats.h"
@@ -745,6 +746,8 @@ TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside
     std::string data(300000, '\0');
     for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 1000);
     server.put("remote_blob", data);
+    server.put("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "abc");
+    server.put("sha256:" + std::string(64, '0'), "abc");
     std::unique_ptr<worker::HttpBackend> backend;  // made in the child, before its sandbox
     SandboxedChild c;
     c.network = worker::NetworkAccess{server.port()};
@@ -754,7 +757,7 @@ TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside
         auto created = worker::HttpBackend::create(worker::HttpOptions{
             .url = *url, .resolve = url->host_port() + ":127.0.0.1", .ca_bundle = {}, .policy = {},
             .on_fetch_error = {}});
-        if (!created) ::_exit(kSandboxFailed);
+        if (!created || !worker::prepare_sha256()) ::_exit(kSandboxFailed);
         backend = std::move(*created);
     };
     c.probe = [&](Probe& p) {
@@ -776,6 +779,12 @@ TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside
             pos += *n;
         }
         p.say(got == data ? "content right" : "content WRONG");
+        // A blob named by its digest, checked (OpenSSL) inside the sandbox.
+        worker::VerifyingBackend verifying(*backend);
+        auto abc = verifying.open("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        p.say(abc ? fmt::format("verified blob of {} bytes", (*abc)->size()) : "FAILED verify: " + abc.error().message());
+        auto wrong = verifying.open("sha256:" + std::string(64, '0'));
+        p.say(wrong ? "wrong digest accepted?" : fmt::format("wrong digest: errno {}", wrong.error().errnum));
         auto missing = backend->open("no_such_blob");
         p.say(missing ? "missing blob opened?" : fmt::format("missing: errno {}", missing.error().errnum));
     };
@@ -786,7 +795,8 @@ TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside
     INFO("child ", describe_status(out.status), ", report:\n", out.report);
     REQUIRE(WIFEXITED(out.status));
     CHECK(WEXITSTATUS(out.status) == 0);
-    CHECK(out.report.find("size 300000\ncontent right\nmissing: errno 2\n") != std::string::npos);
+    CHECK(out.report.find("size 300000\ncontent right\nverified blob of 3 bytes\nwrong digest: errno 5\n"
+                          "missing: errno 2\n") != std::string::npos);
     CHECK(server.connections() == 2);
 }
 
