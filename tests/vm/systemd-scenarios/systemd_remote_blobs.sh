@@ -10,6 +10,11 @@
 # - A blob nginx does not have (404) fails the mount at once, and the journal names
 #   the URL and the status; a blob that disappears after the mount (404 on READ)
 #   fails the reader's read() quickly instead of leaving it waiting.
+# - Blobs named by their digest (sha256:<hex>, slice 2) are checked: img_b under its
+#   right digest (small: checked whole at OPEN) mounts and reads right; under a wrong
+#   one the mount fails and the journal says the blob failed verification; img_big
+#   (128 MiB: checked when every byte was fetched) under its right digest reads right
+#   and the journal says it was verified.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 www=/srv/cfs-www
@@ -21,6 +26,13 @@ mkdir -p "$www/blobs"
 for b in /data/blobs/*; do ln -s "$b" "$www/blobs/$(basename "$b")"; done
 # A copy nginx can lose while it is mounted (the data disk is read-only).
 cp /data/blobs/img_b "$www/blobs/img_gone"
+# Blobs under digest names: right ones, and img_b under a wrong one.
+digest_b=sha256:$(sha256sum /data/blobs/img_b | cut -d' ' -f1)
+digest_big=sha256:$(sha256sum /data/blobs/img_big | cut -d' ' -f1)
+wrong_b=sha256:$(printf '%064d' 0)
+ln -s /data/blobs/img_b "$www/blobs/$digest_b"
+ln -s /data/blobs/img_big "$www/blobs/$digest_big"
+ln -s /data/blobs/img_b "$www/blobs/$wrong_b"
 chmod -R a+rX "$www"
 cat > /etc/nginx/nginx.conf <<NGINX_END
 user www-data;
@@ -118,7 +130,27 @@ gone_logged() { daemon_log | grep -q "READ of object .*img_gone.*GET ${url}img_g
 wait_for 10 gone_logged || unit_fail "no journal line names the 404 on READ of img_gone"
 require_alive
 
+step "blobs named by their digest are verified"
+mount_erofs /mnt/db "fsid=$digest_b"
+check_manifest /mnt/db "$CFS_MANIFESTS/img_b.sha256"
+mkdir -p /mnt/wrong
+st=0
+timeout -s KILL 30 mount -t erofs none -o "fsid=$wrong_b" /mnt/wrong 2> /tmp/mount.err || st=$?
+[ "$st" -ne 0 ] || fail "img_b under a wrong digest mounted"
+[ "$st" -ne 137 ] || fail "mounting img_b under a wrong digest hung"
+wrong_logged() { daemon_log | grep -q "blob $wrong_b failed verification: its bytes hash to $digest_b"; }
+wait_for 10 wrong_logged || unit_fail "no journal line says $wrong_b failed verification"
+t0=$(now_cs)
+mount_erofs /mnt/dbig "fsid=$digest_big"
+check_manifest /mnt/dbig "$CFS_MANIFESTS/img_big.sha256"
+big_verified() { daemon_log | grep -q "blob $digest_big verified: every byte fetched matches its digest"; }
+wait_for 60 big_verified || unit_fail "img_big was read whole, and its digest was not reported checked"
+log "img_big read and verified in $(elapsed "$t0")s"
+require_alive
+
 step "clean up"
+umount_bounded /mnt/dbig
+umount_bounded /mnt/db
 umount_bounded /mnt/gone
 umount_bounded /mnt/a
 systemd_stop_supervisor
