@@ -125,7 +125,7 @@ struct TableSchema {
 };
 
 constexpr std::string_view kCacheKeys[] = {"dir", "tag"};
-constexpr std::string_view kBlobsKeys[] = {"dir", "url"};
+constexpr std::string_view kBlobsKeys[] = {"dir", "url", "credentials"};
 constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user"};
 constexpr std::string_view kLogKeys[] = {"level"};
 constexpr std::string_view kTestingKeys[] = {"fault_file"};
@@ -453,6 +453,15 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
     if (!blob_dir) return std::move(blob_dir).error();
     config.blob_dir = std::move(*blob_dir);
     if (Status st = blob_url(*blobs, config); !st) return std::move(st).error();
+    if (blobs->table != nullptr && blobs->table->get("credentials") != nullptr) {
+        auto credentials = path(*blobs, "credentials", "it names one file", "");
+        if (!credentials) return std::move(credentials).error();
+        if (config.blob_url.empty())
+            return at(position_of(*blobs->table->get("credentials")),
+                      "blobs.credentials: only means something with blobs.url (credentials for the blob server); "
+                      "set blobs.url or remove it");
+        config.blob_credentials_file = std::move(*credentials);
+    }
 
     auto workers = section(root, "workers");
     if (!workers) return std::move(workers).error();

@@ -89,6 +89,9 @@ struct Init {
     // What the host of blob_url resolved to in the supervisor, as curl's
     // CURLOPT_RESOLVE takes it: "host:port:addr[,addr]..." (IPv6 in brackets).
     std::string blob_resolve;
+    // The contents of [blobs] credentials ("user:password"), read by the supervisor
+    // from a file only root can read; empty: anonymous. Neither side logs it.
+    std::string blob_credentials;
 };
 struct Ready {};
 struct ObjectDescription {

@@ -209,7 +209,8 @@ void Supervisor::start_worker(WorkerSlot& slot) {
         return;
     }
     const int fds[] = {device_.get(), blob_dir_.get(), *stats_page};
-    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0, config_.blob_url, blob_resolve_};
+    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0, config_.blob_url, blob_resolve_,
+                    blob_credentials_};
     if (faults_) {
         auto fault = faults_->next_worker();
         if (!fault) log::error("testing: {}", fault.error().message());

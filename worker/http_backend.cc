@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "common/log.h"
 #include "worker/curl_api.h"
+#include "worker/registry_auth.h"
 
 namespace cfs::worker {
 
@@ -19,6 +21,7 @@ struct HttpBackend::Curl {
     const CurlApi& api;
     CURL* easy = nullptr;
     curl_slist* resolve = nullptr;
+    curl_slist* auth_header = nullptr;  // "Authorization: Bearer ..." once there is a token
     char error[CURL_ERROR_SIZE] = {};
     explicit Curl(const CurlApi& a) : api(a) {}
     Curl(const Curl&) = delete;
@@ -26,6 +29,7 @@ struct HttpBackend::Curl {
     ~Curl() {
         if (easy != nullptr) api.easy_cleanup(easy);
         if (resolve != nullptr) api.slist_free_all(resolve);
+        if (auth_header != nullptr) api.slist_free_all(auth_header);
     }
 };
 
@@ -40,6 +44,8 @@ struct Attempt {
     bool transient = false;
     int errnum = EIO;
     std::string why;  // empty: success
+    bool unauthorized = false;  // 401: `challenge` is its WWW-Authenticate
+    std::string challenge;
 };
 
 // What the response told us, gathered by curl's callbacks.
@@ -51,6 +57,7 @@ struct Response {
     bool has_range = false;
     std::uint64_t range_first = 0;
     std::uint64_t range_total = 0;
+    std::string www_authenticate;
 };
 
 std::size_t on_body(char* data, std::size_t, std::size_t n, void* user) {
@@ -73,6 +80,12 @@ std::size_t on_header(char* data, std::size_t, std::size_t n, void* user) {
     auto* r = static_cast<Response*>(user);
     std::string_view line(data, n);
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+    constexpr std::string_view kAuth = "www-authenticate:";
+    if (line.size() > kAuth.size() && r->www_authenticate.empty()) {
+        std::string name(line.substr(0, kAuth.size()));
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (name == kAuth) r->www_authenticate = std::string(line.substr(kAuth.size()));
+    }
     constexpr std::string_view kName = "content-range:";
     if (line.size() < kName.size()) return n;
     std::string lower(line.substr(0, kName.size()));
@@ -169,12 +182,13 @@ namespace {
 // Runs one request on `easy` with retries; `prepare` sets the per-request options,
 // `judge` turns a completed transfer into an Attempt. `what` names the request in
 // errors: "GET <url> bytes=a-b".
-template <class Prepare, class Judge>
+template <class Prepare, class Judge, class Authorize>
 Status perform_with_retries(const CurlApi& api, CURL* easy, const char* error_buffer, const FetchPolicy& policy, std::uint64_t& jitter,
                             const std::function<void()>& on_error, std::uint64_t& errors, const std::string& what,
-                            Prepare&& prepare, Judge&& judge) {
+                            Prepare&& prepare, Judge&& judge, Authorize&& authorize) {
     const auto deadline = Clock::now() + policy.retry_budget;
     auto backoff = policy.first_backoff;
+    bool authorized = false;
     for (unsigned attempt = 1;; ++attempt) {
         prepare();
         const CURLcode code = api.easy_perform(easy);
@@ -188,6 +202,13 @@ Status perform_with_retries(const CurlApi& api, CURL* easy, const char* error_bu
             judge(a);
         }
         if (a.why.empty()) return {};
+        // A 401 is answered once per request: credentials, or a (new) token.
+        if (a.unauthorized && !authorized) {
+            authorized = true;
+            if (auto done = authorize(a.challenge); !done)
+                return sys_error(EACCES, fmt::format("{}: HTTP 401, and {}", what, done.error().message()));
+            continue;
+        }
         ++errors;
         if (on_error) on_error();
         const std::string status = a.status != 0 ? fmt::format("HTTP {}", a.status) : "no HTTP status";
@@ -229,6 +250,13 @@ Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
         api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
     };
     auto judge = [&](Attempt& a) {
+        if (a.status == 401) {
+            a.unauthorized = true;
+            a.challenge = response.www_authenticate;
+            a.errnum = EACCES;
+            a.why = "the server asks for authentication";
+            return;
+        }
         if (a.status != 200) {
             a.transient = transient_status(a.status);
             a.errnum = errno_for_status(a.status);
@@ -244,7 +272,8 @@ Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
         size = static_cast<std::uint64_t>(length);
     };
     if (auto done = perform_with_retries(api, e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
-                                         fetch_errors_, fmt::format("HEAD {}", url), prepare, judge);
+                                         fetch_errors_, fmt::format("HEAD {}", url), prepare, judge,
+                                         [this](std::string_view c) { return authorize(c); });
         !done)
         return std::move(done).error();
     return size;
@@ -271,6 +300,13 @@ Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_
         api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
     };
     auto judge = [&](Attempt& a) {
+        if (a.status == 401) {
+            a.unauthorized = true;
+            a.challenge = response.www_authenticate;
+            a.errnum = EACCES;
+            a.why = "the server asks for authentication";
+            return;
+        }
         if (a.status == 200) {
             a.why = "the server ignored the Range header (200 instead of 206 Partial Content)";
             return;
@@ -299,10 +335,97 @@ Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_
         }
     };
     if (auto done = perform_with_retries(api, e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
-                                         fetch_errors_, fmt::format("GET {} bytes={}", url, range), prepare, judge);
+                                         fetch_errors_, fmt::format("GET {} bytes={}", url, range), prepare, judge,
+                                         [this](std::string_view c) { return authorize(c); });
         !done)
         return std::move(done).error();
     return static_cast<std::size_t>(want);
+}
+
+bool HttpBackend::same_origin(std::string_view url) const {
+    const std::string origin = fmt::format("{}://{}", options_.url.scheme, options_.url.host_port());
+    const bool default_port = (options_.url.scheme == "http" && options_.url.port == 80) ||
+                              (options_.url.scheme == "https" && options_.url.port == 443);
+    const std::string bare = fmt::format("{}://{}", options_.url.scheme,
+                                         options_.url.host.find(':') != std::string::npos
+                                             ? fmt::format("[{}]", options_.url.host)
+                                             : options_.url.host);
+    auto starts = [&](const std::string& o) {
+        return url.starts_with(o) && (url.size() == o.size() || url[o.size()] == '/' || url[o.size()] == '?');
+    };
+    return starts(origin) || (default_port && starts(bare));
+}
+
+Status HttpBackend::authorize(std::string_view challenge_text) {
+    const CurlApi& api = curl_->api;
+    CURL* e = curl_->easy;
+    const auto challenge = parse_challenge(challenge_text);
+    if (!challenge) return logic_error("no challenge this worker understands in its WWW-Authenticate");
+    if (challenge->scheme == "basic") {
+        if (options_.credentials.empty())
+            return logic_error("it asks for Basic credentials, and blobs.credentials gives none");
+        api.easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+        api.easy_setopt(e, CURLOPT_USERPWD, options_.credentials.c_str());
+        return {};
+    }
+    if (challenge->scheme != "bearer")
+        return logic_error(fmt::format("its authentication scheme '{}' is not supported (Basic and Bearer are)",
+                                       challenge->scheme));
+    const auto realm = challenge->params.find("realm");
+    if (realm == challenge->params.end() || realm->second.empty())
+        return logic_error("its Bearer challenge names no realm");
+    if (!same_origin(realm->second))
+        return logic_error(fmt::format("its token service {} is not on {}://{}, the only address this worker may "
+                                       "reach",
+                                       realm->second, options_.url.scheme, options_.url.host_port()));
+    std::string token_url = realm->second;
+    char sep = token_url.find('?') == std::string::npos ? '?' : '&';
+    for (const char* key : {"service", "scope"}) {
+        const auto it = challenge->params.find(key);
+        if (it == challenge->params.end()) continue;
+        char* escaped = api.easy_escape(e, it->second.data(), static_cast<int>(it->second.size()));
+        if (escaped == nullptr) return logic_error("escaping the token request");
+        token_url += fmt::format("{}{}={}", sep, key, escaped);
+        api.free(escaped);
+        sep = '&';
+    }
+    // The token request: the credentials as Basic if there are any, no old token.
+    std::vector<std::byte> body(64 * 1024);
+    Response response;
+    response.buffer = body;
+    curl_->error[0] = '\0';
+    api.easy_setopt(e, CURLOPT_URL, token_url.c_str());
+    api.easy_setopt(e, CURLOPT_NOBODY, 0L);
+    api.easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    api.easy_setopt(e, CURLOPT_RANGE, nullptr);
+    api.easy_setopt(e, CURLOPT_HTTPHEADER, nullptr);
+    api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
+    api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
+    if (!options_.credentials.empty()) {
+        api.easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+        api.easy_setopt(e, CURLOPT_USERPWD, options_.credentials.c_str());
+    }
+    const CURLcode code = api.easy_perform(e);
+    long status = 0;
+    api.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    // From here on blob requests carry the token, not the credentials.
+    api.easy_setopt(e, CURLOPT_USERPWD, nullptr);
+    api.easy_setopt(e, CURLOPT_HTTPHEADER, curl_->auth_header);
+    if (code != CURLE_OK)
+        return logic_error(fmt::format("its token service GET {} failed: {}{}{}", token_url, api.easy_strerror(code),
+                                       curl_->error[0] ? ": " : "", curl_->error));
+    if (status != 200)
+        return logic_error(fmt::format("its token service GET {} answered HTTP {}{}", token_url, status,
+                                       options_.credentials.empty() ? " (no blobs.credentials given)" : ""));
+    auto token = token_from_json(std::string_view(reinterpret_cast<const char*>(body.data()), response.received));
+    if (!token) return logic_error(fmt::format("GET {}: {}", token_url, token.error().message()));
+    curl_slist* header = api.slist_append(nullptr, ("Authorization: Bearer " + *token).c_str());
+    if (header == nullptr) return logic_error("out of memory for the token");
+    if (curl_->auth_header != nullptr) api.slist_free_all(curl_->auth_header);
+    curl_->auth_header = header;
+    api.easy_setopt(e, CURLOPT_HTTPHEADER, curl_->auth_header);
+    log::debug("got a token from {}", token_url);
+    return {};
 }
 
 namespace {

@@ -14,7 +14,9 @@
 // timeout, reset, 5xx, 408, 429) is retried with exponential backoff and full jitter
 // until a time budget is spent. One that will not (404, 403, a server ignoring Range,
 // a blob that changed size) fails at once. Every error names the URL, the range and
-// the HTTP status.
+// the HTTP status. A 401 is answered once per request as its challenge asks
+// (worker/registry_auth.h). Redirects are not followed: a worker can reach only the
+// address and port it was given.
 #pragma once
 
 #include <chrono>
@@ -48,6 +50,9 @@ struct HttpOptions {
     FetchPolicy policy;
     // Called once per failed attempt (retried or not): the worker counts them.
     std::function<void()> on_fetch_error;
+    // "user:password" for a server or token service that asks (worker/registry_auth.h);
+    // empty: anonymous. Never logged.
+    std::string credentials;
 };
 
 class HttpBackend final : public BlobBackend {
@@ -69,6 +74,9 @@ private:
     struct Curl;
     explicit HttpBackend(HttpOptions options, std::unique_ptr<Curl> curl);
     [[nodiscard]] Result<std::uint64_t> fetch_size(const std::string& url);
+    // Answers a 401's challenge: Basic credentials, or a Bearer token from the realm.
+    [[nodiscard]] Status authorize(std::string_view challenge);
+    [[nodiscard]] bool same_origin(std::string_view url) const;
 
     HttpOptions options_;
     std::unique_ptr<Curl> curl_;

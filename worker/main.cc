@@ -289,7 +289,8 @@ int main(int argc, char** argv) {
         worker::HttpOptions http{.url = *url, .resolve = init->init.blob_resolve, .ca_bundle = {}, .policy = {},
                                  .on_fetch_error = [page = stats_page ? stats_page->get() : nullptr] {
                                      worker::count_fetch_error(page);
-                                 }};
+                                 },
+                                 .credentials = std::move(init->init.blob_credentials)};
         if (url->scheme == "https") {
             std::ifstream bundle(worker::kCaBundlePath, std::ios::binary);
             std::ostringstream text;

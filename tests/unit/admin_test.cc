@@ -140,6 +140,11 @@ TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old s
     auto same = base_config();
     same.blob_url = "http://registry.test/blobs/";
     CHECK(plan_reload(same, same).accepted());
+    auto creds = same;
+    creds.blob_credentials_file = "/etc/cfsupervisor/creds";
+    const auto plan = plan_reload(same, creds);
+    REQUIRE(plan.refused.size() == 1);
+    CHECK(contains(plan.refused[0], "blobs.credentials cannot change while cfsupervisor runs"));
 }
 
 TEST_CASE("reload: cache.dir, cache.tag, blobs.dir are refused by name, and then nothing applies") {

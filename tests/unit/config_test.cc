@@ -701,3 +701,16 @@ TEST_CASE("config: a bad blobs.url is named at its value, saying what is wrong")
     CHECK(starts_with(error_of(base + "url = \"http://h/" + std::string(600, 'a') + "/\"\n"),
                       "x.toml:5:7: blobs.url: expected a URL of at most 512 bytes, got 610 bytes"));
 }
+
+TEST_CASE("config: blobs.credentials is a path, and only with blobs.url") {
+    const std::string base(kMinimal);
+    auto r = parse_config(base + "url = \"http://r.test/v2/a/blobs/\"\ncredentials = \"/etc/cfsupervisor/creds\"\n",
+                          "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->blob_credentials_file == "/etc/cfsupervisor/creds");
+    CHECK(error_of(base + "credentials = \"/etc/cfsupervisor/creds\"\n") ==
+          "x.toml:5:15: blobs.credentials: only means something with blobs.url (credentials for the blob server); "
+          "set blobs.url or remove it");
+    CHECK(starts_with(error_of(base + "url = \"http://r.test/b/\"\ncredentials = \"creds\"\n"),
+                      "x.toml:6:15: blobs.credentials: expected an absolute path"));
+}

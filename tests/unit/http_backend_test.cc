@@ -5,14 +5,19 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include "supervisor/blob_credentials.h"
 #include "supervisor/blob_host.h"
 #include "tests/unit/http_test_server.h"
 #include "worker/layered_backend.h"
+#include "worker/registry_auth.h"
 
 using namespace cfs;
 using cfs::testing::HttpTestServer;
@@ -30,7 +35,7 @@ worker::HttpOptions options_for(const HttpTestServer& server, worker::FetchPolic
     REQUIRE(url);
     // Pinned as the worker pins what the supervisor resolved.
     return worker::HttpOptions{.url = *url, .resolve = url->host_port() + ":127.0.0.1", .ca_bundle = {},
-                               .policy = policy, .on_fetch_error = {}};
+                               .policy = policy, .on_fetch_error = {}, .credentials = {}};
 }
 
 worker::FetchPolicy quick_policy(int budget_ms) {
@@ -199,7 +204,8 @@ TEST_CASE("http backend: nothing listening gives a connection error naming the U
     auto url = parse_blob_url(fmt::format("http://127.0.0.1:{}/blobs/", port));
     REQUIRE(url);
     auto backend = worker::HttpBackend::create(
-        worker::HttpOptions{.url = *url, .resolve = {}, .ca_bundle = {}, .policy = quick_policy(300), .on_fetch_error = {}});
+        worker::HttpOptions{.url = *url, .resolve = {}, .ca_bundle = {}, .policy = quick_policy(300), .on_fetch_error = {},
+                            .credentials = {}});
     REQUIRE(backend);
     auto blob = (*backend)->open("x");
     REQUIRE_FALSE(blob);
@@ -282,4 +288,189 @@ TEST_CASE("blob host: the supervisor resolves blobs.url's host into a CURLOPT_RE
     auto failed = supervisor::resolve_blob_host(*bad);
     REQUIRE_FALSE(failed);
     CHECK(failed.error().message().find("resolving no-such-host.invalid (the host of blobs.url): ") == 0);
+}
+
+// ---- Authentication (worker/registry_auth.h) -------------------------------------
+
+TEST_CASE("auth: WWW-Authenticate challenges and token answers are parsed, bad ones refused") {
+    auto b = worker::parse_challenge(
+        R"(Bearer realm="https://auth.test/token",service="registry.test",scope="repository:a/b:pull")");
+    REQUIRE(b);
+    CHECK(b->scheme == "bearer");
+    CHECK(b->params.at("realm") == "https://auth.test/token");
+    CHECK(b->params.at("service") == "registry.test");
+    CHECK(b->params.at("scope") == "repository:a/b:pull");
+    auto basic = worker::parse_challenge(R"(Basic realm="a \"quoted\" realm", charset=UTF-8)");
+    REQUIRE(basic);
+    CHECK(basic->scheme == "basic");
+    CHECK(basic->params.at("realm") == R"(a "quoted" realm)");
+    CHECK(basic->params.at("charset") == "UTF-8");
+    CHECK_FALSE(worker::parse_challenge(""));
+    CHECK_FALSE(worker::parse_challenge(R"(Bearer realm="unterminated)"));
+
+    auto t = worker::token_from_json(R"({"token":"abc.def","expires_in":60})");
+    REQUIRE(t);
+    CHECK(*t == "abc.def");
+    auto access = worker::token_from_json(R"({"access_token":"xyz"})");
+    REQUIRE(access);
+    CHECK(*access == "xyz");
+    CHECK_FALSE(worker::token_from_json("not json"));
+    CHECK_FALSE(worker::token_from_json(R"({"token":""})"));
+    CHECK_FALSE(worker::token_from_json(R"(["token"])"));
+    CHECK_FALSE(worker::token_from_json("{\"token\":\"a\\r\\nX-Injected: 1\"}"));
+}
+
+TEST_CASE("auth: Basic credentials are sent when the server asks, and a wrong password is EACCES at once") {
+    HttpTestServer server;
+    REQUIRE(server.ok());
+    server.put("b", pattern(5000));
+    server.require_basic("reader:s3cret");
+    auto options = options_for(server, quick_policy(5000));
+    options.credentials = "reader:s3cret";
+    auto backend = worker::HttpBackend::create(options);
+    REQUIRE(backend);
+    auto blob = (*backend)->open("b");
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    CHECK(read_all(**blob, 4096) == pattern(5000));
+
+    options.credentials = "reader:wrong";
+    auto wrong = worker::HttpBackend::create(options);
+    REQUIRE(wrong);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto refused = (*wrong)->open("b");
+    REQUIRE_FALSE(refused);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(2));
+    CHECK(refused.error().errnum == EACCES);
+    CHECK(refused.error().message().find("wrong") == std::string::npos);  // never the password
+
+    options.credentials = {};
+    auto none = worker::HttpBackend::create(options);
+    REQUIRE(none);
+    auto anonymous = (*none)->open("b");
+    REQUIRE_FALSE(anonymous);
+    CHECK(anonymous.error().message().find("it asks for Basic credentials, and blobs.credentials gives none") !=
+          std::string::npos);
+}
+
+TEST_CASE("auth: a Bearer challenge gets a token from the realm (anonymously or with credentials), and a new one "
+          "when it is refused") {
+    HttpTestServer server;
+    REQUIRE(server.ok());
+    const std::string data = pattern(70000);
+    server.put("sha256:x", data);
+    server.require_bearer("token-1");
+    auto options = options_for(server, quick_policy(5000));
+    auto backend = worker::HttpBackend::create(options);
+    REQUIRE(backend);
+    auto blob = (*backend)->open("sha256:x");
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    CHECK(server.token_requests() == 1);
+    CHECK(server.last_token_request() == "/token?service=test-registry&scope=repository%3Acfs%2Fimages%3Apull");
+    CHECK(read_all(**blob, 16384) == data);
+    CHECK(server.token_requests() == 1);  // the token is kept
+    // The token expires: the next request is refused once, a new token is fetched.
+    server.require_bearer("token-2");
+    std::vector<std::byte> buf(4096);
+    auto again = (*blob)->read_at(buf, 0);
+    REQUIRE_MESSAGE(again, again.error().message());
+    CHECK(server.token_requests() == 2);
+    CHECK((*backend)->fetch_errors() == 0);
+
+    // A token service that wants credentials.
+    server.require_bearer("token-3", "puller:pw");
+    options.credentials = "puller:pw";
+    auto with = worker::HttpBackend::create(options);
+    REQUIRE(with);
+    auto ok = (*with)->open("sha256:x");
+    REQUIRE_MESSAGE(ok, ok.error().message());
+    options.credentials = "puller:bad";
+    auto bad = worker::HttpBackend::create(options);
+    REQUIRE(bad);
+    auto refused = (*bad)->open("sha256:x");
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().errnum == EACCES);
+    const std::string m = refused.error().message();
+    INFO(m);
+    CHECK(m.find("answered HTTP 401") != std::string::npos);
+    CHECK(m.find("puller:bad") == std::string::npos);
+}
+
+TEST_CASE("auth: a token realm on another host or port is refused (a worker may reach only the blob server)") {
+    HttpTestServer server, other;
+    REQUIRE((server.ok() && other.ok()));
+    server.put("b", "x");
+    server.require_bearer("t");
+    // Point the backend at `other`'s port through the URL, at `server`'s through the
+    // pin: the realm `server` names is then not the backend's origin.
+    auto url = parse_blob_url(fmt::format("http://registry.test:{}/blobs/", server.port()));
+    REQUIRE(url);
+    auto backend = worker::HttpBackend::create(
+        worker::HttpOptions{.url = *url, .resolve = url->host_port() + ":127.0.0.1", .ca_bundle = {},
+                            .policy = quick_policy(2000), .on_fetch_error = {}, .credentials = {}});
+    REQUIRE(backend);
+    auto blob = (*backend)->open("b");
+    REQUIRE_FALSE(blob);
+    CHECK(blob.error().errnum == EACCES);
+    CHECK(blob.error().message().find(fmt::format("its token service http://127.0.0.1:{}/token is not on "
+                                                  "http://registry.test:{}",
+                                                  server.port(), server.port())) != std::string::npos);
+    CHECK(server.token_requests() == 0);
+}
+
+// ---- [blobs] credentials, read by the supervisor ----------------------------------
+
+namespace {
+
+struct CredentialsFile {
+    std::string path;
+    explicit CredentialsFile(const std::string& text, mode_t mode = 0600) {
+        char templ[] = "/tmp/cfs-credentials-test.XXXXXX";
+        const int fd = ::mkstemp(templ);
+        REQUIRE(fd >= 0);
+        REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+        ::fchmod(fd, mode);
+        ::close(fd);
+        path = templ;
+    }
+    ~CredentialsFile() { ::unlink(path.c_str()); }
+};
+
+}  // namespace
+
+TEST_CASE("credentials: a root-only file with one user:password line is read; anything else is refused, never "
+          "quoting it") {
+    if (::geteuid() != 0) {
+        MESSAGE("not root: the owner checks need root; skipped");
+        return;
+    }
+    {
+        CredentialsFile f("puller:p4ss\n");
+        auto c = supervisor::read_blob_credentials(f.path);
+        REQUIRE_MESSAGE(c, c.error().message());
+        CHECK(*c == "puller:p4ss");
+    }
+    auto refused = [](const CredentialsFile& f) {
+        auto c = supervisor::read_blob_credentials(f.path);
+        REQUIRE_FALSE(c);
+        const std::string m = c.error().message();
+        CHECK(m.find(f.path) != std::string::npos);
+        CHECK(m.find("p4ss") == std::string::npos);
+        return m;
+    };
+    CHECK(refused(CredentialsFile("puller:p4ss\n", 0640)).find("may be read by group or others (mode 0640)") !=
+          std::string::npos);
+    CHECK(refused(CredentialsFile("puller:p4ss\n", 0604)).find("(mode 0604)") != std::string::npos);
+    CHECK(refused(CredentialsFile("pullerp4ss\n")).find("expected \"user:password\"") != std::string::npos);
+    CHECK(refused(CredentialsFile("puller:p4ss\nmore\n")).find("more lines or control characters") !=
+          std::string::npos);
+    CHECK(refused(CredentialsFile("puller:" + std::string(600, 'p') + "4ss")).find("at most 512 bytes") !=
+          std::string::npos);
+    {
+        CredentialsFile f("puller:p4ss\n");
+        REQUIRE(::chown(f.path.c_str(), 65534, 65534) == 0);
+        CHECK(refused(f).find("belongs to uid 65534; it must belong to root") != std::string::npos);
+    }
+    auto missing = supervisor::read_blob_credentials("/nonexistent/credentials");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().errnum == ENOENT);
 }

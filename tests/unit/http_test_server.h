@@ -64,6 +64,24 @@ public:
     }
     // Every range answer ignores the Range header (200 and the whole blob).
     void ignore_ranges(bool on) { ignore_ranges_ = on; }
+    // Blob requests need "Authorization: Basic base64(credentials)"; 401 otherwise.
+    void require_basic(std::string credentials) {
+        std::lock_guard lock(mutex_);
+        basic_ = "Basic " + base64(credentials);
+    }
+    // Blob requests need "Authorization: Bearer <token>"; 401 with a Bearer challenge
+    // whose realm is this server's /token otherwise. /token answers {"token": token},
+    // to requests with Basic `credentials` when those are not empty.
+    void require_bearer(std::string token, std::string credentials = {}) {
+        std::lock_guard lock(mutex_);
+        bearer_ = std::move(token);
+        token_basic_ = credentials.empty() ? std::string() : "Basic " + base64(credentials);
+    }
+    [[nodiscard]] std::string last_token_request() {
+        std::lock_guard lock(mutex_);
+        return last_token_request_;
+    }
+    [[nodiscard]] unsigned token_requests() const { return token_requests_; }
     [[nodiscard]] unsigned connections() const { return connections_; }
     [[nodiscard]] unsigned requests() const { return requests_; }
 
@@ -79,15 +97,20 @@ private:
         }
     }
 
-    // One connection, as long as the client keeps it (one client at a time: the
-    // backend under test has one connection).
+    // One connection, as long as the client keeps it and no other client is waiting
+    // (one at a time: a kept-alive connection idle while another client connects is
+    // closed, as servers do; curl then connects again when it needs to).
     void serve(int c) {
         std::string in;
         while (!stop_) {
             const std::size_t end = in.find("\r\n\r\n");
             if (end == std::string::npos) {
-                pollfd p{c, POLLIN, 0};
-                if (::poll(&p, 1, 50) == 0) continue;
+                pollfd p[2] = {{c, POLLIN, 0}, {listener_.get(), POLLIN, 0}};
+                if (::poll(p, 2, 50) == 0) continue;
+                if ((p[0].revents & POLLIN) == 0) {
+                    if (in.empty() && (p[1].revents & POLLIN) != 0) return;
+                    continue;
+                }
                 char buf[4096];
                 const ssize_t n = ::recv(c, buf, sizeof buf, 0);
                 if (n <= 0) return;
@@ -101,14 +124,51 @@ private:
         }
     }
 
+    static std::string base64(std::string_view in) {
+        static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        std::string out;
+        for (std::size_t i = 0; i < in.size(); i += 3) {
+            const std::size_t n = std::min<std::size_t>(3, in.size() - i);
+            std::uint32_t v = 0;
+            for (std::size_t k = 0; k < 3; ++k) v = (v << 8) | (k < n ? static_cast<unsigned char>(in[i + k]) : 0);
+            for (std::size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 63] : '=';
+        }
+        return out;
+    }
+    static std::string header_value(const std::string& head, std::string_view name) {
+        const std::string key = "\r\n" + std::string(name) + ": ";
+        const std::size_t at = head.find(key);
+        if (at == std::string::npos) return {};
+        const std::size_t start = at + key.size();
+        return head.substr(start, head.find("\r\n", start) - start);
+    }
+
     bool answer(int c, const std::string& head) {
         const bool is_head = head.starts_with("HEAD ");
         const std::size_t sp1 = head.find(' '), sp2 = head.find(' ', sp1 + 1);
         const std::string path = head.substr(sp1 + 1, sp2 - sp1 - 1);
+        const std::string authorization = header_value(head, "Authorization");
         std::string data;
         bool found = false;
         {
             std::lock_guard lock(mutex_);
+            if (path.starts_with("/token")) {
+                ++token_requests_;
+                last_token_request_ = path;
+                if (!token_basic_.empty() && authorization != token_basic_)
+                    return send_all(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+                const std::string body = fmt::format("{{\"token\": \"{}\", \"expires_in\": 300}}", bearer_);
+                return send_all(c, fmt::format("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                               "Content-Length: {}\r\n\r\n{}", body.size(), body));
+            }
+            if (!basic_.empty() && authorization != basic_)
+                return send_all(c, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\n"
+                                   "Content-Length: 0\r\n\r\n");
+            if (!bearer_.empty() && authorization != "Bearer " + bearer_)
+                return send_all(c, fmt::format("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer "
+                                               "realm=\"http://127.0.0.1:{}/token\",service=\"test-registry\","
+                                               "scope=\"repository:cfs/images:pull\"\r\nContent-Length: 0\r\n\r\n",
+                                               port_));
             if (fail_count_ > 0) {
                 --fail_count_;
                 if (fail_status_ == 0) return false;  // drop the connection unanswered
@@ -154,6 +214,8 @@ private:
     unsigned fail_count_ = 0;
     int fail_status_ = 0;
     std::atomic<bool> ignore_ranges_{false};
+    std::string basic_, bearer_, token_basic_, last_token_request_;
+    std::atomic<unsigned> token_requests_{0};
     std::atomic<unsigned> connections_{0};
     std::atomic<unsigned> requests_{0};
 };

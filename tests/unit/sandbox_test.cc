@@ -756,7 +756,7 @@ TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside
         if (!url) ::_exit(kSandboxFailed);
         auto created = worker::HttpBackend::create(worker::HttpOptions{
             .url = *url, .resolve = url->host_port() + ":127.0.0.1", .ca_bundle = {}, .policy = {},
-            .on_fetch_error = {}});
+            .on_fetch_error = {}, .credentials = {}});
         if (!created || !worker::prepare_sha256()) ::_exit(kSandboxFailed);
         backend = std::move(*created);
     };
