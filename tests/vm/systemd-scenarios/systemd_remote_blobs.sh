@@ -15,6 +15,10 @@
 #   one the mount fails and the journal says the blob failed verification; img_big
 #   (128 MiB: checked when every byte was fetched) under its right digest reads right
 #   and the journal says it was verified.
+# - A server that wants a Bearer token from a token service that wants credentials
+#   (nginx plays both): with blobs.credentials in a root-only file, img_b mounts and
+#   reads right, nginx handed out a token, and neither the password nor the token is
+#   in the journal, in status, or in any daemon process's command line or environment.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 www=/srv/cfs-www
@@ -148,10 +152,69 @@ wait_for 60 big_verified || unit_fail "img_big was read whole, and its digest wa
 log "img_big read and verified in $(elapsed "$t0")s"
 require_alive
 
-step "clean up"
 umount_bounded /mnt/dbig
 umount_bounded /mnt/db
 umount_bounded /mnt/gone
 umount_bounded /mnt/a
+systemd_stop_supervisor
+
+step "a server that wants a Bearer token from a token service that wants credentials (nginx playing both)"
+secret=vm-s3cret-$$
+token=vm-token-$$
+basic=$(printf 'puller:%s' "$secret" | base64)
+cat > /etc/nginx/nginx.conf <<NGINX_END
+user www-data;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log;
+events { worker_connections 64; }
+http {
+    access_log /var/log/nginx/access.log;
+    server {
+        listen 127.0.0.1:$port;
+        root $www;
+        location /private/ {
+            if (\$http_authorization != "Bearer $token") {
+                add_header WWW-Authenticate 'Bearer realm="http://localhost:$port/token",service="cfs-vm",scope="repository:cfs/images:pull"' always;
+                return 401;
+            }
+            alias $www/blobs/;
+        }
+        location = /token {
+            if (\$http_authorization != "Basic $basic") { return 401; }
+            default_type application/json;
+            return 200 '{"token": "$token", "expires_in": 300}';
+        }
+    }
+}
+NGINX_END
+systemctl restart nginx || { journalctl -b --no-pager -u nginx | tail -n 20; fail "nginx did not restart"; }
+creds=/etc/cfsupervisor/registry-credentials
+printf 'puller:%s\n' "$secret" > "$creds"
+chmod 600 "$creds"
+write_config 1
+sed -i "/^dir = \"\/var\/lib\/cfsupervisor\/blobs\"\$/a url = \"http://localhost:$port/private/\"\ncredentials = \"$creds\"" "$CFS_CONFIG"
+grep -q "^credentials = \"$creds\"\$" "$CFS_CONFIG" || fail "credentials not written into $CFS_CONFIG"
+systemd_start_supervisor
+mount_erofs /mnt/p fsid=img_b
+check_manifest /mnt/p "$CFS_MANIFESTS/img_b.sha256"
+grep -q '"GET /token?service=cfs-vm&scope=repository%3Acfs%2Fimages%3Apull HTTP/1.1" 200' /var/log/nginx/access.log \
+    || fail "nginx gave out no token: $(grep token /var/log/nginx/access.log | tail -n 3)"
+grep -q '"GET /private/img_b HTTP/1.1" 206' /var/log/nginx/access.log || fail "nginx served no range of /private/img_b"
+daemon_log | grep -q -e "$secret" -e "$token" && fail "the journal holds the password or the token"
+for p in $CFS_SUP_PID $(worker_pids); do
+    # Copied first, so that a file we cannot read fails the scenario instead of
+    # passing as "no match".
+    cat "/proc/$p/cmdline" "/proc/$p/environ" | tr '\0' '\n' > /tmp/proc-strings
+    [ -s /tmp/proc-strings ] || fail "read nothing from /proc/$p/cmdline and environ"
+    if grep -q -e "$secret" -e "$token" /tmp/proc-strings; then
+        fail "process $p has the password or the token in its command line or environment"
+    fi
+done
+cfsupervisor status --json | grep -q -e "$secret" -e "$token" && fail "status shows the password or the token"
+require_alive
+
+step "clean up"
+umount_bounded /mnt/p
 systemd_stop_supervisor
 systemctl stop nginx
