@@ -6,6 +6,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -64,6 +65,7 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"EPOLL_CLOEXEC", EPOLL_CLOEXEC},
     {"CLOCK_MONOTONIC", CLOCK_MONOTONIC},
     {"CLOCK_REALTIME", CLOCK_REALTIME},
+    {"FUTEX_WAKE_PRIVATE", FUTEX_WAKE_PRIVATE},
     {"AF_UNIX", AF_UNIX},
     {"AF_INET", AF_INET},
     {"AF_INET6", AF_INET6},

@@ -19,6 +19,8 @@
 #   (nginx plays both): with blobs.credentials in a root-only file, img_b mounts and
 #   reads right, nginx handed out a token, and neither the password nor the token is
 #   in the journal, in status, or in any daemon process's command line or environment.
+# - https: nginx with a certificate added to the CA bundle workers load before their
+#   sandbox; img_b (under a new name, so it is fetched again) reads right over TLS.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 www=/srv/cfs-www
@@ -214,7 +216,42 @@ done
 cfsupervisor status --json | grep -q -e "$secret" -e "$token" && fail "status shows the password or the token"
 require_alive
 
-step "clean up"
 umount_bounded /mnt/p
+systemd_stop_supervisor
+
+step "https: nginx with a certificate the workers' CA bundle has"
+ln -s /data/blobs/img_b "$www/blobs/img_tls"
+tls_port=8443
+cat > /etc/nginx/nginx.conf <<NGINX_END
+user www-data;
+worker_processes 1;
+pid /run/nginx.pid;
+error_log /var/log/nginx/error.log;
+events { worker_connections 64; }
+http {
+    access_log /var/log/nginx/access.log;
+    server {
+        listen 127.0.0.1:$tls_port ssl;
+        ssl_certificate /etc/cfs-test-tls/cert.pem;
+        ssl_certificate_key /etc/cfs-test-tls/key.pem;
+        root $www;
+    }
+}
+NGINX_END
+systemctl restart nginx || { journalctl -b --no-pager -u nginx | tail -n 20; fail "nginx did not restart with TLS"; }
+# The bundle workers read before their sandbox (worker/http_backend.h).
+mkdir -p /etc/ssl/certs
+cat /etc/cfs-test-tls/cert.pem >> /etc/ssl/certs/ca-certificates.crt
+write_config 1
+sed -i "/^dir = \"\/var\/lib\/cfsupervisor\/blobs\"\$/a url = \"https://localhost:$tls_port/blobs/\"" "$CFS_CONFIG"
+systemd_start_supervisor
+mount_erofs /mnt/tls fsid=img_tls
+check_manifest /mnt/tls "$CFS_MANIFESTS/img_b.sha256"
+grep -q '"GET /blobs/img_tls HTTP/1.1" 206' /var/log/nginx/access.log || fail "nginx served no range of img_tls over TLS"
+require_workers_in_unit
+require_alive
+
+step "clean up"
+umount_bounded /mnt/tls
 systemd_stop_supervisor
 systemctl stop nginx
