@@ -125,6 +125,16 @@ env -i PATH="$PATH" CFS_LIB="$here/guest/lib.sh" OUT="$stage.toml" sh -c '. "$CF
 add 0644 "$stage.toml" /etc/cfsupervisor/cfsupervisor.toml
 rm -f "$stage.toml"
 
+# A throwaway TLS certificate for localhost, for systemd_remote_blobs' https server
+# (nginx) and the CA bundle its workers load; made here because the guest has no
+# openssl command.
+mkdir -p "$stage/etc/cfs-test-tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$stage/etc/cfs-test-tls/key.pem" -out "$stage/etc/cfs-test-tls/cert.pem" 2> /dev/null
+chmod 0644 "$stage/etc/cfs-test-tls/cert.pem"
+chmod 0640 "$stage/etc/cfs-test-tls/key.pem"
+
 t=/usr/lib/cfs-tests
 add 0644 "$here/guest/lib.sh" "$t/lib.sh"
 add 0644 "$here/guest/systemd/systemd-lib.sh" "$t/systemd-lib.sh"
