@@ -124,6 +124,9 @@ pid_gone() {
 # Space-separated worker pids, sorted (empty if none).
 worker_pids() { pidof cfsupervisor-worker 2>/dev/null | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//'; }
 worker_count() { set -- $(worker_pids); echo $#; }
+# The pid of a worker that is serving, from `cfsupervisor status` (which slots serve
+# depends on the order the workers said Ready, not on their pids).
+serving_worker_pid() { cfsupervisor status | awk '$2 == "pid" && $4 == "serving" { print $3; exit }'; }
 
 require_alive() {
     supervisor_alive || fail "supervisor (pid $CFS_SUP_PID) is not running"
