@@ -8,7 +8,7 @@ targets are in these terms), and as a ratio to the same workload on a loop devic
 over the blob (no daemon; the kernel's own cost of an erofs read). Figures from
 different runs or machines are not comparable; ratios within one run are.
 
-usage: report.py CONSOLE_LOG OUT_DIR
+usage: report.py OUT_DIR CONSOLE_LOG...
 """
 import json
 import os
@@ -21,15 +21,18 @@ MIB = 1 << 20
 TICK_S = 0.01  # /proc/<pid>/stat counts in 1/100 s (USER_HZ)
 
 
-def parse(log_path):
+def parse(log_paths):
     rows = []
-    with open(log_path, "rb") as f:
-        for raw in f:
-            line = raw.decode("utf-8", "replace").strip()
-            if line.startswith("BENCH: "):
-                rows.append(json.loads(line[len("BENCH: "):]))
-    if not rows:
-        sys.exit(f"report: no BENCH lines in {log_path} (did the benchmark run?)")
+    for log_path in log_paths:
+        found = 0
+        with open(log_path, "rb") as f:
+            for raw in f:
+                line = raw.decode("utf-8", "replace").strip()
+                if line.startswith("BENCH: "):
+                    rows.append(json.loads(line[len("BENCH: "):]))
+                    found += 1
+        if not found:
+            sys.exit(f"report: no BENCH lines in {log_path} (did that part of the benchmark run?)")
     return rows
 
 
@@ -46,7 +49,7 @@ def figures(rows):
     direct = {}
     for r in rows:
         w = r["workload"]
-        if w in ("peak_rss", "failover", "settings"):
+        if w in ("peak_rss", "failover", "supervisor_restart", "settings"):
             continue
         res = r["result"]
         rec = {"workload": w, "workers": r["workers"], "seconds": res["seconds"]}
@@ -76,10 +79,10 @@ def figures(rows):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
-    log_path, out_dir = sys.argv[1], sys.argv[2]
-    rows = parse(log_path)
+    out_dir = sys.argv[1]
+    rows = parse(sys.argv[2:])
     figs = figures(rows)
     rss = [r for r in rows if r["workload"] == "peak_rss"]
     failover = next((r for r in rows if r["workload"] == "failover"), None)
@@ -122,9 +125,17 @@ def main():
             print(f"  of which death to restore written: p50 {summary['restore_p50_ms']} ms, "
                   f"p99 {summary['restore_p99_ms']} ms")
 
+    restart = next((r for r in rows if r["workload"] == "supervisor_restart"), None)
+    restart_summary = {}
+    if restart:
+        ms = restart["longest_read_ms"]
+        restart_summary = {"restarts": len(ms), "p50_ms": percentile(ms, 0.5), "p99_ms": percentile(ms, 0.99)}
+        print(f"supervisor restart (systemctl kill -s KILL) over {len(ms)} restarts, a reader's longest read: "
+              f"p50 {restart_summary['p50_ms']} ms, p99 {restart_summary['p99_ms']} ms")
+
     os.makedirs(out_dir, exist_ok=True)
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figs,
-              "peak_rss": rss, "failover": summary, "raw": rows}
+              "peak_rss": rss, "failover": summary, "supervisor_restart": restart_summary, "raw": rows}
     with open(os.path.join(out_dir, "latest.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(f"wrote {os.path.join(out_dir, 'latest.json')}")

@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/blob_url.h"
 #include "common/fault_point.h"
 
 #include "common/unique_fd.h"
@@ -127,7 +128,7 @@ struct TableSchema {
 };
 
 constexpr std::string_view kCacheKeys[] = {"dir", "tag"};
-constexpr std::string_view kBlobsKeys[] = {"dir"};
+constexpr std::string_view kBlobsKeys[] = {"dir", "url", "credentials"};
 constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user", "read_ahead_kib"};
 constexpr std::string_view kLogKeys[] = {"level"};
 constexpr std::string_view kTestingKeys[] = {"fault_file"};
@@ -205,6 +206,7 @@ private:
     [[nodiscard]] Status account_name(const Section& s, std::string_view key, std::string_view kind,
                                       std::string& out) const;
     [[nodiscard]] Status log_level(const Section& s, Config& config) const;
+    [[nodiscard]] Status blob_url(const Section& s, Config& config) const;
 
     std::string origin_;
 };
@@ -420,6 +422,20 @@ Status Checker::log_level(const Section& s, Config& config) const {
     return {};
 }
 
+Status Checker::blob_url(const Section& s, Config& config) const {
+    const toml::node* node = s.table != nullptr ? s.table->get("url") : nullptr;
+    if (node == nullptr) return {};  // local blobs only
+    const Position pos = position_of(*node);
+    const auto* str = node->as_string();
+    if (str == nullptr)
+        return at(pos, fmt::format("blobs.url: expected an http:// or https:// URL ending in '/' (a string), got {}",
+                                   type_name(*node)));
+    auto url = parse_blob_url(str->get());
+    if (!url) return at(pos, fmt::format("blobs.url: {}, got {}", url.error().context, quoted(str->get())));
+    config.blob_url = url->text;
+    return {};
+}
+
 Result<Config> Checker::check_schema(const toml::table& root) const {
     Config config;
 
@@ -439,6 +455,16 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
         path(*blobs, "dir", "after a symlink '..' does not lead where it appears to", "");
     if (!blob_dir) return std::move(blob_dir).error();
     config.blob_dir = std::move(*blob_dir);
+    if (Status st = blob_url(*blobs, config); !st) return std::move(st).error();
+    if (blobs->table != nullptr && blobs->table->get("credentials") != nullptr) {
+        auto credentials = path(*blobs, "credentials", "it names one file", "");
+        if (!credentials) return std::move(credentials).error();
+        if (config.blob_url.empty())
+            return at(position_of(*blobs->table->get("credentials")),
+                      "blobs.credentials: only means something with blobs.url (credentials for the blob server); "
+                      "set blobs.url or remove it");
+        config.blob_credentials_file = std::move(*credentials);
+    }
 
     auto workers = section(root, "workers");
     if (!workers) return std::move(workers).error();

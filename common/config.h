@@ -5,6 +5,8 @@
 //   tag = "cfs"                          # optional: 1..32 chars of [A-Za-z0-9_.-]
 //   [blobs]
 //   dir = "/var/lib/cfsupervisor/blobs"  # required: absolute path
+//   url = "http://host:port/path/"       # optional: remote blobs (common/blob_url.h)
+//   credentials = "/etc/cfsupervisor/registry-credentials"  # optional, with url only
 //   [workers]
 //   count = 1                            # optional: integer 1..64
 //   spares = 1                           # optional: integer 0..8, started and paused
@@ -42,6 +44,13 @@ struct Config {
     std::string cache_dir;
     std::string cache_tag = "cfs";
     std::string blob_dir;
+    // [blobs] url: where a blob that is not in blob_dir is fetched from (HTTP range
+    // requests; the blob's name appended). Empty: local blobs only. When set, workers
+    // get network access (policy/README.md, "Remote workers").
+    std::string blob_url;
+    // [blobs] credentials: a file holding "user:password" for the blob server or its
+    // token service (supervisor/blob_credentials.h). Empty: anonymous.
+    std::string blob_credentials_file;
     unsigned worker_count = 1;
     // Workers started ahead of need, paused, so a failover does not wait for a start.
     unsigned spare_count = 1;

@@ -6,8 +6,10 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +30,10 @@ namespace {
 // (common/CMakeLists.txt): the file in the repository stays the one source.
 constexpr std::string_view kBuiltinPolicy =
 #include "common/worker_policy.inc"
+    ;
+// policy/worker-remote.seccomp, the same way.
+constexpr std::string_view kBuiltinRemotePolicy =
+#include "common/worker_remote_policy.inc"
     ;
 
 constexpr std::size_t kMaxFileBytes = std::size_t{1} << 20;
@@ -58,6 +64,18 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"MSG_DONTWAIT", MSG_DONTWAIT},
     {"EPOLL_CLOEXEC", EPOLL_CLOEXEC},
     {"CLOCK_MONOTONIC", CLOCK_MONOTONIC},
+    {"CLOCK_REALTIME", CLOCK_REALTIME},
+    {"FUTEX_WAKE_PRIVATE", FUTEX_WAKE_PRIVATE},
+    {"AF_UNIX", AF_UNIX},
+    {"AF_INET", AF_INET},
+    {"AF_INET6", AF_INET6},
+    {"SOCK_STREAM", SOCK_STREAM},
+    {"SOCK_NONBLOCK", SOCK_NONBLOCK},
+    {"SOCK_CLOEXEC", SOCK_CLOEXEC},
+    {"IPPROTO_TCP", IPPROTO_TCP},
+    {"F_GETFL", F_GETFL},
+    {"F_SETFL", F_SETFL},
+    {"O_RDWR", O_RDWR},
 };
 
 std::string known_names() {
@@ -190,7 +208,39 @@ private:
     unsigned line_;
 };
 
+// A rule may not repeat or contradict one of `earlier` (a syscall allowed with any
+// arguments is listed once).
+Status check_clash(const std::vector<Rule>& earlier_rules, const Rule& rule, const LineParser& parser) {
+    for (const Rule& earlier : earlier_rules) {
+        if (earlier.syscall != rule.syscall) continue;
+        const std::string where =
+            earlier.origin == rule.origin ? fmt::format("line {}", earlier.line)
+                                          : fmt::format("{}:{}", earlier.origin, earlier.line);
+        if (earlier.conditions.empty())
+            return parser.at(fmt::format("'{}' is already allowed with any arguments on {}", rule.syscall, where));
+        if (rule.conditions.empty())
+            return parser.at(fmt::format("'{}' is allowed with any arguments here, but with conditions on {}; "
+                                         "keep one or the other",
+                                         rule.syscall, where));
+        if (describe(earlier) == describe(rule)) return parser.at(fmt::format("the same rule as {}", where));
+    }
+    return {};
+}
+
 }  // namespace
+
+Result<Policy> extend_policy(const Policy& base, std::string_view text, std::string_view origin) {
+    auto extra = parse_policy(text, origin);
+    if (!extra) return std::move(extra).error();
+    Policy merged = base;
+    merged.origin = fmt::format("{} + {}", base.origin, extra->origin);
+    for (Rule& rule : extra->rules) {
+        const LineParser parser(extra->origin, rule.line);
+        if (auto clash = check_clash(merged.rules, rule, parser); !clash) return std::move(clash).error();
+        merged.rules.push_back(std::move(rule));
+    }
+    return merged;
+}
 
 Result<Policy> parse_policy(std::string_view text, std::string_view origin) {
     Policy policy;
@@ -206,18 +256,8 @@ Result<Policy> parse_policy(std::string_view text, std::string_view origin) {
         const LineParser parser(policy.origin, line_number);
         auto rule = parser.rule(line);
         if (!rule) return std::move(rule).error();
-        for (const Rule& earlier : policy.rules) {
-            if (earlier.syscall != rule->syscall) continue;
-            if (earlier.conditions.empty())
-                return parser.at(fmt::format("'{}' is already allowed with any arguments on line {}", rule->syscall,
-                                             earlier.line));
-            if (rule->conditions.empty())
-                return parser.at(fmt::format("'{}' is allowed with any arguments here, but with conditions on line {}; "
-                                             "keep one or the other",
-                                             rule->syscall, earlier.line));
-            if (describe(earlier) == describe(*rule))
-                return parser.at(fmt::format("the same rule as line {}", earlier.line));
-        }
+        rule->origin = policy.origin;
+        if (auto clash = check_clash(policy.rules, *rule, parser); !clash) return std::move(clash).error();
         policy.rules.push_back(std::move(*rule));
     }
     if (policy.rules.empty()) return logic_error(fmt::format("{}:1: the policy allows no system call", policy.origin));
@@ -245,6 +285,13 @@ Result<Policy> load_policy(const std::string& path) {
 }
 
 std::string_view builtin_worker_policy() { return kBuiltinPolicy; }
+std::string_view builtin_remote_worker_policy() { return kBuiltinRemotePolicy; }
+
+Result<Policy> builtin_policy_for(bool remote) {
+    auto base = parse_policy(kBuiltinPolicy, kBuiltinWorkerPolicyOrigin);
+    if (!base || !remote) return base;
+    return extend_policy(*base, kBuiltinRemotePolicy, kBuiltinRemoteWorkerPolicyOrigin);
+}
 
 std::string describe(const Rule& rule) {
     std::string out = rule.syscall;
@@ -294,7 +341,7 @@ Result<Filter> compile(const Policy& policy, pid_t self_pid) {
         }
         const int rc = seccomp_rule_add_exact_array(context->ctx, SCMP_ACT_ALLOW, rule.number,
                                                     static_cast<unsigned>(cmps.size()), cmps.data());
-        if (rc < 0) return sys_error(-rc, fmt::format("{}:{}: compiling '{}'", policy.origin, rule.line, describe(rule)));
+        if (rc < 0) return sys_error(-rc, fmt::format("{}:{}: compiling '{}'", rule.origin, rule.line, describe(rule)));
     }
     return Filter(std::move(context));
 }

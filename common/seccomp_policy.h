@@ -44,6 +44,7 @@ struct Rule {
     std::string syscall;
     int number = 0;  // for the architecture this was built for
     std::vector<Condition> conditions;
+    std::string origin;  // the policy file it comes from
     unsigned line = 0;
 };
 
@@ -60,6 +61,19 @@ struct Policy {
 // worker of this build applies.
 [[nodiscard]] std::string_view builtin_worker_policy();
 inline constexpr std::string_view kBuiltinWorkerPolicyOrigin = "policy/worker.seccomp (built in)";
+
+// policy/worker-remote.seccomp as built: what a worker with a remote blob source
+// (blobs.url) is allowed beyond builtin_worker_policy().
+[[nodiscard]] std::string_view builtin_remote_worker_policy();
+inline constexpr std::string_view kBuiltinRemoteWorkerPolicyOrigin = "policy/worker-remote.seccomp (built in)";
+
+// `base` plus the rules of `text`, which may not repeat or contradict base's (the
+// same checks as within one file; errors name the extension's origin and line).
+[[nodiscard]] Result<Policy> extend_policy(const Policy& base, std::string_view text, std::string_view origin);
+
+// The built-in policy a worker applies: the base one, extended with the remote one
+// for workers with a remote blob source.
+[[nodiscard]] Result<Policy> builtin_policy_for(bool remote);
 
 // "tgkill arg0 == SELF_PID && arg2 == SIGABRT"
 [[nodiscard]] std::string describe(const Rule& rule);

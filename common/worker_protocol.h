@@ -10,7 +10,10 @@
 //   type            dir   fds                 answers / meaning
 //   Init            S->W  device, blob dir,   first message; the worker starts serving
 //                         stats page          (common/worker_stats.h: a sealed memfd
-//                                             the worker maps and writes its figures to)
+//                                             the worker maps and writes its figures to);
+//                                             with blobs.url set, also the URL and the
+//                                             addresses the supervisor resolved for its
+//                                             host (the worker has no DNS)
 //   Ready           W->S  -                   worker is up (and paused)
 //   ObjectOpened    W->S  anon fd             worker read an OPEN and found the blob;
 //                                             it waits for ObjectAck before copen
@@ -82,6 +85,15 @@ struct Init {
     std::uint32_t fault_point = 0;
     // workers.read_ahead_kib: the largest read-ahead window (worker/read_ahead.h).
     std::uint32_t read_ahead_kib = 0;
+    // [blobs] url (common/blob_url.h); empty: local blobs only, and the worker keeps
+    // its network namespace.
+    std::string blob_url;
+    // What the host of blob_url resolved to in the supervisor, as curl's
+    // CURLOPT_RESOLVE takes it: "host:port:addr[,addr]..." (IPv6 in brackets).
+    std::string blob_resolve;
+    // The contents of [blobs] credentials ("user:password"), read by the supervisor
+    // from a file only root can read; empty: anonymous. Neither side logs it.
+    std::string blob_credentials;
 };
 struct Ready {};
 struct ObjectDescription {

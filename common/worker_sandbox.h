@@ -38,7 +38,9 @@ inline constexpr Namespace kNamespaces[] = {
      "at /blobs, the only other thing in it"},
     {CLONE_NEWIPC, "ipc", "no System V IPC or POSIX message queues shared with anyone"},
     {CLONE_NEWUTS, "uts", "its host name is its own"},
-    {CLONE_NEWNET, "network", "no network interface, not even loopback; no abstract unix sockets of the host"},
+    {CLONE_NEWNET, "network",
+     "no network interface, not even loopback; no abstract unix sockets of the host (local-only workers: a worker "
+     "with blobs.url keeps the host's, see 'remote')"},
 };
 
 // Where the blob directory appears in the worker's root.
@@ -52,5 +54,11 @@ inline constexpr std::string_view kLandlock =
     "reading files and directories beneath /blobs, nothing else: every filesystem right of the kernel's "
     "Landlock ABI is denied elsewhere, so are TCP bind and connect (ABI 4+), abstract unix sockets and "
     "signals to processes outside the worker (ABI 6+); skipped, and logged, without Landlock";
+
+// What differs for a worker with a remote blob source (blobs.url): worker/sandbox.h.
+inline constexpr std::string_view kRemote =
+    "a remote worker keeps the host's network namespace (it connects to the blob server); TCP to the server's port "
+    "only where Landlock has ABI 4+; no DNS (the supervisor resolves the host; no /etc/resolv.conf in the worker's "
+    "root, no UDP sockets); the CA bundle is read before the sandbox; the seccomp rules below are added";
 
 }  // namespace cfs::sandbox

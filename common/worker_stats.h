@@ -40,7 +40,8 @@
 namespace cfs::stats {
 
 inline constexpr std::uint32_t kMagic = 0x53534643;  // "CFSS", little-endian
-inline constexpr std::uint32_t kLayout = 1;
+// 2: fetch_errors added (remote blobs, worker/http_backend.h).
+inline constexpr std::uint32_t kLayout = 2;
 inline constexpr std::size_t kPageBytes = 4096;
 
 // Requests counted per kernel opcode (kmsg::Opcode: OPEN 0, CLOSE 1, READ 2);
@@ -98,6 +99,9 @@ struct PageLayout {
     std::uint64_t current_started_ns;
     std::uint32_t current_opcode;
     std::uint32_t current_object;
+    // Failed fetches from a remote blob source (blobs.url), each attempt counted,
+    // retried or not.
+    std::uint64_t fetch_errors;
 };
 static_assert(std::is_standard_layout_v<PageLayout> && std::is_trivially_copyable_v<PageLayout>);
 static_assert(sizeof(PageLayout) <= kPageBytes);

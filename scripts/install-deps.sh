@@ -10,6 +10,9 @@ packages=(
     # build
     build-essential cmake ninja-build pkg-config
     libsystemd-dev libseccomp-dev libcap-dev libtomlplusplus-dev libfmt-dev doctest-dev
+    libcurl4-openssl-dev nlohmann-json3-dev
+    # openssl makes the systemd test VM's TLS certificate (tests/vm/build-root-image.sh)
+    openssl
     # test kernel build (Debian's linux-source-6.12 is fetched by tests/vm)
     bc bison flex libelf-dev libssl-dev xz-utils dpkg-dev
     # test VM and images

@@ -42,12 +42,25 @@ int check_policy(const CheckPolicyOptions& options, std::FILE* to) {
         log::error("{}", compiled.error().message());
         return EXIT_FAILURE;
     }
+    // What workers with blobs.url add: checked on top of whichever base was given.
+    auto remote = seccomp::extend_policy(*policy, seccomp::builtin_remote_worker_policy(),
+                                         seccomp::kBuiltinRemoteWorkerPolicyOrigin);
+    if (!remote) {
+        log::error("{}", remote.error().message());
+        return EXIT_FAILURE;
+    }
+    if (auto compiled = seccomp::compile(*remote, ::getpid()); !compiled) {
+        log::error("{}", compiled.error().message());
+        return EXIT_FAILURE;
+    }
 
+    std::string blob_url;
     std::string user_name(kDefaultWorkerUser);
     std::string user_source = fmt::format("the default; no config at {}", options.config_path);
     auto config = load_config(options.config_path);
     if (config) {
         user_name = config->worker_user;
+        blob_url = config->blob_url;
         user_source = fmt::format("workers.user in {}", options.config_path);
     } else if (options.config_given || config.error().errnum != ENOENT) {
         log::error("{}", config.error().message());
@@ -72,11 +85,20 @@ int check_policy(const CheckPolicyOptions& options, std::FILE* to) {
         first = false;
     }
     out += fmt::format("landlock    {}\n            ({})\n", sandbox::kLandlock, landlock_here());
+    out += fmt::format("remote      {}\n            {}\n",
+                       blob_url.empty() ? std::string("no blobs.url in the config: workers are local only")
+                                        : fmt::format("blobs.url {}: workers are remote", blob_url),
+                       sandbox::kRemote);
     out += fmt::format("seccomp     any other system call, or one made through another architecture's ABI, kills "
                        "the worker (SIGSYS)\n            allowed, {} rules (SELF_PID: the worker's own pid):\n",
                        policy->rules.size());
     for (const seccomp::Rule& rule : policy->rules)
         out += fmt::format("              line {:<3} {}\n", rule.line, seccomp::describe(rule));
+    const std::size_t added = remote->rules.size() - policy->rules.size();
+    out += fmt::format("            remote workers (blobs.url) also, {} rules from {}:\n", added,
+                       seccomp::kBuiltinRemoteWorkerPolicyOrigin);
+    for (std::size_t i = policy->rules.size(); i < remote->rules.size(); ++i)
+        out += fmt::format("              line {:<3} {}\n", remote->rules[i].line, seccomp::describe(remote->rules[i]));
     std::fputs(out.c_str(), to);
     return user ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -14,9 +14,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/blob_url.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/control_protocol.h"
+#include "supervisor/blob_credentials.h"
+#include "supervisor/blob_host.h"
 #include "supervisor/cache_device.h"
 #include "supervisor/control_server.h"
 #include "supervisor/check_policy.h"
@@ -85,6 +88,29 @@ int run(const std::string& config_path) {
         log::error("{}: blobs.dir {}", sys_error("cannot open the blob directory").message(), config->blob_dir);
         return EXIT_FAILURE;
     }
+    std::string blob_resolve;
+    std::string blob_credentials;
+    if (!config->blob_url.empty()) {
+        // Validated by the config parser already.
+        auto url = parse_blob_url(config->blob_url);
+        auto resolved = url ? supervisor::resolve_blob_host(*url) : Result<std::string>(std::move(url).error());
+        if (!resolved) {
+            log::error("cannot serve remote blobs: {}", resolved.error().message());
+            return EXIT_FAILURE;
+        }
+        blob_resolve = std::move(*resolved);
+        if (!config->blob_credentials_file.empty()) {
+            auto credentials = supervisor::read_blob_credentials(config->blob_credentials_file);
+            if (!credentials) {
+                log::error("cannot serve remote blobs: {}", credentials.error().message());
+                return kExitConfig;
+            }
+            blob_credentials = std::move(*credentials);
+            log::info("credentials for {} read from {}", config->blob_url, config->blob_credentials_file);
+        }
+        log::info("blobs not in {} come from {}, host pinned for the workers as {}", config->blob_dir,
+                  config->blob_url, blob_resolve);
+    }
     auto worker = supervisor::open_worker_executable();
     if (!worker) {
         log::error("{}", worker.error().message());
@@ -124,6 +150,8 @@ int run(const std::string& config_path) {
     supervisor::Supervisor supervisor(*config, std::move(device), std::move(blob_dir), std::move(*worker), from_store);
     supervisor.set_fd_store(outcome && *outcome == supervisor::StoreOutcome::stored);
     supervisor.set_config_path(config_path);
+    supervisor.set_blob_resolve(std::move(blob_resolve));
+    supervisor.set_blob_credentials(std::move(blob_credentials));
     // Without the control socket the daemon still serves; only `status` is lost.
     auto control = passed->control
                        ? supervisor::ControlServer::adopt(std::move(*passed->control), *control_group)

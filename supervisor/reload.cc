@@ -25,6 +25,14 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
     refuse("cache.tag", running.cache_tag, next.cache_tag, kRebind);
     refuse("blobs.dir", running.blob_dir, next.blob_dir,
            "it is opened once at start; apply it with `systemctl restart cfsupervisor`");
+    // Objects already open keep the size the old source gave; a new source could
+    // serve other bytes under the same name (and its host is resolved at start).
+    refuse("blobs.url", running.blob_url, next.blob_url,
+           "open objects were sized by the old source and its host was resolved at start; apply it with "
+           "`systemctl restart cfsupervisor`");
+    refuse("blobs.credentials", running.blob_credentials_file, next.blob_credentials_file,
+           "workers get the credentials when they start, read once at start; apply it with "
+           "`systemctl restart cfsupervisor`");
     refuse("testing.fault_file", running.fault_file, next.fault_file,
            "it is read from the start; apply it with `systemctl restart cfsupervisor`");
     if (!plan.refused.empty()) return plan;

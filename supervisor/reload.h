@@ -12,7 +12,9 @@
 //   sandbox, so every running worker is replaced (as `restart-workers` does).
 // - Refused, naming the key: cache.dir, cache.tag (the kernel keeps the cache bound
 //   with them, across restarts too, through the fd store: they take a stop and a
-//   start), blobs.dir (opened once at start: a restart), testing.fault_file.
+//   start), blobs.dir (opened once at start: a restart), blobs.url (objects already
+//   open were sized by the old source, and its host is resolved once, at start: a
+//   restart), testing.fault_file.
 //   A refused reload changes nothing, not even the live keys.
 #pragma once
 

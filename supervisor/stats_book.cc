@@ -32,6 +32,7 @@ ServedFigures served_figures(const RequestCounts& counts) {
     f.read = counts.requests[stats::kOpcodeRead];
     f.other = counts.other;
     f.bytes = counts.bytes_written;
+    f.fetch_errors = counts.fetch_errors;
     for (const auto n : counts.read_latency) f.read_samples = f.read_samples + n < n ? UINT64_MAX : f.read_samples + n;
     const auto us = [&](double q) -> std::optional<double> {
         if (auto ns = latency_percentile(counts.read_latency, q)) return *ns / 1000.0;

@@ -34,6 +34,7 @@ RequestCounts& RequestCounts::operator+=(const RequestCounts& more) {
     for (std::size_t i = 0; i < requests.size(); ++i) requests[i] = saturating_add(requests[i], more.requests[i]);
     other = saturating_add(other, more.other);
     bytes_written = saturating_add(bytes_written, more.bytes_written);
+    fetch_errors = saturating_add(fetch_errors, more.fetch_errors);
     for (std::size_t i = 0; i < read_latency.size(); ++i)
         read_latency[i] = saturating_add(read_latency[i], more.read_latency[i]);
     return *this;
@@ -49,6 +50,7 @@ PageReading read_page(const stats::PageLayout& page, std::uint64_t not_before_ns
     for (std::size_t i = 0; i < stats::kOpcodes; ++i) r.counts.requests[i] = count(page.requests[i]);
     r.counts.other = count(page.other);
     r.counts.bytes_written = std::min(load(page.bytes_written), kMaxBytes);
+    r.counts.fetch_errors = count(page.fetch_errors);
     for (std::size_t i = 0; i < stats::kLatencyBuckets; ++i) r.counts.read_latency[i] = count(page.read_latency[i]);
 
     // The three fields of the request in hand are one only if its start reads the

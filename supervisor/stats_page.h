@@ -27,6 +27,7 @@ struct RequestCounts {
     std::array<std::uint64_t, stats::kOpcodes> requests{};  // by kernel opcode
     std::uint64_t other = 0;
     std::uint64_t bytes_written = 0;
+    std::uint64_t fetch_errors = 0;  // remote blob source: failed attempts
     LatencyHistogram read_latency{};
 
     RequestCounts& operator+=(const RequestCounts& more);  // saturating

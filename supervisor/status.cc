@@ -59,8 +59,9 @@ std::string json_number(const std::optional<double>& v, int decimals) {
 }
 
 std::string json_requests(const ServedFigures& f) {
-    return fmt::format("\"requests\":{{\"open\":{},\"close\":{},\"read\":{},\"other\":{}}},\"bytes_served\":{}", f.open,
-                       f.close, f.read, f.other, f.bytes);
+    return fmt::format(
+        "\"requests\":{{\"open\":{},\"close\":{},\"read\":{},\"other\":{}}},\"bytes_served\":{},\"fetch_errors\":{}",
+        f.open, f.close, f.read, f.other, f.bytes, f.fetch_errors);
 }
 
 std::string text_in_flight(const InFlightRequest& r) {
@@ -80,6 +81,7 @@ std::string render_text(const StatusSnapshot& s) {
     out += fmt::format("       Cache: {} (tag {}), device {}{}\n", s.cache_dir, s.cache_tag, s.device_origin,
                        s.in_fd_store ? ", copy in systemd's fd store" : ", NOT in an fd store");
     out += fmt::format("       Blobs: {}\n", s.blob_dir);
+    if (!s.blob_url.empty()) out += fmt::format("              then {}\n", s.blob_url);
     out += fmt::format("   Failovers: {}", s.failovers);
     if (s.last_recovery_ms) out += fmt::format(" (last recovery {:.0f} ms)", *s.last_recovery_ms);
     out += "\n";
@@ -102,7 +104,9 @@ std::string render_text(const StatusSnapshot& s) {
     const auto& f = s.served;
     out += fmt::format("    Requests: {} OPEN, {} CLOSE, {} READ", f.open, f.close, f.read);
     if (f.other > 0) out += fmt::format(", {} malformed", f.other);
-    out += fmt::format("; {} written to the cache\n", bytes(f.bytes));
+    out += fmt::format("; {} written to the cache", bytes(f.bytes));
+    if (!s.blob_url.empty() || f.fetch_errors > 0) out += fmt::format("; {} failed fetches", f.fetch_errors);
+    out += "\n";
     if (f.read_p50_us && f.read_p90_us && f.read_p99_us)
         out += fmt::format("     Latency: READ p50 {}, p90 {}, p99 {} ({} READs)\n", latency(*f.read_p50_us),
                            latency(*f.read_p90_us), latency(*f.read_p99_us), f.read_samples);
@@ -131,6 +135,7 @@ std::string render_json(const StatusSnapshot& s) {
                        json_string(s.cache_dir), json_string(s.cache_tag), json_string(s.device_origin),
                        s.in_fd_store ? "true" : "false");
     out += fmt::format("\"blob_dir\":{},", json_string(s.blob_dir));
+    out += fmt::format("\"blob_url\":{},", s.blob_url.empty() ? std::string("null") : json_string(s.blob_url));
     out += fmt::format("\"failovers\":{},\"last_recovery_ms\":{},", s.failovers,
                        s.last_recovery_ms ? fmt::format("{:.0f}", *s.last_recovery_ms) : "null");
     out += json_requests(s.served) + ",";

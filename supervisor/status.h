@@ -22,6 +22,7 @@ struct ServedFigures {
     std::uint64_t read_samples = 0;
     // READ latency percentiles, microseconds; unset without a READ.
     std::optional<double> read_p50_us, read_p90_us, read_p99_us;
+    std::uint64_t fetch_errors = 0;  // failed attempts to fetch from blobs.url
 };
 
 struct InFlightRequest {
@@ -55,6 +56,7 @@ struct StatusSnapshot {
     std::string cache_dir;
     std::string cache_tag;
     std::string blob_dir;
+    std::string blob_url;  // empty: none
     std::string device_origin;  // "bound" or "fd store"
     bool in_fd_store = false;
     unsigned workers_wanted = 0;

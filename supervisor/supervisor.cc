@@ -138,6 +138,7 @@ StatusSnapshot Supervisor::snapshot() const {
     s.cache_dir = config_.cache_dir;
     s.cache_tag = config_.cache_tag;
     s.blob_dir = config_.blob_dir;
+    s.blob_url = config_.blob_url;
     s.device_origin = restore_first_ ? "taken from the fd store" : "bound by this instance";
     s.in_fd_store = in_fd_store_;
     s.workers_wanted = config_.worker_count;
@@ -209,7 +210,8 @@ void Supervisor::start_worker(WorkerSlot& slot) {
         return;
     }
     const int fds[] = {device_.get(), blob_dir_.get(), *stats_page};
-    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0, config_.read_ahead_kib};
+    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0, config_.read_ahead_kib, config_.blob_url,
+                    blob_resolve_, blob_credentials_};
     if (faults_) {
         auto fault = faults_->next_worker();
         if (!fault) log::error("testing: {}", fault.error().message());
@@ -496,8 +498,10 @@ void Supervisor::note_ready() {
                                        [](const WorkerSlot& w) { return w.state == WorkerState::serving; });
     if (static_cast<unsigned>(serving) < config_.worker_count) return;
     announced_ready_ = true;
-    log::info("ready: cache {} (tag {}) bound, {} worker(s) serving blobs from {}, {} spare(s)", config_.cache_dir,
-              config_.cache_tag, config_.worker_count, config_.blob_dir, config_.spare_count);
+    log::info("ready: cache {} (tag {}) bound, {} worker(s) serving blobs from {}{}, {} spare(s)", config_.cache_dir,
+              config_.cache_tag, config_.worker_count, config_.blob_dir,
+              config_.blob_url.empty() ? std::string() : fmt::format(", then {} ({})", config_.blob_url, blob_resolve_),
+              config_.spare_count);
     (void)sd_notify(0, "READY=1\nSTATUS=serving");
 }
 

@@ -49,6 +49,10 @@ public:
     void set_fd_store(bool stored) { in_fd_store_ = stored; }
     // The file `reload` and SIGHUP read again.
     void set_config_path(std::string path) { config_path_ = std::move(path); }
+    // blobs.url's host as resolved at start (supervisor/blob_host.h), for every Init.
+    void set_blob_resolve(std::string entry) { blob_resolve_ = std::move(entry); }
+    // [blobs] credentials' contents (supervisor/blob_credentials.h), for every Init.
+    void set_blob_credentials(std::string credentials) { blob_credentials_ = std::move(credentials); }
     [[nodiscard]] StatusSnapshot snapshot() const;
 
 private:
@@ -123,6 +127,8 @@ private:
     // "volume blob" of an open object, for stats (StatsBook::DescribeObject).
     [[nodiscard]] std::string describe_object(std::uint32_t object_id) const;
     std::string config_path_;
+    std::string blob_resolve_;
+    std::string blob_credentials_;  // never logged
     std::optional<RollingRestart> rolling_;
     Clock::time_point rolling_began_{};
     // Control clients waiting for the rolling restart to finish (restart-workers is

@@ -196,28 +196,27 @@ void Supervisor::resize_slots() {
 void Supervisor::retire_workers() {
     const auto plan = plan_retirements(state_.workers, failover_.has_value(), config_.worker_count);
     const auto deadline = Clock::now() + kPauseTimeout;
-    for (unsigned id : plan.pause) {
-        WorkerSlot& w = state_.workers[id];
+    // False if the worker could not be told (it is killed instead).
+    auto pause = [&](WorkerSlot& w) {
         if (auto sent = state_.send(w, wire::Pause{}); !sent) {
             kill_worker(w, sent.error().message());
-            continue;
+            return false;
         }
         w.state = WorkerState::pausing;
         w.serving_since.reset();
         w.retire_deadline = deadline;
-        log::info("worker {} (pid {}) pausing: it is being replaced", w.id, w.pid);
+        return true;
+    };
+    for (unsigned id : plan.pause) {
+        WorkerSlot& w = state_.workers[id];
+        if (pause(w)) log::info("worker {} (pid {}) pausing: it is being replaced", w.id, w.pid);
     }
     for (unsigned id : plan.to_spare) {
         WorkerSlot& w = state_.workers[id];
-        if (auto sent = state_.send(w, wire::Pause{}); !sent) {
-            kill_worker(w, sent.error().message());
-            continue;
-        }
-        w.state = WorkerState::pausing;
-        w.serving_since.reset();
-        w.retire_deadline = deadline;
-        log::info("worker {} (pid {}) pausing: more workers serve than workers.count ({}) wants; it waits as a spare",
-                  w.id, w.pid, config_.worker_count);
+        if (pause(w))
+            log::info("worker {} (pid {}) pausing: more workers serve than workers.count ({}) wants; it waits as a "
+                      "spare",
+                      w.id, w.pid, config_.worker_count);
     }
     for (unsigned id : plan.dismiss) {
         WorkerSlot& w = state_.workers[id];

@@ -17,6 +17,7 @@ namespace {
 // host's kernel headers may predate the newer rights, the kernel at run time decides.
 constexpr std::uint32_t kCreateRulesetVersion = 1U << 0;
 constexpr int kRulePathBeneath = 1;
+constexpr int kRuleNetPort = 2;
 constexpr std::uint64_t kFsReadFile = 1ULL << 2;
 constexpr std::uint64_t kFsReadDir = 1ULL << 3;
 constexpr std::uint64_t kNetBindTcp = 1ULL << 0;
@@ -33,6 +34,10 @@ struct __attribute__((packed)) PathBeneathAttr {
     std::uint64_t allowed_access;
     std::int32_t parent_fd;
 };
+struct NetPortAttr {  // ABI 4
+    std::uint64_t allowed_access;
+    std::uint64_t port;
+};
 
 // Every filesystem right the ABI knows: 13 in ABI 1, then REFER (2), TRUNCATE (3),
 // IOCTL_DEV (5).
@@ -45,7 +50,7 @@ std::uint64_t handled_fs(int abi) {
 
 }  // namespace
 
-Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir) {
+Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir, std::optional<std::uint16_t> connect_port) {
     const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, kCreateRulesetVersion);
     if (abi < 0) {
         if (errno == ENOSYS) return LandlockOutcome{0, "this kernel was built without Landlock (ENOSYS)"};
@@ -62,6 +67,11 @@ Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir) {
     const PathBeneathAttr beneath{kFsReadFile | kFsReadDir, readable_dir};
     if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRulePathBeneath, &beneath, 0) < 0)
         return sys_error("allowing reads beneath the blob directory (Landlock)");
+    if (connect_port && abi >= 4) {
+        const NetPortAttr port{kNetConnectTcp, *connect_port};
+        if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRuleNetPort, &port, 0) < 0)
+            return sys_error(fmt::format("allowing TCP connect to port {} (Landlock)", *connect_port));
+    }
     if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) < 0)
         return sys_error("enforcing the Landlock ruleset");
     return LandlockOutcome{static_cast<int>(abi), {}};

@@ -15,7 +15,10 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <optional>
+#include <sstream>
 #include <string_view>
 
 #include "common/fault_point.h"
@@ -25,9 +28,13 @@
 #include "common/seccomp_policy.h"
 #include "common/unique_fd.h"
 #include "common/worker_protocol.h"
+#include "common/blob_url.h"
+#include "worker/http_backend.h"
 #include "worker/kernel_io.h"
+#include "worker/layered_backend.h"
 #include "worker/local_backend.h"
 #include "worker/request_handler.h"
+#include "worker/verifying_backend.h"
 #include "worker/request_stats.h"
 #include "worker/sandbox.h"
 #include "worker/supervisor_link.h"
@@ -93,9 +100,13 @@ Result<InitReceived> receive_init(int sock) {
 
 // `after_ready`: test builds' hostile mode, which attacks as a worker the supervisor
 // already accepted (most checks apply only after Ready).
-int serve(int sock, InitReceived init, worker::RequestStats stats, const std::function<void()>& after_ready) {
+int serve(int sock, InitReceived init, worker::BlobBackend* remote, worker::RequestStats stats,
+          const std::function<void()>& after_ready) {
     worker::DeviceKernelIo kernel(std::move(init.device));
-    worker::LocalDirBackend backend(std::move(init.blob_dir));
+    worker::LocalDirBackend local(std::move(init.blob_dir));
+    std::optional<worker::LayeredBackend> layered;
+    if (remote != nullptr) layered.emplace(local, *remote);
+    worker::BlobBackend& backend = layered ? static_cast<worker::BlobBackend&>(*layered) : local;
     worker::RequestHandler* handler_ptr = nullptr;
     worker::SocketSupervisorLink link(sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); });
     worker::RequestHandler handler(kernel, backend, link, std::uint64_t{init.init.read_ahead_kib} * 1024);
@@ -267,12 +278,51 @@ int main(int argc, char** argv) {
     auto stats_page = worker::MappedStatsPage::map(init->stats_page);
     if (!stats_page) log::warning("no statistics: {}", stats_page.error().message());
     init->stats_page.reset();
-    auto policy = seccomp::parse_policy(seccomp::builtin_worker_policy(), seccomp::kBuiltinWorkerPolicyOrigin);
+    // A remote blob source: everything curl needs from files or the resolver is done
+    // now, before the sandbox (worker/http_backend.h).
+    std::unique_ptr<worker::HttpBackend> remote;
+    std::optional<worker::VerifyingBackend> verifying;
+    std::optional<worker::NetworkAccess> network;
+    if (!init->init.blob_url.empty()) {
+        auto url = parse_blob_url(init->init.blob_url);
+        if (!url) {
+            log::error("cannot start: blobs.url from the supervisor: {}", url.error().message());
+            return EXIT_FAILURE;
+        }
+        worker::HttpOptions http{.url = *url, .resolve = init->init.blob_resolve, .ca_bundle = {}, .policy = {},
+                                 .on_fetch_error = [page = stats_page ? stats_page->get() : nullptr] {
+                                     worker::count_fetch_error(page);
+                                 },
+                                 .credentials = std::move(init->init.blob_credentials)};
+        if (url->scheme == "https") {
+            std::ifstream bundle(worker::kCaBundlePath, std::ios::binary);
+            std::ostringstream text;
+            text << bundle.rdbuf();
+            if (!bundle || text.str().empty()) {
+                log::error("cannot start: blobs.url is https, and the CA certificates in {} cannot be read",
+                           worker::kCaBundlePath);
+                return EXIT_FAILURE;
+            }
+            http.ca_bundle = text.str();
+        }
+        auto created = worker::HttpBackend::create(std::move(http));
+        if (!created) {
+            log::error("cannot start: {}", created.error().message());
+            return EXIT_FAILURE;
+        }
+        remote = std::move(*created);
+        if (auto ready = worker::prepare_sha256(); !ready) {
+            log::error("cannot start: {}", ready.error().message());
+            return EXIT_FAILURE;
+        }
+        network = worker::NetworkAccess{url->port};
+    }
+    auto policy = seccomp::builtin_policy_for(remote != nullptr);
     if (!policy) {
         log::error("cannot start: {}", policy.error().message());
         return EXIT_FAILURE;
     }
-    auto sandboxed = worker::enter_sandbox(std::move(init->blob_dir), options.user, *policy);
+    auto sandboxed = worker::enter_sandbox(std::move(init->blob_dir), options.user, *policy, network);
     if (!sandboxed) {
         log::error("cannot enter the sandbox: {}", sandboxed.error().message());
         return EXIT_FAILURE;
@@ -283,6 +333,9 @@ int main(int argc, char** argv) {
                      sandboxed->landlock.unavailable);
     log::debug("sandboxed as uid {} gid {} (Landlock ABI {})", options.user.uid, options.user.gid,
                sandboxed->landlock.abi);
+    if (remote && sandboxed->landlock.abi > 0 && sandboxed->landlock.abi < 4)
+        log::info("Landlock ABI {} cannot restrict TCP: this worker may connect to any port its seccomp policy allows",
+                  sandboxed->landlock.abi);
     std::function<void()> after_ready;
 #ifdef CFS_FAULT_INJECTION
     if (armed(FaultPoint::hostile))
@@ -294,5 +347,7 @@ int main(int argc, char** argv) {
         };
 #endif
     log::debug("serving");
-    return serve(sock, std::move(*init), worker::RequestStats(stats_page ? stats_page->get() : nullptr), after_ready);
+    if (remote) verifying.emplace(*remote);
+    return serve(sock, std::move(*init), verifying ? &*verifying : nullptr, worker::RequestStats(stats_page ? stats_page->get() : nullptr),
+                 after_ready);
 }

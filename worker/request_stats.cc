@@ -60,6 +60,10 @@ std::uint64_t monotonic_ns() {
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000U + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+void count_fetch_error(stats::PageLayout* page) {
+    if (page != nullptr) bump(page->fetch_errors);
+}
+
 void RequestStats::begin(std::span<const std::byte> message) {
     if (page_ == nullptr) return;
     const auto header = kmsg::peek_header(message);

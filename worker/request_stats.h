@@ -33,6 +33,10 @@ private:
     stats::PageLayout* page_ = nullptr;
 };
 
+// One failed fetch from the remote blob source (worker/http_backend.h); `page` null:
+// nothing.
+void count_fetch_error(stats::PageLayout* page);
+
 // CLOCK_MONOTONIC in nanoseconds; the supervisor's steady_clock is the same clock.
 [[nodiscard]] std::uint64_t monotonic_ns();
 

@@ -38,7 +38,7 @@ Status set_limits() {
 }
 
 // Steps 3: namespaces and the new root. Returns the fd of the read-only blob mount.
-Result<unique_fd> isolate_filesystem(int blob_dir) {
+Result<unique_fd> isolate_filesystem(int blob_dir, bool keep_network) {
     // The clone must be taken in the namespace the blob directory's mount belongs to,
     // that is before unshare. Not recursive: mounts beneath the blob directory stay out.
     unique_fd blobs(::open_tree(blob_dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
@@ -49,8 +49,10 @@ Result<unique_fd> isolate_filesystem(int blob_dir) {
         return sys_error("making the blob directory's mount read-only");
 
     // One at a time, so that an error names the namespace the kernel lacks.
-    for (const sandbox::Namespace& ns : sandbox::kNamespaces)
+    for (const sandbox::Namespace& ns : sandbox::kNamespaces) {
+        if (keep_network && ns.flag == CLONE_NEWNET) continue;
         if (::unshare(ns.flag) < 0) return sys_error(fmt::format("entering a new {} namespace", ns.name));
+    }
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
         return sys_error("making every mount in the new namespace private");
 
@@ -136,18 +138,20 @@ Status become_user(SandboxUser user) {
 
 }  // namespace
 
-Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy) {
+Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy,
+                                std::optional<NetworkAccess> network) {
     // Compiled first, while failing costs nothing; loaded last.
     auto filter = seccomp::compile(policy, ::getpid());
     if (!filter) return std::move(filter).error();
 
     if (auto limited = set_limits(); !limited) return std::move(limited).error();
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return sys_error("setting no_new_privs");
-    auto blobs = isolate_filesystem(blob_dir.get());
+    auto blobs = isolate_filesystem(blob_dir.get(), network.has_value());
     if (!blobs) return std::move(blobs).error();
     blob_dir.reset();
     if (auto dropped = become_user(user); !dropped) return std::move(dropped).error();
-    auto landlock = restrict_to_reading_beneath(blobs->get());
+    auto landlock = restrict_to_reading_beneath(
+        blobs->get(), network ? std::optional<std::uint16_t>(network->connect_port) : std::nullopt);
     if (!landlock) return std::move(landlock).error();
     if (auto loaded = filter->load(); !loaded) return std::move(loaded).error();
     return Sandboxed{std::move(*blobs), std::move(*landlock)};

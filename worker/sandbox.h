@@ -4,7 +4,7 @@
 //   1. resource limits (common/worker_sandbox.h: no core files, no new processes,
 //      bounded fds and heap)
 //   2. no_new_privs
-//   3. new mount, IPC, UTS and network namespaces; root and working directory become
+//   3. new mount, IPC, UTS and (unless it fetches remote blobs) network namespaces; root and working directory become
 //      an empty read-only tmpfs holding only the blob directory, read-only, at /blobs
 //      (the device's cull/inuse commands resolve paths against the writer's working
 //      directory: a worker's has nothing in it)
@@ -20,6 +20,9 @@
 #pragma once
 
 #include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
 
 #include "common/result.h"
 #include "common/seccomp_policy.h"
@@ -40,6 +43,16 @@ struct Sandboxed {
     LandlockOutcome landlock;
 };
 
-[[nodiscard]] Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy);
+// A worker with a remote blob source (blobs.url) keeps the host's network namespace
+// (it must reach the blob server); Landlock (ABI 4+) then allows TCP connect to
+// `connect_port` only, and its seccomp policy is the base one extended with
+// policy/worker-remote.seccomp (the caller passes it). Local-only workers get a new,
+// empty network namespace.
+struct NetworkAccess {
+    std::uint16_t connect_port = 0;
+};
+
+[[nodiscard]] Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy,
+                                              std::optional<NetworkAccess> network = {});
 
 }  // namespace cfs::worker

@@ -109,7 +109,7 @@ sleep 1
 i=0
 while [ "$i" -lt "$KILLS" ]; do
     before=$(recoveries)
-    victim=$(cfsupervisor status | awk '$2 == "pid" && $4 == "serving" { print $3; exit }')
+    victim=$(serving_worker_pid)
     [ -n "$victim" ] || fail "no serving worker to kill (kill $i)"
     kill -KILL "$victim"
     recovered() { [ "$(recoveries)" -gt "$before" ]; }

@@ -4,8 +4,10 @@
 // ratios.
 //
 //   cfs-bench-read seq FILE             whole file, 1 MiB reads
-//   cfs-bench-read rand FILE COUNT SEED COUNT 4 KiB reads at random 4 KiB-aligned
-//                                       offsets; latency percentiles
+//   cfs-bench-read rand FILE COUNT SEED [SECONDS]
+//                                       COUNT 4 KiB reads at random 4 KiB-aligned
+//                                       offsets (or fewer, if SECONDS pass first);
+//                                       latency percentiles and the longest read
 //   cfs-bench-read tree DIR             every regular file beneath DIR, in
 //                                       directory order, 64 KiB reads
 // Exit status 1 on any read error (named on stderr): a benchmark that hit an error
@@ -65,7 +67,7 @@ int sequential(const char* path) {
     return 0;
 }
 
-int random_reads(const char* path, unsigned count, unsigned seed) {
+int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_seconds) {
     const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) die("opening", path);
     struct stat st {};
@@ -82,16 +84,22 @@ int random_reads(const char* path, unsigned count, unsigned seed) {
     char block[4096];
     const auto t0 = Clock::now();
     for (unsigned i = 0; i < count; ++i) {
+        if (max_seconds > 0 && seconds_since(t0) >= max_seconds) break;
         const auto t = Clock::now();
         if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) die("reading", path);
         latency_us.push_back(seconds_since(t) * 1e6);
     }
     const double s = seconds_since(t0);
     ::close(fd);
+    if (latency_us.empty()) {
+        std::fprintf(stderr, "cfs-bench-read: no read finished within the time given\n");
+        return 1;
+    }
     std::sort(latency_us.begin(), latency_us.end());
     auto pct = [&](double p) { return latency_us[static_cast<std::size_t>(p * (latency_us.size() - 1))]; };
-    std::printf("{\"reads\":%u,\"bytes\":%llu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f}\n", count,
-                4096ULL * count, s, pct(0.5), pct(0.99));
+    const auto done = static_cast<unsigned>(latency_us.size());
+    std::printf("{\"reads\":%u,\"bytes\":%llu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+                done, 4096ULL * done, s, pct(0.5), pct(0.99), latency_us.back());
     return 0;
 }
 
@@ -128,9 +136,11 @@ int main(int argc, char** argv) {
     const std::string_view mode = argc > 1 ? argv[1] : "";
     unsigned count = 0, seed = 0;
     if (mode == "seq" && argc == 3) return sequential(argv[2]);
-    if (mode == "rand" && argc == 5 && parse(argv[3], count) && parse(argv[4], seed) && count > 0)
-        return random_reads(argv[2], count, seed);
+    unsigned max_seconds = 0;
+    if (mode == "rand" && (argc == 5 || (argc == 6 && parse(argv[5], max_seconds))) && parse(argv[3], count) &&
+        parse(argv[4], seed) && count > 0)
+        return random_reads(argv[2], count, seed, max_seconds);
     if (mode == "tree" && argc == 3) return tree(argv[2]);
-    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | rand FILE COUNT SEED | tree DIR\n");
+    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | rand FILE COUNT SEED [SECONDS] | tree DIR\n");
     return 2;
 }

@@ -130,6 +130,33 @@ TEST_CASE("reload: workers.read_ahead_kib is live for workers started from then 
     CHECK(plan.changes == std::vector<std::string>{"workers.read_ahead_kib 4096 -> 1024"});
 }
 
+TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old source), set, changed or removed") {
+    for (auto [from, to] : {std::pair{"", "http://registry.test/blobs/"},
+                            std::pair{"http://registry.test/blobs/", "http://other.test/blobs/"},
+                            std::pair{"http://registry.test/blobs/", ""}}) {
+        CAPTURE(from);
+        CAPTURE(to);
+        auto running = base_config(), next = base_config();
+        running.blob_url = from;
+        next.blob_url = to;
+        next.log_level = cfs::log::Level::debug;  // live, but the reload is refused as a whole
+        const auto plan = plan_reload(running, next);
+        CHECK_FALSE(plan.accepted());
+        REQUIRE(plan.refused.size() == 1);
+        CHECK(contains(plan.refused[0], "blobs.url cannot change while cfsupervisor runs"));
+        CHECK(contains(plan.refused[0], "systemctl restart cfsupervisor"));
+        CHECK_FALSE(plan.log_level);
+    }
+    auto same = base_config();
+    same.blob_url = "http://registry.test/blobs/";
+    CHECK(plan_reload(same, same).accepted());
+    auto creds = same;
+    creds.blob_credentials_file = "/etc/cfsupervisor/creds";
+    const auto plan = plan_reload(same, creds);
+    REQUIRE(plan.refused.size() == 1);
+    CHECK(contains(plan.refused[0], "blobs.credentials cannot change while cfsupervisor runs"));
+}
+
 TEST_CASE("reload: cache.dir, cache.tag, blobs.dir are refused by name, and then nothing applies") {
     auto next = base_config();
     next.cache_tag = "other";

@@ -694,3 +694,45 @@ TEST_CASE("config: control.group is optional and must be a plain group name") {
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message() == "t.toml:6:1: unknown key 'socket' in table [control] (known keys: group)");
 }
+
+// ---- [blobs] url -------------------------------------------------------------------
+
+TEST_CASE("config: blobs.url is optional and kept as written") {
+    auto none = parse_config(kMinimal, "x.toml");
+    REQUIRE(none.ok());
+    CHECK(none->blob_url.empty());
+    auto r = parse_config(std::string(kMinimal) + "url = \"http://registry.test:8080/blobs/\"\n", "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->blob_url == "http://registry.test:8080/blobs/");
+}
+
+TEST_CASE("config: a bad blobs.url is named at its value, saying what is wrong") {
+    const std::string base(kMinimal);  // url is on line 5
+    CHECK(error_of(base + "url = 80\n") ==
+          "x.toml:5:7: blobs.url: expected an http:// or https:// URL ending in '/' (a string), got an integer");
+    CHECK(error_of(base + "url = \"ftp://h/\"\n") ==
+          "x.toml:5:7: blobs.url: expected a URL starting with http:// or https://, got \"ftp://h/\"");
+    CHECK(error_of(base + "url = \"http://h/blobs\"\n") ==
+          "x.toml:5:7: blobs.url: expected the URL to end in '/' (the blob's name is appended to it), got "
+          "\"http://h/blobs\"");
+    CHECK(error_of(base + "url = \"http://user:secret@h/\"\n") ==
+          "x.toml:5:7: blobs.url: expected no user or password in the URL (it would show in logs and status), got "
+          "\"http://user:secret@h/\"");
+    CHECK(error_of(base + "url = \"http://h:99999/\"\n") ==
+          "x.toml:5:7: blobs.url: expected a port number from 1 to 65535, got \"http://h:99999/\"");
+    CHECK(starts_with(error_of(base + "url = \"http://h/" + std::string(600, 'a') + "/\"\n"),
+                      "x.toml:5:7: blobs.url: expected a URL of at most 512 bytes, got 610 bytes"));
+}
+
+TEST_CASE("config: blobs.credentials is a path, and only with blobs.url") {
+    const std::string base(kMinimal);
+    auto r = parse_config(base + "url = \"http://r.test/v2/a/blobs/\"\ncredentials = \"/etc/cfsupervisor/creds\"\n",
+                          "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    CHECK(r->blob_credentials_file == "/etc/cfsupervisor/creds");
+    CHECK(error_of(base + "credentials = \"/etc/cfsupervisor/creds\"\n") ==
+          "x.toml:5:15: blobs.credentials: only means something with blobs.url (credentials for the blob server); "
+          "set blobs.url or remove it");
+    CHECK(starts_with(error_of(base + "url = \"http://r.test/b/\"\ncredentials = \"creds\"\n"),
+                      "x.toml:6:15: blobs.credentials: expected an absolute path"));
+}

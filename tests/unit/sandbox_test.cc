@@ -32,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -44,6 +45,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -55,8 +57,12 @@
 #include "common/log.h"
 #include "common/seccomp_policy.h"
 #include "common/unique_fd.h"
+#include "common/blob_url.h"
+#include "tests/unit/http_test_server.h"
+#include "worker/http_backend.h"
 #include "worker/kernel_io.h"
 #include "worker/local_backend.h"
+#include "worker/verifying_backend.h"
 #include "worker/request_stats.h"
 #include "common/kernel_msg.h"
 #include "common/worker_stats.h"
@@ -151,6 +157,8 @@ struct SandboxedChild {
     std::function<void()> before = [] {};
     std::function<void(pid_t)> while_alive = [](pid_t) {};
     worker::SandboxUser user{kNobody, kNobody};
+    // Set: the sandbox of a worker with blobs.url (network kept, the remote policy).
+    std::optional<worker::NetworkAccess> network;
 
     Outcome run(const BlobDir& dir) const {
         int report[2], go[2];
@@ -195,13 +203,13 @@ private:
         before();
         unique_fd blob_dir(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         const int original = blob_dir.get();
-        auto policy = seccomp::parse_policy(seccomp::builtin_worker_policy(), seccomp::kBuiltinWorkerPolicyOrigin);
+        auto policy = seccomp::builtin_policy_for(network.has_value());
         if (!policy) {
             const std::string m = policy.error().message() + "\n";
             (void)!::write(report, m.data(), m.size());
             ::_exit(kSandboxFailed);
         }
-        auto sandboxed = worker::enter_sandbox(std::move(blob_dir), user, *policy);
+        auto sandboxed = worker::enter_sandbox(std::move(blob_dir), user, *policy, network);
         if (!sandboxed) {
             const std::string m = "enter_sandbox: " + sandboxed.error().message() + "\n";
             (void)!::write(report, m.data(), m.size());
@@ -219,8 +227,10 @@ private:
 };
 
 // Runs `call` in a sandboxed child that reports before and after it.
-Outcome run_call(const BlobDir& dir, std::string_view syscall, const std::function<long()>& call) {
+Outcome run_call(const BlobDir& dir, std::string_view syscall, const std::function<long()>& call,
+                 std::optional<worker::NetworkAccess> network = {}) {
     SandboxedChild c;
+    c.network = network;
     c.probe = [&](Probe& p) {
         p.calling(syscall);
         p.returned(call());
@@ -230,8 +240,9 @@ Outcome run_call(const BlobDir& dir, std::string_view syscall, const std::functi
 
 // Asserts that `call` is refused with SIGSYS: the child dies by SIGSYS, and the last
 // thing it said is that it was about to make this very call.
-void check_killed(const BlobDir& dir, std::string_view syscall, const std::function<long()>& call) {
-    const Outcome out = run_call(dir, syscall, call);
+void check_killed(const BlobDir& dir, std::string_view syscall, const std::function<long()>& call,
+                  std::optional<worker::NetworkAccess> network = {}) {
+    const Outcome out = run_call(dir, syscall, call, network);
     INFO("syscall ", syscall, ": child ", describe_status(out.status), ", report:\n", out.report);
     CHECK(WIFSIGNALED(out.status));
     CHECK(WTERMSIG(out.status) == SIGSYS);
@@ -722,4 +733,122 @@ TEST_CASE("sandbox: entered with only the capabilities units/cfsupervisor.servic
     REQUIRE(WIFEXITED(out.status));
     CHECK(WEXITSTATUS(out.status) == 0);
     CHECK(out.report.find("opened, 12388 bytes\n") != std::string::npos);
+}
+
+// ---- Remote workers (blobs.url): network kept, policy/worker-remote.seccomp added ----
+
+TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside its sandbox: HEAD, ranges, and a "
+          "new connection after the server dropped one") {
+    if (!have_root()) return;
+    BlobDir dir;
+    testing::HttpTestServer server;
+    REQUIRE(server.ok());
+    std::string data(300000, '\0');
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 1000);
+    server.put("remote_blob", data);
+    server.put("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "abc");
+    server.put("sha256:" + std::string(64, '0'), "abc");
+    std::unique_ptr<worker::HttpBackend> backend;  // made in the child, before its sandbox
+    SandboxedChild c;
+    c.network = worker::NetworkAccess{server.port()};
+    c.before = [&] {
+        auto url = parse_blob_url(server.url());
+        if (!url) ::_exit(kSandboxFailed);
+        auto created = worker::HttpBackend::create(worker::HttpOptions{
+            .url = *url, .resolve = url->host_port() + ":127.0.0.1", .ca_bundle = {}, .policy = {},
+            .on_fetch_error = {}, .credentials = {}});
+        if (!created || !worker::prepare_sha256()) ::_exit(kSandboxFailed);
+        backend = std::move(*created);
+    };
+    c.probe = [&](Probe& p) {
+        auto blob = backend->open("remote_blob");
+        if (!blob) {
+            p.say("FAILED open: " + blob.error().message());
+            return;
+        }
+        p.say(fmt::format("size {}", (*blob)->size()));
+        std::string got;
+        std::vector<std::byte> buf(65536);
+        for (std::uint64_t pos = 0; pos < (*blob)->size();) {
+            auto n = (*blob)->read_at(buf, pos);
+            if (!n) {
+                p.say("FAILED read: " + n.error().message());
+                return;
+            }
+            got.append(reinterpret_cast<const char*>(buf.data()), *n);
+            pos += *n;
+        }
+        p.say(got == data ? "content right" : "content WRONG");
+        // A blob named by its digest, checked (OpenSSL) inside the sandbox.
+        worker::VerifyingBackend verifying(*backend);
+        auto abc = verifying.open("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        p.say(abc ? fmt::format("verified blob of {} bytes", (*abc)->size()) : "FAILED verify: " + abc.error().message());
+        auto wrong = verifying.open("sha256:" + std::string(64, '0'));
+        p.say(wrong ? "wrong digest accepted?" : fmt::format("wrong digest: errno {}", wrong.error().errnum));
+        auto missing = backend->open("no_such_blob");
+        p.say(missing ? "missing blob opened?" : fmt::format("missing: errno {}", missing.error().errnum));
+    };
+    // Every connection is made inside the sandbox. The first request is dropped
+    // unanswered, so the worker also retries and connects again there.
+    c.while_alive = [&](pid_t) { server.fail_next(1, 0); };
+    const Outcome out = c.run(dir);
+    INFO("child ", describe_status(out.status), ", report:\n", out.report);
+    REQUIRE(WIFEXITED(out.status));
+    CHECK(WEXITSTATUS(out.status) == 0);
+    CHECK(out.report.find("size 300000\ncontent right\nverified blob of 3 bytes\nwrong digest: errno 5\n"
+                          "missing: errno 2\n") != std::string::npos);
+    CHECK(server.connections() == 2);
+}
+
+TEST_CASE("sandbox (remote): UDP, raw, packet, netlink and unix sockets stay SIGSYS for a remote worker") {
+    if (!have_root()) return;
+    BlobDir dir;
+    const worker::NetworkAccess net{8080};
+    check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0); }, net);
+    check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET6, SOCK_DGRAM, IPPROTO_UDP); }, net);
+    check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_RAW, IPPROTO_TCP); }, net);
+    check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_PACKET, SOCK_RAW, 0); }, net);
+    check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_NETLINK, SOCK_RAW, 0); }, net);
+    check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0); }, net);
+    check_killed(dir, "bind", [] { return ::syscall(SYS_bind, -1, nullptr, 0); }, net);
+    check_killed(dir, "listen", [] { return ::syscall(SYS_listen, -1, 0); }, net);
+    check_killed(dir, "accept4", [] { return ::syscall(SYS_accept4, -1, nullptr, nullptr, 0); }, net);
+    // And a local-only worker still has no TCP at all.
+    check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP); });
+}
+
+TEST_CASE("sandbox (remote): with Landlock ABI 4+, TCP connect to any port but the blob server's is EACCES") {
+    if (!have_root()) return;
+    BlobDir dir;
+    testing::HttpTestServer allowed, other;
+    REQUIRE((allowed.ok() && other.ok()));
+    auto connect_to = [](std::uint16_t port) {
+        const int s = static_cast<int>(::syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP));
+        if (s < 0) return -1L;
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(port);
+        const long rc = ::syscall(SYS_connect, s, &a, sizeof a);
+        const int saved = errno;
+        ::close(s);
+        errno = saved;
+        return rc;
+    };
+    const Outcome to_other = run_call(dir, "connect", [&] { return connect_to(other.port()); },
+                                      worker::NetworkAccess{allowed.port()});
+    const Outcome to_allowed = run_call(dir, "connect", [&] { return connect_to(allowed.port()); },
+                                        worker::NetworkAccess{allowed.port()});
+    INFO("other port: ", to_other.report, "\nallowed port: ", to_allowed.report);
+    REQUIRE(WIFEXITED(to_other.status));
+    REQUIRE(WIFEXITED(to_allowed.status));
+    CHECK(to_allowed.report.find("calling connect\nreturned 0 errno 0\n") != std::string::npos);
+    const bool abi4 = to_other.report.find("landlock abi 0\n") == std::string::npos &&
+                      to_other.report.find("landlock abi 1\n") == std::string::npos &&
+                      to_other.report.find("landlock abi 2\n") == std::string::npos &&
+                      to_other.report.find("landlock abi 3\n") == std::string::npos;
+    if (abi4)
+        CHECK(to_other.report.find(fmt::format("calling connect\nreturned -1 errno {}\n", EACCES)) != std::string::npos);
+    else
+        MESSAGE("Landlock below ABI 4 here: TCP ports are not restricted, only seccomp holds");
 }

@@ -266,6 +266,7 @@ TEST_CASE("stats: garbage in a page never gives the supervisor an absurd reading
         for (auto n : r.counts.requests) CHECK(n <= kMaxCount);
         CHECK(r.counts.other <= kMaxCount);
         CHECK(r.counts.bytes_written <= kMaxBytes);
+        CHECK(r.counts.fetch_errors <= kMaxCount);
         for (auto n : r.counts.read_latency) CHECK(n <= kMaxCount);
         if (r.in_flight) {
             CHECK(r.in_flight->started_ns + kS >= started);
@@ -483,6 +484,36 @@ TEST_CASE("stats: a worker that overwrites its page header is counted as nothing
         log = capture.text();
     }
     CHECK(occurrences(log, "overwrote the header of its statistics page") == 1);
+}
+
+TEST_CASE("stats: failed fetches from blobs.url are counted in the page, summed, and shown in status") {
+    auto page = fresh_page();
+    worker::count_fetch_error(&page);
+    worker::count_fetch_error(&page);
+    worker::count_fetch_error(nullptr);  // no page: nothing, no crash
+    const auto r = read_page(page, 0, 0);
+    CHECK(r.counts.fetch_errors == 2);
+    RequestCounts sum = r.counts;
+    sum += r.counts;
+    CHECK(sum.fetch_errors == 4);
+    const ServedFigures f = served_figures(sum);
+    CHECK(f.fetch_errors == 4);
+
+    StatusSnapshot s;
+    s.stuck_after_s = 30;
+    s.blob_dir = "/blobs";
+    // Local only, and nothing failed: no word of fetches.
+    CHECK(render_text(s).find("failed fetches") == std::string::npos);
+    s.served = f;
+    s.blob_url = "http://registry.test/blobs/";
+    const auto text = render_text(s);
+    INFO(text);
+    CHECK(text.find("       Blobs: /blobs\n              then http://registry.test/blobs/\n") != std::string::npos);
+    CHECK(text.find("written to the cache; 4 failed fetches\n") != std::string::npos);
+    const auto json = render_json(s);
+    INFO(json);
+    CHECK(json.find("\"blob_url\":\"http://registry.test/blobs/\",") != std::string::npos);
+    CHECK(json.find("\"bytes_served\":0,\"fetch_errors\":4") != std::string::npos);
 }
 
 TEST_CASE("status: served figures, latency and requests in flight, in text and JSON") {

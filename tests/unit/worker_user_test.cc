@@ -105,6 +105,13 @@ TEST_CASE("check-policy: prints the user and every rule; the exit status says wh
     CHECK(printed.find("landlock    reading files and directories beneath /blobs") != std::string::npos);
     CHECK(printed.find("ioctl arg1 == CACHEFILES_IOC_READ_COMPLETE\n") != std::string::npos);
     CHECK(printed.find("tgkill arg0 == SELF_PID && arg2 == SIGABRT\n") != std::string::npos);
+    // Remote workers' additions, printed after the base rules.
+    CHECK(printed.find("remote      no blobs.url in the config: workers are local only\n") != std::string::npos);
+    const auto remote_at = printed.find("remote workers (blobs.url) also, ");
+    REQUIRE(remote_at != std::string::npos);
+    CHECK(printed.find("socket arg0 == AF_INET && arg1 in SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC && arg2 == "
+                       "IPPROTO_TCP\n") > remote_at);
+    CHECK(printed.find("connect\n") > remote_at);
     // An edited policy that does not parse: 1, nothing printed (the error, with
     // file:line, is logged).
     const TempFile bad("read\nioctl arg1 == NOT_A_CONSTANT\n");

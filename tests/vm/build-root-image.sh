@@ -33,6 +33,9 @@ done
 
 killer=$build/tests/vm/kill_workers
 [[ -x "$killer" ]] || { echo "build-root-image: $killer does not exist (build the project first)" >&2; exit 1; }
+# The benchmark's reader and its systemd part (scripts/bench.sh); optional.
+bench_reader=$build/bench/cfs-bench-read
+bench_scenarios=("$here"/../../bench/guest/systemd_*.sh)
 
 # The install, into a directory of its own first: the stage below is hard links into
 # the cached tree, and an install writing over an existing file would write into
@@ -57,7 +60,8 @@ fi
 wrk_path=${wrk_paths[0]}
 
 inputs=("$0" "$killer" "$here"/guest/lib.sh "$here"/guest/systemd/*
-        "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc)
+        "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc "${bench_scenarios[@]}")
+[[ -x "$bench_reader" ]] && inputs+=("$bench_reader")
 key=$( { echo "$tree ${installed[*]}"; cat "${inputs[@]}"; (cd "$inst" && cat "${installed[@]/#/.}"); } \
        | sha256sum | cut -c1-16)
 if [[ -f "$out" && "$(cat "$out.key" 2>/dev/null)" == "$key" ]]; then
@@ -99,6 +103,7 @@ for f in "${installed[@]}"; do
     add "$(stat -c %a "$inst$f")" "$inst$f" "$f"
 done
 add 0755 "$killer" /usr/bin/kill_workers
+[[ -x "$bench_reader" ]] && add 0755 "$bench_reader" /usr/bin/cfs-bench-read
 # The workers' user (workers.user's default) from the installed sysusers.d file,
 # applied now (systemd-sysusers.service runs at boot only when /etc needs an
 # update). The account files are replaced first, not written through: they are hard
@@ -120,13 +125,23 @@ env -i PATH="$PATH" CFS_LIB="$here/guest/lib.sh" OUT="$stage.toml" sh -c '. "$CF
 add 0644 "$stage.toml" /etc/cfsupervisor/cfsupervisor.toml
 rm -f "$stage.toml"
 
+# A throwaway TLS certificate for localhost, for systemd_remote_blobs' https server
+# (nginx) and the CA bundle its workers load; made here because the guest has no
+# openssl command.
+mkdir -p "$stage/etc/cfs-test-tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$stage/etc/cfs-test-tls/key.pem" -out "$stage/etc/cfs-test-tls/cert.pem" 2> /dev/null
+chmod 0644 "$stage/etc/cfs-test-tls/cert.pem"
+chmod 0640 "$stage/etc/cfs-test-tls/key.pem"
+
 t=/usr/lib/cfs-tests
 add 0644 "$here/guest/lib.sh" "$t/lib.sh"
 add 0644 "$here/guest/systemd/systemd-lib.sh" "$t/systemd-lib.sh"
 add 0755 "$here/guest/systemd/run-scenario" "$t/run-scenario"
 # *.inc: scenario bodies shared with the initramfs VM (scenarios/), sourced by
 # systemd scenarios with the daemon started through its unit instead.
-for s in "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc; do
+for s in "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc "${bench_scenarios[@]}"; do
     [[ -e "$s" ]] || continue
     add 0755 "$s" "$t/scenarios/$(basename "$s")"
 done

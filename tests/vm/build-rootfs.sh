@@ -16,13 +16,17 @@ suite=bookworm
 
 # systemd as PID 1, plus what `ldd` names for cfsupervisor and cfsupervisor-worker
 # (build-root-image.sh checks that again against the binaries it installs), plus
-# procps for `ps` in failure dumps. The guest scripts need only what minbase has:
+# libcurl4, which workers with blobs.url load at run time (worker/curl_api.h, so ldd
+# does not name it), procps for `ps` in failure dumps, nginx-light to serve blobs over
+# HTTP on the guest's loopback (systemd_remote_blobs) and docker-registry to serve them
+# through the OCI distribution API (systemd_registry_blobs); neither starts at boot.
+# The guest scripts need only what minbase has:
 # dash, coreutils, util-linux (mount), mawk, sed, grep, findutils, diffutils,
 # sysvinit-utils (pidof).
 packages=(
     systemd systemd-sysv
-    libstdc++6 libgcc-s1 libfmt9 libtomlplusplus3 libsystemd0 libcap2 libseccomp2
-    procps
+    libstdc++6 libgcc-s1 libfmt9 libtomlplusplus3 libsystemd0 libcap2 libseccomp2 libcurl4
+    procps nginx-light docker-registry
 )
 
 # Units that would slow the boot, wait for things the VM does not have (network,
@@ -120,8 +124,13 @@ RateLimitIntervalSec=0
 RateLimitBurst=0
 EOF
 
+# nginx and the registry are started by the scenarios that need them, with their own
+# configs.
+rm -f "$work/etc/systemd/system/multi-user.target.wants/nginx.service" \
+      "$work/etc/systemd/system/multi-user.target.wants/docker-registry.service"
+
 for tool in sh dash sha256sum timeout shuf awk sed grep find cmp diff mount umount pidof ps \
-            systemctl journalctl; do
+            systemctl journalctl nginx docker-registry; do
     if ! chroot "$work" /bin/sh -c "command -v $tool" > /dev/null; then
         echo "build-rootfs: $tool is missing from the tree" >&2
         exit 1

@@ -125,6 +125,9 @@ pid_gone() {
 # Space-separated worker pids, sorted (empty if none).
 worker_pids() { pidof cfsupervisor-worker 2>/dev/null | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ $//'; }
 worker_count() { set -- $(worker_pids); echo $#; }
+# The pid of a worker that is serving, from `cfsupervisor status` (which slots serve
+# depends on the order the workers said Ready, not on their pids).
+serving_worker_pid() { cfsupervisor status | awk '$2 == "pid" && $4 == "serving" { print $3; exit }'; }
 
 require_alive() {
     supervisor_alive || fail "supervisor (pid $CFS_SUP_PID) is not running"
@@ -325,6 +328,68 @@ random_reads() {
         _rr_ok=$((_rr_ok + 1))
     done < "$4.offsets"
     echo "ok $_rr_ok" > "$4"
+}
+
+# ---- readers that run across a failure (kill storms, restarts, the watchdog) ----
+# img_big's 128 MiB file, through the daemon at /mnt/big and, for random_reads, the
+# same image on a loop device at /mnt/ref (the caller mounts both).
+CFS_BIG=big128
+
+# start_readers STREAMS RANDOMS [BLOCKS] [IMG_A_MOUNT]: from an empty page cache,
+# STREAMS readers sha256sum the whole file and RANDOMS readers compare BLOCKS
+# (default 100) random ranges with /mnt/ref; with IMG_A_MOUNT one more checks all of
+# img_a mounted there. Their pids are in $readers; check_readers checks them.
+start_readers() {
+    _sr_streams=$1 _sr_randoms=$2 _sr_blocks=${3:-100} _sr_imga=${4:-}
+    rm -rf /tmp/r && mkdir -p /tmp/r
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+    readers=
+    _i=1
+    while [ "$_i" -le "$_sr_streams" ]; do
+        (sha256sum "/mnt/big/$CFS_BIG" > "/tmp/r/stream$_i" 2> "/tmp/r/stream$_i.err") &
+        readers="$readers $!"
+        _i=$((_i + 1))
+    done
+    _i=1
+    while [ "$_i" -le "$_sr_randoms" ]; do
+        (random_reads "/mnt/big/$CFS_BIG" "/mnt/ref/$CFS_BIG" "$_sr_blocks" "/tmp/r/random$_i") &
+        readers="$readers $!"
+        _i=$((_i + 1))
+    done
+    if [ -n "$_sr_imga" ]; then
+        (check_manifest "$_sr_imga" "$CFS_MANIFESTS/img_a.sha256" > /tmp/r/manifest 2>&1) &
+        readers="$readers $!"
+    fi
+    log "started readers:$readers ($_sr_streams streaming, $_sr_randoms random${_sr_imga:+, img_a at $_sr_imga})"
+}
+
+readers_left() { _n=0; for _p in $readers; do pid_gone "$_p" || _n=$((_n + 1)); done; echo "$_n"; }
+
+# check_readers WHAT [SECONDS]: every reader start_readers started finishes within
+# SECONDS (default 300), exits 0 and read exactly the right bytes.
+check_readers() {
+    _cr_done() { [ "$(readers_left)" -eq 0 ]; }
+    wait_for "${2:-300}" _cr_done || fail "$1: $(readers_left) readers still running after ${2:-300} s"
+    _want=$(manifest_sha "$CFS_MANIFESTS/img_big.sha256" "$CFS_BIG")
+    _bad=
+    for _p in $readers; do wait "$_p" || _bad="$_bad pid $_p exited non-zero;"; done
+    _i=1
+    while [ "$_i" -le "$_sr_streams" ]; do
+        _got=$(cut -d' ' -f1 "/tmp/r/stream$_i")
+        [ "$_got" = "$_want" ] || _bad="$_bad stream $_i: '$_got' ($(head -n 1 "/tmp/r/stream$_i.err"));"
+        _i=$((_i + 1))
+    done
+    _i=1
+    while [ "$_i" -le "$_sr_randoms" ]; do
+        case "$(cat "/tmp/r/random$_i")" in ok*) ;; *) _bad="$_bad random $_i: $(cat "/tmp/r/random$_i");" ;; esac
+        _i=$((_i + 1))
+    done
+    if [ -n "$_sr_imga" ]; then
+        grep -q "OK on $_sr_imga" /tmp/r/manifest || _bad="$_bad img_a: $(tail -n 1 /tmp/r/manifest);"
+    fi
+    [ -z "$_bad" ] || fail "$1: readers:$_bad"
+    log "$1: every reader read correct data, no errors"
 }
 
 # failover_figures LOG: the recovery times the supervisor logged ("worker N answered

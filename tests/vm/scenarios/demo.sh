@@ -30,11 +30,12 @@ want=$(manifest_sha "$CFS_MANIFESTS/img_a.sha256" "$big")
 (sha256sum "/mnt/a/$big" > /tmp/demo_big.out 2> /tmp/demo_big.err) &
 reader=$!
 sleep 1
-victim=$(worker_pids | cut -d' ' -f1)
+victim=$(serving_worker_pid)
+[ -n "$victim" ] || fail "no serving worker in status: $(cfsupervisor status)"
 before=$(worker_pids)
 n_before=$(worker_count)
 kill -KILL "$victim"
-say "SIGKILLed worker pid $victim while the reader (pid $reader) streams $big"
+say "SIGKILLed serving worker pid $victim while the reader (pid $reader) streams $big"
 replaced() { [ "$(worker_count)" -eq "$n_before" ] && [ "$(worker_pids)" != "$before" ]; }
 wait_for 10 replaced || fail "worker $victim was not replaced within 10 s: workers $(worker_pids)"
 say "workers now: $(worker_pids) (2 serving, 1 paused spare; the spare took over and a new spare started)"

@@ -21,9 +21,6 @@ mkdir -p /run/systemd/system/cfsupervisor.socket.d
 printf '[Socket]\nSocketMode=0660\nSocketGroup=cfsreaders\n' > /run/systemd/system/cfsupervisor.socket.d/group.conf
 systemctl daemon-reload
 systemctl start cfsupervisor.socket
-big=big128
-want=$(manifest_sha "$CFS_MANIFESTS/img_big.sha256" "$big")
-[ -n "$want" ] || fail "test data: no $big in img_big's manifest"
 
 # status_field NAME: a number from `cfsupervisor status --json` ("workers_wanted").
 status_field() { cfsupervisor status --json | grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2; }
@@ -35,18 +32,7 @@ systemd_start_supervisor 1
 mount_erofs /mnt/big fsid=img_big
 mkdir -p /mnt/ref
 mount -t erofs -o ro,loop "$CFS_BLOBS/img_big" /mnt/ref || fail "loop mount of img_big failed"
-rm -rf /tmp/r && mkdir -p /tmp/r
-sync
-echo 3 > /proc/sys/vm/drop_caches
-readers=
-for i in 1 2 3 4; do
-    (sha256sum "/mnt/big/$big" > "/tmp/r/stream$i" 2> "/tmp/r/stream$i.err") &
-    readers="$readers $!"
-done
-for i in 1 2; do
-    (random_reads "/mnt/big/$big" "/mnt/ref/$big" 150 "/tmp/r/random$i") &
-    readers="$readers $!"
-done
+start_readers 4 2 150
 sleep 3
 old_pids=$(worker_pids)
 [ "$(worker_count)" -eq 2 ] || fail "expected 2 workers (1 serving, 1 spare), have: $old_pids"
@@ -59,8 +45,7 @@ cat /tmp/rw.out /tmp/rw.err
 [ "$st" -eq 0 ] || unit_fail "cfsupervisor restart-workers exited $st: $(cat /tmp/rw.err)"
 log "restart-workers took $(elapsed "$t0")s: $(cat /tmp/rw.out)"
 grep -q '^restarted 2 worker(s) one at a time' /tmp/rw.out || fail "unexpected answer: $(cat /tmp/rw.out)"
-left=0
-for p in $readers; do pid_gone "$p" || left=$((left + 1)); done
+left=$(readers_left)
 [ "$left" -gt 0 ] || fail "the readers had finished before the restart did; the test proves nothing"
 log "$left of 6 readers were still reading when restart-workers returned"
 new_pids=$(worker_pids)
@@ -72,18 +57,7 @@ done
 require_workers_in_unit
 [ "$(serving_count)" -eq 1 ] || fail "expected 1 serving worker after the restart: $(cfsupervisor status)"
 
-done_all() { for p in $readers; do pid_gone "$p" || return 1; done; }
-wait_for 300 done_all || fail "readers still running 300 s after restart-workers"
-bad=
-for p in $readers; do wait "$p" || bad="$bad pid $p exited non-zero;"; done
-for i in 1 2 3 4; do
-    got=$(cut -d' ' -f1 "/tmp/r/stream$i")
-    [ "$got" = "$want" ] || bad="$bad stream $i: '$got' ($(head -n 1 "/tmp/r/stream$i.err"));"
-done
-for i in 1 2; do
-    case "$(cat "/tmp/r/random$i")" in ok*) ;; *) bad="$bad random $i: $(cat "/tmp/r/random$i");" ;; esac
-done
-[ -z "$bad" ] || fail "readers during restart-workers:$bad"
+check_readers "readers during restart-workers"
 [ "$(status_field failovers)" -eq 0 ] || fail "restart-workers needed a failover: $(cfsupervisor status)"
 daemon_log | grep -q 'worker [0-9]* (pid [0-9]*) pausing: it is being replaced' \
     || unit_fail "the journal does not show the serving worker paused for its replacement"
@@ -122,7 +96,7 @@ unit_active || unit_fail "the unit is not active after refused reloads: $(unit_s
 cfsupervisor status | grep -q "Cache: $CFS_CACHE_DIR (tag $CFS_TAG)" || fail "the binding changed: $(cfsupervisor status)"
 sync
 echo 3 > /proc/sys/vm/drop_caches
-random_reads "/mnt/big/$big" "/mnt/ref/$big" 20 /tmp/r/after_refused || fail "read after refused reloads: $(cat /tmp/r/after_refused)"
+random_reads "/mnt/big/$CFS_BIG" "/mnt/ref/$CFS_BIG" 20 /tmp/r/after_refused || fail "read after refused reloads: $(cat /tmp/r/after_refused)"
 require_alive
 
 step "systemctl reload with workers.count 1 -> 2"
@@ -147,7 +121,7 @@ wait_for 60 one_serving || fail "SIGHUP with workers.count 1 did not take effect
 daemon_log | grep -q "reload (SIGHUP) of $CFS_CONFIG: workers.count 2 -> 1" \
     || unit_fail "the journal has no SIGHUP reload of workers.count 2 -> 1"
 unit_active || unit_fail "the unit is not active after SIGHUP: $(unit_state)"
-random_reads "/mnt/big/$big" "/mnt/ref/$big" 20 /tmp/r/after_hup || fail "read after SIGHUP: $(cat /tmp/r/after_hup)"
+random_reads "/mnt/big/$CFS_BIG" "/mnt/ref/$CFS_BIG" 20 /tmp/r/after_hup || fail "read after SIGHUP: $(cat /tmp/r/after_hup)"
 require_alive
 
 step "with no spares, restart-workers runs one extra worker for the duration"
@@ -156,13 +130,7 @@ cfsupervisor reload || unit_fail "reload with workers.spares 0 failed"
 one_worker() { [ "$(worker_count)" -eq 1 ] && [ "$(serving_count)" -eq 1 ]; }
 wait_for 60 one_worker || fail "workers.spares 0 did not take effect: $(cfsupervisor status)"
 old_pids=$(worker_pids)
-sync
-echo 3 > /proc/sys/vm/drop_caches
-readers=
-for i in 1 2; do
-    (random_reads "/mnt/big/$big" "/mnt/ref/$big" 150 "/tmp/r/nospare$i") &
-    readers="$readers $!"
-done
+start_readers 0 2 150
 sleep 1
 st=0
 timeout 300 cfsupervisor restart-workers > /tmp/rw2.out 2> /tmp/rw2.err || st=$?
@@ -174,10 +142,7 @@ log "worker pids: $old_pids -> $new_pids"
 [ "$new_pids" != "$old_pids" ] || fail "the worker pid did not change: $new_pids"
 daemon_log | grep -q 'worker [0-9]* (pid [0-9]*) is no longer wanted' \
     || unit_fail "the journal does not show the extra worker going"
-wait_for 300 done_all || fail "random readers still running 300 s after restart-workers"
-for i in 1 2; do
-    case "$(cat "/tmp/r/nospare$i")" in ok*) ;; *) fail "random reader $i: $(cat "/tmp/r/nospare$i")" ;; esac
-done
+check_readers "random readers during restart-workers without a spare"
 [ "$(status_field failovers)" -eq 0 ] || fail "restart-workers needed a failover: $(cfsupervisor status)"
 require_alive
 

@@ -22,7 +22,9 @@ st=0
 timeout 60 cfsupervisor status > /tmp/status1.txt 2> /tmp/status1.err || st=$?
 [ "$st" -eq 0 ] || unit_fail "cfsupervisor status exited $st: $(cat /tmp/status1.err)"
 cat /tmp/status1.txt
-unit_active || unit_fail "status did not start $CFS_UNIT through its socket: $(unit_state)"
+# The daemon answers status from its first loop turn, before its workers are up and
+# it sends READY=1, so the unit may still be activating here.
+wait_for 30 unit_active || unit_fail "status did not start $CFS_UNIT through its socket: $(unit_state)"
 CFS_SUP_PID=$(unit_prop MainPID)
 grep -q "^cfsupervisor .* - \(starting\|serving\)" /tmp/status1.txt || fail "status has no state line"
 grep -q "Cache: $CFS_CACHE_DIR (tag $CFS_TAG)" /tmp/status1.txt || fail "status lacks the cache binding"

@@ -4,10 +4,6 @@
 # and every reader completes with correct data and no error.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
-big=big128
-want=$(manifest_sha "$CFS_MANIFESTS/img_big.sha256" "$big")
-[ -n "$want" ] || fail "test data: no $big in img_big's manifest"
-
 step "start the unit with 2 workers and a spare"
 CFS_LOG_LEVEL=info
 systemd_start_supervisor 2
@@ -16,45 +12,8 @@ mount_erofs /mnt/a fsid=img_a
 mkdir -p /mnt/ref
 mount -t erofs -o ro,loop "$CFS_BLOBS/img_big" /mnt/ref || fail "loop mount of img_big failed"
 
-# start_readers: 4 stream the 128 MiB file, 3 do random reads, 1 checks all of img_a,
-# from an empty page cache.
-start_readers() {
-    rm -rf /tmp/r && mkdir -p /tmp/r
-    sync
-    echo 3 > /proc/sys/vm/drop_caches
-    readers=
-    for i in 1 2 3 4; do
-        (sha256sum "/mnt/big/$big" > "/tmp/r/stream$i" 2> "/tmp/r/stream$i.err") &
-        readers="$readers $!"
-    done
-    for i in 1 2 3; do
-        (random_reads "/mnt/big/$big" "/mnt/ref/$big" 100 "/tmp/r/random$i") &
-        readers="$readers $!"
-    done
-    (check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256" > /tmp/r/manifest 2>&1) &
-    readers="$readers $!"
-}
-
-# check_readers WHAT: all readers finish (bounded) with correct data and no error.
-check_readers() {
-    _done() { for p in $readers; do pid_gone "$p" || return 1; done; }
-    wait_for 300 _done || fail "$1: readers still running after 300 s"
-    _bad=
-    for p in $readers; do wait "$p" || _bad="$_bad pid $p exited non-zero;"; done
-    for i in 1 2 3 4; do
-        _got=$(cut -d' ' -f1 "/tmp/r/stream$i")
-        [ "$_got" = "$want" ] || _bad="$_bad stream $i: '$_got' ($(head -n 1 "/tmp/r/stream$i.err"));"
-    done
-    for i in 1 2 3; do
-        case "$(cat "/tmp/r/random$i")" in ok*) ;; *) _bad="$_bad random $i: $(cat "/tmp/r/random$i");" ;; esac
-    done
-    grep -q 'OK on /mnt/a' /tmp/r/manifest || _bad="$_bad img_a: $(tail -n 1 /tmp/r/manifest);"
-    [ -z "$_bad" ] || fail "$1: readers:$_bad"
-    log "$1: all 8 readers read correct data, no errors"
-}
-
 step "SIGKILL the whole unit (supervisor and workers) during reads"
-start_readers
+start_readers 4 3 100 /mnt/a
 sleep 3
 old=$CFS_SUP_PID
 t0=$(now_cs)
@@ -64,7 +23,7 @@ log "systemd restarted the supervisor: pid $old -> $CFS_SUP_PID in $(elapsed "$t
 check_readers "after systemctl kill -s KILL"
 
 step "systemctl restart during reads"
-start_readers
+start_readers 4 3 100 /mnt/a
 sleep 3
 systemd_restart_supervisor
 check_readers "after systemctl restart"

@@ -1,0 +1,41 @@
+// `[blobs] url`: where remote blobs live, as an HTTP(S) prefix that a blob's name is
+// appended to ("http://registry.local:8080/blobs/" + "img_a"). Parsed here, once,
+// for the config checker (errors), the supervisor (which resolves the host) and the
+// worker (which pins that resolution and connects to the port).
+//
+// Only what the worker can fetch without surprises is accepted: http or https, a
+// host name or an IP literal ([...] for IPv6), an optional port, a path that ends in
+// '/'. No user:password@ (credentials in a URL end up in logs and `status`; slice 2
+// of issue 7 hands them over apart), no query or fragment, no spaces or control
+// characters.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace cfs {
+
+struct BlobUrl {
+    std::string scheme;  // "http" or "https"
+    std::string host;    // as written, without the brackets of an IPv6 literal
+    std::uint16_t port = 0;  // explicit or the scheme's default
+    std::string path;    // starts and ends with '/'
+    std::string text;    // the whole URL as written
+
+    // "host:port" as curl's CURLOPT_RESOLVE and CURLOPT_CONNECT_TO name it
+    // ("[::1]:80" for an IPv6 literal).
+    [[nodiscard]] std::string host_port() const;
+    bool operator==(const BlobUrl&) const = default;
+};
+
+// A URL of at most this many bytes travels in Init with room to spare.
+inline constexpr std::size_t kMaxBlobUrlBytes = 512;
+
+// Errors say what is wrong with the URL ("expected ... , got ..."); the caller adds
+// where it came from.
+[[nodiscard]] Result<BlobUrl> parse_blob_url(std::string_view text);
+
+}  // namespace cfs

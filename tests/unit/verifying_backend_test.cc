@@ -1,0 +1,157 @@
+// Digest verification of remote blobs named "sha256:<hex>" (worker/verifying_backend.h),
+// over an in-memory backend that counts what is fetched. Digests are NIST's SHA-256
+// test vectors, so the code under test does not compute its own expectations.
+#include "worker/verifying_backend.h"
+
+#include <doctest/doctest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace cfs;
+
+namespace {
+
+const std::string kAbcDigest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+// One million 'a's.
+const std::string kMillionADigest = "sha256:cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+const std::string kWrongDigest = "sha256:" + std::string(64, '0');
+
+struct Fetches {
+    unsigned reads = 0;
+    std::uint64_t bytes = 0;
+};
+
+class MemoryBlob final : public worker::BlobSource {
+public:
+    MemoryBlob(std::string data, Fetches& f) : data_(std::move(data)), f_(f) {}
+    std::uint64_t size() const override { return data_.size(); }
+    Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
+        ++f_.reads;
+        if (offset >= data_.size()) return std::size_t{0};
+        const std::size_t n = std::min<std::size_t>(buffer.size(), data_.size() - offset);
+        std::memcpy(buffer.data(), data_.data() + offset, n);
+        f_.bytes += n;
+        return n;
+    }
+
+private:
+    std::string data_;
+    Fetches& f_;
+};
+
+class MemoryBackend final : public worker::BlobBackend {
+public:
+    std::map<std::string, std::string, std::less<>> blobs;
+    Fetches fetches;
+    Result<std::unique_ptr<worker::BlobSource>> open(std::string_view name) override {
+        auto it = blobs.find(name);
+        if (it == blobs.end()) return sys_error(ENOENT, "no such blob");
+        return std::unique_ptr<worker::BlobSource>(std::make_unique<MemoryBlob>(it->second, fetches));
+    }
+};
+
+std::string read_range(worker::BlobSource& b, std::uint64_t offset, std::size_t n, int* err = nullptr) {
+    std::vector<std::byte> buf(n);
+    auto got = b.read_at(buf, offset);
+    if (!got) {
+        if (err != nullptr) *err = got.error().errnum;
+        return "ERROR " + got.error().message();
+    }
+    return std::string(reinterpret_cast<const char*>(buf.data()), *got);
+}
+
+}  // namespace
+
+TEST_CASE("verify: only names of the form sha256:<64 lowercase hex> promise a digest") {
+    auto d = worker::digest_from_name(kAbcDigest);
+    REQUIRE(d);
+    CHECK((*d)[0] == 0xba);
+    CHECK((*d)[31] == 0xad);
+    for (const std::string& bad : {std::string("img_a"), std::string("sha256:abc"), kAbcDigest + "0",
+                                  std::string("sha512:") + std::string(64, 'a'),
+                                  std::string("sha256:") + std::string(63, 'a') + "G",
+                                  std::string("sha256:BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD")}) {
+        CAPTURE(bad);
+        CHECK_FALSE(worker::digest_from_name(bad));
+    }
+}
+
+TEST_CASE("verify: a small blob is checked whole at OPEN and then served from memory") {
+    MemoryBackend inner;
+    inner.blobs[kAbcDigest] = "abc";
+    inner.blobs[kWrongDigest] = "abc";
+    inner.blobs["plain"] = "anything";
+    worker::VerifyingBackend backend(inner);
+    auto ok = backend.open(kAbcDigest);
+    REQUIRE_MESSAGE(ok, ok.error().message());
+    const unsigned fetched_at_open = inner.fetches.reads;
+    CHECK(read_range(**ok, 1, 10) == "bc");
+    CHECK(inner.fetches.reads == fetched_at_open);  // from memory
+
+    auto bad = backend.open(kWrongDigest);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().errnum == EIO);
+    CHECK(bad.error().message().find("blob " + kWrongDigest + " failed verification: its bytes hash to " +
+                                     kAbcDigest) != std::string::npos);
+
+    // Not a digest name: not checked, and passed through as it is.
+    auto plain = backend.open("plain");
+    REQUIRE(plain);
+    CHECK(read_range(**plain, 0, 100) == "anything");
+    auto missing = backend.open("sha256:" + std::string(64, '1'));
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().errnum == ENOENT);
+}
+
+TEST_CASE("verify: a large blob read in order is checked as its last range arrives, fetched once") {
+    MemoryBackend inner;
+    const std::string data(1'000'000, 'a');
+    inner.blobs[kMillionADigest] = data;
+    worker::VerifyingBackend backend(inner, 65536);
+    auto blob = backend.open(kMillionADigest);
+    REQUIRE(blob);
+    std::string got;
+    for (std::uint64_t pos = 0; pos < data.size(); pos += 300'000) got += read_range(**blob, pos, 300'000);
+    CHECK(got == data);
+    CHECK(inner.fetches.bytes == data.size());
+    // Verified: later reads pass through.
+    CHECK(read_range(**blob, 10, 5) == "aaaaa");
+}
+
+TEST_CASE("verify: a large blob read out of order is checked once complete, re-fetching the out-of-order part once") {
+    MemoryBackend inner;
+    const std::string data(1'000'000, 'a');
+    inner.blobs[kMillionADigest] = data;
+    worker::VerifyingBackend backend(inner, 65536);
+    auto blob = backend.open(kMillionADigest);
+    REQUIRE(blob);
+    CHECK(read_range(**blob, 600'000, 400'000).size() == 400'000);
+    CHECK(read_range(**blob, 0, 200'000).size() == 200'000);
+    CHECK(read_range(**blob, 100'000, 300'000).size() == 300'000);  // overlaps, still short of complete
+    CHECK(inner.fetches.bytes == 900'000);
+    CHECK(read_range(**blob, 400'000, 200'000).size() == 200'000);  // completes it
+    // Readers fetched 1,100,000 (100,000 twice, overlapping); the hash advanced in
+    // order to 600,000, so [600000, 1000000), first fetched out of order, is fetched
+    // again to finish it.
+    CHECK(inner.fetches.bytes == 1'100'000 + 400'000);
+}
+
+TEST_CASE("verify: a large blob that does not match fails the completing READ and every later one") {
+    MemoryBackend inner;
+    inner.blobs[kWrongDigest] = std::string(1'000'000, 'a');
+    worker::VerifyingBackend backend(inner, 65536);
+    auto blob = backend.open(kWrongDigest);
+    REQUIRE(blob);
+    CHECK(read_range(**blob, 0, 500'000).size() == 500'000);
+    int err = 0;
+    const std::string last = read_range(**blob, 500'000, 500'000, &err);
+    CHECK(err == EIO);
+    CHECK(last.find("failed verification: its bytes hash to " + kMillionADigest) != std::string::npos);
+    err = 0;
+    CHECK(read_range(**blob, 0, 10, &err).find("failed verification earlier") != std::string::npos);
+    CHECK(err == EIO);
+}

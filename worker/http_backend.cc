@@ -1,0 +1,465 @@
+#include "worker/http_backend.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "worker/curl_api.h"
+#include "worker/registry_auth.h"
+
+namespace cfs::worker {
+
+struct HttpBackend::Curl {
+    const CurlApi& api;
+    CURL* easy = nullptr;
+    curl_slist* resolve = nullptr;
+    curl_slist* auth_header = nullptr;  // "Authorization: Bearer ..." once there is a token
+    char error[CURL_ERROR_SIZE] = {};
+    explicit Curl(const CurlApi& a) : api(a) {}
+    Curl(const Curl&) = delete;
+    Curl& operator=(const Curl&) = delete;
+    ~Curl() {
+        if (easy != nullptr) api.easy_cleanup(easy);
+        if (resolve != nullptr) api.slist_free_all(resolve);
+        if (auth_header != nullptr) api.slist_free_all(auth_header);
+    }
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One attempt's outcome, before the decision to retry.
+struct Attempt {
+    CURLcode code = CURLE_OK;
+    long status = 0;
+    bool transient = false;
+    int errnum = EIO;
+    std::string why;  // empty: success
+    bool unauthorized = false;  // 401: `challenge` is its WWW-Authenticate
+    std::string challenge;
+};
+
+// What the response told us, gathered by curl's callbacks.
+struct Response {
+    std::span<std::byte> buffer;  // body bytes go here (range GET)
+    std::size_t received = 0;
+    bool overflow = false;
+    // Content-Range: bytes <first>-<last>/<total>
+    bool has_range = false;
+    std::uint64_t range_first = 0;
+    std::uint64_t range_total = 0;
+    std::string www_authenticate;
+};
+
+std::size_t on_body(char* data, std::size_t, std::size_t n, void* user) {
+    auto* r = static_cast<Response*>(user);
+    if (n > r->buffer.size() - r->received) {
+        r->overflow = true;
+        return 0;  // CURLE_WRITE_ERROR: the server sent more than the range
+    }
+    std::memcpy(r->buffer.data() + r->received, data, n);
+    r->received += n;
+    return n;
+}
+
+bool parse_u64(std::string_view s, std::uint64_t& out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size();
+}
+
+std::size_t on_header(char* data, std::size_t, std::size_t n, void* user) {
+    auto* r = static_cast<Response*>(user);
+    std::string_view line(data, n);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+    constexpr std::string_view kAuth = "www-authenticate:";
+    if (line.size() > kAuth.size() && r->www_authenticate.empty()) {
+        std::string name(line.substr(0, kAuth.size()));
+        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (name == kAuth) r->www_authenticate = std::string(line.substr(kAuth.size()));
+    }
+    constexpr std::string_view kName = "content-range:";
+    if (line.size() < kName.size()) return n;
+    std::string lower(line.substr(0, kName.size()));
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower != kName) return n;
+    std::string_view v = line.substr(kName.size());
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    if (!v.starts_with("bytes ")) return n;
+    v.remove_prefix(6);
+    const std::size_t dash = v.find('-'), slash = v.find('/');
+    if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return n;
+    std::uint64_t last = 0;
+    r->has_range = parse_u64(v.substr(0, dash), r->range_first) && parse_u64(v.substr(dash + 1, slash - dash - 1), last) &&
+                   parse_u64(v.substr(slash + 1), r->range_total);
+    return n;
+}
+
+bool transient_curl_error(CURLcode code) {
+    switch (code) {
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_OPERATION_TIMEDOUT:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM:
+            return true;
+        default: return false;
+    }
+}
+
+bool transient_status(long status) { return status >= 500 || status == 408 || status == 429; }
+
+int errno_for_status(long status) {
+    if (status == 404 || status == 410) return ENOENT;
+    if (status == 401 || status == 403) return EACCES;
+    return EIO;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpBackend>> HttpBackend::create(HttpOptions options) {
+    auto loaded = load_curl();
+    if (!loaded) return std::move(loaded).error();
+    const CurlApi& api = **loaded;
+    // Idempotent after the first call; may read OpenSSL's config, so before the sandbox.
+    if (const CURLcode rc = api.global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK)
+        return logic_error(fmt::format("initialising libcurl: {}", api.easy_strerror(rc)));
+    auto curl = std::make_unique<Curl>(api);
+    curl->easy = api.easy_init();
+    if (curl->easy == nullptr) return logic_error("initialising libcurl: no easy handle");
+    if (!options.resolve.empty()) {
+        curl->resolve = api.slist_append(nullptr, options.resolve.c_str());
+        if (curl->resolve == nullptr) return logic_error("initialising libcurl: out of memory");
+    }
+    CURL* e = curl->easy;
+    bool ok = api.easy_setopt(e, CURLOPT_ERRORBUFFER, curl->error) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_USERAGENT, "cfsupervisor-worker") == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                               static_cast<long>(options.policy.connect_timeout.count())) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, options.policy.low_speed_limit) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options.policy.low_speed_time.count())) ==
+                  CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
+              // No file is opened in the sandbox: no CA file or directory by path.
+              api.easy_setopt(e, CURLOPT_CAINFO, nullptr) == CURLE_OK &&
+              api.easy_setopt(e, CURLOPT_CAPATH, nullptr) == CURLE_OK;
+    if (ok && curl->resolve != nullptr) ok = api.easy_setopt(e, CURLOPT_RESOLVE, curl->resolve) == CURLE_OK;
+    if (ok && !options.ca_bundle.empty()) {
+        curl_blob blob{options.ca_bundle.data(), options.ca_bundle.size(), CURL_BLOB_COPY};
+        ok = api.easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK;
+    }
+    if (!ok) return logic_error(fmt::format("setting up libcurl: {}", curl->error[0] ? curl->error : "an option was refused"));
+    return std::unique_ptr<HttpBackend>(new HttpBackend(std::move(options), std::move(curl)));
+}
+
+HttpBackend::HttpBackend(HttpOptions options, std::unique_ptr<Curl> curl)
+    : options_(std::move(options)),
+      curl_(std::move(curl)),
+      jitter_state_(static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) ^
+                    (static_cast<std::uint64_t>(::getpid()) << 32) ^ 0x9e3779b97f4a7c15ULL) {}
+
+HttpBackend::~HttpBackend() = default;
+
+namespace {
+
+// Runs one request on `easy` with retries; `prepare` sets the per-request options,
+// `judge` turns a completed transfer into an Attempt. `what` names the request in
+// errors: "GET <url> bytes=a-b".
+template <class Prepare, class Judge, class Authorize>
+Status perform_with_retries(const CurlApi& api, CURL* easy, const char* error_buffer, const FetchPolicy& policy, std::uint64_t& jitter,
+                            const std::function<void()>& on_error, std::uint64_t& errors, const std::string& what,
+                            Prepare&& prepare, Judge&& judge, Authorize&& authorize) {
+    const auto deadline = Clock::now() + policy.retry_budget;
+    auto backoff = policy.first_backoff;
+    bool authorized = false;
+    for (unsigned attempt = 1;; ++attempt) {
+        prepare();
+        const CURLcode code = api.easy_perform(easy);
+        Attempt a;
+        a.code = code;
+        api.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a.status);
+        if (code != CURLE_OK && code != CURLE_WRITE_ERROR) {
+            a.transient = transient_curl_error(code);
+            a.why = fmt::format("{}{}{}", api.easy_strerror(code), error_buffer[0] ? ": " : "", error_buffer);
+        } else {
+            judge(a);
+        }
+        if (a.why.empty()) return {};
+        // A 401 is answered once per request: credentials, or a (new) token.
+        if (a.unauthorized && !authorized) {
+            authorized = true;
+            if (auto done = authorize(a.challenge); !done)
+                return sys_error(EACCES, fmt::format("{}: HTTP 401, and {}", what, done.error().message()));
+            continue;
+        }
+        ++errors;
+        if (on_error) on_error();
+        const std::string status = a.status != 0 ? fmt::format("HTTP {}", a.status) : "no HTTP status";
+        // Full jitter: sleep a uniform fraction of the backoff, so workers retrying
+        // the same server spread out.
+        jitter ^= jitter << 13;
+        jitter ^= jitter >> 7;
+        jitter ^= jitter << 17;
+        const auto sleep = std::chrono::milliseconds(
+            static_cast<long>(jitter % static_cast<std::uint64_t>(backoff.count() + 1)));
+        const bool retry = a.transient && Clock::now() + sleep < deadline;
+        if (!retry) {
+            const std::string message =
+                a.transient ? fmt::format("{}: {} ({}); gave up after {} attempt(s) within the {} ms retry budget",
+                                          what, a.why, status, attempt, policy.retry_budget.count())
+                            : fmt::format("{}: {} ({})", what, a.why, status);
+            return sys_error(a.errnum, message);
+        }
+        log::warning("{}: {} ({}); attempt {} failed, retrying in {} ms", what, a.why, status, attempt, sleep.count());
+        (void)::poll(nullptr, 0, static_cast<int>(sleep.count()));
+        backoff = std::min(backoff * 2, policy.max_backoff);
+    }
+}
+
+}  // namespace
+
+Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
+    const CurlApi& api = curl_->api;
+    CURL* e = curl_->easy;
+    Response response;
+    std::uint64_t size = 0;
+    auto prepare = [&] {
+        response = Response{};
+        curl_->error[0] = '\0';
+        api.easy_setopt(e, CURLOPT_URL, url.c_str());
+        api.easy_setopt(e, CURLOPT_NOBODY, 1L);
+        api.easy_setopt(e, CURLOPT_RANGE, nullptr);
+        api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
+        api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
+    };
+    auto judge = [&](Attempt& a) {
+        if (a.status == 401) {
+            a.unauthorized = true;
+            a.challenge = response.www_authenticate;
+            a.errnum = EACCES;
+            a.why = "the server asks for authentication";
+            return;
+        }
+        if (a.status != 200) {
+            a.transient = transient_status(a.status);
+            a.errnum = errno_for_status(a.status);
+            a.why = "the server did not answer 200 OK";
+            return;
+        }
+        curl_off_t length = -1;
+        api.easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        if (length < 0) {
+            a.why = "the server's answer has no Content-Length";
+            return;
+        }
+        size = static_cast<std::uint64_t>(length);
+    };
+    if (auto done = perform_with_retries(api, e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
+                                         fetch_errors_, fmt::format("HEAD {}", url), prepare, judge,
+                                         [this](std::string_view c) { return authorize(c); });
+        !done)
+        return std::move(done).error();
+    return size;
+}
+
+Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_t size, std::span<std::byte> buffer,
+                                            std::uint64_t offset) {
+    if (offset >= size || buffer.empty()) return std::size_t{0};
+    const std::uint64_t want = std::min<std::uint64_t>(buffer.size(), size - offset);
+    const std::uint64_t last = offset + want - 1;
+    const std::string range = fmt::format("{}-{}", offset, last);
+    const CurlApi& api = curl_->api;
+    CURL* e = curl_->easy;
+    Response response;
+    auto prepare = [&] {
+        response = Response{};
+        response.buffer = buffer.first(static_cast<std::size_t>(want));
+        curl_->error[0] = '\0';
+        api.easy_setopt(e, CURLOPT_URL, url.c_str());
+        api.easy_setopt(e, CURLOPT_NOBODY, 0L);
+        api.easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        api.easy_setopt(e, CURLOPT_RANGE, range.c_str());
+        api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
+        api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
+    };
+    auto judge = [&](Attempt& a) {
+        if (a.status == 401) {
+            a.unauthorized = true;
+            a.challenge = response.www_authenticate;
+            a.errnum = EACCES;
+            a.why = "the server asks for authentication";
+            return;
+        }
+        if (a.status == 200) {
+            a.why = "the server ignored the Range header (200 instead of 206 Partial Content)";
+            return;
+        }
+        if (response.overflow) {
+            a.why = fmt::format("the server sent more than the {} bytes asked for", want);
+            return;
+        }
+        if (a.status != 206) {
+            a.transient = transient_status(a.status);
+            a.errnum = errno_for_status(a.status);
+            a.why = "the server did not answer 206 Partial Content";
+            return;
+        }
+        if (!response.has_range || response.range_first != offset) {
+            a.why = "the answer's Content-Range does not match the range asked for";
+            return;
+        }
+        if (response.range_total != size) {
+            a.why = fmt::format("the blob is now {} bytes, not the {} it had when opened", response.range_total, size);
+            return;
+        }
+        if (response.received != want) {
+            a.transient = true;  // cut short: try again
+            a.why = fmt::format("got {} of {} bytes", response.received, want);
+        }
+    };
+    if (auto done = perform_with_retries(api, e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
+                                         fetch_errors_, fmt::format("GET {} bytes={}", url, range), prepare, judge,
+                                         [this](std::string_view c) { return authorize(c); });
+        !done)
+        return std::move(done).error();
+    return static_cast<std::size_t>(want);
+}
+
+bool HttpBackend::same_origin(std::string_view url) const {
+    const std::string origin = fmt::format("{}://{}", options_.url.scheme, options_.url.host_port());
+    const bool default_port = (options_.url.scheme == "http" && options_.url.port == 80) ||
+                              (options_.url.scheme == "https" && options_.url.port == 443);
+    const std::string bare = fmt::format("{}://{}", options_.url.scheme,
+                                         options_.url.host.find(':') != std::string::npos
+                                             ? fmt::format("[{}]", options_.url.host)
+                                             : options_.url.host);
+    auto starts = [&](const std::string& o) {
+        return url.starts_with(o) && (url.size() == o.size() || url[o.size()] == '/' || url[o.size()] == '?');
+    };
+    return starts(origin) || (default_port && starts(bare));
+}
+
+Status HttpBackend::authorize(std::string_view challenge_text) {
+    const CurlApi& api = curl_->api;
+    CURL* e = curl_->easy;
+    const auto challenge = parse_challenge(challenge_text);
+    if (!challenge) return logic_error("no challenge this worker understands in its WWW-Authenticate");
+    if (challenge->scheme == "basic") {
+        if (options_.credentials.empty())
+            return logic_error("it asks for Basic credentials, and blobs.credentials gives none");
+        api.easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+        api.easy_setopt(e, CURLOPT_USERPWD, options_.credentials.c_str());
+        return {};
+    }
+    if (challenge->scheme != "bearer")
+        return logic_error(fmt::format("its authentication scheme '{}' is not supported (Basic and Bearer are)",
+                                       challenge->scheme));
+    const auto realm = challenge->params.find("realm");
+    if (realm == challenge->params.end() || realm->second.empty())
+        return logic_error("its Bearer challenge names no realm");
+    if (!same_origin(realm->second))
+        return logic_error(fmt::format("its token service {} is not on {}://{}, the only address this worker may "
+                                       "reach",
+                                       realm->second, options_.url.scheme, options_.url.host_port()));
+    std::string token_url = realm->second;
+    char sep = token_url.find('?') == std::string::npos ? '?' : '&';
+    for (const char* key : {"service", "scope"}) {
+        const auto it = challenge->params.find(key);
+        if (it == challenge->params.end()) continue;
+        char* escaped = api.easy_escape(e, it->second.data(), static_cast<int>(it->second.size()));
+        if (escaped == nullptr) return logic_error("escaping the token request");
+        token_url += fmt::format("{}{}={}", sep, key, escaped);
+        api.free(escaped);
+        sep = '&';
+    }
+    // The token request: the credentials as Basic if there are any, no old token.
+    std::vector<std::byte> body(64 * 1024);
+    Response response;
+    response.buffer = body;
+    curl_->error[0] = '\0';
+    api.easy_setopt(e, CURLOPT_URL, token_url.c_str());
+    api.easy_setopt(e, CURLOPT_NOBODY, 0L);
+    api.easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    api.easy_setopt(e, CURLOPT_RANGE, nullptr);
+    api.easy_setopt(e, CURLOPT_HTTPHEADER, nullptr);
+    api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
+    api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
+    if (!options_.credentials.empty()) {
+        api.easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+        api.easy_setopt(e, CURLOPT_USERPWD, options_.credentials.c_str());
+    }
+    const CURLcode code = api.easy_perform(e);
+    long status = 0;
+    api.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    // From here on blob requests carry the token, not the credentials.
+    api.easy_setopt(e, CURLOPT_USERPWD, nullptr);
+    api.easy_setopt(e, CURLOPT_HTTPHEADER, curl_->auth_header);
+    if (code != CURLE_OK)
+        return logic_error(fmt::format("its token service GET {} failed: {}{}{}", token_url, api.easy_strerror(code),
+                                       curl_->error[0] ? ": " : "", curl_->error));
+    if (status != 200)
+        return logic_error(fmt::format("its token service GET {} answered HTTP {}{}", token_url, status,
+                                       options_.credentials.empty() ? " (no blobs.credentials given)" : ""));
+    auto token = token_from_json(std::string_view(reinterpret_cast<const char*>(body.data()), response.received));
+    if (!token) return logic_error(fmt::format("GET {}: {}", token_url, token.error().message()));
+    curl_slist* header = api.slist_append(nullptr, ("Authorization: Bearer " + *token).c_str());
+    if (header == nullptr) return logic_error("out of memory for the token");
+    if (curl_->auth_header != nullptr) api.slist_free_all(curl_->auth_header);
+    curl_->auth_header = header;
+    api.easy_setopt(e, CURLOPT_HTTPHEADER, curl_->auth_header);
+    log::debug("got a token from {}", token_url);
+    return {};
+}
+
+namespace {
+
+class HttpBlob final : public BlobSource {
+public:
+    HttpBlob(HttpBackend& backend, std::string url, std::uint64_t size)
+        : backend_(backend), url_(std::move(url)), size_(size) {}
+    std::uint64_t size() const override { return size_; }
+    Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
+        return backend_.read_range(url_, size_, buffer, offset);
+    }
+
+private:
+    HttpBackend& backend_;
+    std::string url_;
+    std::uint64_t size_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlobSource>> HttpBackend::open(std::string_view name) {
+    const CurlApi& api = curl_->api;
+    char* escaped = api.easy_escape(curl_->easy, name.data(), static_cast<int>(name.size()));
+    if (escaped == nullptr) return sys_error(ENOMEM, "escaping the blob name for its URL");
+    std::string path_part(escaped);
+    api.free(escaped);
+    // ':' is allowed in a path segment, and OCI blob names ("sha256:...") are asked
+    // for with it as it is.
+    for (std::size_t at; (at = path_part.find("%3A")) != std::string::npos;) path_part.replace(at, 3, ":");
+    std::string url = options_.url.text + path_part;
+    auto size = fetch_size(url);
+    if (!size) return std::move(size).error();
+    return std::unique_ptr<BlobSource>(std::make_unique<HttpBlob>(*this, std::move(url), *size));
+}
+
+}  // namespace cfs::worker

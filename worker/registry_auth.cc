@@ -1,0 +1,96 @@
+#include "worker/registry_auth.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+namespace cfs::worker {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+void skip_space(std::string_view& s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+}
+
+bool is_token_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+}  // namespace
+
+std::optional<AuthChallenge> parse_challenge(std::string_view s) {
+    skip_space(s);
+    std::size_t n = 0;
+    while (n < s.size() && is_token_char(s[n])) ++n;
+    if (n == 0) return std::nullopt;
+    AuthChallenge c;
+    c.scheme = lower(s.substr(0, n));
+    s.remove_prefix(n);
+    // auth-params: key=value or key="quoted", separated by commas.
+    for (;;) {
+        skip_space(s);
+        while (!s.empty() && s.front() == ',') {
+            s.remove_prefix(1);
+            skip_space(s);
+        }
+        std::size_t k = 0;
+        while (k < s.size() && is_token_char(s[k])) ++k;
+        if (k == 0) break;
+        const std::string key = lower(s.substr(0, k));
+        std::string_view rest = s.substr(k);
+        skip_space(rest);
+        if (rest.empty() || rest.front() != '=') break;  // the next challenge's scheme
+        rest.remove_prefix(1);
+        skip_space(rest);
+        std::string value;
+        if (!rest.empty() && rest.front() == '"') {
+            rest.remove_prefix(1);
+            bool closed = false;
+            while (!rest.empty()) {
+                const char ch = rest.front();
+                rest.remove_prefix(1);
+                if (ch == '\\' && !rest.empty()) {
+                    value += rest.front();
+                    rest.remove_prefix(1);
+                } else if (ch == '"') {
+                    closed = true;
+                    break;
+                } else {
+                    value += ch;
+                }
+            }
+            if (!closed) return std::nullopt;
+        } else {
+            std::size_t v = 0;
+            while (v < rest.size() && is_token_char(rest[v])) ++v;
+            value = std::string(rest.substr(0, v));
+            rest.remove_prefix(v);
+        }
+        c.params[key] = std::move(value);
+        s = rest;
+    }
+    return c;
+}
+
+Result<std::string> token_from_json(std::string_view body) {
+    const auto json = nlohmann::json::parse(body, nullptr, false);
+    if (json.is_discarded() || !json.is_object()) return logic_error("the token service's answer is not a JSON object");
+    for (const char* key : {"token", "access_token"}) {
+        const auto it = json.find(key);
+        if (it == json.end() || !it->is_string() || it->get<std::string>().empty()) continue;
+        std::string token = it->get<std::string>();
+        // It goes into a header line: nothing but visible ASCII.
+        if (!std::all_of(token.begin(), token.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; }))
+            return logic_error("the token service's token has characters a header cannot carry");
+        return token;
+    }
+    return logic_error("the token service's answer has no \"token\" or \"access_token\"");
+}
+
+}  // namespace cfs::worker
