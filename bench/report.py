@@ -70,9 +70,10 @@ def figures(rows):
         out.append(rec)
     blob = direct.get("blob_file")
     for rec in out:
-        if blob and rec["workload"] in ("cold_seq", "warm_seq"):
+        if blob and rec["workload"] in ("cold_seq", "warm_seq", "cold_seq_per_read", "copy_pread", "copy_mmap"):
             rec["ratio_to_blob_file"] = rec["mib_per_s"] / blob
-        loop = direct.get("cold_seq" if rec["workload"] == "warm_seq" else rec["workload"])
+        same_on_loop = {"warm_seq": "cold_seq", "cold_seq_per_read": "cold_seq", "cold_small_per_read": "cold_small"}
+        loop = direct.get(same_on_loop.get(rec["workload"], rec["workload"]))
         if rec["workers"] > 0 and loop:
             rec["ratio_to_loop"] = rec["rate"] / loop
     return out
@@ -94,7 +95,7 @@ def main():
           f"{'p99 us':>7} {'cpu ms/MiB':>10}")
     for f in figs:
         who = "loop" if f["workers"] == 0 else str(f["workers"])
-        if f["workload"] == "blob_file":
+        if f["workload"] in ("blob_file", "copy_pread", "copy_mmap"):
             who = "direct"
         blob = f"{f['ratio_to_blob_file']:.2f}" if "ratio_to_blob_file" in f else ""
         loop = f"{f['ratio_to_loop']:.2f}" if "ratio_to_loop" in f else ""
@@ -103,6 +104,13 @@ def main():
         cpu = f"{f['daemon_cpu_ms_per_mib']:.1f}" if "daemon_cpu_ms_per_mib" in f else ""
         print(f"{f['workload']:<11} {who:>7} {f['rate']:>8.1f} {f['unit']:<7} {blob:>10} {loop:>6} {p50:>7} {p99:>7} "
               f"{cpu:>10}")
+    speedups = {}
+    for w in ("cold_seq", "cold_small"):
+        with_ahead = next((f["rate"] for f in figs if f["workload"] == w and f["workers"] == 1), None)
+        per_read = next((f["rate"] for f in figs if f["workload"] == w + "_per_read"), None)
+        if with_ahead and per_read:
+            speedups[w] = with_ahead / per_read
+            print(f"{w}, 1 worker: {speedups[w]:.1f}x the rate of answering each READ as it comes")
     for r in rss:
         print(f"peak RSS with {r['workers']} worker(s): supervisor {r['supervisor_kib'] / 1024:.1f} MiB, "
               f"largest worker {r['worker_kib'] / 1024:.1f} MiB")
@@ -135,7 +143,7 @@ def main():
 
     os.makedirs(out_dir, exist_ok=True)
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figs,
-              "peak_rss": rss, "failover": summary, "supervisor_restart": restart_summary, "raw": rows}
+              "peak_rss": rss, "speedup_over_per_read": speedups, "failover": summary, "supervisor_restart": restart_summary, "raw": rows}
     with open(os.path.join(out_dir, "latest.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(f"wrote {os.path.join(out_dir, 'latest.json')}")

@@ -165,12 +165,16 @@ int serve(int sock, InitReceived init, worker::BlobBackend* remote, worker::Requ
     std::array<std::byte, kmsg::kMaxMessageSize> message;
     for (;;) {
         std::array<epoll_event, 4> events;
-        int n = ::epoll_wait(epoll.get(), events.data(), events.size(), -1);
+        // Read-ahead is written only while nothing else waits: requests and the
+        // supervisor's messages first.
+        const bool ahead = serving && handler.has_ahead_work();
+        int n = ::epoll_wait(epoll.get(), events.data(), events.size(), ahead ? 0 : -1);
         if (n < 0) {
             if (errno == EINTR) continue;
             log::error("{}", sys_error("waiting for requests").message());
             return EXIT_FAILURE;
         }
+        if (n == 0 && ahead) handler.write_ahead_step();
         for (int i = 0; i < n; ++i) {
             if (events[i].data.fd == sock) {
                 if (auto drained = link.drain_unsolicited(); !drained) {
@@ -207,9 +211,6 @@ int serve(int sock, InitReceived init, worker::BlobBackend* remote, worker::Requ
                         return EXIT_FAILURE;
                     }
                 }
-                // After the Progress: the failover's recovery ends with the READ's
-                // answer, not with the window written after it.
-                handler.write_ahead();
             }
         }
         if (auto applied = apply_control(); !applied) {

@@ -1,17 +1,18 @@
-// Read-ahead: how much of a blob one READ copies into the cache file. Every byte
-// written ahead is a READ the kernel never sends (it sends one only for a hole in the
-// cache file), and a READ round trip costs far more than the copy of its bytes.
+// Read-ahead: how much of a blob a worker copies into the cache file beyond what a
+// READ asked for. Every byte already in the cache file is a READ the kernel never
+// sends (it sends one only for a hole), and a READ round trip costs far more than
+// the copy of its bytes.
 //
-// Per object, a window that grows while the kernel's READs follow on from the data
-// already written (a sequential reader, or files laid out in the order they are read)
-// and falls back to the kernel's own range on a jump (random reads pay no more than
-// their own range). Lives beside the request handler, not in a backend, so every
-// BlobBackend gets it.
+// Decisions are taken from what the cache file holds (SEEK_DATA/SEEK_HOLE on the
+// object's anon fd), never from what this worker remembers: READs of one reader land
+// on any worker, and a replacement worker must carry on where a dead one stopped.
+// A READ that starts right after data the cache file holds comes from a reader that
+// follows on; the more data there is behind it, the further ahead it is worth writing
+// (twice that much, up to the maximum). A READ after a hole is a jump, and only its
+// own range is written, so random reads cost no more than their own bytes.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
-#include <map>
 
 namespace cfs::worker {
 
@@ -19,55 +20,50 @@ struct ByteRange {
     std::uint64_t begin = 0;
     std::uint64_t end = 0;  // exclusive
     [[nodiscard]] bool empty() const { return end <= begin; }
+    [[nodiscard]] std::uint64_t size() const { return empty() ? 0 : end - begin; }
     bool operator==(const ByteRange&) const = default;
 };
 
-// What this worker has written into one object's cache file. Forgetting a range is
-// always safe (it is only written again), so the set is bounded: past kMaxRanges the
-// lowest range is dropped.
-class WrittenRanges {
+// What one object's cache file holds, as the kernel says. Both answers err on the
+// side of writing: a failed question reads as "not there".
+class CachePresence {
 public:
-    static constexpr std::size_t kMaxRanges = 1024;
-
-    void add(ByteRange r);
-    [[nodiscard]] bool contains(ByteRange r) const;
-    // The first written byte at or after `pos`, or UINT64_MAX.
-    [[nodiscard]] std::uint64_t next_written(std::uint64_t pos) const;
-    [[nodiscard]] std::size_t size() const { return ranges_.size(); }
-
-private:
-    std::map<std::uint64_t, std::uint64_t> ranges_;  // begin -> end, disjoint, not adjacent
+    virtual ~CachePresence() = default;
+    // The first byte at or after `pos` that the cache file does not hold.
+    [[nodiscard]] virtual std::uint64_t hole_from(std::uint64_t pos) = 0;
+    // The first byte at or after `pos` that it holds; UINT64_MAX if none.
+    [[nodiscard]] virtual std::uint64_t data_from(std::uint64_t pos) = 0;
 };
 
-class ReadAhead {
+class ReadAheadPolicy {
 public:
-    // The first window after a jump; doubled on each READ that follows on.
+    // The window for a reader with no more than a block behind it, and the step of
+    // the probes that measure how much is behind.
     static constexpr std::uint64_t kInitialWindow = 128 * 1024;
 
     // `max_bytes`: the largest window (0 turns read-ahead off: only the kernel's range
     // is copied). `block`: the cache file's block size; ranges are whole blocks.
-    ReadAhead(std::uint64_t max_bytes, std::uint64_t block) : max_(max_bytes), block_(block) {}
+    ReadAheadPolicy(std::uint64_t max_bytes, std::uint64_t block) : max_(max_bytes), block_(block) {}
 
-    // The READ's own range widened to whole blocks; empty when all of it was written
-    // before (by this worker, through this object's anon fd).
-    [[nodiscard]] ByteRange own_range(std::uint64_t offset, std::uint64_t length) const;
-    // What to write ahead after the READ's own range (`own`, from own_range): from its
-    // end for one window, up to the blob's last block or the first byte already
-    // written, whichever comes first. Updates the window; nothing when `own` is empty.
-    [[nodiscard]] ByteRange plan_ahead(ByteRange own, std::uint64_t blob_size);
+    // What a READ of `length` bytes at `offset` must write: its range widened to whole
+    // blocks, less the part at its start that the cache file holds already (a READ
+    // queued while another worker, or the read-ahead, wrote its range). Empty when
+    // the cache file holds all of it.
+    [[nodiscard]] ByteRange own_range(std::uint64_t offset, std::uint64_t length, CachePresence& cache) const;
+    // What to write ahead after a READ whose range (widened to blocks) is `asked`: from
+    // its end for one window, up to the blob's last block or the first byte the cache
+    // file holds, whichever comes first. Empty for a jump.
+    [[nodiscard]] ByteRange plan_ahead(ByteRange asked, std::uint64_t blob_size, CachePresence& cache) const;
+    [[nodiscard]] ByteRange widen(std::uint64_t offset, std::uint64_t length) const;
 
-    void written(ByteRange r) { written_.add(r); }
-    [[nodiscard]] const WrittenRanges& written_ranges() const { return written_; }
-    [[nodiscard]] std::uint64_t window() const { return window_; }
+    [[nodiscard]] std::uint64_t max_bytes() const { return max_; }
 
 private:
+    // How much data the cache file holds right before `pos`, in probe steps.
+    [[nodiscard]] std::uint64_t data_behind(std::uint64_t pos, CachePresence& cache) const;
+
     std::uint64_t max_;
     std::uint64_t block_;
-    std::uint64_t window_ = 0;
-    // Where the last range written ahead ended: the next READ of a reader that
-    // followed on starts here.
-    std::uint64_t follow_on_ = UINT64_MAX;
-    WrittenRanges written_;
 };
 
 }  // namespace cfs::worker

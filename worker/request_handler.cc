@@ -17,11 +17,30 @@ namespace {
 std::uint64_t round_down(std::uint64_t v) { return v / kCacheBlockSize * kCacheBlockSize; }
 std::uint64_t round_up(std::uint64_t v) { return round_down(v + kCacheBlockSize - 1); }
 
+// The kernel's view of one object's cache file. A failed lseek (ENOBUFS: the object
+// was closed under us) reads as "nothing there", which at worst writes bytes again.
+class AnonFdPresence final : public CachePresence {
+public:
+    AnonFdPresence(KernelIo& kernel, int anon_fd) : kernel_(kernel), fd_(anon_fd) {}
+    std::uint64_t hole_from(std::uint64_t pos) override {
+        auto at = kernel_.seek(fd_, pos, KernelIo::Seek::hole);
+        return at ? *at : pos;
+    }
+    std::uint64_t data_from(std::uint64_t pos) override {
+        auto at = kernel_.seek(fd_, pos, KernelIo::Seek::data);
+        return at ? *at : UINT64_MAX;
+    }
+
+private:
+    KernelIo& kernel_;
+    int fd_;
+};
+
 }  // namespace
 
 RequestHandler::RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor,
                                std::uint64_t read_ahead_max)
-    : kernel_(kernel), backend_(backend), supervisor_(supervisor), read_ahead_max_(read_ahead_max) {
+    : kernel_(kernel), backend_(backend), supervisor_(supervisor), read_ahead_(read_ahead_max, kCacheBlockSize) {
     buffer_.reset(static_cast<std::byte*>(std::aligned_alloc(kCacheBlockSize, kCopyChunkSize)));
     if (!buffer_) throw std::bad_alloc();
 }
@@ -96,7 +115,7 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
     log::debug("object {} open: volume \"{}\" blob \"{}\" size {}", r.object_id,
                kmsg::printable(r.volume_key), blob_name, (*blob)->size());
     objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob), std::move(r.volume_key),
-                                                  std::move(r.cookie_key), new_read_ahead()});
+                                                  std::move(r.cookie_key)});
     return supervisor_.object_copened(r.object_id);
 }
 
@@ -106,7 +125,7 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     if (!shared) return std::move(shared).error();
     if (!*shared) return static_cast<Object*>(nullptr);
     auto& d = (*shared)->description;
-    Object object{std::move((*shared)->anon_fd), nullptr, d.volume_key, d.cookie_key, new_read_ahead()};
+    Object object{std::move((*shared)->anon_fd), nullptr, d.volume_key, d.cookie_key};
     if (auto blob = backend_.open(d.cookie_key); blob)
         object.blob = std::move(*blob);
     else
@@ -149,7 +168,6 @@ bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::Rea
                            written.error().message());
                 return false;
             }
-            object.read_ahead.written({pos, pos + block_len});
             counters_.bytes_written += block_len;
             if (ahead) counters_.bytes_ahead += block_len;
         }
@@ -185,18 +203,17 @@ Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
     reach(FaultPoint::read_stall);
     // Cache files take direct I/O: whole blocks only. A range the kernel asks for is
     // already aligned; widening an unaligned one only rewrites bytes with themselves.
-    // A range this worker wrote ahead through this anon fd is in the cache file: the
-    // READ was queued before that write, and only needs its READ_COMPLETE.
-    const ByteRange own = object->read_ahead.own_range(r.offset, r.length);
+    AnonFdPresence cache(kernel_, object->anon_fd.get());
+    const ByteRange own = read_ahead_.own_range(r.offset, r.length, cache);
     bool whole = true;
     if (own.empty())
         ++counters_.reads_already_written;
     else if (!copy_range(*object, own, r, false))
         whole = false;
-    if (!whole) ++counters_.reads_short;
-    else if (object->blob)
-        if (auto ahead = object->read_ahead.plan_ahead(own, object->blob->size()); !ahead.empty())
-            pending_ahead_ = PendingAhead{r, ahead};
+    if (!whole)
+        ++counters_.reads_short;
+    else if (!own.empty() && object->blob)
+        plan_stream(r.object_id, read_ahead_.plan_ahead(read_ahead_.widen(r.offset, r.length), object->blob->size(), cache), r);
     reach(FaultPoint::read_before_complete);
     // Completed even when data is missing: the kernel then finds the hole and fails
     // the reader's read() at once, instead of leaving it waiting on us.
@@ -216,7 +233,7 @@ Status RequestHandler::handle_close(const kmsg::CloseRequest& r) {
     if (auto it = objects_.find(r.object_id); it != objects_.end()) {
         log::debug("object {} closed: volume \"{}\" blob \"{}\"", r.object_id,
                    kmsg::printable(it->second.volume_key), kmsg::printable(it->second.cookie_key));
-        objects_.erase(it);
+        drop_object(r.object_id);
     }
     // The supervisor and other workers hold copies too; the object is released when
     // the last one closes.
@@ -241,17 +258,38 @@ Status RequestHandler::handle_malformed(std::span<const std::byte> message, cons
     return {};
 }
 
-void RequestHandler::write_ahead() {
-    auto pending = std::exchange(pending_ahead_, std::nullopt);
-    if (!pending) return;
-    // The object may be gone since (a CLOSE or an ObjectForget came in between).
-    auto it = objects_.find(pending->request.object_id);
-    if (it == objects_.end()) return;
-    (void)copy_range(it->second, pending->range, pending->request, true);
+void RequestHandler::plan_stream(std::uint32_t object_id, ByteRange ahead, const kmsg::ReadRequest& request) {
+    if (ahead.empty()) return;
+    // The newest READ of an object says best where its reader is.
+    std::erase_if(streams_, [object_id](const AheadStream& s) { return s.object_id == object_id; });
+    if (streams_.size() >= kMaxStreams) streams_.pop_front();
+    streams_.push_back({object_id, ahead, request});
 }
 
-ReadAhead RequestHandler::new_read_ahead() const { return ReadAhead(read_ahead_max_, kCacheBlockSize); }
+void RequestHandler::write_ahead_step() {
+    if (streams_.empty()) return;
+    AheadStream stream = std::move(streams_.front());
+    streams_.pop_front();
+    // The object may be gone since (a CLOSE or an ObjectForget came in between).
+    auto it = objects_.find(stream.object_id);
+    if (it == objects_.end() || !it->second.blob) return;
+    Object& object = it->second;
+    // Skip what is there already: the reader's own READs, or another worker's read-ahead.
+    AnonFdPresence cache(kernel_, object.anon_fd.get());
+    const std::uint64_t begin = round_down(cache.hole_from(stream.left.begin));
+    if (begin >= stream.left.end) return;
+    const ByteRange chunk{begin, std::min({stream.left.end, begin + kCopyChunkSize,
+                                           std::max(begin + kCacheBlockSize, round_down(cache.data_from(begin)))})};
+    if (!copy_range(object, chunk, stream.request, true)) return;
+    stream.left.begin = chunk.end;
+    if (!stream.left.empty()) streams_.push_back(std::move(stream));
+}
 
-void RequestHandler::forget(std::uint32_t object_id) { objects_.erase(object_id); }
+void RequestHandler::forget(std::uint32_t object_id) { drop_object(object_id); }
+
+void RequestHandler::drop_object(std::uint32_t object_id) {
+    objects_.erase(object_id);
+    std::erase_if(streams_, [object_id](const AheadStream& s) { return s.object_id == object_id; });
+}
 
 }  // namespace cfs::worker

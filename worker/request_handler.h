@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -33,7 +34,7 @@ struct RequestCounters {
     std::uint64_t reads_short = 0;  // answered without all the data (blob short or failing)
     std::uint64_t bytes_written = 0;
     std::uint64_t bytes_ahead = 0;          // of bytes_written, written ahead of any READ
-    std::uint64_t reads_already_written = 0;  // READs whose range was written ahead
+    std::uint64_t reads_already_written = 0;  // READs whose range the cache file held already
     std::uint64_t closes = 0;
     std::uint64_t malformed = 0;
 };
@@ -47,9 +48,11 @@ public:
 
     // One message as read from the device.
     [[nodiscard]] Status handle(std::span<const std::byte> message);
-    // The read-ahead the last READ planned, written after that READ was completed so
-    // its reader does not wait for it. Call after each handle().
-    void write_ahead();
+    // Read-ahead is written after the READ that asked for it was completed, a chunk at
+    // a time while no request waits, so no reader waits for another's read-ahead.
+    [[nodiscard]] bool has_ahead_work() const { return !streams_.empty(); }
+    // Writes the next chunk of one planned read-ahead (round robin over objects).
+    void write_ahead_step();
     // The supervisor says the object is gone: close our copy of its anon fd.
     void forget(std::uint32_t object_id);
 
@@ -62,8 +65,15 @@ private:
         std::unique_ptr<BlobSource> blob;  // null when the blob could not be opened here
         std::string volume_key;
         std::string cookie_key;
-        ReadAhead read_ahead;
     };
+    // Read-ahead planned for one object and not yet written.
+    struct AheadStream {
+        std::uint32_t object_id;
+        ByteRange left;
+        kmsg::ReadRequest request;  // the READ that planned it, named in logs
+    };
+    // Objects with read-ahead in progress at once; a new one replaces the oldest.
+    static constexpr std::size_t kMaxStreams = 8;
 
     [[nodiscard]] Status handle_open(kmsg::OpenRequest& request);
     [[nodiscard]] Status handle_read(const kmsg::ReadRequest& request);
@@ -75,19 +85,16 @@ private:
     // of it could be. `request` names the READ it is for, in logs; `ahead`: the range
     // is read-ahead, whose failure is no one's error (its READ comes later, if ever).
     bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead);
-    [[nodiscard]] ReadAhead new_read_ahead() const;
+    void drop_object(std::uint32_t object_id);
+    void plan_stream(std::uint32_t object_id, ByteRange ahead, const kmsg::ReadRequest& request);
     void reply_copen(std::uint32_t msg_id, std::int64_t size_or_negative_errno);
 
     KernelIo& kernel_;
     BlobBackend& backend_;
     SupervisorLink& supervisor_;
-    std::uint64_t read_ahead_max_;
+    ReadAheadPolicy read_ahead_;
     std::unordered_map<std::uint32_t, Object> objects_;
-    struct PendingAhead {
-        kmsg::ReadRequest request;
-        ByteRange range;
-    };
-    std::optional<PendingAhead> pending_ahead_;
+    std::deque<AheadStream> streams_;  // front: the next to write a chunk of
     struct FreeDeleter {
         void operator()(std::byte* p) const { std::free(p); }
     };

@@ -9,6 +9,10 @@
 #   warm_seq    the same again, page cache dropped, data now in the cache file
 #   cold_rand   2000 random 4 KiB reads over the 256 MiB file
 #   cold_small  first read of 10,000 small files
+#   *_per_read  cold_seq and cold_small with read-ahead off (each READ answered with
+#               its own range only), 1 worker
+#   copy_*      the blob copied into a new file on the cache disk with direct I/O,
+#               as a worker fills a cache file: the limit of the worker's copy
 # with 1, 2 and 4 serving workers; then 50 worker kills during random reads
 # (failover recovery: worker death to the first READ answered after it).
 . /cfs/lib.sh
@@ -74,6 +78,12 @@ fresh() {
 
 step "direct: the blob file, and the image on a loop device"
 measure blob_file 0 cfs-bench-read seq "$CFS_BLOBS/bench"
+# What a worker's copy (blob into a cache file with direct I/O) can reach at best,
+# with a buffer or from the blob mapped.
+for how in pread mmap; do
+    measure "copy_$how" 0 cfs-bench-read copy "$CFS_BLOBS/bench" /cache/copy.tmp "$how"
+    rm -f /cache/copy.tmp
+done
 mkdir -p /mnt/direct
 mount -t erofs -o ro,loop "$CFS_BLOBS/bench" /mnt/direct || fail "loop mount of the bench image failed"
 measure cold_seq 0 cfs-bench-read seq "/mnt/direct/$BIG"
@@ -100,6 +110,19 @@ for n in $WORKER_COUNTS; do
     emit "{\"workload\":\"peak_rss\",\"workers\":$n,\"supervisor_kib\":$(peak_kib "$CFS_SUP_PID"),\"worker_kib\":$w}"
 done
 
+# The same daemon answering each READ as it comes (read-ahead off): what issue 6's
+# "faster than answering each READ as it comes" is measured against.
+step "daemon with 1 worker, read-ahead off"
+saved_read_ahead=$CFS_READ_AHEAD_KIB
+CFS_READ_AHEAD_KIB=0
+fresh 1
+measure cold_seq_per_read 1 cfs-bench-read seq "/mnt/bench/$BIG"
+requests cold_seq_per_read 1
+fresh 1
+measure cold_small_per_read 1 cfs-bench-read tree /mnt/bench/small
+requests cold_small_per_read 1
+CFS_READ_AHEAD_KIB=$saved_read_ahead
+
 step "failover: $KILLS worker kills during random reads"
 fresh 1
 recoveries() { daemon_log | grep -c 'answered the first READ' || true; }
@@ -108,6 +131,9 @@ reader=$!
 sleep 1
 i=0
 while [ "$i" -lt "$KILLS" ]; do
+    # Each kill is one failure, not a second one while the daemon still replaces the
+    # worker killed before: wait until a spare stands by again.
+    wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s after kill $i"
     before=$(recoveries)
     victim=$(serving_worker_pid)
     [ -n "$victim" ] || fail "no serving worker to kill (kill $i)"

@@ -1,119 +1,123 @@
-// worker/read_ahead.h: the window and the record of what was written.
+// worker/read_ahead.h: what a READ writes, and how far ahead, judged from what the
+// cache file holds.
 #include <doctest/doctest.h>
 
+#include "tests/unit/fake_cache_file.h"
 #include "worker/read_ahead.h"
 
 namespace {
 
+using cfs::testing::FakeCacheFile;
 using cfs::worker::ByteRange;
-using cfs::worker::ReadAhead;
-using cfs::worker::WrittenRanges;
+using cfs::worker::CachePresence;
+using cfs::worker::ReadAheadPolicy;
 
 constexpr std::uint64_t kBlock = 4096;
 constexpr std::uint64_t kKiB = 1024;
+constexpr std::uint64_t kInitial = ReadAheadPolicy::kInitialWindow;
+
+struct Cache final : CachePresence {
+    FakeCacheFile file;
+    int questions = 0;
+    std::uint64_t hole_from(std::uint64_t pos) override {
+        ++questions;
+        return file.hole_from(pos);
+    }
+    std::uint64_t data_from(std::uint64_t pos) override {
+        ++questions;
+        return file.data_from(pos);
+    }
+    void write(ByteRange r) { file.write(r.begin, r.size()); }
+};
 
 }  // namespace
 
-TEST_CASE("read-ahead: written ranges merge when they overlap or touch, and answer containment") {
-    WrittenRanges w;
-    w.add({0, 8192});
-    w.add({16384, 20480});
-    CHECK(w.size() == 2);
-    CHECK(w.contains({0, 4096}));
-    CHECK(w.contains({0, 8192}));
-    CHECK_FALSE(w.contains({4096, 12288}));
-    CHECK_FALSE(w.contains({8192, 16384}));
-    CHECK(w.next_written(4096) == 4096);
-    CHECK(w.next_written(8192) == 16384);
-    CHECK(w.next_written(20480) == UINT64_MAX);
-    w.add({8192, 16384});  // touches both
-    CHECK(w.size() == 1);
-    CHECK(w.contains({0, 20480}));
-    w.add({4096, 8192});  // inside
-    CHECK(w.size() == 1);
-    w.add({});            // empty: nothing
-    CHECK(w.size() == 1);
-}
-
-TEST_CASE("read-ahead: the record is bounded; a forgotten range only reads as not written") {
-    WrittenRanges w;
-    for (std::uint64_t i = 0; i < WrittenRanges::kMaxRanges + 10; ++i) w.add({i * 2 * kBlock, i * 2 * kBlock + kBlock});
-    CHECK(w.size() == WrittenRanges::kMaxRanges);
-    CHECK_FALSE(w.contains({0, kBlock}));  // the lowest went first
-    const std::uint64_t last = (WrittenRanges::kMaxRanges + 9) * 2 * kBlock;
-    CHECK(w.contains({last, last + kBlock}));
-}
-
 TEST_CASE("read-ahead: off copies only the kernel's range, widened to blocks") {
-    ReadAhead ra(0, kBlock);
-    const auto own = ra.own_range(4100, 10);
+    ReadAheadPolicy policy(0, kBlock);
+    Cache cache;
+    const auto own = policy.own_range(4100, 10, cache);
     CHECK(own == ByteRange{4096, 8192});
-    CHECK(ra.plan_ahead(own, 1 << 20).empty());
+    cache.write({0, 4096});
+    CHECK(policy.plan_ahead(policy.widen(4100, 10), 1 << 20, cache).empty());
 }
 
-TEST_CASE("read-ahead: the window starts small after a jump and doubles while READs follow on") {
-    ReadAhead ra(1024 * kKiB, kBlock);
+TEST_CASE("read-ahead: the part of a READ the cache file holds at its start is not written again") {
+    ReadAheadPolicy policy(1024 * kKiB, kBlock);
+    Cache cache;
+    cache.write({0, 64 * kKiB});
+    CHECK(policy.own_range(0, 64 * kKiB, cache).empty());
+    CHECK(policy.own_range(32 * kKiB, 64 * kKiB, cache) == ByteRange{64 * kKiB, 96 * kKiB});
+    // A hole first: the whole range (the data after it is only written again).
+    CHECK(policy.own_range(64 * kKiB, 8 * kKiB, cache) == ByteRange{64 * kKiB, 72 * kKiB});
+}
+
+TEST_CASE("read-ahead: a jump (a hole right before the READ) writes nothing ahead") {
+    ReadAheadPolicy policy(1024 * kKiB, kBlock);
+    Cache cache;
+    const ByteRange asked = policy.widen(8 << 20, 4 * kKiB);
+    cache.write(asked);
+    CHECK(policy.plan_ahead(asked, 64 << 20, cache).empty());
+    // Data further back does not count: only what touches the READ.
+    cache.write({(8 << 20) - 64 * kKiB, (8 << 20) - 4 * kKiB});
+    CHECK(policy.plan_ahead(asked, 64 << 20, cache).empty());
+}
+
+TEST_CASE("read-ahead: the window is twice the data behind the READ, from the initial one up to the maximum") {
+    ReadAheadPolicy policy(1024 * kKiB, kBlock);
     const std::uint64_t size = 64 << 20;
-    // First READ: the initial window after its own range.
-    auto own = ra.own_range(0, 128 * kKiB);
-    auto ahead = ra.plan_ahead(own, size);
-    CHECK(ahead == ByteRange{128 * kKiB, 256 * kKiB});
-    ra.written(own);
-    ra.written(ahead);
-    // The reader's next READ starts where the read-ahead ended: the window doubles.
-    own = ra.own_range(256 * kKiB, 128 * kKiB);
-    ahead = ra.plan_ahead(own, size);
-    CHECK(ahead == ByteRange{384 * kKiB, 640 * kKiB});
-    ra.written(own);
-    ra.written(ahead);
-    own = ra.own_range(640 * kKiB, 128 * kKiB);
-    ahead = ra.plan_ahead(own, size);
-    CHECK(ahead == ByteRange{768 * kKiB, 1280 * kKiB});
-    ra.written(own);
-    ra.written(ahead);
-    // Up to the maximum, and no further.
-    for (int i = 0; i < 4; ++i) {
-        own = ra.own_range(ahead.end, 128 * kKiB);
-        ahead = ra.plan_ahead(own, size);
-        ra.written(own);
-        ra.written(ahead);
+    const std::uint64_t at = 16 << 20;
+    const ByteRange asked{at, at + 128 * kKiB};
+    auto ahead_with_behind = [&](std::uint64_t behind) {
+        Cache cache;
+        cache.write({at - behind, at});
+        cache.write(asked);
+        return policy.plan_ahead(asked, size, cache);
+    };
+    CHECK(ahead_with_behind(4 * kKiB) == ByteRange{asked.end, asked.end + kInitial});
+    CHECK(ahead_with_behind(kInitial) == ByteRange{asked.end, asked.end + 2 * kInitial});
+    CHECK(ahead_with_behind(300 * kKiB) == ByteRange{asked.end, asked.end + 512 * kKiB});
+    CHECK(ahead_with_behind(8 << 20) == ByteRange{asked.end, asked.end + 1024 * kKiB});
+    // The first READ of a blob (its superblock) has nothing behind it and still
+    // reads ahead.
+    Cache first;
+    first.write({0, 4 * kKiB});
+    CHECK(policy.plan_ahead({0, 4 * kKiB}, size, first) == ByteRange{4 * kKiB, 4 * kKiB + kInitial});
+}
+
+TEST_CASE("read-ahead: a reader that follows on gets the maximum window within a few READs") {
+    ReadAheadPolicy policy(4096 * kKiB, kBlock);
+    Cache cache;
+    const std::uint64_t size = 256 << 20;
+    std::uint64_t pos = 0;
+    int reads = 0;
+    ByteRange ahead;
+    // Each READ starts at the first hole, as the kernel's do; the read-ahead is all
+    // written before the next.
+    while (pos < (32 << 20)) {
+        const ByteRange own = policy.own_range(pos, 128 * kKiB, cache);
+        cache.write(own);
+        ahead = policy.plan_ahead(policy.widen(pos, 128 * kKiB), size, cache);
+        cache.write(ahead);
+        ++reads;
+        pos = cache.file.hole_from(0);
     }
-    CHECK(ra.window() == 1024 * kKiB);
-    CHECK(ahead.end - ahead.begin == 1024 * kKiB);
-    // A jump: back to the initial window.
-    own = ra.own_range(32 << 20, 4 * kKiB);
-    ahead = ra.plan_ahead(own, size);
-    CHECK(ahead == ByteRange{(32 << 20) + 4 * kKiB, (32 << 20) + 4 * kKiB + ReadAhead::kInitialWindow});
+    CHECK(ahead.size() == 4096 * kKiB);
+    CHECK(reads < 14);
+    // A handful of questions per READ, not one per block.
+    CHECK(cache.questions < reads * 12);
 }
 
-TEST_CASE("read-ahead: a READ whose range was written ahead copies nothing and leaves the window alone") {
-    ReadAhead ra(1024 * kKiB, kBlock);
-    auto own = ra.own_range(0, 128 * kKiB);
-    auto ahead = ra.plan_ahead(own, 1 << 20);
-    ra.written(own);
-    ra.written(ahead);
-    const auto window = ra.window();
-    // Queued while the read-ahead was written.
-    own = ra.own_range(128 * kKiB, 128 * kKiB);
-    CHECK(own.empty());
-    CHECK(ra.plan_ahead(own, 1 << 20).empty());
-    CHECK(ra.window() == window);
-    // Partly written: the whole range is copied again (cheap, and never wrong).
-    CHECK(ra.own_range(200 * kKiB, 128 * kKiB) == ByteRange{200 * kKiB, 328 * kKiB});
-}
-
-TEST_CASE("read-ahead: never past the blob's last block, nor over data already written") {
-    ReadAhead ra(1024 * kKiB, kBlock);
+TEST_CASE("read-ahead: never past the blob's last block, nor over data the cache file holds") {
+    ReadAheadPolicy policy(1024 * kKiB, kBlock);
+    Cache cache;
+    cache.write({0, 4 * kKiB});
     // The blob ends inside a block: that block is the last one written ahead.
-    auto own = ra.own_range(0, 4 * kKiB);
-    CHECK(ra.plan_ahead(own, 10000) == ByteRange{4096, 12288});
-    // Written data further on stops the window there.
-    ReadAhead rb(1024 * kKiB, kBlock);
-    rb.written({64 * kKiB, 72 * kKiB});
-    own = rb.own_range(0, 4 * kKiB);
-    CHECK(rb.plan_ahead(own, 1 << 20) == ByteRange{4 * kKiB, 64 * kKiB});
+    CHECK(policy.plan_ahead({0, 4 * kKiB}, 10000, cache) == ByteRange{4096, 12288});
+    // Data further on stops the window there.
+    cache.write({64 * kKiB, 72 * kKiB});
+    CHECK(policy.plan_ahead({0, 4 * kKiB}, 1 << 20, cache) == ByteRange{4 * kKiB, 64 * kKiB});
     // A READ of the last block: nothing left to read ahead.
-    ReadAhead rc(1024 * kKiB, kBlock);
-    own = rc.own_range(8192, 4096);
-    CHECK(rc.plan_ahead(own, 10000).empty());
+    Cache end;
+    end.write({4096, 12288});
+    CHECK(policy.plan_ahead({8192, 12288}, 10000, end).empty());
 }
