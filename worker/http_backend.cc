@@ -60,6 +60,16 @@ struct Response {
     std::string www_authenticate;
 };
 
+// A 401 (both HEAD and GET): the attempt carries the challenge, for authorize().
+bool asks_for_authentication(Attempt& a, const Response& response) {
+    if (a.status != 401) return false;
+    a.unauthorized = true;
+    a.challenge = response.www_authenticate;
+    a.errnum = EACCES;
+    a.why = "the server asks for authentication";
+    return true;
+}
+
 std::size_t on_body(char* data, std::size_t, std::size_t n, void* user) {
     auto* r = static_cast<Response*>(user);
     if (n > r->buffer.size() - r->received) {
@@ -250,13 +260,7 @@ Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
         api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
     };
     auto judge = [&](Attempt& a) {
-        if (a.status == 401) {
-            a.unauthorized = true;
-            a.challenge = response.www_authenticate;
-            a.errnum = EACCES;
-            a.why = "the server asks for authentication";
-            return;
-        }
+        if (asks_for_authentication(a, response)) return;
         if (a.status != 200) {
             a.transient = transient_status(a.status);
             a.errnum = errno_for_status(a.status);
@@ -300,13 +304,7 @@ Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_
         api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
     };
     auto judge = [&](Attempt& a) {
-        if (a.status == 401) {
-            a.unauthorized = true;
-            a.challenge = response.www_authenticate;
-            a.errnum = EACCES;
-            a.why = "the server asks for authentication";
-            return;
-        }
+        if (asks_for_authentication(a, response)) return;
         if (a.status == 200) {
             a.why = "the server ignored the Range header (200 instead of 206 Partial Content)";
             return;
