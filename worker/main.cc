@@ -174,7 +174,10 @@ int serve(int sock, InitReceived init, worker::BlobBackend* remote, worker::Requ
             log::error("{}", sys_error("waiting for requests").message());
             return EXIT_FAILURE;
         }
-        if (n == 0 && ahead) handler.write_ahead_step();
+        if (n == 0 && ahead) {
+            handler.write_ahead_step();
+            stats.written(handler.counters().bytes_written);
+        }
         for (int i = 0; i < n; ++i) {
             if (events[i].data.fd == sock) {
                 if (auto drained = link.drain_unsolicited(); !drained) {

@@ -140,6 +140,9 @@ int copy(const char* path, const char* dest, bool mapped) {
     const auto size = static_cast<std::size_t>(st.st_size);
     const int out = ::open(dest, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0600);
     if (out < 0) die("creating", dest);
+    // Sized first, as cachefiles sizes a cache file: the writes then fill holes
+    // instead of extending the file.
+    if (::ftruncate(out, static_cast<off_t>((size + 4095) / 4096 * 4096)) < 0) die("sizing", dest);
     void* buffer = nullptr;
     if (::posix_memalign(&buffer, 4096, kChunk) != 0) die("allocating for", dest);
     const auto t0 = Clock::now();
