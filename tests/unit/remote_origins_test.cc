@@ -108,6 +108,11 @@ TEST_CASE("origin policy: the blob server and allowed_origins only, ports each o
           "its redirect to http://store.test/blobs/x is on http://store.test:80, which is neither blobs.url's origin "
           "http://registry.test:5000 nor in blobs.allowed_origins");
     CHECK_FALSE(policy->check("ftp://store.test/x", "its redirect to"));
+    // A presigned URL's signature is in its query: never in a message.
+    auto presigned = policy->check("https://other.test/b?X-Amz-Signature=s3cr3t", "its redirect to");
+    REQUIRE_FALSE(presigned);
+    CHECK(presigned.error().message().find("s3cr3t") == std::string::npos);
+    CHECK(presigned.error().message().find("its redirect to https://other.test/b is on") == 0);
     CHECK(policy->is_server("http://registry.test:5000/v2/a/blobs/sha256:1"));
     CHECK_FALSE(policy->is_server("http://auth.test:5001/token"));
     CHECK(policy->ports() == std::vector<std::uint16_t>{5000, 5001, 443});
