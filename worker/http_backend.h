@@ -88,10 +88,9 @@ public:
                                                  std::span<std::byte> buffer, std::uint64_t offset,
                                                  RedirectCache& redirect);
 
+private:
     struct Curl;
     struct Exchange;
-
-private:
     struct Token;
     HttpBackend(HttpOptions options, OriginPolicy origins, std::unique_ptr<Curl> curl);
     [[nodiscard]] Result<std::uint64_t> fetch_size(const std::string& url);

@@ -273,3 +273,39 @@ TEST_CASE("redirects: to an origin not allowed, the request fails at once naming
                       registry.url(), origin(elsewhere), origin(registry)));
     CHECK(elsewhere.requests() == 0);
 }
+
+TEST_CASE("auth: a token service that is down when the token is due for renewal: the old token is used meanwhile") {
+    auto registry = std::make_unique<HttpTestServer>();
+    auto auth = std::make_unique<HttpTestServer>();
+    REQUIRE((registry->ok() && auth->ok()));
+    registry->put("b", pattern(9000));
+    registry->require_bearer("still-valid");
+    registry->set_realm(origin(*auth) + "/token");
+    auth->issue_tokens("still-valid", 2, {});  // renewal due after 1 s
+    auto backend = backend_for(*registry, origin(*auth));
+    auto blob = backend->open("b");
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    auth.reset();  // the token service goes away
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    std::vector<std::byte> buf(4096);
+    auto read = (*blob)->read_at(buf, 0);
+    REQUIRE_MESSAGE(read, read.error().message());
+    CHECK(*read == 4096);
+    CHECK(registry->unauthorized() == 1);
+    CHECK(backend->fetch_errors() == 0);
+}
+
+TEST_CASE("redirects: Basic credentials are not sent along a redirect to another origin either") {
+    HttpTestServer registry, store;
+    REQUIRE((registry.ok() && store.ok()));
+    registry.require_basic("reader:pw");
+    registry.redirect_to(fmt::format("{}/blobs/", origin(store)));
+    store.refuse_authorization();
+    store.put("b", pattern(3000));
+    auto backend = backend_for(registry, origin(store), "reader:pw");
+    auto blob = backend->open("b");
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    CHECK(read_all(**blob, 1024) == pattern(3000));
+    CHECK(store.with_authorization() == 0);
+    CHECK(registry.with_authorization() >= 2);  // the HEAD and the GET after the challenge
+}
