@@ -1,6 +1,7 @@
 #include "common/blob_url.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -96,5 +97,40 @@ Result<BlobUrl> parse_blob_url(std::string_view text) {
     url.path = std::string(path);
     return url;
 }
+
+Result<BlobUrl> parse_blob_origin(std::string_view text) {
+    const std::size_t scheme_end = text.find("://");
+    const std::string_view after = scheme_end == std::string_view::npos ? text : text.substr(scheme_end + 3);
+    const std::size_t slash = after.find('/');
+    if (slash != std::string_view::npos && slash + 1 != after.size())
+        return logic_error("expected an origin, scheme://host[:port], with no path");
+    std::string with_path(text);
+    if (slash == std::string_view::npos) with_path += '/';
+    auto url = parse_blob_url(with_path);
+    if (!url) return std::move(url).error();
+    url->text = std::string(text);
+    return url;
+}
+
+Result<BlobUrl> origin_of(std::string_view absolute_url) {
+    const std::size_t scheme_end = absolute_url.find("://");
+    if (scheme_end == std::string_view::npos) return logic_error("expected an absolute http:// or https:// URL");
+    const std::size_t authority_end = absolute_url.find_first_of("/?#", scheme_end + 3);
+    const std::string_view origin = absolute_url.substr(0, authority_end);
+    auto url = parse_blob_url(fmt::format("{}/", origin));
+    if (!url) return std::move(url).error();
+    url->text = std::string(origin);
+    return url;
+}
+
+bool same_origin(const BlobUrl& a, const BlobUrl& b) {
+    auto lower = [](std::string s) {
+        std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+        return s;
+    };
+    return a.scheme == b.scheme && a.port == b.port && lower(a.host) == lower(b.host);
+}
+
+std::string origin_text(const BlobUrl& url) { return fmt::format("{}://{}", url.scheme, url.host_port()); }
 
 }  // namespace cfs

@@ -38,4 +38,20 @@ inline constexpr std::size_t kMaxBlobUrlBytes = 512;
 // where it came from.
 [[nodiscard]] Result<BlobUrl> parse_blob_url(std::string_view text);
 
+// An origin, "scheme://host[:port]" with an optional '/' after it, as
+// `[blobs] allowed_origins` lists them: the path of the result is "/".
+[[nodiscard]] Result<BlobUrl> parse_blob_origin(std::string_view text);
+
+// The scheme, host and port of an absolute http(s) URL (a token realm, a redirect's
+// Location), path "/"; an Error for anything else (another scheme, user:password@,
+// a bad host or port).
+[[nodiscard]] Result<BlobUrl> origin_of(std::string_view absolute_url);
+
+// Same scheme, host (letters in any case) and port: what a worker may send its
+// credentials to, and what the Landlock and CURLOPT_RESOLVE entries are made for.
+[[nodiscard]] bool same_origin(const BlobUrl& a, const BlobUrl& b);
+
+// "scheme://host:port", for messages.
+[[nodiscard]] std::string origin_text(const BlobUrl& url);
+
 }  // namespace cfs

@@ -26,6 +26,9 @@ constexpr std::int64_t kMaxSpares = 8;
 // A window is written through the worker's 1 MiB buffer, chunk by chunk, so a large
 // one costs time between requests, not memory.
 constexpr std::int64_t kMaxReadAheadKib = 64 * 1024;
+// A token service and a blob store, with room for a second of each; every one is
+// resolved at start and carried in each worker's Init.
+constexpr std::size_t kMaxAllowedOrigins = 4;
 constexpr std::size_t kMaxTagLength = 32;
 // useradd's and systemd-sysusers' limit.
 constexpr std::size_t kMaxUserNameLength = 32;
@@ -128,7 +131,7 @@ struct TableSchema {
 };
 
 constexpr std::string_view kCacheKeys[] = {"dir", "tag"};
-constexpr std::string_view kBlobsKeys[] = {"dir", "url", "credentials"};
+constexpr std::string_view kBlobsKeys[] = {"dir", "url", "credentials", "allowed_origins"};
 constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user", "read_ahead_kib"};
 constexpr std::string_view kLogKeys[] = {"level"};
 constexpr std::string_view kTestingKeys[] = {"fault_file"};
@@ -207,6 +210,7 @@ private:
                                       std::string& out) const;
     [[nodiscard]] Status log_level(const Section& s, Config& config) const;
     [[nodiscard]] Status blob_url(const Section& s, Config& config) const;
+    [[nodiscard]] Status allowed_origins(const Section& s, Config& config) const;
 
     std::string origin_;
 };
@@ -436,6 +440,33 @@ Status Checker::blob_url(const Section& s, Config& config) const {
     return {};
 }
 
+Status Checker::allowed_origins(const Section& s, Config& config) const {
+    const toml::node* node = s.table != nullptr ? s.table->get("allowed_origins") : nullptr;
+    if (node == nullptr) return {};
+    constexpr std::string_view expected =
+        "expected an array of origins, \"http://host[:port]\" or \"https://host[:port]\"";
+    const auto* array = node->as_array();
+    if (array == nullptr) return at(position_of(*node), fmt::format("blobs.allowed_origins: {}, got {}", expected, type_name(*node)));
+    if (config.blob_url.empty())
+        return at(position_of(*node),
+                  "blobs.allowed_origins: only means something with blobs.url (hosts a remote worker may contact "
+                  "besides it); set blobs.url or remove it");
+    if (array->size() > kMaxAllowedOrigins)
+        return at(position_of(*node), fmt::format("blobs.allowed_origins: expected at most {} origins, got {}",
+                                                  kMaxAllowedOrigins, array->size()));
+    for (const toml::node& element : *array) {
+        const Position pos = position_of(element);
+        const auto* str = element.as_string();
+        if (str == nullptr)
+            return at(pos, fmt::format("blobs.allowed_origins: {}, got {} in it", expected, type_name(element)));
+        auto origin = parse_blob_origin(str->get());
+        if (!origin)
+            return at(pos, fmt::format("blobs.allowed_origins: {}, got {}", origin.error().context, quoted(str->get())));
+        config.blob_allowed_origins.push_back(origin_text(*origin));
+    }
+    return {};
+}
+
 Result<Config> Checker::check_schema(const toml::table& root) const {
     Config config;
 
@@ -465,6 +496,7 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
                       "set blobs.url or remove it");
         config.blob_credentials_file = std::move(*credentials);
     }
+    if (Status st = allowed_origins(*blobs, config); !st) return std::move(st).error();
 
     auto workers = section(root, "workers");
     if (!workers) return std::move(workers).error();

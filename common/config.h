@@ -7,6 +7,7 @@
 //   dir = "/var/lib/cfsupervisor/blobs"  # required: absolute path
 //   url = "http://host:port/path/"       # optional: remote blobs (common/blob_url.h)
 //   credentials = "/etc/cfsupervisor/registry-credentials"  # optional, with url only
+//   allowed_origins = ["http://auth.local:5001"]  # optional, with url only
 //   [workers]
 //   count = 1                            # optional: integer 1..64
 //   spares = 1                           # optional: integer 0..8, started and paused
@@ -32,6 +33,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cfs {
 
@@ -51,6 +53,11 @@ struct Config {
     // [blobs] credentials: a file holding "user:password" for the blob server or its
     // token service (supervisor/blob_credentials.h). Empty: anonymous.
     std::string blob_credentials_file;
+    // [blobs] allowed_origins: origins ("scheme://host[:port]") besides blob_url's that
+    // workers may contact: the registry's token service (a Bearer challenge's realm)
+    // and the blob store it redirects to. Each is resolved at start and its port
+    // opened in the workers' Landlock rules; nothing else is ever contacted.
+    std::vector<std::string> blob_allowed_origins;
     unsigned worker_count = 1;
     // Workers started ahead of need, paused, so a failover does not wait for a start.
     unsigned spare_count = 1;

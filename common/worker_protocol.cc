@@ -66,7 +66,7 @@ Result<Message> read_body(Reader& r) {
     bool ok = true;
     if constexpr (std::is_same_v<T, Init>) {
         ok = r.u32(m.worker_id) && r.u32(m.log_level) && r.u32(m.fault_point) && r.u32(m.read_ahead_kib) &&
-             r.str(m.blob_url) && r.str(m.blob_resolve) && r.str(m.blob_credentials);
+             r.str(m.blob_url) && r.str(m.blob_resolve) && r.str(m.blob_credentials) && r.str(m.blob_origins);
     } else if constexpr (kIsIdOnly<T>) {
         ok = r.u32(m.object_id);
     } else if constexpr (kIsDescription<T>) {
@@ -146,6 +146,7 @@ std::vector<std::byte> encode(const Message& m) {
                 w.str(v.blob_url.substr(0, kMaxKeySize));
                 w.str(v.blob_resolve.substr(0, kMaxKeySize));
                 w.str(v.blob_credentials.substr(0, kMaxKeySize));
+                w.str(v.blob_origins.substr(0, kMaxKeySize));
             } else if constexpr (kIsIdOnly<T>) {
                 w.u32(v.object_id);
             } else if constexpr (kIsDescription<T>) {

@@ -88,12 +88,16 @@ struct Init {
     // [blobs] url (common/blob_url.h); empty: local blobs only, and the worker keeps
     // its network namespace.
     std::string blob_url;
-    // What the host of blob_url resolved to in the supervisor, as curl's
-    // CURLOPT_RESOLVE takes it: "host:port:addr[,addr]..." (IPv6 in brackets).
+    // What the hosts of blob_url and blob_origins resolved to in the supervisor, one
+    // line each, as curl's CURLOPT_RESOLVE takes them: "host:port:addr[,addr]..."
+    // (IPv6 in brackets), lines separated by '\n'.
     std::string blob_resolve;
     // The contents of [blobs] credentials ("user:password"), read by the supervisor
     // from a file only root can read; empty: anonymous. Neither side logs it.
     std::string blob_credentials;
+    // [blobs] allowed_origins: "scheme://host:port" lines separated by '\n'; the only
+    // origins besides blob_url's the worker may contact (token realm, blob store).
+    std::string blob_origins;
 };
 struct Ready {};
 struct ObjectDescription {

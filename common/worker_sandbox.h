@@ -57,8 +57,9 @@ inline constexpr std::string_view kLandlock =
 
 // What differs for a worker with a remote blob source (blobs.url): worker/sandbox.h.
 inline constexpr std::string_view kRemote =
-    "a remote worker keeps the host's network namespace (it connects to the blob server); TCP to the server's port "
-    "only where Landlock has ABI 4+; no DNS (the supervisor resolves the host; no /etc/resolv.conf in the worker's "
-    "root, no UDP sockets); the CA bundle is read before the sandbox; the seccomp rules below are added";
+    "a remote worker keeps the host's network namespace (it connects to the blob server); TCP to the ports of the "
+    "server and of blobs.allowed_origins only where Landlock has ABI 4+; no DNS (the supervisor resolves the hosts; "
+    "no /etc/resolv.conf in the worker's root, no UDP sockets); the CA bundle is read before the sandbox; the "
+    "seccomp rules below are added";
 
 }  // namespace cfs::sandbox

@@ -46,4 +46,32 @@ Result<std::string> resolve_blob_host(const BlobUrl& url) {
     return entry;
 }
 
+Result<std::string> resolve_blob_hosts(const BlobUrl& url, const std::vector<std::string>& origins) {
+    auto first = resolve_blob_host(url);
+    if (!first) return std::move(first).error();
+    std::string lines = *first;
+    std::vector<BlobUrl> done{url};
+    for (const std::string& text : origins) {
+        auto origin = parse_blob_origin(text);
+        if (!origin) return logic_error(fmt::format("blobs.allowed_origins {}: {}", text, origin.error().message()));
+        // Another scheme on the same host and port connects to the same address.
+        const bool seen = std::any_of(done.begin(), done.end(), [&](const BlobUrl& d) {
+            return d.port == origin->port && d.host == origin->host;
+        });
+        if (seen) continue;
+        auto entry = resolve_blob_host(*origin);
+        if (!entry) {
+            Error e = std::move(entry).error();
+            // resolve_blob_host names blobs.url; this host came from allowed_origins.
+            const std::string from = "(the host of blobs.url)";
+            if (const auto at = e.context.find(from); at != std::string::npos)
+                e.context.replace(at, from.size(), "(from blobs.allowed_origins)");
+            return e;
+        }
+        lines += "\n" + *entry;
+        done.push_back(*origin);
+    }
+    return lines;
+}
+
 }  // namespace cfs::supervisor

@@ -7,9 +7,12 @@
 // block the supervisor's loop during a failover), and makes a name that does not
 // resolve a start-up error an operator sees at once. The price: a registry that
 // moves to new addresses takes a `systemctl restart` (README, Configuration).
+// The same holds for `[blobs] allowed_origins` (the token service, the blob store a
+// registry redirects to): every host a worker may contact is resolved here.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/blob_url.h"
 #include "common/result.h"
@@ -22,5 +25,10 @@ inline constexpr std::size_t kMaxBlobHostAddresses = 8;
 // "host:port:addr[,addr]..." with IPv6 addresses in brackets, as CURLOPT_RESOLVE
 // takes it. An Error names the host and what getaddrinfo said.
 [[nodiscard]] Result<std::string> resolve_blob_host(const BlobUrl& url);
+
+// The entries of `url` and of every origin (common/blob_url.h, parse_blob_origin),
+// one line each, '\n' between; an origin with the host and port of one before it
+// adds no line. An Error names the host and which key it came from.
+[[nodiscard]] Result<std::string> resolve_blob_hosts(const BlobUrl& url, const std::vector<std::string>& origins);
 
 }  // namespace cfs::supervisor

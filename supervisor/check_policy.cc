@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -61,6 +62,8 @@ int check_policy(const CheckPolicyOptions& options, std::FILE* to) {
     if (config) {
         user_name = config->worker_user;
         blob_url = config->blob_url;
+        if (!config->blob_allowed_origins.empty())
+            blob_url += fmt::format(" (also {})", fmt::join(config->blob_allowed_origins, ", "));
         user_source = fmt::format("workers.user in {}", options.config_path);
     } else if (options.config_given || config.error().errnum != ENOENT) {
         log::error("{}", config.error().message());

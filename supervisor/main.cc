@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <optional>
@@ -14,10 +15,13 @@
 #include <string>
 #include <string_view>
 
+#include <fmt/ranges.h>
+
 #include "common/blob_url.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/control_protocol.h"
+#include "common/worker_protocol.h"
 #include "supervisor/blob_credentials.h"
 #include "supervisor/blob_host.h"
 #include "supervisor/cache_device.h"
@@ -93,7 +97,8 @@ int run(const std::string& config_path) {
     if (!config->blob_url.empty()) {
         // Validated by the config parser already.
         auto url = parse_blob_url(config->blob_url);
-        auto resolved = url ? supervisor::resolve_blob_host(*url) : Result<std::string>(std::move(url).error());
+        auto resolved = url ? supervisor::resolve_blob_hosts(*url, config->blob_allowed_origins)
+                            : Result<std::string>(std::move(url).error());
         if (!resolved) {
             log::error("cannot serve remote blobs: {}", resolved.error().message());
             return EXIT_FAILURE;
@@ -108,8 +113,24 @@ int run(const std::string& config_path) {
             blob_credentials = std::move(*credentials);
             log::info("credentials for {} read from {}", config->blob_url, config->blob_credentials_file);
         }
+        // Every Init carries all of this; too much of it (many addresses, long names)
+        // is a start-up error rather than a truncated list in the workers.
+        const std::size_t init_bytes = config->blob_url.size() + blob_resolve.size() + blob_credentials.size() +
+                                       fmt::format("{}", fmt::join(config->blob_allowed_origins, "\n")).size();
+        if (init_bytes + 64 > wire::kMaxMessageSize || blob_resolve.size() > wire::kMaxKeySize) {
+            log::error("cannot serve remote blobs: blobs.url, blobs.allowed_origins, the {} address line(s) they "
+                       "resolved to and blobs.credentials take {} bytes, more than a worker's Init carries ({})",
+                       std::count(blob_resolve.begin(), blob_resolve.end(), '\n') + 1, init_bytes,
+                       wire::kMaxMessageSize - 64);
+            return kExitConfig;
+        }
+        std::string shown = blob_resolve;
+        std::replace(shown.begin(), shown.end(), '\n', ' ');
         log::info("blobs not in {} come from {}, host pinned for the workers as {}", config->blob_dir,
-                  config->blob_url, blob_resolve);
+                  config->blob_url, shown);
+        if (!config->blob_allowed_origins.empty())
+            log::info("workers may also contact {} (blobs.allowed_origins: a token service, a blob store)",
+                      fmt::join(config->blob_allowed_origins, ", "));
     }
     auto worker = supervisor::open_worker_executable();
     if (!worker) {

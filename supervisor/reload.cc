@@ -1,6 +1,7 @@
 #include "supervisor/reload.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace cfs::supervisor {
 namespace {
@@ -32,6 +33,10 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
            "`systemctl restart cfsupervisor`");
     refuse("blobs.credentials", running.blob_credentials_file, next.blob_credentials_file,
            "workers get the credentials when they start, read once at start; apply it with "
+           "`systemctl restart cfsupervisor`");
+    refuse("blobs.allowed_origins", fmt::format("{}", fmt::join(running.blob_allowed_origins, " ")),
+           fmt::format("{}", fmt::join(next.blob_allowed_origins, " ")),
+           "their hosts are resolved and their ports opened in the workers' sandbox at start; apply it with "
            "`systemctl restart cfsupervisor`");
     refuse("testing.fault_file", running.fault_file, next.fault_file,
            "it is read from the start; apply it with `systemctl restart cfsupervisor`");

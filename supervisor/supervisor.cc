@@ -16,6 +16,7 @@
 #include <variant>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <systemd/sd-daemon.h>
 
 #include "common/fd_passing.h"
@@ -210,8 +211,14 @@ void Supervisor::start_worker(WorkerSlot& slot) {
         return;
     }
     const int fds[] = {device_.get(), blob_dir_.get(), *stats_page};
-    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0, config_.read_ahead_kib, config_.blob_url,
-                    blob_resolve_, blob_credentials_};
+    wire::Init init{slot.id,
+                    static_cast<std::uint32_t>(config_.log_level),
+                    0,
+                    config_.read_ahead_kib,
+                    config_.blob_url,
+                    blob_resolve_,
+                    blob_credentials_,
+                    fmt::format("{}", fmt::join(config_.blob_allowed_origins, "\n"))};
     if (faults_) {
         auto fault = faults_->next_worker();
         if (!fault) log::error("testing: {}", fault.error().message());

@@ -49,7 +49,8 @@ public:
     void set_fd_store(bool stored) { in_fd_store_ = stored; }
     // The file `reload` and SIGHUP read again.
     void set_config_path(std::string path) { config_path_ = std::move(path); }
-    // blobs.url's host as resolved at start (supervisor/blob_host.h), for every Init.
+    // The hosts of blobs.url and blobs.allowed_origins as resolved at start
+    // (supervisor/blob_host.h), for every Init.
     void set_blob_resolve(std::string entry) { blob_resolve_ = std::move(entry); }
     // [blobs] credentials' contents (supervisor/blob_credentials.h), for every Init.
     void set_blob_credentials(std::string credentials) { blob_credentials_ = std::move(credentials); }

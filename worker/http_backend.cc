@@ -13,7 +13,6 @@
 
 #include "common/log.h"
 #include "worker/curl_api.h"
-#include "worker/registry_auth.h"
 
 namespace cfs::worker {
 
@@ -33,9 +32,17 @@ struct HttpBackend::Curl {
     }
 };
 
-namespace {
-
 using Clock = std::chrono::steady_clock;
+
+// The Bearer token in use, and the challenge it answered (to fetch the next one).
+struct HttpBackend::Token {
+    AuthChallenge challenge;
+    std::string token_url;  // realm?service=...&scope=..., for messages
+    Clock::time_point refresh_at;
+    Clock::time_point expires_at;
+};
+
+namespace http_detail {
 
 // One attempt's outcome, before the decision to retry.
 struct Attempt {
@@ -59,6 +66,24 @@ struct Response {
     std::uint64_t range_total = 0;
     std::string www_authenticate;
 };
+
+}  // namespace http_detail
+
+using http_detail::Attempt;
+using http_detail::Response;
+
+// What one request asks for and how an answer that is not a redirect is judged.
+struct HttpBackend::Exchange {
+    std::string url;    // on the blob server
+    std::string what;   // "GET <url> bytes=a-b": how errors name the request
+    bool head = false;
+    std::string range;  // "a-b" (GET)
+    std::span<std::byte> buffer;
+    RedirectCache* redirect = nullptr;  // a blob's GETs: where they were sent last
+    std::function<void(Attempt&, const Response&)> judge;
+};
+
+namespace {
 
 // A 401 (both HEAD and GET): the attempt carries the challenge, for authorize().
 bool asks_for_authentication(Attempt& a, const Response& response) {
@@ -90,6 +115,11 @@ std::size_t on_header(char* data, std::size_t, std::size_t n, void* user) {
     auto* r = static_cast<Response*>(user);
     std::string_view line(data, n);
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+    // A new status line (after a 100 Continue, say): what came before is not this answer's.
+    if (line.starts_with("HTTP/")) {
+        r->www_authenticate.clear();
+        r->has_range = false;
+    }
     constexpr std::string_view kAuth = "www-authenticate:";
     if (line.size() > kAuth.size() && r->www_authenticate.empty()) {
         std::string name(line.substr(0, kAuth.size()));
@@ -137,9 +167,15 @@ int errno_for_status(long status) {
     return EIO;
 }
 
+// A redirect target as messages show it: without its query, which for a presigned
+// blob-store URL is a credential.
+std::string without_query(std::string_view url) { return std::string(url.substr(0, url.find('?'))); }
+
 }  // namespace
 
 Result<std::unique_ptr<HttpBackend>> HttpBackend::create(HttpOptions options) {
+    auto origins = OriginPolicy::from_lines(options.url, options.allowed_origins);
+    if (!origins) return std::move(origins).error();
     auto loaded = load_curl();
     if (!loaded) return std::move(loaded).error();
     const CurlApi& api = **loaded;
@@ -149,14 +185,20 @@ Result<std::unique_ptr<HttpBackend>> HttpBackend::create(HttpOptions options) {
     auto curl = std::make_unique<Curl>(api);
     curl->easy = api.easy_init();
     if (curl->easy == nullptr) return logic_error("initialising libcurl: no easy handle");
-    if (!options.resolve.empty()) {
-        curl->resolve = api.slist_append(nullptr, options.resolve.c_str());
-        if (curl->resolve == nullptr) return logic_error("initialising libcurl: out of memory");
+    for (std::string_view rest = options.resolve; !rest.empty();) {
+        const std::size_t nl = rest.find('\n');
+        const std::string entry(rest.substr(0, nl));
+        rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+        if (entry.empty()) continue;
+        curl_slist* grown = api.slist_append(curl->resolve, entry.c_str());
+        if (grown == nullptr) return logic_error("initialising libcurl: out of memory");
+        curl->resolve = grown;
     }
     CURL* e = curl->easy;
     bool ok = api.easy_setopt(e, CURLOPT_ERRORBUFFER, curl->error) == CURLE_OK &&
               api.easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
               api.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK &&
+              // Redirects are followed by perform(), which checks where they go.
               api.easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
               api.easy_setopt(e, CURLOPT_USERAGENT, "cfsupervisor-worker") == CURLE_OK &&
               api.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
@@ -176,90 +218,157 @@ Result<std::unique_ptr<HttpBackend>> HttpBackend::create(HttpOptions options) {
         ok = api.easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob) == CURLE_OK;
     }
     if (!ok) return logic_error(fmt::format("setting up libcurl: {}", curl->error[0] ? curl->error : "an option was refused"));
-    return std::unique_ptr<HttpBackend>(new HttpBackend(std::move(options), std::move(curl)));
+    return std::unique_ptr<HttpBackend>(new HttpBackend(std::move(options), std::move(*origins), std::move(curl)));
 }
 
-HttpBackend::HttpBackend(HttpOptions options, std::unique_ptr<Curl> curl)
+HttpBackend::HttpBackend(HttpOptions options, OriginPolicy origins, std::unique_ptr<Curl> curl)
     : options_(std::move(options)),
+      origins_(std::move(origins)),
       curl_(std::move(curl)),
       jitter_state_(static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) ^
                     (static_cast<std::uint64_t>(::getpid()) << 32) ^ 0x9e3779b97f4a7c15ULL) {}
 
 HttpBackend::~HttpBackend() = default;
 
-namespace {
+void HttpBackend::set_authorization(std::string_view url) {
+    const CurlApi& api = curl_->api;
+    CURL* e = curl_->easy;
+    const bool server = origins_.is_server(url);
+    api.easy_setopt(e, CURLOPT_HTTPHEADER, server && token_ ? curl_->auth_header : nullptr);
+    if (server && basic_) {
+        api.easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+        api.easy_setopt(e, CURLOPT_USERPWD, options_.credentials.c_str());
+    } else {
+        api.easy_setopt(e, CURLOPT_USERPWD, nullptr);
+    }
+}
 
-// Runs one request on `easy` with retries; `prepare` sets the per-request options,
-// `judge` turns a completed transfer into an Attempt. `what` names the request in
-// errors: "GET <url> bytes=a-b".
-template <class Prepare, class Judge, class Authorize>
-Status perform_with_retries(const CurlApi& api, CURL* easy, const char* error_buffer, const FetchPolicy& policy, std::uint64_t& jitter,
-                            const std::function<void()>& on_error, std::uint64_t& errors, const std::string& what,
-                            Prepare&& prepare, Judge&& judge, Authorize&& authorize) {
+Status HttpBackend::perform(Exchange& x) {
+    const CurlApi& api = curl_->api;
+    CURL* e = curl_->easy;
+    const FetchPolicy& policy = options_.policy;
     const auto deadline = Clock::now() + policy.retry_budget;
     auto backoff = policy.first_backoff;
-    bool authorized = false;
+    bool reauthorized = false;
+    bool left_redirect = false;  // a redirect target failed once: asked the server again
+    unsigned redirects = 0;
+    std::string target = x.url;
+    if (x.redirect != nullptr)
+        if (std::string cached = x.redirect->target(Clock::now()); !cached.empty()) target = std::move(cached);
+    Response response;
     for (unsigned attempt = 1;; ++attempt) {
-        prepare();
-        const CURLcode code = api.easy_perform(easy);
+        const bool on_server = origins_.is_server(target);
+        if (on_server) refresh_token_if_due();
+        response = Response{};
+        response.buffer = x.buffer;
+        curl_->error[0] = '\0';
+        api.easy_setopt(e, CURLOPT_URL, target.c_str());
+        if (x.head) {
+            api.easy_setopt(e, CURLOPT_NOBODY, 1L);
+        } else {
+            api.easy_setopt(e, CURLOPT_NOBODY, 0L);
+            api.easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        }
+        // Sent again, as it was, to wherever a redirect leads.
+        api.easy_setopt(e, CURLOPT_RANGE, x.range.empty() ? nullptr : x.range.c_str());
+        api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
+        api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
+        set_authorization(target);
+        const CURLcode code = api.easy_perform(e);
         Attempt a;
         a.code = code;
-        api.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a.status);
+        api.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &a.status);
         if (code != CURLE_OK && code != CURLE_WRITE_ERROR) {
             a.transient = transient_curl_error(code);
-            a.why = fmt::format("{}{}{}", api.easy_strerror(code), error_buffer[0] ? ": " : "", error_buffer);
+            a.why = fmt::format("{}{}{}", api.easy_strerror(code), curl_->error[0] ? ": " : "", curl_->error);
+        } else if (is_redirect(a.status)) {
+            char* location = nullptr;
+            api.easy_getinfo(e, CURLINFO_REDIRECT_URL, &location);
+            const std::string next = location != nullptr ? location : "";
+            if (next.empty()) {
+                a.why = "the server answered with a redirect that has no Location";
+            } else if (++redirects > policy.max_redirects) {
+                a.why = fmt::format("more than {} redirects, the last to {}", policy.max_redirects, without_query(next));
+            } else if (auto allowed = origins_.check(next, "its redirect to"); !allowed) {
+                a.errnum = EACCES;
+                a.why = allowed.error().message();
+            } else {
+                log::debug("{}: HTTP {}, redirected to {}", x.what, a.status, without_query(next));
+                target = next;
+                --attempt;  // following a redirect is not another attempt
+                continue;
+            }
         } else {
-            judge(a);
+            x.judge(a, response);
         }
-        if (a.why.empty()) return {};
-        // A 401 is answered once per request: credentials, or a (new) token.
-        if (a.unauthorized && !authorized) {
-            authorized = true;
-            if (auto done = authorize(a.challenge); !done)
-                return sys_error(EACCES, fmt::format("{}: HTTP 401, and {}", what, done.error().message()));
-            continue;
+        if (a.why.empty()) {
+            if (x.redirect != nullptr) {
+                if (target != x.url) x.redirect->remember(target, Clock::now());
+                else x.redirect->forget();
+            }
+            return {};
         }
-        ++errors;
-        if (on_error) on_error();
+        if (a.unauthorized && on_server) {
+            if (!reauthorized) {
+                // Answered once per request: credentials, or a (new) token.
+                reauthorized = true;
+                bool transient = false;
+                auto done = authorize(a.challenge, transient);
+                if (done) {
+                    --attempt;
+                    continue;
+                }
+                a.why = fmt::format("the server asks for authentication, and {}", done.error().message());
+                a.transient = transient;
+                if (transient) reauthorized = false;  // the token service may answer next time
+            } else if (token_ != nullptr) {
+                a.why = fmt::format("the server refused the token from {}", token_->token_url);
+            } else if (basic_) {
+                a.why = "the server refused the credentials from blobs.credentials";
+            }
+        }
+        // A redirect target that fails (a presigned URL that expired, a store that is
+        // down): the server is asked again, once, and may send us somewhere new.
+        if (target != x.url) {
+            a.why += fmt::format(" (at {}, where the server redirected)", without_query(target));
+            if (x.redirect != nullptr) x.redirect->forget();
+            target = x.url;
+            if (!left_redirect) {
+                left_redirect = true;
+                a.transient = true;
+            }
+        }
+        ++fetch_errors_;
+        if (options_.on_fetch_error) options_.on_fetch_error();
         const std::string status = a.status != 0 ? fmt::format("HTTP {}", a.status) : "no HTTP status";
         // Full jitter: sleep a uniform fraction of the backoff, so workers retrying
         // the same server spread out.
-        jitter ^= jitter << 13;
-        jitter ^= jitter >> 7;
-        jitter ^= jitter << 17;
+        jitter_state_ ^= jitter_state_ << 13;
+        jitter_state_ ^= jitter_state_ >> 7;
+        jitter_state_ ^= jitter_state_ << 17;
         const auto sleep = std::chrono::milliseconds(
-            static_cast<long>(jitter % static_cast<std::uint64_t>(backoff.count() + 1)));
+            static_cast<long>(jitter_state_ % static_cast<std::uint64_t>(backoff.count() + 1)));
         const bool retry = a.transient && Clock::now() + sleep < deadline;
         if (!retry) {
             const std::string message =
                 a.transient ? fmt::format("{}: {} ({}); gave up after {} attempt(s) within the {} ms retry budget",
-                                          what, a.why, status, attempt, policy.retry_budget.count())
-                            : fmt::format("{}: {} ({})", what, a.why, status);
+                                          x.what, a.why, status, attempt, policy.retry_budget.count())
+                            : fmt::format("{}: {} ({})", x.what, a.why, status);
             return sys_error(a.errnum, message);
         }
-        log::warning("{}: {} ({}); attempt {} failed, retrying in {} ms", what, a.why, status, attempt, sleep.count());
+        log::warning("{}: {} ({}); attempt {} failed, retrying in {} ms", x.what, a.why, status, attempt, sleep.count());
         (void)::poll(nullptr, 0, static_cast<int>(sleep.count()));
         backoff = std::min(backoff * 2, policy.max_backoff);
     }
 }
 
-}  // namespace
-
 Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
-    const CurlApi& api = curl_->api;
-    CURL* e = curl_->easy;
-    Response response;
     std::uint64_t size = 0;
-    auto prepare = [&] {
-        response = Response{};
-        curl_->error[0] = '\0';
-        api.easy_setopt(e, CURLOPT_URL, url.c_str());
-        api.easy_setopt(e, CURLOPT_NOBODY, 1L);
-        api.easy_setopt(e, CURLOPT_RANGE, nullptr);
-        api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
-        api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
-    };
-    auto judge = [&](Attempt& a) {
+    Exchange x;
+    x.url = url;
+    x.what = fmt::format("HEAD {}", url);
+    x.head = true;
+    x.judge = [&](Attempt& a, const Response& response) {
         if (asks_for_authentication(a, response)) return;
         if (a.status != 200) {
             a.transient = transient_status(a.status);
@@ -268,42 +377,29 @@ Result<std::uint64_t> HttpBackend::fetch_size(const std::string& url) {
             return;
         }
         curl_off_t length = -1;
-        api.easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        curl_->api.easy_getinfo(curl_->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
         if (length < 0) {
             a.why = "the server's answer has no Content-Length";
             return;
         }
         size = static_cast<std::uint64_t>(length);
     };
-    if (auto done = perform_with_retries(api, e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
-                                         fetch_errors_, fmt::format("HEAD {}", url), prepare, judge,
-                                         [this](std::string_view c) { return authorize(c); });
-        !done)
-        return std::move(done).error();
+    if (auto done = perform(x); !done) return std::move(done).error();
     return size;
 }
 
 Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_t size, std::span<std::byte> buffer,
-                                            std::uint64_t offset) {
+                                            std::uint64_t offset, RedirectCache& redirect) {
     if (offset >= size || buffer.empty()) return std::size_t{0};
     const std::uint64_t want = std::min<std::uint64_t>(buffer.size(), size - offset);
     const std::uint64_t last = offset + want - 1;
-    const std::string range = fmt::format("{}-{}", offset, last);
-    const CurlApi& api = curl_->api;
-    CURL* e = curl_->easy;
-    Response response;
-    auto prepare = [&] {
-        response = Response{};
-        response.buffer = buffer.first(static_cast<std::size_t>(want));
-        curl_->error[0] = '\0';
-        api.easy_setopt(e, CURLOPT_URL, url.c_str());
-        api.easy_setopt(e, CURLOPT_NOBODY, 0L);
-        api.easy_setopt(e, CURLOPT_HTTPGET, 1L);
-        api.easy_setopt(e, CURLOPT_RANGE, range.c_str());
-        api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
-        api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
-    };
-    auto judge = [&](Attempt& a) {
+    Exchange x;
+    x.url = url;
+    x.range = fmt::format("{}-{}", offset, last);
+    x.what = fmt::format("GET {} bytes={}", url, x.range);
+    x.buffer = buffer.first(static_cast<std::size_t>(want));
+    x.redirect = &redirect;
+    x.judge = [&](Attempt& a, const Response& response) {
         if (asks_for_authentication(a, response)) return;
         if (a.status == 200) {
             a.why = "the server ignored the Range header (200 instead of 206 Partial Content)";
@@ -332,38 +428,18 @@ Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_
             a.why = fmt::format("got {} of {} bytes", response.received, want);
         }
     };
-    if (auto done = perform_with_retries(api, e, curl_->error, options_.policy, jitter_state_, options_.on_fetch_error,
-                                         fetch_errors_, fmt::format("GET {} bytes={}", url, range), prepare, judge,
-                                         [this](std::string_view c) { return authorize(c); });
-        !done)
-        return std::move(done).error();
+    if (auto done = perform(x); !done) return std::move(done).error();
     return static_cast<std::size_t>(want);
 }
 
-bool HttpBackend::same_origin(std::string_view url) const {
-    const std::string origin = fmt::format("{}://{}", options_.url.scheme, options_.url.host_port());
-    const bool default_port = (options_.url.scheme == "http" && options_.url.port == 80) ||
-                              (options_.url.scheme == "https" && options_.url.port == 443);
-    const std::string bare = fmt::format("{}://{}", options_.url.scheme,
-                                         options_.url.host.find(':') != std::string::npos
-                                             ? fmt::format("[{}]", options_.url.host)
-                                             : options_.url.host);
-    auto starts = [&](const std::string& o) {
-        return url.starts_with(o) && (url.size() == o.size() || url[o.size()] == '/' || url[o.size()] == '?');
-    };
-    return starts(origin) || (default_port && starts(bare));
-}
-
-Status HttpBackend::authorize(std::string_view challenge_text) {
-    const CurlApi& api = curl_->api;
-    CURL* e = curl_->easy;
+Status HttpBackend::authorize(std::string_view challenge_text, bool& transient) {
+    transient = false;
     const auto challenge = parse_challenge(challenge_text);
     if (!challenge) return logic_error("no challenge this worker understands in its WWW-Authenticate");
     if (challenge->scheme == "basic") {
         if (options_.credentials.empty())
             return logic_error("it asks for Basic credentials, and blobs.credentials gives none");
-        api.easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
-        api.easy_setopt(e, CURLOPT_USERPWD, options_.credentials.c_str());
+        basic_ = true;
         return {};
     }
     if (challenge->scheme != "bearer")
@@ -372,22 +448,27 @@ Status HttpBackend::authorize(std::string_view challenge_text) {
     const auto realm = challenge->params.find("realm");
     if (realm == challenge->params.end() || realm->second.empty())
         return logic_error("its Bearer challenge names no realm");
-    if (!same_origin(realm->second))
-        return logic_error(fmt::format("its token service {} is not on {}://{}, the only address this worker may "
-                                       "reach",
-                                       realm->second, options_.url.scheme, options_.url.host_port()));
-    std::string token_url = realm->second;
+    if (auto allowed = origins_.check(realm->second, "its token service"); !allowed) return std::move(allowed).error();
+    return fetch_token(*challenge, transient);
+}
+
+Status HttpBackend::fetch_token(const AuthChallenge& challenge, bool& transient) {
+    transient = false;
+    const CurlApi& api = curl_->api;
+    CURL* e = curl_->easy;
+    std::string token_url = challenge.params.at("realm");
     char sep = token_url.find('?') == std::string::npos ? '?' : '&';
     for (const char* key : {"service", "scope"}) {
-        const auto it = challenge->params.find(key);
-        if (it == challenge->params.end()) continue;
+        const auto it = challenge.params.find(key);
+        if (it == challenge.params.end()) continue;
         char* escaped = api.easy_escape(e, it->second.data(), static_cast<int>(it->second.size()));
         if (escaped == nullptr) return logic_error("escaping the token request");
         token_url += fmt::format("{}{}={}", sep, key, escaped);
         api.free(escaped);
         sep = '&';
     }
-    // The token request: the credentials as Basic if there are any, no old token.
+    // The token request: the credentials as Basic if there are any (the token service
+    // is what they are for), never an old token.
     std::vector<std::byte> body(64 * 1024);
     Response response;
     response.buffer = body;
@@ -402,45 +483,66 @@ Status HttpBackend::authorize(std::string_view challenge_text) {
     if (!options_.credentials.empty()) {
         api.easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
         api.easy_setopt(e, CURLOPT_USERPWD, options_.credentials.c_str());
+    } else {
+        api.easy_setopt(e, CURLOPT_USERPWD, nullptr);
     }
     const CURLcode code = api.easy_perform(e);
     long status = 0;
     api.easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    // From here on blob requests carry the token, not the credentials.
     api.easy_setopt(e, CURLOPT_USERPWD, nullptr);
-    api.easy_setopt(e, CURLOPT_HTTPHEADER, curl_->auth_header);
-    if (code != CURLE_OK)
+    if (code != CURLE_OK) {
+        transient = transient_curl_error(code);
         return logic_error(fmt::format("its token service GET {} failed: {}{}{}", token_url, api.easy_strerror(code),
                                        curl_->error[0] ? ": " : "", curl_->error));
-    if (status != 200)
+    }
+    if (status != 200) {
+        transient = transient_status(status);
         return logic_error(fmt::format("its token service GET {} answered HTTP {}{}", token_url, status,
                                        options_.credentials.empty() ? " (no blobs.credentials given)" : ""));
-    auto token = token_from_json(std::string_view(reinterpret_cast<const char*>(body.data()), response.received));
-    if (!token) return logic_error(fmt::format("GET {}: {}", token_url, token.error().message()));
-    curl_slist* header = api.slist_append(nullptr, ("Authorization: Bearer " + *token).c_str());
+    }
+    auto grant = token_from_json(std::string_view(reinterpret_cast<const char*>(body.data()), response.received));
+    if (!grant) return logic_error(fmt::format("GET {}: {}", token_url, grant.error().message()));
+    curl_slist* header = api.slist_append(nullptr, ("Authorization: Bearer " + grant->token).c_str());
     if (header == nullptr) return logic_error("out of memory for the token");
     if (curl_->auth_header != nullptr) api.slist_free_all(curl_->auth_header);
     curl_->auth_header = header;
-    api.easy_setopt(e, CURLOPT_HTTPHEADER, curl_->auth_header);
-    log::debug("got a token from {}", token_url);
+    const auto now = Clock::now();
+    token_ = std::make_unique<Token>(Token{challenge, token_url, now + token_refresh_after(grant->expires_in),
+                                           now + grant->expires_in});
+    log::debug("got a token from {} for {} s", token_url, grant->expires_in.count());
     return {};
+}
+
+void HttpBackend::refresh_token_if_due() {
+    if (token_ == nullptr) return;
+    const auto now = Clock::now();
+    if (now < token_->refresh_at) return;
+    const AuthChallenge challenge = token_->challenge;
+    bool transient = false;
+    if (auto renewed = fetch_token(challenge, transient); !renewed) {
+        // Tried again in a while, not before every request while the service is down.
+        token_->refresh_at = now + std::chrono::seconds(5);
+        log::warning("renewing the token before it expires: {}; the old one is used until the server refuses it",
+                     renewed.error().message());
+    }
 }
 
 namespace {
 
 class HttpBlob final : public BlobSource {
 public:
-    HttpBlob(HttpBackend& backend, std::string url, std::uint64_t size)
-        : backend_(backend), url_(std::move(url)), size_(size) {}
+    HttpBlob(HttpBackend& backend, std::string url, std::uint64_t size, std::chrono::seconds keep_redirect)
+        : backend_(backend), url_(std::move(url)), size_(size), redirect_(keep_redirect) {}
     std::uint64_t size() const override { return size_; }
     Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
-        return backend_.read_range(url_, size_, buffer, offset);
+        return backend_.read_range(url_, size_, buffer, offset, redirect_);
     }
 
 private:
     HttpBackend& backend_;
     std::string url_;
     std::uint64_t size_;
+    RedirectCache redirect_;
 };
 
 }  // namespace
@@ -457,7 +559,8 @@ Result<std::unique_ptr<BlobSource>> HttpBackend::open(std::string_view name) {
     std::string url = options_.url.text + path_part;
     auto size = fetch_size(url);
     if (!size) return std::move(size).error();
-    return std::unique_ptr<BlobSource>(std::make_unique<HttpBlob>(*this, std::move(url), *size));
+    return std::unique_ptr<BlobSource>(
+        std::make_unique<HttpBlob>(*this, std::move(url), *size, options_.policy.redirect_cache));
 }
 
 }  // namespace cfs::worker

@@ -15,8 +15,11 @@
 // until a time budget is spent. One that will not (404, 403, a server ignoring Range,
 // a blob that changed size) fails at once. Every error names the URL, the range and
 // the HTTP status. A 401 is answered once per request as its challenge asks
-// (worker/registry_auth.h). Redirects are not followed: a worker can reach only the
-// address and port it was given.
+// (worker/registry_auth.h); a Bearer token is renewed before its expires_in runs
+// out. Redirects (a registry sending a blob GET to its blob store) are followed by
+// hand, not by curl, to origins worker/origin_policy.h allows only, without the
+// Authorization header when they leave the blob server, with the same Range; a
+// blob's GET redirect is kept for a while (RedirectCache).
 #pragma once
 
 #include <chrono>
@@ -24,9 +27,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/blob_url.h"
 #include "worker/blob_backend.h"
+#include "worker/origin_policy.h"
+#include "worker/registry_auth.h"
 
 namespace cfs::worker {
 
@@ -39,11 +45,16 @@ struct FetchPolicy {
     std::chrono::milliseconds retry_budget{30'000};
     std::chrono::milliseconds first_backoff{100};
     std::chrono::milliseconds max_backoff{2'000};
+    // Redirects one request follows before it is an error (a loop, most likely).
+    unsigned max_redirects = 5;
+    // How long a blob's GET redirect target is used without asking the server again.
+    std::chrono::seconds redirect_cache{300};
 };
 
 struct HttpOptions {
     BlobUrl url;
-    // CURLOPT_RESOLVE entry "host:port:addr[,addr]"; empty: curl may resolve (tests).
+    // CURLOPT_RESOLVE entries "host:port:addr[,addr]", '\n' between them (the Init's
+    // blob_resolve); empty: curl may resolve (tests).
     std::string resolve;
     // PEM CA certificates for https (read before the sandbox); empty for http.
     std::string ca_bundle;
@@ -53,6 +64,9 @@ struct HttpOptions {
     // "user:password" for a server or token service that asks (worker/registry_auth.h);
     // empty: anonymous. Never logged.
     std::string credentials;
+    // Origins besides url's the worker may contact ('\n' between them; the Init's
+    // blob_origins): a token realm, a blob store (worker/origin_policy.h).
+    std::string allowed_origins;
 };
 
 class HttpBackend final : public BlobBackend {
@@ -65,21 +79,41 @@ public:
     Result<std::unique_ptr<BlobSource>> open(std::string_view name) override;
 
     [[nodiscard]] std::uint64_t fetch_errors() const { return fetch_errors_; }
+    // The TCP ports this worker must be able to connect to (Landlock).
+    [[nodiscard]] std::vector<std::uint16_t> connect_ports() const { return origins_.ports(); }
 
-    // Used by the blobs it opens: fills `buffer` from `offset` (clamped to `size`).
+    // Used by the blobs it opens: fills `buffer` from `offset` (clamped to `size`);
+    // `redirect` is the blob's own.
     [[nodiscard]] Result<std::size_t> read_range(const std::string& url, std::uint64_t size,
-                                                 std::span<std::byte> buffer, std::uint64_t offset);
+                                                 std::span<std::byte> buffer, std::uint64_t offset,
+                                                 RedirectCache& redirect);
 
 private:
     struct Curl;
-    explicit HttpBackend(HttpOptions options, std::unique_ptr<Curl> curl);
+    struct Exchange;
+    struct Token;
+    HttpBackend(HttpOptions options, OriginPolicy origins, std::unique_ptr<Curl> curl);
     [[nodiscard]] Result<std::uint64_t> fetch_size(const std::string& url);
+    // One request with retries, redirects and authentication; `exchange` says what
+    // to ask and judges each answer.
+    [[nodiscard]] Status perform(Exchange& exchange);
     // Answers a 401's challenge: Basic credentials, or a Bearer token from the realm.
-    [[nodiscard]] Status authorize(std::string_view challenge);
-    [[nodiscard]] bool same_origin(std::string_view url) const;
+    // Sets `transient` when the token service may answer later (no connection, 5xx).
+    [[nodiscard]] Status authorize(std::string_view challenge, bool& transient);
+    // Fetches a token as `challenge` (a Bearer one) says.
+    [[nodiscard]] Status fetch_token(const AuthChallenge& challenge, bool& transient);
+    // Renews the token when token_refresh_after() has passed; a failure is logged and
+    // the old token kept (the server's 401 then says what it thinks).
+    void refresh_token_if_due();
+    // The Authorization (Basic or Bearer) for a request to `url`: on the blob server's
+    // origin only.
+    void set_authorization(std::string_view url);
 
     HttpOptions options_;
+    OriginPolicy origins_;
     std::unique_ptr<Curl> curl_;
+    std::unique_ptr<Token> token_;
+    bool basic_ = false;  // the server asked for Basic credentials
     std::uint64_t fetch_errors_ = 0;
     std::uint64_t jitter_state_;
 };

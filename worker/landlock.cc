@@ -50,7 +50,8 @@ std::uint64_t handled_fs(int abi) {
 
 }  // namespace
 
-Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir, std::optional<std::uint16_t> connect_port) {
+Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir,
+                                                    std::optional<std::span<const std::uint16_t>> connect_ports) {
     const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, kCreateRulesetVersion);
     if (abi < 0) {
         if (errno == ENOSYS) return LandlockOutcome{0, "this kernel was built without Landlock (ENOSYS)"};
@@ -67,10 +68,12 @@ Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir, std::optio
     const PathBeneathAttr beneath{kFsReadFile | kFsReadDir, readable_dir};
     if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRulePathBeneath, &beneath, 0) < 0)
         return sys_error("allowing reads beneath the blob directory (Landlock)");
-    if (connect_port && abi >= 4) {
-        const NetPortAttr port{kNetConnectTcp, *connect_port};
-        if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRuleNetPort, &port, 0) < 0)
-            return sys_error(fmt::format("allowing TCP connect to port {} (Landlock)", *connect_port));
+    if (connect_ports && abi >= 4) {
+        for (const std::uint16_t allowed : *connect_ports) {
+            const NetPortAttr port{kNetConnectTcp, allowed};
+            if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRuleNetPort, &port, 0) < 0)
+                return sys_error(fmt::format("allowing TCP connect to port {} (Landlock)", allowed));
+        }
     }
     if (::syscall(SYS_landlock_restrict_self, ruleset.get(), 0) < 0)
         return sys_error("enforcing the Landlock ruleset");

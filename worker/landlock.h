@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "common/result.h"
@@ -20,10 +21,10 @@ struct LandlockOutcome {
 
 // The caller must already have no_new_privs. `readable_dir` stays readable
 // (files and listings) beneath; any other path is refused with EACCES, whichever fd
-// it is reached through. With `connect_port` (a remote worker), TCP connect to that
-// port stays allowed where the kernel handles TCP rights (ABI 4+); bind, and connect
+// it is reached through. With `connect_ports` (a remote worker), TCP connect to those
+// ports stays allowed where the kernel handles TCP rights (ABI 4+); bind, and connect
 // to any other port, are denied there as for every worker.
-[[nodiscard]] Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir,
-                                                                  std::optional<std::uint16_t> connect_port = {});
+[[nodiscard]] Result<LandlockOutcome> restrict_to_reading_beneath(
+    int readable_dir, std::optional<std::span<const std::uint16_t>> connect_ports = {});
 
 }  // namespace cfs::worker

@@ -297,7 +297,8 @@ int main(int argc, char** argv) {
                                  .on_fetch_error = [page = stats_page ? stats_page->get() : nullptr] {
                                      worker::count_fetch_error(page);
                                  },
-                                 .credentials = std::move(init->init.blob_credentials)};
+                                 .credentials = std::move(init->init.blob_credentials),
+                                 .allowed_origins = std::move(init->init.blob_origins)};
         if (url->scheme == "https") {
             std::ifstream bundle(worker::kCaBundlePath, std::ios::binary);
             std::ostringstream text;
@@ -319,7 +320,7 @@ int main(int argc, char** argv) {
             log::error("cannot start: {}", ready.error().message());
             return EXIT_FAILURE;
         }
-        network = worker::NetworkAccess{url->port};
+        network = worker::NetworkAccess{remote->connect_ports()};
     }
     auto policy = seccomp::builtin_policy_for(remote != nullptr);
     if (!policy) {

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
@@ -78,19 +81,34 @@ std::optional<AuthChallenge> parse_challenge(std::string_view s) {
     return c;
 }
 
-Result<std::string> token_from_json(std::string_view body) {
+Result<TokenGrant> token_from_json(std::string_view body) {
     const auto json = nlohmann::json::parse(body, nullptr, false);
     if (json.is_discarded() || !json.is_object()) return logic_error("the token service's answer is not a JSON object");
+    TokenGrant grant;
     for (const char* key : {"token", "access_token"}) {
         const auto it = json.find(key);
         if (it == json.end() || !it->is_string() || it->get<std::string>().empty()) continue;
-        std::string token = it->get<std::string>();
-        // It goes into a header line: nothing but visible ASCII.
-        if (!std::all_of(token.begin(), token.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; }))
-            return logic_error("the token service's token has characters a header cannot carry");
-        return token;
+        grant.token = it->get<std::string>();
+        break;
     }
-    return logic_error("the token service's answer has no \"token\" or \"access_token\"");
+    if (grant.token.empty()) return logic_error("the token service's answer has no \"token\" or \"access_token\"");
+    // It goes into a header line: nothing but visible ASCII.
+    if (!std::all_of(grant.token.begin(), grant.token.end(), [](char ch) { return ch > 0x20 && ch < 0x7f; }))
+        return logic_error("the token service's token has characters a header cannot carry");
+    if (const auto it = json.find("expires_in"); it != json.end()) {
+        // A year is more than any token service hands out; beyond it is a mistake.
+        constexpr std::int64_t kMaxSeconds = 365LL * 24 * 3600;
+        if (!it->is_number_integer() || it->get<std::int64_t>() <= 0 || it->get<std::int64_t>() > kMaxSeconds)
+            return logic_error(fmt::format("the token service's expires_in is {}, not a number of seconds from 1 to {}",
+                                           it->dump(), kMaxSeconds));
+        grant.expires_in = std::chrono::seconds(it->get<std::int64_t>());
+    }
+    return grant;
+}
+
+std::chrono::seconds token_refresh_after(std::chrono::seconds expires_in) {
+    const auto margin = std::clamp(expires_in / 5, std::chrono::seconds(1), std::chrono::seconds(30));
+    return std::max(expires_in - margin, std::chrono::seconds(0));
 }
 
 }  // namespace cfs::worker

@@ -8,11 +8,14 @@
 // - Bearer realm="...",service="...",scope="...": a token is fetched from the realm
 //   (GET realm?service=...&scope=..., with the credentials as Basic if there are any,
 //   anonymously otherwise) and sent as "Authorization: Bearer <token>" from then on,
-//   fetched again when the server says 401 to it.
-// The realm must be on the blob server's own scheme, host and port: a worker cannot
-// resolve names and may connect to that port only (policy/README.md).
+//   fetched again before its expires_in runs out, and once when the server says 401
+//   to it.
+// The realm must be on the blob server's own origin or one of [blobs]
+// allowed_origins: a worker cannot resolve names and may connect to those ports only
+// (policy/README.md); the supervisor resolved them at start.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,7 +33,20 @@ struct AuthChallenge {
 // The first challenge of a WWW-Authenticate value; nullopt if it has none.
 [[nodiscard]] std::optional<AuthChallenge> parse_challenge(std::string_view value);
 
-// The token of a token service's JSON answer ("token", else "access_token").
-[[nodiscard]] Result<std::string> token_from_json(std::string_view body);
+struct TokenGrant {
+    std::string token;
+    // The answer's expires_in; 60 s when it has none, as the token spec of Docker's
+    // distribution says.
+    std::chrono::seconds expires_in{60};
+};
+
+// The token of a token service's JSON answer ("token", else "access_token"), and how
+// long it lives ("expires_in", seconds, a positive integer).
+[[nodiscard]] Result<TokenGrant> token_from_json(std::string_view body);
+
+// How long after it was received a token is fetched again, ahead of requests that
+// would otherwise be refused: its lifetime less a fifth of it, that fifth between
+// 1 and 30 s (a 60 s token is renewed after 48 s, a 300 s one after 270 s).
+[[nodiscard]] std::chrono::seconds token_refresh_after(std::chrono::seconds expires_in);
 
 }  // namespace cfs::worker

@@ -151,7 +151,7 @@ Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const secc
     blob_dir.reset();
     if (auto dropped = become_user(user); !dropped) return std::move(dropped).error();
     auto landlock = restrict_to_reading_beneath(
-        blobs->get(), network ? std::optional<std::uint16_t>(network->connect_port) : std::nullopt);
+        blobs->get(), network ? std::optional<std::span<const std::uint16_t>>(network->connect_ports) : std::nullopt);
     if (!landlock) return std::move(landlock).error();
     if (auto loaded = filter->load(); !loaded) return std::move(loaded).error();
     return Sandboxed{std::move(*blobs), std::move(*landlock)};

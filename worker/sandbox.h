@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "common/result.h"
 #include "common/seccomp_policy.h"
@@ -45,11 +46,12 @@ struct Sandboxed {
 
 // A worker with a remote blob source (blobs.url) keeps the host's network namespace
 // (it must reach the blob server); Landlock (ABI 4+) then allows TCP connect to
-// `connect_port` only, and its seccomp policy is the base one extended with
+// `connect_ports` only (the blob server's, and those of blobs.allowed_origins: its
+// token service, the blob store it redirects to), and its seccomp policy is the base one extended with
 // policy/worker-remote.seccomp (the caller passes it). Local-only workers get a new,
 // empty network namespace.
 struct NetworkAccess {
-    std::uint16_t connect_port = 0;
+    std::vector<std::uint16_t> connect_ports;
 };
 
 [[nodiscard]] Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy,

@@ -155,6 +155,12 @@ TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old s
     const auto plan = plan_reload(same, creds);
     REQUIRE(plan.refused.size() == 1);
     CHECK(contains(plan.refused[0], "blobs.credentials cannot change while cfsupervisor runs"));
+    auto origins = same;
+    origins.blob_allowed_origins = {"http://auth.test:5001"};
+    const auto widened = plan_reload(same, origins);
+    REQUIRE(widened.refused.size() == 1);
+    CHECK(contains(widened.refused[0], "blobs.allowed_origins cannot change while cfsupervisor runs ((none) -> "
+                                       "\"http://auth.test:5001\")"));
 }
 
 TEST_CASE("reload: cache.dir, cache.tag, blobs.dir are refused by name, and then nothing applies") {

@@ -736,3 +736,37 @@ TEST_CASE("config: blobs.credentials is a path, and only with blobs.url") {
     CHECK(starts_with(error_of(base + "url = \"http://r.test/b/\"\ncredentials = \"creds\"\n"),
                       "x.toml:6:15: blobs.credentials: expected an absolute path"));
 }
+
+TEST_CASE("config: blobs.allowed_origins lists origins a remote worker may also contact, only with blobs.url") {
+    const std::string base = std::string(kMinimal) + "url = \"http://r.test:5000/v2/a/blobs/\"\n";  // line 5
+    auto none = parse_config(base, "x.toml");
+    REQUIRE(none.ok());
+    CHECK(none->blob_allowed_origins.empty());
+    auto r = parse_config(base + "allowed_origins = [\"http://127.0.0.2:5001\", \"https://Store.test/\", "
+                                 "\"http://[fd00::1]:81\"]\n",
+                          "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    // Kept as scheme://host:port, the port spelt out.
+    CHECK(r->blob_allowed_origins ==
+          std::vector<std::string>{"http://127.0.0.2:5001", "https://Store.test:443", "http://[fd00::1]:81"});
+
+    CHECK(error_of(std::string(kMinimal) + "allowed_origins = [\"http://a.test\"]\n") ==
+          "x.toml:5:19: blobs.allowed_origins: only means something with blobs.url (hosts a remote worker may contact "
+          "besides it); set blobs.url or remove it");
+    CHECK(error_of(base + "allowed_origins = \"http://a.test\"\n") ==
+          "x.toml:6:19: blobs.allowed_origins: expected an array of origins, \"http://host[:port]\" or "
+          "\"https://host[:port]\", got a string");
+    CHECK(error_of(base + "allowed_origins = [1]\n") ==
+          "x.toml:6:20: blobs.allowed_origins: expected an array of origins, \"http://host[:port]\" or "
+          "\"https://host[:port]\", got an integer in it");
+    CHECK(error_of(base + "allowed_origins = [\"http://a.test/token\"]\n") ==
+          "x.toml:6:20: blobs.allowed_origins: expected an origin, scheme://host[:port], with no path, got "
+          "\"http://a.test/token\"");
+    CHECK(error_of(base + "allowed_origins = [\"http://u:p@a.test\"]\n") ==
+          "x.toml:6:20: blobs.allowed_origins: expected no user or password in the URL (it would show in logs and "
+          "status), got \"http://u:p@a.test\"");
+    CHECK(error_of(base + "allowed_origins = [\"ftp://a.test\"]\n") ==
+          "x.toml:6:20: blobs.allowed_origins: expected a URL starting with http:// or https://, got \"ftp://a.test\"");
+    CHECK(error_of(base + "allowed_origins = [\"http://a\", \"http://b\", \"http://c\", \"http://d\", \"http://e\"]\n") ==
+          "x.toml:6:19: blobs.allowed_origins: expected at most 4 origins, got 5");
+}

@@ -35,7 +35,8 @@ worker::HttpOptions options_for(const HttpTestServer& server, worker::FetchPolic
     REQUIRE(url);
     // Pinned as the worker pins what the supervisor resolved.
     return worker::HttpOptions{.url = *url, .resolve = url->host_port() + ":127.0.0.1", .ca_bundle = {},
-                               .policy = policy, .on_fetch_error = {}, .credentials = {}};
+                               .policy = policy, .on_fetch_error = {}, .credentials = {},
+                               .allowed_origins = {}};
 }
 
 worker::FetchPolicy quick_policy(int budget_ms) {
@@ -205,7 +206,7 @@ TEST_CASE("http backend: nothing listening gives a connection error naming the U
     REQUIRE(url);
     auto backend = worker::HttpBackend::create(
         worker::HttpOptions{.url = *url, .resolve = {}, .ca_bundle = {}, .policy = quick_policy(300), .on_fetch_error = {},
-                            .credentials = {}});
+                            .credentials = {}, .allowed_origins = {}});
     REQUIRE(backend);
     auto blob = (*backend)->open("x");
     REQUIRE_FALSE(blob);
@@ -308,12 +309,35 @@ TEST_CASE("auth: WWW-Authenticate challenges and token answers are parsed, bad o
     CHECK_FALSE(worker::parse_challenge(""));
     CHECK_FALSE(worker::parse_challenge(R"(Bearer realm="unterminated)"));
 
-    auto t = worker::token_from_json(R"({"token":"abc.def","expires_in":60})");
+    auto t = worker::token_from_json(R"({"token":"abc.def","expires_in":120,"issued_at":"2026-11-25T20:00:00Z"})");
     REQUIRE(t);
-    CHECK(*t == "abc.def");
+    CHECK(t->token == "abc.def");
+    CHECK(t->expires_in == std::chrono::seconds(120));
     auto access = worker::token_from_json(R"({"access_token":"xyz"})");
     REQUIRE(access);
-    CHECK(*access == "xyz");
+    CHECK(access->token == "xyz");
+    CHECK(access->expires_in == std::chrono::seconds(60));  // the token spec's default
+    for (const char* bad : {R"({"token":"a","expires_in":0})", R"({"token":"a","expires_in":-5})",
+                            R"({"token":"a","expires_in":"60"})", R"({"token":"a","expires_in":1.5})",
+                            R"({"token":"a","expires_in":99999999999})"}) {
+        INFO(bad);
+        auto refused = worker::token_from_json(bad);
+        REQUIRE_FALSE(refused);
+        CHECK(refused.error().message().find("expires_in") != std::string::npos);
+    }
+    // Renewed ahead of expiry by a fifth of the lifetime, that fifth kept within 1..30 s.
+    CHECK(worker::token_refresh_after(std::chrono::seconds(60)) == std::chrono::seconds(48));
+    CHECK(worker::token_refresh_after(std::chrono::seconds(300)) == std::chrono::seconds(270));
+    CHECK(worker::token_refresh_after(std::chrono::seconds(3600)) == std::chrono::seconds(3570));
+    CHECK(worker::token_refresh_after(std::chrono::seconds(3)) == std::chrono::seconds(2));
+    CHECK(worker::token_refresh_after(std::chrono::seconds(1)) == std::chrono::seconds(0));
+
+    // What Docker's distribution answers for an expired token, after the challenge.
+    auto expired = worker::parse_challenge(
+        R"(Bearer realm="http://127.0.0.2:5001/token",service="cfs-registry",scope="repository:cfs/images:pull",error="invalid_token")");
+    REQUIRE(expired);
+    CHECK(expired->params.at("realm") == "http://127.0.0.2:5001/token");
+    CHECK(expired->params.at("error") == "invalid_token");
     CHECK_FALSE(worker::token_from_json("not json"));
     CHECK_FALSE(worker::token_from_json(R"({"token":""})"));
     CHECK_FALSE(worker::token_from_json(R"(["token"])"));
@@ -395,7 +419,7 @@ TEST_CASE("auth: a Bearer challenge gets a token from the realm (anonymously or 
     CHECK(m.find("puller:bad") == std::string::npos);
 }
 
-TEST_CASE("auth: a token realm on another host or port is refused (a worker may reach only the blob server)") {
+TEST_CASE("auth: a token realm on an origin that is not blobs.url's nor in blobs.allowed_origins is refused, unasked") {
     HttpTestServer server, other;
     REQUIRE((server.ok() && other.ok()));
     server.put("b", "x");
@@ -406,14 +430,16 @@ TEST_CASE("auth: a token realm on another host or port is refused (a worker may 
     REQUIRE(url);
     auto backend = worker::HttpBackend::create(
         worker::HttpOptions{.url = *url, .resolve = url->host_port() + ":127.0.0.1", .ca_bundle = {},
-                            .policy = quick_policy(2000), .on_fetch_error = {}, .credentials = {}});
+                            .policy = quick_policy(2000), .on_fetch_error = {}, .credentials = {},
+                            .allowed_origins = {}});
     REQUIRE(backend);
     auto blob = (*backend)->open("b");
     REQUIRE_FALSE(blob);
     CHECK(blob.error().errnum == EACCES);
-    CHECK(blob.error().message().find(fmt::format("its token service http://127.0.0.1:{}/token is not on "
-                                                  "http://registry.test:{}",
-                                                  server.port(), server.port())) != std::string::npos);
+    CHECK(blob.error().message().find(fmt::format("its token service http://127.0.0.1:{0}/token is on "
+                                                  "http://127.0.0.1:{0}, which is neither blobs.url's origin "
+                                                  "http://registry.test:{0} nor in blobs.allowed_origins",
+                                                  server.port())) != std::string::npos);
     CHECK(server.token_requests() == 0);
 }
 

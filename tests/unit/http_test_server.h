@@ -75,8 +75,35 @@ public:
     void require_bearer(std::string token, std::string credentials = {}) {
         std::lock_guard lock(mutex_);
         bearer_ = std::move(token);
+        issued_ = bearer_;
         token_basic_ = credentials.empty() ? std::string() : "Basic " + base64(credentials);
     }
+    // The Bearer challenge names this realm instead of this server's /token (a token
+    // service on another server).
+    void set_realm(std::string realm) {
+        std::lock_guard lock(mutex_);
+        realm_ = std::move(realm);
+    }
+    // What /token hands out: `token`, living `expires_in` seconds (omitted when < 0),
+    // to requests with Basic `credentials` when those are not empty.
+    void issue_tokens(std::string token, int expires_in, std::string credentials = {}) {
+        std::lock_guard lock(mutex_);
+        issued_ = std::move(token);
+        expires_in_ = expires_in;
+        token_basic_ = credentials.empty() ? std::string() : "Basic " + base64(credentials);
+    }
+    // Blob requests (once authorised) are answered 307 with Location `base` + the
+    // blob's name, as a registry sends clients to its blob store.
+    void redirect_to(std::string base) {
+        std::lock_guard lock(mutex_);
+        redirect_base_ = std::move(base);
+    }
+    // Any request with an Authorization header gets 400 (a blob store behind presigned
+    // URLs refuses a second authorisation, as S3 does).
+    void refuse_authorization() { refuse_authorization_ = true; }
+    [[nodiscard]] unsigned redirects() const { return redirects_; }
+    [[nodiscard]] unsigned unauthorized() const { return unauthorized_; }
+    [[nodiscard]] unsigned with_authorization() const { return with_authorization_; }
     [[nodiscard]] std::string last_token_request() {
         std::lock_guard lock(mutex_);
         return last_token_request_;
@@ -152,23 +179,38 @@ private:
         bool found = false;
         {
             std::lock_guard lock(mutex_);
+            if (!authorization.empty()) ++with_authorization_;
+            if (refuse_authorization_ && !authorization.empty())
+                return send_all(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
             if (path.starts_with("/token")) {
                 ++token_requests_;
                 last_token_request_ = path;
                 if (!token_basic_.empty() && authorization != token_basic_)
                     return send_all(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
-                const std::string body = fmt::format("{{\"token\": \"{}\", \"expires_in\": 300}}", bearer_);
+                const std::string body =
+                    expires_in_ < 0 ? fmt::format("{{\"token\": \"{}\"}}", issued_)
+                                    : fmt::format("{{\"token\": \"{}\", \"expires_in\": {}}}", issued_, expires_in_);
                 return send_all(c, fmt::format("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                                "Content-Length: {}\r\n\r\n{}", body.size(), body));
             }
-            if (!basic_.empty() && authorization != basic_)
+            if (!basic_.empty() && authorization != basic_) {
+                ++unauthorized_;
                 return send_all(c, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\n"
                                    "Content-Length: 0\r\n\r\n");
-            if (!bearer_.empty() && authorization != "Bearer " + bearer_)
+            }
+            if (!bearer_.empty() && authorization != "Bearer " + bearer_) {
+                ++unauthorized_;
+                const std::string realm = realm_.empty() ? fmt::format("http://127.0.0.1:{}/token", port_) : realm_;
                 return send_all(c, fmt::format("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer "
-                                               "realm=\"http://127.0.0.1:{}/token\",service=\"test-registry\","
+                                               "realm=\"{}\",service=\"test-registry\","
                                                "scope=\"repository:cfs/images:pull\"\r\nContent-Length: 0\r\n\r\n",
-                                               port_));
+                                               realm));
+            }
+            if (!redirect_base_.empty() && path.starts_with("/blobs/")) {
+                ++redirects_;
+                return send_all(c, fmt::format("HTTP/1.1 307 Temporary Redirect\r\nLocation: {}{}\r\n"
+                                               "Content-Length: 0\r\n\r\n", redirect_base_, path.substr(7)));
+            }
             if (fail_count_ > 0) {
                 --fail_count_;
                 if (fail_status_ == 0) return false;  // drop the connection unanswered
@@ -214,7 +256,12 @@ private:
     unsigned fail_count_ = 0;
     int fail_status_ = 0;
     std::atomic<bool> ignore_ranges_{false};
-    std::string basic_, bearer_, token_basic_, last_token_request_;
+    std::string basic_, bearer_, token_basic_, last_token_request_, issued_, realm_, redirect_base_;
+    int expires_in_ = 300;
+    std::atomic<bool> refuse_authorization_{false};
+    std::atomic<unsigned> redirects_{0};
+    std::atomic<unsigned> unauthorized_{0};
+    std::atomic<unsigned> with_authorization_{0};
     std::atomic<unsigned> token_requests_{0};
     std::atomic<unsigned> connections_{0};
     std::atomic<unsigned> requests_{0};

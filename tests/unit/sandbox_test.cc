@@ -762,13 +762,13 @@ TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside
     server.put("sha256:" + std::string(64, '0'), "abc");
     std::unique_ptr<worker::HttpBackend> backend;  // made in the child, before its sandbox
     SandboxedChild c;
-    c.network = worker::NetworkAccess{server.port()};
+    c.network = worker::NetworkAccess{{server.port()}};
     c.before = [&] {
         auto url = parse_blob_url(server.url());
         if (!url) ::_exit(kSandboxFailed);
         auto created = worker::HttpBackend::create(worker::HttpOptions{
             .url = *url, .resolve = url->host_port() + ":127.0.0.1", .ca_bundle = {}, .policy = {},
-            .on_fetch_error = {}, .credentials = {}});
+            .on_fetch_error = {}, .credentials = {}, .allowed_origins = {}});
         if (!created || !worker::prepare_sha256()) ::_exit(kSandboxFailed);
         backend = std::move(*created);
     };
@@ -815,7 +815,7 @@ TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside
 TEST_CASE("sandbox (remote): UDP, raw, packet, netlink and unix sockets stay SIGSYS for a remote worker") {
     if (!have_root()) return;
     BlobDir dir;
-    const worker::NetworkAccess net{8080};
+    const worker::NetworkAccess net{{8080}};
     check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0); }, net);
     check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET6, SOCK_DGRAM, IPPROTO_UDP); }, net);
     check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_RAW, IPPROTO_TCP); }, net);
@@ -829,11 +829,12 @@ TEST_CASE("sandbox (remote): UDP, raw, packet, netlink and unix sockets stay SIG
     check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP); });
 }
 
-TEST_CASE("sandbox (remote): with Landlock ABI 4+, TCP connect to any port but the blob server's is EACCES") {
+TEST_CASE("sandbox (remote): with Landlock ABI 4+, TCP connect to any port but the allowed ones is EACCES") {
     if (!have_root()) return;
     BlobDir dir;
-    testing::HttpTestServer allowed, other;
-    REQUIRE((allowed.ok() && other.ok()));
+    // `allowed` plays the blob server, `realm` a token service in allowed_origins.
+    testing::HttpTestServer allowed, realm, other;
+    REQUIRE((allowed.ok() && realm.ok() && other.ok()));
     auto connect_to = [](std::uint16_t port) {
         const int s = static_cast<int>(::syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP));
         if (s < 0) return -1L;
@@ -847,14 +848,16 @@ TEST_CASE("sandbox (remote): with Landlock ABI 4+, TCP connect to any port but t
         errno = saved;
         return rc;
     };
-    const Outcome to_other = run_call(dir, "connect", [&] { return connect_to(other.port()); },
-                                      worker::NetworkAccess{allowed.port()});
-    const Outcome to_allowed = run_call(dir, "connect", [&] { return connect_to(allowed.port()); },
-                                        worker::NetworkAccess{allowed.port()});
-    INFO("other port: ", to_other.report, "\nallowed port: ", to_allowed.report);
+    const worker::NetworkAccess net{{allowed.port(), realm.port()}};
+    const Outcome to_other = run_call(dir, "connect", [&] { return connect_to(other.port()); }, net);
+    const Outcome to_allowed = run_call(dir, "connect", [&] { return connect_to(allowed.port()); }, net);
+    const Outcome to_realm = run_call(dir, "connect", [&] { return connect_to(realm.port()); }, net);
+    INFO("other port: ", to_other.report, "\nallowed port: ", to_allowed.report, "\nrealm port: ", to_realm.report);
     REQUIRE(WIFEXITED(to_other.status));
     REQUIRE(WIFEXITED(to_allowed.status));
+    REQUIRE(WIFEXITED(to_realm.status));
     CHECK(to_allowed.report.find("calling connect\nreturned 0 errno 0\n") != std::string::npos);
+    CHECK(to_realm.report.find("calling connect\nreturned 0 errno 0\n") != std::string::npos);
     const bool abi4 = to_other.report.find("landlock abi 0\n") == std::string::npos &&
                       to_other.report.find("landlock abi 1\n") == std::string::npos &&
                       to_other.report.find("landlock abi 2\n") == std::string::npos &&

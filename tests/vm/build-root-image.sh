@@ -59,7 +59,7 @@ if [[ ${#wrk_paths[@]} -ne 1 || ! -x "$inst${wrk_paths[0]}" ]]; then
 fi
 wrk_path=${wrk_paths[0]}
 
-inputs=("$0" "$killer" "$here"/guest/lib.sh "$here"/guest/systemd/*
+inputs=("$0" "$here/make-registry-token.sh" "$killer" "$here"/guest/lib.sh "$here"/guest/systemd/*
         "$here"/systemd-scenarios/*.sh "$here"/scenarios/*.inc "${bench_scenarios[@]}")
 [[ -x "$bench_reader" ]] && inputs+=("$bench_reader")
 key=$( { echo "$tree ${installed[*]}"; cat "${inputs[@]}"; (cd "$inst" && cat "${installed[@]/#/.}"); } \
@@ -134,6 +134,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
     -keyout "$stage/etc/cfs-test-tls/key.pem" -out "$stage/etc/cfs-test-tls/cert.pem" 2> /dev/null
 chmod 0644 "$stage/etc/cfs-test-tls/cert.pem"
 chmod 0640 "$stage/etc/cfs-test-tls/key.pem"
+# docker-registry's token auth: its rootcertbundle and tokens signed for it, for
+# systemd_registry_token.
+"$here/make-registry-token.sh" "$stage/etc/cfs-test-token"
 
 t=/usr/lib/cfs-tests
 add 0644 "$here/guest/lib.sh" "$t/lib.sh"

@@ -115,3 +115,111 @@ systemd_stop_supervisor() {
 # helpers written for the initramfs VM mean the same thing in this one.
 start_supervisor() { systemd_start_supervisor "$@"; }
 stop_supervisor() { systemd_stop_supervisor; }
+
+# ---- remote blobs (systemd_remote_*, systemd_registry_*) -----------------------------
+
+# write_nginx_conf: /etc/nginx/nginx.conf with the server blocks read from stdin
+# inside its http block; nginx logs requests to /var/log/nginx/access.log unless a
+# server block names its own access_log.
+write_nginx_conf() {
+    {
+        printf 'user www-data;\nworker_processes 1;\npid /run/nginx.pid;\nerror_log /var/log/nginx/error.log;\n'
+        printf 'events { worker_connections 64; }\nhttp {\n    access_log /var/log/nginx/access.log;\n'
+        cat
+        printf '}\n'
+    } > /etc/nginx/nginx.conf
+}
+
+# start_nginx: (re)starts nginx with the config write_nginx_conf wrote.
+start_nginx() {
+    systemctl restart nginx || { journalctl -b --no-pager -u nginx | tail -n 20; fail "nginx did not (re)start"; }
+}
+
+# allow_network: the drop-in an operator writes for remote blobs (README, "Remote
+# blobs"): the unit's PrivateNetwork=, RestrictAddressFamilies= and IPAddressDeny=
+# keep it off the network otherwise. localhost is 127.0.0.0/8: every server the
+# scenarios run is on it.
+allow_network() {
+    mkdir -p /run/systemd/system/cfsupervisor.service.d
+    printf '[Service]\nPrivateNetwork=no\nRestrictAddressFamilies=AF_INET AF_INET6\nIPAddressAllow=localhost\n' \
+        > /run/systemd/system/cfsupervisor.service.d/remote.conf
+    systemctl daemon-reload
+}
+
+# write_remote_config URL [LINE...]: write_config 1 with an empty local blob
+# directory, blobs.url = URL and each LINE (TOML, e.g. 'credentials = "/x"') added
+# to [blobs].
+write_remote_config() {
+    CFS_BLOBS=/var/lib/cfsupervisor/blobs
+    write_config 1
+    _lines="url = \"$1\""
+    shift
+    for _l in "$@"; do _lines="$_lines\\n$_l"; done
+    sed -i "/^dir = \"\/var\/lib\/cfsupervisor\/blobs\"\$/a $_lines" "$CFS_CONFIG"
+    grep -q "^url = \"" "$CFS_CONFIG" || fail "blobs.url not written into $CFS_CONFIG"
+}
+
+# mount_checked MOUNTPOINT FSID IMAGE: mounts FSID and checks every file against
+# IMAGE's manifest.
+mount_checked() {
+    mount_erofs "$1" "fsid=$2"
+    check_manifest "$1" "$CFS_MANIFESTS/$3.sha256"
+}
+
+# mount_refused MOUNTPOINT OPTIONS: the mount must fail, and within 30 s.
+mount_refused() {
+    mkdir -p "$1"
+    _t0=$(now_cs)
+    _st=0
+    timeout -s KILL 30 mount -t erofs none -o "$2" "$1" 2> /tmp/mount.err || _st=$?
+    [ "$_st" -ne 0 ] || fail "mount -o $2 succeeded; it should have failed"
+    [ "$_st" -ne 137 ] || fail "mount -o $2 hung"
+    log "mount -o $2 failed with status $_st in $(elapsed "$_t0")s: $(cat /tmp/mount.err)"
+}
+
+# read_fails_quickly FILE: reading FILE must fail with EIO, and within 30 s.
+read_fails_quickly() {
+    _t0=$(now_cs)
+    _st=0
+    timeout -s KILL 30 cat "$1" > /dev/null 2> /tmp/read.err || _st=$?
+    log "reading $1: status $_st after $(elapsed "$_t0")s: $(cat /tmp/read.err)"
+    [ "$_st" -ne 0 ] || fail "reading $1 succeeded; it should have failed"
+    [ "$_st" -ne 137 ] || fail "reading $1 hung"
+    grep -q 'Input/output error' /tmp/read.err || fail "reading $1 did not fail with EIO: $(cat /tmp/read.err)"
+}
+
+# failed_fetches: the count `cfsupervisor status` shows ("; N failed fetches").
+failed_fetches() { cfsupervisor status | sed -n 's/.*; \([0-9]*\) failed fetches$/\1/p'; }
+
+# Debian's docker-registry (distribution 2.8) with filesystem storage on 127.0.0.1.
+CFS_REGISTRY_STORE=/var/lib/docker-registry
+CFS_REGISTRY_REPO=cfs/images
+CFS_REGISTRY_PORT=5000
+
+# registry_add_blob FILE: puts FILE into the registry's storage as a blob of
+# $CFS_REGISTRY_REPO (what a push would leave: the blob data, and the repository's
+# link to it), and prints its digest.
+registry_add_blob() {
+    _hex=$(sha256sum "$1" | cut -d' ' -f1)
+    _dir=$CFS_REGISTRY_STORE/docker/registry/v2/blobs/sha256/$(echo "$_hex" | cut -c1-2)/$_hex
+    _link=$CFS_REGISTRY_STORE/docker/registry/v2/repositories/$CFS_REGISTRY_REPO/_layers/sha256/$_hex
+    mkdir -p "$_dir" "$_link"
+    ln -sf "$1" "$_dir/data"
+    printf 'sha256:%s' "$_hex" > "$_link/link"
+    echo "sha256:$_hex"
+}
+
+# start_registry: writes its config (YAML read from stdin is appended: auth, say)
+# and starts it; fails unless it listens within 30 s.
+start_registry() {
+    chown -R docker-registry: "$CFS_REGISTRY_STORE"
+    {
+        printf 'version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: %s\n' "$CFS_REGISTRY_STORE"
+        printf 'http:\n  addr: 127.0.0.1:%s\n' "$CFS_REGISTRY_PORT"
+        cat
+    } > /etc/docker/registry/config.yml
+    systemctl start docker-registry || { registry_log | tail -n 20; fail "docker-registry did not start"; }
+    _registry_listening() { registry_log | grep -q "listening on 127.0.0.1:$CFS_REGISTRY_PORT"; }
+    wait_for 30 _registry_listening || { registry_log | tail -n 20; fail "docker-registry is not listening"; }
+}
+registry_log() { journalctl -b --no-pager -o cat -u docker-registry; }
