@@ -49,7 +49,7 @@ def figures(rows):
     direct = {}
     for r in rows:
         w = r["workload"]
-        if w in ("peak_rss", "failover", "supervisor_restart"):
+        if w in ("peak_rss", "failover", "supervisor_restart", "settings"):
             continue
         res = r["result"]
         rec = {"workload": w, "workers": r["workers"], "seconds": res["seconds"]}
@@ -70,9 +70,10 @@ def figures(rows):
         out.append(rec)
     blob = direct.get("blob_file")
     for rec in out:
-        if blob and rec["workload"] in ("cold_seq", "warm_seq"):
+        if blob and rec["workload"] in ("cold_seq", "warm_seq", "cold_seq_per_read", "copy_pread", "copy_mmap"):
             rec["ratio_to_blob_file"] = rec["mib_per_s"] / blob
-        loop = direct.get("cold_seq" if rec["workload"] == "warm_seq" else rec["workload"])
+        same_on_loop = {"warm_seq": "cold_seq", "cold_seq_per_read": "cold_seq", "cold_small_per_read": "cold_small"}
+        loop = direct.get(same_on_loop.get(rec["workload"], rec["workload"]))
         if rec["workers"] > 0 and loop:
             rec["ratio_to_loop"] = rec["rate"] / loop
     return out
@@ -87,11 +88,14 @@ def main():
     rss = [r for r in rows if r["workload"] == "peak_rss"]
     failover = next((r for r in rows if r["workload"] == "failover"), None)
 
+    settings = next((r for r in rows if r["workload"] == "settings"), None)
+    if settings:
+        print(f"workers.read_ahead_kib: {settings['read_ahead_kib']}")
     print(f"{'workload':<11} {'workers':>7} {'rate':>16} {'/blob file':>10} {'/loop':>6} {'p50 us':>7} "
           f"{'p99 us':>7} {'cpu ms/MiB':>10}")
     for f in figs:
         who = "loop" if f["workers"] == 0 else str(f["workers"])
-        if f["workload"] == "blob_file":
+        if f["workload"] in ("blob_file", "copy_pread", "copy_mmap"):
             who = "direct"
         blob = f"{f['ratio_to_blob_file']:.2f}" if "ratio_to_blob_file" in f else ""
         loop = f"{f['ratio_to_loop']:.2f}" if "ratio_to_loop" in f else ""
@@ -100,6 +104,13 @@ def main():
         cpu = f"{f['daemon_cpu_ms_per_mib']:.1f}" if "daemon_cpu_ms_per_mib" in f else ""
         print(f"{f['workload']:<11} {who:>7} {f['rate']:>8.1f} {f['unit']:<7} {blob:>10} {loop:>6} {p50:>7} {p99:>7} "
               f"{cpu:>10}")
+    speedups = {}
+    for w in ("cold_seq", "cold_small"):
+        with_ahead = next((f["rate"] for f in figs if f["workload"] == w and f["workers"] == 1), None)
+        per_read = next((f["rate"] for f in figs if f["workload"] == w + "_per_read"), None)
+        if with_ahead and per_read:
+            speedups[w] = with_ahead / per_read
+            print(f"{w}, 1 worker: {speedups[w]:.1f}x the rate of answering each READ as it comes")
     for r in rss:
         print(f"peak RSS with {r['workers']} worker(s): supervisor {r['supervisor_kib'] / 1024:.1f} MiB, "
               f"largest worker {r['worker_kib'] / 1024:.1f} MiB")
@@ -115,6 +126,12 @@ def main():
             if "p99_in_cold_read_round_trips" in summary else ""
         print(f"failover recovery over {len(ms)} worker kills: p50 {summary['p50_ms']} ms, "
               f"p99 {summary['p99_ms']} ms{rt}")
+        restore = failover.get("restore_ms", [])
+        if restore:
+            summary["restore_p50_ms"] = percentile(restore, 0.5)
+            summary["restore_p99_ms"] = percentile(restore, 0.99)
+            print(f"  of which death to restore written: p50 {summary['restore_p50_ms']} ms, "
+                  f"p99 {summary['restore_p99_ms']} ms")
 
     restart = next((r for r in rows if r["workload"] == "supervisor_restart"), None)
     restart_summary = {}
@@ -126,7 +143,7 @@ def main():
 
     os.makedirs(out_dir, exist_ok=True)
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figs,
-              "peak_rss": rss, "failover": summary, "supervisor_restart": restart_summary, "raw": rows}
+              "peak_rss": rss, "speedup_over_per_read": speedups, "failover": summary, "supervisor_restart": restart_summary, "raw": rows}
     with open(os.path.join(out_dir, "latest.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(f"wrote {os.path.join(out_dir, 'latest.json')}")

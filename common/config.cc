@@ -23,6 +23,9 @@ namespace {
 constexpr std::int64_t kMinWorkers = 1;
 constexpr std::int64_t kMaxWorkers = 64;
 constexpr std::int64_t kMaxSpares = 8;
+// A window is written through the worker's 1 MiB buffer, chunk by chunk, so a large
+// one costs time between requests, not memory.
+constexpr std::int64_t kMaxReadAheadKib = 64 * 1024;
 // A token service and a blob store, with room for a second of each; every one is
 // resolved at start and carried in each worker's Init.
 constexpr std::size_t kMaxAllowedOrigins = 4;
@@ -129,7 +132,7 @@ struct TableSchema {
 
 constexpr std::string_view kCacheKeys[] = {"dir", "tag"};
 constexpr std::string_view kBlobsKeys[] = {"dir", "url", "credentials", "allowed_origins"};
-constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user"};
+constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user", "read_ahead_kib"};
 constexpr std::string_view kLogKeys[] = {"level"};
 constexpr std::string_view kTestingKeys[] = {"fault_file"};
 constexpr std::string_view kControlKeys[] = {"group"};
@@ -502,6 +505,14 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
     if (Status st = bounded_integer(*workers, "spares", 0, kMaxSpares, config.spare_count); !st)
         return std::move(st).error();
     if (Status st = worker_user(*workers, config); !st) return std::move(st).error();
+    if (Status st = bounded_integer(*workers, "read_ahead_kib", 0, kMaxReadAheadKib, config.read_ahead_kib); !st)
+        return std::move(st).error();
+    if (config.read_ahead_kib % 4 != 0) {
+        // Cache files take whole 4 KiB blocks (direct I/O).
+        return at(position_of(*workers->table->get("read_ahead_kib")),
+                  fmt::format("workers.read_ahead_kib: expected a multiple of 4 (whole 4 KiB blocks), got {}",
+                              config.read_ahead_kib));
+    }
 
     auto control_section = section(root, "control");
     if (!control_section) return std::move(control_section).error();

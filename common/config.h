@@ -12,6 +12,7 @@
 //   count = 1                            # optional: integer 1..64
 //   spares = 1                           # optional: integer 0..8, started and paused
 //   user = "cfsupervisor-worker"         # optional: the user workers run as
+//   read_ahead_kib = 4096                # optional: 0..65536, a multiple of 4; 0 = off
 //   [control]
 //   group = ""                           # optional: group allowed to read status
 //   [log]
@@ -38,6 +39,8 @@ namespace cfs {
 
 // Created by units/cfsupervisor.sysusers.
 inline constexpr std::string_view kDefaultWorkerUser = "cfsupervisor-worker";
+// docs/benchmarks.md has the figures behind it.
+inline constexpr unsigned kDefaultReadAheadKib = 4096;
 
 struct Config {
     std::string cache_dir;
@@ -61,6 +64,9 @@ struct Config {
     // The unprivileged user every worker switches to (worker/sandbox.h). Only the
     // name's form is checked here; the supervisor resolves it when it starts.
     std::string worker_user = std::string(kDefaultWorkerUser);
+    // The largest read-ahead window per object (worker/read_ahead.h), in KiB; 0 copies
+    // only what the kernel asks for. Sent to workers in Init.
+    unsigned read_ahead_kib = kDefaultReadAheadKib;
     // [control] group: members may read `cfsupervisor status` (root may always, and
     // alone may run admin commands). Empty: root only.
     std::string control_group;

@@ -63,6 +63,8 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"MSG_CMSG_CLOEXEC", MSG_CMSG_CLOEXEC},
     {"MSG_DONTWAIT", MSG_DONTWAIT},
     {"EPOLL_CLOEXEC", EPOLL_CLOEXEC},
+    {"SEEK_DATA", SEEK_DATA},
+    {"SEEK_HOLE", SEEK_HOLE},
     {"CLOCK_MONOTONIC", CLOCK_MONOTONIC},
     {"CLOCK_REALTIME", CLOCK_REALTIME},
     {"FUTEX_WAKE_PRIVATE", FUTEX_WAKE_PRIVATE},

@@ -65,8 +65,8 @@ Result<Message> read_body(Reader& r) {
     T m{};
     bool ok = true;
     if constexpr (std::is_same_v<T, Init>) {
-        ok = r.u32(m.worker_id) && r.u32(m.log_level) && r.u32(m.fault_point) && r.str(m.blob_url) &&
-             r.str(m.blob_resolve) && r.str(m.blob_credentials) && r.str(m.blob_origins);
+        ok = r.u32(m.worker_id) && r.u32(m.log_level) && r.u32(m.fault_point) && r.u32(m.read_ahead_kib) &&
+             r.str(m.blob_url) && r.str(m.blob_resolve) && r.str(m.blob_credentials) && r.str(m.blob_origins);
     } else if constexpr (kIsIdOnly<T>) {
         ok = r.u32(m.object_id);
     } else if constexpr (kIsDescription<T>) {
@@ -142,6 +142,7 @@ std::vector<std::byte> encode(const Message& m) {
                 w.u32(v.worker_id);
                 w.u32(v.log_level);
                 w.u32(v.fault_point);
+                w.u32(v.read_ahead_kib);
                 w.str(v.blob_url.substr(0, kMaxKeySize));
                 w.str(v.blob_resolve.substr(0, kMaxKeySize));
                 w.str(v.blob_credentials.substr(0, kMaxKeySize));

@@ -83,6 +83,8 @@ struct Init {
     std::uint32_t log_level = 0;
     // Test builds only (CFS_FAULT_INJECTION): worker/fault.h; always 0 otherwise.
     std::uint32_t fault_point = 0;
+    // workers.read_ahead_kib: the largest read-ahead window (worker/read_ahead.h).
+    std::uint32_t read_ahead_kib = 0;
     // [blobs] url (common/blob_url.h); empty: local blobs only, and the worker keeps
     // its network namespace.
     std::string blob_url;

@@ -47,6 +47,11 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
         plan.changes.push_back(fmt::format("log.level {} -> {}", log::level_name(running.log_level),
                                            log::level_name(next.log_level)));
     }
+    if (running.read_ahead_kib != next.read_ahead_kib) {
+        plan.read_ahead = true;
+        plan.changes.push_back(
+            fmt::format("workers.read_ahead_kib {} -> {}", running.read_ahead_kib, next.read_ahead_kib));
+    }
     if (running.worker_count != next.worker_count) {
         plan.workers = true;
         plan.changes.push_back(fmt::format("workers.count {} -> {}", running.worker_count, next.worker_count));

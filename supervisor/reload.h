@@ -3,6 +3,9 @@
 // the two configs (tested on hand-made ones); supervisor.cc applies it.
 //
 // - Live: log.level (the supervisor at once; workers started from then on),
+//   workers.read_ahead_kib (workers started from then on: it travels in Init, and
+//   a running worker's windows are its own business; `restart-workers` applies it
+//   to all),
 //   workers.count and workers.spares (workers are started, or paused and let go),
 //   control.group (who may read status from then on).
 // - Live, with a rolling restart: workers.user. A worker switches user once, in its
@@ -29,6 +32,7 @@ struct ReloadPlan {
     // One entry per key that changes: "workers.count 1 -> 2".
     std::vector<std::string> changes;
     bool log_level = false;
+    bool read_ahead = false;     // workers started from now on
     bool workers = false;        // count or spares
     bool control_group = false;
     bool worker_user = false;    // needs every worker replaced

@@ -178,6 +178,7 @@ std::string Supervisor::describe_object(std::uint32_t object_id) const {
 
 void Supervisor::start_worker(WorkerSlot& slot) {
     slot.restart_at.reset();
+    slot.restart_after_recovery = false;
     auto stats_page = stats_.open_page(slot.id);
     auto spawned = spawn_worker(worker_executable_.get(), config_.worker_user);
     if (!spawned) {
@@ -210,8 +211,14 @@ void Supervisor::start_worker(WorkerSlot& slot) {
         return;
     }
     const int fds[] = {device_.get(), blob_dir_.get(), *stats_page};
-    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0, config_.blob_url, blob_resolve_,
-                    blob_credentials_, fmt::format("{}", fmt::join(config_.blob_allowed_origins, "\n"))};
+    wire::Init init{slot.id,
+                    static_cast<std::uint32_t>(config_.log_level),
+                    0,
+                    config_.read_ahead_kib,
+                    config_.blob_url,
+                    blob_resolve_,
+                    blob_credentials_,
+                    fmt::format("{}", fmt::join(config_.blob_allowed_origins, "\n"))};
     if (faults_) {
         auto fault = faults_->next_worker();
         if (!fault) log::error("testing: {}", fault.error().message());
@@ -316,7 +323,23 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
             log::info("failover: closed {} object(s); the kernel reopens each on its next READ", dropped.size());
         begin_failover(slot);
     }
-    if (slot.id < wanted_slots()) schedule_restart(slot);  // else the slot goes (resize_slots)
+    if (slot.id >= wanted_slots()) return;  // the slot goes (resize_slots)
+    // A paused spare takes the dead worker's place (reconcile): the replacement is not
+    // needed for the recovery, and would only compete with it for a CPU.
+    const bool spare_takes_over =
+        held_requests && std::any_of(state_.workers.begin(), state_.workers.end(), [&](const WorkerSlot& w) {
+            return w.id != slot.id && w.state == WorkerState::paused && !w.retiring;
+        });
+    if (spare_takes_over && restart_delay(slot.consecutive_failures).count() == 0)
+        defer_restart(slot);
+    else
+        schedule_restart(slot);
+}
+
+void Supervisor::defer_restart(WorkerSlot& slot) {
+    slot.restart_at = Clock::now() + kReplacementDeferral;
+    slot.restart_after_recovery = true;
+    arm_timer();
 }
 
 void Supervisor::begin_failover(const WorkerSlot& dead) {
@@ -350,6 +373,8 @@ void Supervisor::on_progress(const WorkerSlot& slot) {
               awaiting_first_answer_->dead_worker);
     last_recovery_ms_ = static_cast<double>(took.count());
     awaiting_first_answer_.reset();
+    for (auto& w : state_.workers)
+        if (w.restart_after_recovery && w.restart_at && !w.running()) start_worker(w);
 }
 
 void Supervisor::reconcile() {

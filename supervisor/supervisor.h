@@ -29,6 +29,10 @@ inline constexpr auto kPauseTimeout = std::chrono::seconds(5);
 // This many failures in a row without answering a request is called a crash loop
 // (log and systemd STATUS=).
 inline constexpr unsigned kCrashLoopFailures = 3;
+// A serving worker's replacement, when a spare takes its place, starts once the
+// failover's first READ is answered, or after this long: starting a process (fork,
+// exec, sandbox) takes a CPU the recovery needs (benchmarked: docs/benchmarks.md).
+inline constexpr auto kReplacementDeferral = std::chrono::milliseconds(250);
 
 [[nodiscard]] std::chrono::milliseconds restart_delay(unsigned consecutive_failures);
 
@@ -63,6 +67,8 @@ private:
     void drop_socket(WorkerSlot& slot);
     void reap(WorkerSlot& slot);
     void schedule_restart(WorkerSlot& slot);
+    // Restarts `slot` after the recovery instead of now (kReplacementDeferral).
+    void defer_restart(WorkerSlot& slot);
     void on_timer();
     void arm_timer();
     void begin_failover(const WorkerSlot& dead);

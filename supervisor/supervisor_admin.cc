@@ -81,6 +81,9 @@ ControlReply Supervisor::apply_reload(std::string_view origin) {
     if (plan.log_level)
         notes += "running workers keep their log level; workers started from now on (and after "
                  "`cfsupervisor restart-workers`) use the new one\n";
+    if (plan.read_ahead)
+        notes += "running workers keep their read-ahead; workers started from now on (and after "
+                 "`cfsupervisor restart-workers`) use the new one\n";
     if (plan.workers) notes += "workers are started or let go now; `cfsupervisor status` shows them\n";
     if (plan.worker_user) {
         if (auto begun = begin_rolling_restart("workers.user changed"); !begun) {

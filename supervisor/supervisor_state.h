@@ -47,6 +47,8 @@ struct WorkerSlot {
     // Restart bookkeeping:
     unsigned consecutive_failures = 0;
     std::optional<Clock::time_point> restart_at;
+    // restart_at is only a fallback: the restart comes with the failover's first answer.
+    bool restart_after_recovery = false;
     std::uint64_t restarts = 0;
     std::string last_exit;
     // The last death was a SIGKILL from someone else (an operator, the OOM killer):

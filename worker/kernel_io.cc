@@ -28,6 +28,15 @@ Status DeviceKernelIo::write_command(std::string_view command) {
     }
 }
 
+Result<std::uint64_t> DeviceKernelIo::seek(int anon_fd, std::uint64_t pos, Seek what) {
+    const off_t at = ::lseek(anon_fd, static_cast<off_t>(pos), what == Seek::data ? SEEK_DATA : SEEK_HOLE);
+    if (at >= 0) return static_cast<std::uint64_t>(at);
+    // ENXIO: `pos` is at or past the end of the file, where there is no data and
+    // (as far as a writer cares) only a hole.
+    if (errno == ENXIO) return what == Seek::data ? UINT64_MAX : pos;
+    return sys_error(fmt::format("looking for {} at offset {} in a cache file", what == Seek::data ? "data" : "a hole", pos));
+}
+
 Status DeviceKernelIo::write_cache(int anon_fd, std::span<const std::byte> data, std::uint64_t offset) {
     std::size_t done = 0;
     while (done < data.size()) {

@@ -23,6 +23,10 @@ public:
     // Writes all of `data` (4096-aligned buffer, offset and length) into the cache file.
     [[nodiscard]] virtual Status write_cache(int anon_fd, std::span<const std::byte> data,
                                              std::uint64_t offset) = 0;
+    // lseek(SEEK_DATA or SEEK_HOLE) on an anon fd: what the object's cache file holds,
+    // whoever wrote it. No data at or after `pos`: UINT64_MAX for data, `pos` for a hole.
+    enum class Seek { data, hole };
+    [[nodiscard]] virtual Result<std::uint64_t> seek(int anon_fd, std::uint64_t pos, Seek what) = 0;
     // CACHEFILES_IOC_READ_COMPLETE for `msg_id`.
     [[nodiscard]] virtual Status complete_read(int anon_fd, std::uint32_t msg_id) = 0;
     // Whether `fd` really is a cachefiles anon fd (guards against closing, or writing
@@ -38,6 +42,7 @@ public:
     Result<std::size_t> read_request(std::span<std::byte> buffer) override;
     Status write_command(std::string_view command) override;
     Status write_cache(int anon_fd, std::span<const std::byte> data, std::uint64_t offset) override;
+    Result<std::uint64_t> seek(int anon_fd, std::uint64_t pos, Seek what) override;
     Status complete_read(int anon_fd, std::uint32_t msg_id) override;
     bool is_cache_anon_fd(int fd) override;
 

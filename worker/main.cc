@@ -109,7 +109,7 @@ int serve(int sock, InitReceived init, worker::BlobBackend* remote, worker::Requ
     worker::BlobBackend& backend = layered ? static_cast<worker::BlobBackend&>(*layered) : local;
     worker::RequestHandler* handler_ptr = nullptr;
     worker::SocketSupervisorLink link(sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); });
-    worker::RequestHandler handler(kernel, backend, link);
+    worker::RequestHandler handler(kernel, backend, link, std::uint64_t{init.init.read_ahead_kib} * 1024);
     handler_ptr = &handler;
 
     unique_fd epoll(::epoll_create1(EPOLL_CLOEXEC));
@@ -165,11 +165,18 @@ int serve(int sock, InitReceived init, worker::BlobBackend* remote, worker::Requ
     std::array<std::byte, kmsg::kMaxMessageSize> message;
     for (;;) {
         std::array<epoll_event, 4> events;
-        int n = ::epoll_wait(epoll.get(), events.data(), events.size(), -1);
+        // Read-ahead is written only while nothing else waits: requests and the
+        // supervisor's messages first.
+        const bool ahead = serving && handler.has_ahead_work();
+        int n = ::epoll_wait(epoll.get(), events.data(), events.size(), ahead ? 0 : -1);
         if (n < 0) {
             if (errno == EINTR) continue;
             log::error("{}", sys_error("waiting for requests").message());
             return EXIT_FAILURE;
+        }
+        if (n == 0 && ahead) {
+            handler.write_ahead_step();
+            stats.written(handler.counters().bytes_written);
         }
         for (int i = 0; i < n; ++i) {
             if (events[i].data.fd == sock) {

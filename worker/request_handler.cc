@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "common/blob_name.h"
 #include "common/fault_point.h"
@@ -16,10 +17,30 @@ namespace {
 std::uint64_t round_down(std::uint64_t v) { return v / kCacheBlockSize * kCacheBlockSize; }
 std::uint64_t round_up(std::uint64_t v) { return round_down(v + kCacheBlockSize - 1); }
 
+// The kernel's view of one object's cache file. A failed lseek (ENOBUFS: the object
+// was closed under us) reads as "nothing there", which at worst writes bytes again.
+class AnonFdPresence final : public CachePresence {
+public:
+    AnonFdPresence(KernelIo& kernel, int anon_fd) : kernel_(kernel), fd_(anon_fd) {}
+    std::uint64_t hole_from(std::uint64_t pos) override {
+        auto at = kernel_.seek(fd_, pos, KernelIo::Seek::hole);
+        return at ? *at : pos;
+    }
+    std::uint64_t data_from(std::uint64_t pos) override {
+        auto at = kernel_.seek(fd_, pos, KernelIo::Seek::data);
+        return at ? *at : UINT64_MAX;
+    }
+
+private:
+    KernelIo& kernel_;
+    int fd_;
+};
+
 }  // namespace
 
-RequestHandler::RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor)
-    : kernel_(kernel), backend_(backend), supervisor_(supervisor) {
+RequestHandler::RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor,
+                               std::uint64_t read_ahead_max)
+    : kernel_(kernel), backend_(backend), supervisor_(supervisor), read_ahead_(read_ahead_max, kCacheBlockSize) {
     buffer_.reset(static_cast<std::byte*>(std::aligned_alloc(kCacheBlockSize, kCopyChunkSize)));
     if (!buffer_) throw std::bad_alloc();
 }
@@ -93,8 +114,8 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
     reach(FaultPoint::open_after_copen);
     log::debug("object {} open: volume \"{}\" blob \"{}\" size {}", r.object_id,
                kmsg::printable(r.volume_key), blob_name, (*blob)->size());
-    objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob),
-                                                  std::move(r.volume_key), std::move(r.cookie_key)});
+    objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob), std::move(r.volume_key),
+                                                  std::move(r.cookie_key)});
     return supervisor_.object_copened(r.object_id);
 }
 
@@ -114,18 +135,19 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
 }
 
-bool RequestHandler::copy_range(Object& object, const kmsg::ReadRequest& r) {
+bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& r, bool ahead) {
     if (!object.blob) return false;
-    // Cache files take direct I/O: whole blocks only. A range the kernel asks for is
-    // already aligned; widening an unaligned one only rewrites bytes with themselves.
-    const std::uint64_t end = round_up(r.offset + r.length);
-    for (std::uint64_t pos = round_down(r.offset); pos < end;) {
-        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunkSize, end - pos));
+    for (std::uint64_t pos = range.begin; pos < range.end;) {
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunkSize, range.end - pos));
         auto got = object.blob->read_at(std::span(buffer_.get(), want), pos);
         if (!got) {
-            log::error("READ of object {} (volume \"{}\" blob \"{}\") failed at offset {}: {}",
-                       r.object_id, kmsg::printable(object.volume_key),
-                       kmsg::printable(object.cookie_key), pos, got.error().message());
+            if (ahead)
+                log::debug("read-ahead for object {} stopped at offset {}: {}", r.object_id, pos,
+                           got.error().message());
+            else
+                log::error("READ of object {} (volume \"{}\" blob \"{}\") failed at offset {}: {}",
+                           r.object_id, kmsg::printable(object.volume_key),
+                           kmsg::printable(object.cookie_key), pos, got.error().message());
             return false;
         }
         // The blob's last block is padded with zeros, as a cache file block must be
@@ -141,18 +163,25 @@ bool RequestHandler::copy_range(Object& object, const kmsg::ReadRequest& r) {
         if (block_len > 0) {
             if (auto written = kernel_.write_cache(object.anon_fd.get(), std::span(buffer_.get(), block_len), pos);
                 !written) {
-                log::error("READ of object {} (volume \"{}\" blob \"{}\"): {}", r.object_id,
-                           kmsg::printable(object.volume_key), kmsg::printable(object.cookie_key),
+                log::error("{} of object {} (volume \"{}\" blob \"{}\"): {}", ahead ? "read-ahead" : "READ",
+                           r.object_id, kmsg::printable(object.volume_key), kmsg::printable(object.cookie_key),
                            written.error().message());
                 return false;
             }
             counters_.bytes_written += block_len;
+            if (ahead) counters_.bytes_ahead += block_len;
         }
-        if (*got < want) {
-            log::warning("READ of object {} (volume \"{}\" blob \"{}\") wants {} bytes at {}, but the "
-                         "blob ends at {}",
-                         r.object_id, kmsg::printable(object.volume_key),
-                         kmsg::printable(object.cookie_key), r.length, r.offset, pos + *got);
+        // Short only when a block asked for is missing: the blob's last block is
+        // whole once padded.
+        if (block_len < want) {
+            if (ahead)
+                log::debug("read-ahead for object {} stopped at offset {}: the blob ends there", r.object_id,
+                           pos + *got);
+            else
+                log::warning("READ of object {} (volume \"{}\" blob \"{}\") wants {} bytes at {}, but the "
+                             "blob ends at {}",
+                             r.object_id, kmsg::printable(object.volume_key),
+                             kmsg::printable(object.cookie_key), r.length, r.offset, pos + *got);
             return false;
         }
         pos += want;
@@ -172,7 +201,19 @@ Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
         return {};
     }
     reach(FaultPoint::read_stall);
-    if (!copy_range(*object, r)) ++counters_.reads_short;
+    // Cache files take direct I/O: whole blocks only. A range the kernel asks for is
+    // already aligned; widening an unaligned one only rewrites bytes with themselves.
+    AnonFdPresence cache(kernel_, object->anon_fd.get());
+    const ByteRange own = read_ahead_.own_range(r.offset, r.length, cache);
+    bool whole = true;
+    if (own.empty())
+        ++counters_.reads_already_written;
+    else if (!copy_range(*object, own, r, false))
+        whole = false;
+    if (!whole)
+        ++counters_.reads_short;
+    else if (!own.empty() && object->blob)
+        plan_stream(r.object_id, read_ahead_.plan_ahead(read_ahead_.widen(r.offset, r.length), object->blob->size(), cache), r);
     reach(FaultPoint::read_before_complete);
     // Completed even when data is missing: the kernel then finds the hole and fails
     // the reader's read() at once, instead of leaving it waiting on us.
@@ -192,7 +233,7 @@ Status RequestHandler::handle_close(const kmsg::CloseRequest& r) {
     if (auto it = objects_.find(r.object_id); it != objects_.end()) {
         log::debug("object {} closed: volume \"{}\" blob \"{}\"", r.object_id,
                    kmsg::printable(it->second.volume_key), kmsg::printable(it->second.cookie_key));
-        objects_.erase(it);
+        drop_object(r.object_id);
     }
     // The supervisor and other workers hold copies too; the object is released when
     // the last one closes.
@@ -217,6 +258,38 @@ Status RequestHandler::handle_malformed(std::span<const std::byte> message, cons
     return {};
 }
 
-void RequestHandler::forget(std::uint32_t object_id) { objects_.erase(object_id); }
+void RequestHandler::plan_stream(std::uint32_t object_id, ByteRange ahead, const kmsg::ReadRequest& request) {
+    if (ahead.empty()) return;
+    // The newest READ of an object says best where its reader is.
+    std::erase_if(streams_, [object_id](const AheadStream& s) { return s.object_id == object_id; });
+    if (streams_.size() >= kMaxStreams) streams_.pop_front();
+    streams_.push_back({object_id, ahead, request});
+}
+
+void RequestHandler::write_ahead_step() {
+    if (streams_.empty()) return;
+    AheadStream stream = std::move(streams_.front());
+    streams_.pop_front();
+    // The object may be gone since (a CLOSE or an ObjectForget came in between).
+    auto it = objects_.find(stream.object_id);
+    if (it == objects_.end() || !it->second.blob) return;
+    Object& object = it->second;
+    // Skip what is there already: the reader's own READs, or another worker's read-ahead.
+    AnonFdPresence cache(kernel_, object.anon_fd.get());
+    const std::uint64_t begin = round_down(cache.hole_from(stream.left.begin));
+    if (begin >= stream.left.end) return;
+    const ByteRange chunk{begin, std::min({stream.left.end, begin + kCopyChunkSize,
+                                           std::max(begin + kCacheBlockSize, round_down(cache.data_from(begin)))})};
+    if (!copy_range(object, chunk, stream.request, true)) return;
+    stream.left.begin = chunk.end;
+    if (!stream.left.empty()) streams_.push_back(std::move(stream));
+}
+
+void RequestHandler::forget(std::uint32_t object_id) { drop_object(object_id); }
+
+void RequestHandler::drop_object(std::uint32_t object_id) {
+    objects_.erase(object_id);
+    std::erase_if(streams_, [object_id](const AheadStream& s) { return s.object_id == object_id; });
+}
 
 }  // namespace cfs::worker

@@ -7,7 +7,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -17,6 +19,7 @@
 #include "common/unique_fd.h"
 #include "worker/blob_backend.h"
 #include "worker/kernel_io.h"
+#include "worker/read_ahead.h"
 #include "worker/supervisor_link.h"
 
 namespace cfs::worker {
@@ -30,16 +33,26 @@ struct RequestCounters {
     std::uint64_t reads = 0;
     std::uint64_t reads_short = 0;  // answered without all the data (blob short or failing)
     std::uint64_t bytes_written = 0;
+    std::uint64_t bytes_ahead = 0;          // of bytes_written, written ahead of any READ
+    std::uint64_t reads_already_written = 0;  // READs whose range the cache file held already
     std::uint64_t closes = 0;
     std::uint64_t malformed = 0;
 };
 
 class RequestHandler {
 public:
-    RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor);
+    // `read_ahead_max`: the largest read-ahead window in bytes (worker/read_ahead.h);
+    // 0 copies only the ranges the kernel asks for.
+    RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor,
+                   std::uint64_t read_ahead_max = 0);
 
     // One message as read from the device.
     [[nodiscard]] Status handle(std::span<const std::byte> message);
+    // Read-ahead is written after the READ that asked for it was completed, a chunk at
+    // a time while no request waits, so no reader waits for another's read-ahead.
+    [[nodiscard]] bool has_ahead_work() const { return !streams_.empty(); }
+    // Writes the next chunk of one planned read-ahead (round robin over objects).
+    void write_ahead_step();
     // The supervisor says the object is gone: close our copy of its anon fd.
     void forget(std::uint32_t object_id);
 
@@ -53,6 +66,14 @@ private:
         std::string volume_key;
         std::string cookie_key;
     };
+    // Read-ahead planned for one object and not yet written.
+    struct AheadStream {
+        std::uint32_t object_id;
+        ByteRange left;
+        kmsg::ReadRequest request;  // the READ that planned it, named in logs
+    };
+    // Objects with read-ahead in progress at once; a new one replaces the oldest.
+    static constexpr std::size_t kMaxStreams = 8;
 
     [[nodiscard]] Status handle_open(kmsg::OpenRequest& request);
     [[nodiscard]] Status handle_read(const kmsg::ReadRequest& request);
@@ -60,14 +81,20 @@ private:
     [[nodiscard]] Status handle_malformed(std::span<const std::byte> message, const Error& why);
     // Finds the object, asking the supervisor when another worker opened it.
     [[nodiscard]] Result<Object*> find_object(std::uint32_t object_id);
-    // Copies [offset, offset+length) from the blob; false if not all of it could be.
-    bool copy_range(Object& object, const kmsg::ReadRequest& request);
+    // Copies `range` (whole blocks) from the blob into the cache file; false if not all
+    // of it could be. `request` names the READ it is for, in logs; `ahead`: the range
+    // is read-ahead, whose failure is no one's error (its READ comes later, if ever).
+    bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead);
+    void drop_object(std::uint32_t object_id);
+    void plan_stream(std::uint32_t object_id, ByteRange ahead, const kmsg::ReadRequest& request);
     void reply_copen(std::uint32_t msg_id, std::int64_t size_or_negative_errno);
 
     KernelIo& kernel_;
     BlobBackend& backend_;
     SupervisorLink& supervisor_;
+    ReadAheadPolicy read_ahead_;
     std::unordered_map<std::uint32_t, Object> objects_;
+    std::deque<AheadStream> streams_;  // front: the next to write a chunk of
     struct FreeDeleter {
         void operator()(std::byte* p) const { std::free(p); }
     };

@@ -92,4 +92,8 @@ void RequestStats::end(std::uint64_t bytes_written_total) {
     store(page_->current_started_ns, std::uint64_t{0}, std::memory_order_release);
 }
 
+void RequestStats::written(std::uint64_t bytes_written_total) {
+    if (page_ != nullptr) store(page_->bytes_written, bytes_written_total);
+}
+
 }  // namespace cfs::worker

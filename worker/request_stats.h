@@ -51,6 +51,8 @@ public:
     // It was answered; `bytes_written_total`: every byte this worker wrote into cache
     // files so far (RequestHandler's counter).
     void end(std::uint64_t bytes_written_total);
+    // Bytes written outside any request (read-ahead), counted as they are written.
+    void written(std::uint64_t bytes_written_total);
 
 private:
     stats::PageLayout* page_;

@@ -9,6 +9,10 @@
 #   warm_seq    the same again, page cache dropped, data now in the cache file
 #   cold_rand   2000 random 4 KiB reads over the 256 MiB file
 #   cold_small  first read of 10,000 small files
+#   *_per_read  cold_seq and cold_small with read-ahead off (each READ answered with
+#               its own range only), 1 worker
+#   copy_*      the blob copied into a new file on the cache disk with direct I/O,
+#               as a worker fills a cache file: the limit of the worker's copy
 # with 1, 2 and 4 serving workers; then 50 worker kills during random reads
 # (failover recovery: worker death to the first READ answered after it).
 . /cfs/lib.sh
@@ -24,9 +28,12 @@ BIG=big/file256m
 RAND_READS=${CFS_BENCH_RAND_READS:-2000}
 KILLS=${CFS_BENCH_KILLS:-50}
 WORKER_COUNTS=${CFS_BENCH_WORKERS:-1 2 4}
+# workers.read_ahead_kib (empty: the default); 0 measures the daemon without it.
+CFS_READ_AHEAD_KIB=${CFS_BENCH_READ_AHEAD_KIB:-}
 CFS_LOG_LEVEL=info
 
 emit() { echo "BENCH: $1"; }
+emit "{\"workload\":\"settings\",\"workers\":0,\"read_ahead_kib\":\"${CFS_READ_AHEAD_KIB:-default}\"}"
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # CPU ticks (1/100 s) of the supervisor, its reaped children and its live workers.
@@ -56,6 +63,10 @@ measure() {
     log "$_name workers=$_workers: $_out cpu=${_cpu} ticks"
 }
 
+# What the daemon answered so far (requests, bytes, READ latency): the profile of
+# the workload just measured, since each starts on a fresh supervisor.
+requests() { cfsupervisor status | sed -n 's/^ *\(Requests\|Latency\): */\1: /p' | while read -r l; do log "$1 workers=$2 $l"; done; }
+
 # fresh WORKERS: a new supervisor on an empty cache directory, the image mounted.
 fresh() {
     grep -q ' /mnt/bench ' /proc/mounts && umount_bounded /mnt/bench
@@ -67,6 +78,12 @@ fresh() {
 
 step "direct: the blob file, and the image on a loop device"
 measure blob_file 0 cfs-bench-read seq "$CFS_BLOBS/bench"
+# What a worker's copy (blob into a cache file with direct I/O) can reach at best,
+# with a buffer or from the blob mapped.
+for how in pread mmap; do
+    measure "copy_$how" 0 cfs-bench-read copy "$CFS_BLOBS/bench" /cache/copy.tmp "$how"
+    rm -f /cache/copy.tmp
+done
 mkdir -p /mnt/direct
 mount -t erofs -o ro,loop "$CFS_BLOBS/bench" /mnt/direct || fail "loop mount of the bench image failed"
 measure cold_seq 0 cfs-bench-read seq "/mnt/direct/$BIG"
@@ -78,17 +95,33 @@ for n in $WORKER_COUNTS; do
     step "daemon with $n worker(s)"
     fresh "$n"
     measure cold_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+    requests cold_seq "$n"
     got=$(sha256sum "/mnt/bench/$BIG" | cut -d' ' -f1)
     [ "$got" = "$(cut -d' ' -f1 /data/expect/bench.sha256)" ] || fail "$BIG read wrong through the daemon"
     measure warm_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
     fresh "$n"
     measure cold_rand "$n" cfs-bench-read rand "/mnt/bench/$BIG" "$RAND_READS" 1
+    requests cold_rand "$n"
     fresh "$n"
     measure cold_small "$n" cfs-bench-read tree /mnt/bench/small
+    requests cold_small "$n"
     w=0
     for p in $(worker_pids); do k=$(peak_kib "$p"); [ "$k" -le "$w" ] || w=$k; done
     emit "{\"workload\":\"peak_rss\",\"workers\":$n,\"supervisor_kib\":$(peak_kib "$CFS_SUP_PID"),\"worker_kib\":$w}"
 done
+
+# The same daemon answering each READ as it comes (read-ahead off): what issue 6's
+# "faster than answering each READ as it comes" is measured against.
+step "daemon with 1 worker, read-ahead off"
+saved_read_ahead=$CFS_READ_AHEAD_KIB
+CFS_READ_AHEAD_KIB=0
+fresh 1
+measure cold_seq_per_read 1 cfs-bench-read seq "/mnt/bench/$BIG"
+requests cold_seq_per_read 1
+fresh 1
+measure cold_small_per_read 1 cfs-bench-read tree /mnt/bench/small
+requests cold_small_per_read 1
+CFS_READ_AHEAD_KIB=$saved_read_ahead
 
 step "failover: $KILLS worker kills during random reads"
 fresh 1
@@ -98,6 +131,9 @@ reader=$!
 sleep 1
 i=0
 while [ "$i" -lt "$KILLS" ]; do
+    # Each kill is one failure, not a second one while the daemon still replaces the
+    # worker killed before: wait until a spare stands by again.
+    wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s after kill $i"
     before=$(recoveries)
     victim=$(serving_worker_pid)
     [ -n "$victim" ] || fail "no serving worker to kill (kill $i)"
@@ -111,6 +147,8 @@ kill -TERM "$reader"
 wait "$reader" 2>/dev/null || true
 [ ! -s /tmp/bench_reader.err ] || fail "the reader saw an error: $(head -n 1 /tmp/bench_reader.err)"
 ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')
-emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms]}"
+# The first part of each: from the death to `restore` (the supervisor's own steps).
+rms=$(daemon_log | grep -o 'restore written [0-9]* ms after' | awk '{ print $3 }' | tr '\n' ',' | sed 's/,$//')
+emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms]}"
 umount_bounded /mnt/bench
 stop_supervisor 30

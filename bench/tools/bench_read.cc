@@ -10,10 +10,17 @@
 //                                       latency percentiles and the longest read
 //   cfs-bench-read tree DIR             every regular file beneath DIR, in
 //                                       directory order, 64 KiB reads
+//   cfs-bench-read copy FILE DEST pread|mmap
+//                                       FILE copied into DEST (new, O_DIRECT) in
+//                                       1 MiB pwrites, as a worker fills a cache
+//                                       file: from a buffer filled by pread, or
+//                                       straight from FILE mapped (no copy in
+//                                       this process). The limit of a worker's copy.
 // Exit status 1 on any read error (named on stderr): a benchmark that hit an error
 // measured nothing.
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,6 +131,44 @@ int tree(const char* dir) {
     return 0;
 }
 
+int copy(const char* path, const char* dest, bool mapped) {
+    constexpr std::size_t kChunk = 1 << 20;
+    const int in = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) die("opening", path);
+    struct stat st {};
+    if (::fstat(in, &st) < 0) die("stat of", path);
+    const auto size = static_cast<std::size_t>(st.st_size);
+    const int out = ::open(dest, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0600);
+    if (out < 0) die("creating", dest);
+    // Sized first, as cachefiles sizes a cache file: the writes then fill holes
+    // instead of extending the file.
+    if (::ftruncate(out, static_cast<off_t>((size + 4095) / 4096 * 4096)) < 0) die("sizing", dest);
+    void* buffer = nullptr;
+    if (::posix_memalign(&buffer, 4096, kChunk) != 0) die("allocating for", dest);
+    const auto t0 = Clock::now();
+    const std::byte* map = nullptr;
+    if (mapped) {
+        void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, in, 0);
+        if (m == MAP_FAILED) die("mapping", path);
+        (void)::madvise(m, size, MADV_SEQUENTIAL);
+        map = static_cast<const std::byte*>(m);
+    }
+    for (std::size_t pos = 0; pos < size; pos += kChunk) {
+        // Whole blocks, as direct I/O wants; the mapping is zero past the file's end
+        // within its last page.
+        const std::size_t n = (std::min(kChunk, size - pos) + 4095) / 4096 * 4096;
+        const void* from = map + pos;
+        if (!mapped) {
+            if (::pread(in, buffer, n, static_cast<off_t>(pos)) < 0) die("reading", path);
+            from = buffer;
+        }
+        if (::pwrite(out, from, n, static_cast<off_t>(pos)) != static_cast<ssize_t>(n)) die("writing", dest);
+    }
+    const double s = seconds_since(t0);
+    std::printf("{\"bytes\":%zu,\"seconds\":%.6f}\n", size, s);
+    return 0;
+}
+
 bool parse(const char* s, unsigned& out) {
     const std::string_view v(s);
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
@@ -141,6 +186,9 @@ int main(int argc, char** argv) {
         parse(argv[4], seed) && count > 0)
         return random_reads(argv[2], count, seed, max_seconds);
     if (mode == "tree" && argc == 3) return tree(argv[2]);
-    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | rand FILE COUNT SEED [SECONDS] | tree DIR\n");
+    if (mode == "copy" && argc == 5 && (argv[4] == std::string_view("pread") || argv[4] == std::string_view("mmap")))
+        return copy(argv[2], argv[3], argv[4] == std::string_view("mmap"));
+    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | rand FILE COUNT SEED [SECONDS] | tree DIR | "
+                         "copy FILE DEST pread|mmap\n");
     return 2;
 }

@@ -97,7 +97,7 @@ TEST_CASE("reload: the same config changes nothing") {
     const auto plan = plan_reload(base_config(), base_config());
     CHECK(plan.accepted());
     CHECK(plan.changes.empty());
-    CHECK_FALSE((plan.log_level || plan.workers || plan.control_group || plan.worker_user));
+    CHECK_FALSE((plan.log_level || plan.workers || plan.control_group || plan.worker_user || plan.read_ahead));
 }
 
 TEST_CASE("reload: live keys are applied and described") {
@@ -118,6 +118,16 @@ TEST_CASE("reload: live keys are applied and described") {
                               "workers.user \"cfsupervisor-worker\" -> \"other-worker\" (every worker is replaced, "
                               "one at a time)",
                               "control.group (none) -> \"readers\""});
+}
+
+TEST_CASE("reload: workers.read_ahead_kib is live for workers started from then on, and alone replaces none") {
+    auto next = base_config();
+    next.read_ahead_kib = 1024;
+    const auto plan = plan_reload(base_config(), next);
+    REQUIRE(plan.accepted());
+    CHECK(plan.read_ahead);
+    CHECK_FALSE((plan.workers || plan.worker_user || plan.log_level || plan.control_group));
+    CHECK(plan.changes == std::vector<std::string>{"workers.read_ahead_kib 4096 -> 1024"});
 }
 
 TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old source), set, changed or removed") {

@@ -631,6 +631,28 @@ TEST_CASE("config: workers.spares defaults to 1 and is bounded") {
     CHECK(r.error().message() == "t.toml:6:10: workers.spares: expected an integer from 0 to 8, got 9");
 }
 
+TEST_CASE("config: workers.read_ahead_kib defaults to 4096, is bounded and whole 4 KiB blocks") {
+    const std::string base = "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n";
+    auto r = parse_config(base, "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->read_ahead_kib == 4096);
+    CHECK(r->read_ahead_kib == cfs::kDefaultReadAheadKib);
+    r = parse_config(base + "[workers]\nread_ahead_kib = 0\n", "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->read_ahead_kib == 0);
+    r = parse_config(base + "[workers]\nread_ahead_kib = 65536\n", "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->read_ahead_kib == 65536);
+    CHECK(error_of(base + "[workers]\nread_ahead_kib = 65540\n") ==
+          "x.toml:6:18: workers.read_ahead_kib: expected an integer from 0 to 65536, got 65540");
+    CHECK(error_of(base + "[workers]\nread_ahead_kib = -4\n") ==
+          "x.toml:6:18: workers.read_ahead_kib: expected an integer from 0 to 65536, got -4");
+    CHECK(error_of(base + "[workers]\nread_ahead_kib = 1002\n") ==
+          "x.toml:6:18: workers.read_ahead_kib: expected a multiple of 4 (whole 4 KiB blocks), got 1002");
+    CHECK(error_of(base + "[workers]\nread_ahead_kib = \"4M\"\n") ==
+          "x.toml:6:18: workers.read_ahead_kib: expected an integer from 0 to 65536, got a string");
+}
+
 TEST_CASE("config: workers.user defaults to cfsupervisor-worker and must be a plain, non-root user name") {
     const std::string base = "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n";
     auto r = parse_config(base, "t.toml");
@@ -653,7 +675,7 @@ TEST_CASE("config: workers.user defaults to cfsupervisor-worker and must be a pl
     CHECK(error_of(base + "[workers]\nuser = \"root\"\n").starts_with(
         "x.toml:6:8: workers.user: \"root\" would leave workers privileged"));
     // Listed among the known keys.
-    CHECK(error_of(base + "[workers]\nusr = \"x\"\n").find("(known keys: count, spares, user)") !=
+    CHECK(error_of(base + "[workers]\nusr = \"x\"\n").find("(known keys: count, spares, user, read_ahead_kib)") !=
           std::string::npos);
 }
 

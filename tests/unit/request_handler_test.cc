@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "tests/unit/fake_cache_file.h"
 #include "worker/local_backend.h"
 
 namespace {
@@ -136,7 +137,14 @@ public:
         CHECK_MESSAGE(fd_is_open(anon_fd), "write to a closed fd " << anon_fd);
         writes.push_back({anon_fd, offset, std::string(reinterpret_cast<const char*>(data.data()), data.size())});
         if (fail_writes) return sys_error(EIO, "writing the cache");
+        cache_files[anon_fd].write(offset, data.size());
         return {};
+    }
+    Result<std::uint64_t> seek(int anon_fd, std::uint64_t pos, Seek what) override {
+        CHECK_MESSAGE(fd_is_open(anon_fd), "seek on a closed fd " << anon_fd);
+        if (fail_seeks) return sys_error(ENOBUFS, "looking into the cache file");
+        const auto& file = cache_files[anon_fd];
+        return what == Seek::data ? file.data_from(pos) : file.hole_from(pos);
     }
     Status complete_read(int anon_fd, std::uint32_t msg_id) override {
         events_.push_back("complete:" + std::to_string(msg_id));
@@ -151,6 +159,8 @@ public:
     std::set<int> anon;
     bool fail_commands = false;
     bool fail_writes = false;
+    bool fail_seeks = false;
+    std::map<int, testing::FakeCacheFile> cache_files;  // what each anon fd's cache file holds
 
     [[nodiscard]] std::uint64_t bytes_written() const {
         std::uint64_t n = 0;
@@ -809,4 +819,176 @@ TEST_CASE("LocalDirBackend: a FIFO in the blob directory fails at once, without 
     }
     REQUIRE(WIFEXITED(status));
     CHECK_MESSAGE(WEXITSTATUS(status) == 0, "open() of a FIFO did not fail with EINVAL");
+}
+
+// ---------------------------------------------------------------------------------
+// Read-ahead (worker/read_ahead.h), through the handler.
+
+namespace {
+
+struct ReadAheadFixture : Fixture {
+    RequestHandler ahead_handler{kernel, backend, link, 256 * 1024};
+
+    int open_object(std::uint32_t object_id, const std::string& name) {
+        const int fd = anon_fd();
+        REQUIRE(ahead_handler.handle(open_msg(1, object_id, name, fd).span()).ok());
+        kernel.commands.clear();
+        events.clear();
+        return fd;
+    }
+};
+
+}  // namespace
+
+// Runs the read-ahead the way the worker's event loop does: a chunk at a time, while
+// no request waits.
+void drain_ahead(RequestHandler& handler) {
+    for (int i = 0; i < 10000 && handler.has_ahead_work(); ++i) handler.write_ahead_step();
+    CHECK_FALSE(handler.has_ahead_work());
+}
+
+TEST_CASE("worker read-ahead: the READ is completed after its own range and before the read-ahead") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(1 << 20, 5);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    REQUIRE(f.ahead_handler.handle(read_msg(30, 5, 0, 16384).span()).ok());
+    // Only its own range is written when the READ is completed.
+    REQUIRE(f.kernel.writes.size() == 1);
+    CHECK(f.kernel.writes[0].offset == 0);
+    CHECK(f.kernel.writes[0].bytes == blob.substr(0, 16384));
+    CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{fd, 30}});
+    CHECK(f.ahead_handler.has_ahead_work());
+    drain_ahead(f.ahead_handler);
+    // Then the initial window after it, same fd, right bytes.
+    check_contiguous(f.kernel.writes, 0, blob.substr(0, 16384 + ReadAheadPolicy::kInitialWindow));
+    for (const auto& w : f.kernel.writes) CHECK(w.fd == fd);
+    CHECK(f.ahead_handler.counters().bytes_ahead == ReadAheadPolicy::kInitialWindow);
+    CHECK(f.ahead_handler.counters().bytes_written == 16384 + ReadAheadPolicy::kInitialWindow);
+    // Nothing twice.
+    f.ahead_handler.write_ahead_step();
+    CHECK(f.kernel.bytes_written() == 16384 + ReadAheadPolicy::kInitialWindow);
+}
+
+TEST_CASE("worker read-ahead: a READ of a range the cache file holds is only completed") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(1 << 20, 6);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    REQUIRE(f.ahead_handler.handle(read_msg(31, 5, 0, 4096).span()).ok());
+    drain_ahead(f.ahead_handler);
+    const auto writes = f.kernel.writes.size();
+    REQUIRE(f.ahead_handler.handle(read_msg(32, 5, 4096, 65536).span()).ok());
+    CHECK_FALSE(f.ahead_handler.has_ahead_work());
+    CHECK(f.kernel.writes.size() == writes);
+    CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{fd, 31}, {fd, 32}});
+    CHECK(f.ahead_handler.counters().reads_already_written == 1);
+    CHECK(f.ahead_handler.counters().reads_short == 0);
+}
+
+TEST_CASE("worker read-ahead: what another worker wrote counts, and is not written again") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(4 << 20, 9);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    // Another worker answered the READs of the first MiB (the kernel's view of the
+    // cache file is shared; this worker's memory is not).
+    f.kernel.cache_files[fd].write(0, 1 << 20);
+    REQUIRE(f.ahead_handler.handle(read_msg(33, 5, 1 << 20, 65536).span()).ok());
+    drain_ahead(f.ahead_handler);
+    // Its own range, then the largest window: a reader with a MiB behind it.
+    check_contiguous(f.kernel.writes, 1 << 20, blob.substr(1 << 20, 65536 + 256 * 1024));
+}
+
+TEST_CASE("worker read-ahead: random READs write only their own ranges") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(4 << 20, 10);
+    f.backend.blobs["img"] = blob;
+    f.open_object(5, "img");
+    std::uint32_t msg = 60;
+    for (std::uint64_t at : {3u << 20, 1u << 20, 2u << 20, 5u << 16}) {
+        REQUIRE(f.ahead_handler.handle(read_msg(msg++, 5, at, 4096).span()).ok());
+        CHECK_FALSE(f.ahead_handler.has_ahead_work());
+    }
+    CHECK(f.kernel.bytes_written() == 4 * 4096);
+    CHECK(f.ahead_handler.counters().bytes_ahead == 0);
+}
+
+TEST_CASE("worker read-ahead: a READ that comes while its range is being written ahead is answered first") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(4 << 20, 11);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    f.kernel.cache_files[fd].write(0, 1 << 20);
+    REQUIRE(f.ahead_handler.handle(read_msg(34, 5, 1 << 20, 4096).span()).ok());
+    REQUIRE(f.ahead_handler.has_ahead_work());
+    // The reader caught up before any of the read-ahead was written: its READ writes
+    // its range at once; the read-ahead then skips it.
+    REQUIRE(f.ahead_handler.handle(read_msg(35, 5, (1 << 20) + 4096, 8192).span()).ok());
+    CHECK(f.kernel.completed.back() == std::pair<int, std::uint32_t>{fd, 35});
+    drain_ahead(f.ahead_handler);
+    std::uint64_t written = 0;
+    for (const auto& w : f.kernel.writes) written += w.bytes.size();
+    CHECK(written == f.kernel.cache_files[fd].hole_from(1 << 20) - (1 << 20));
+    check_contiguous(f.kernel.writes, 1 << 20, blob.substr(1 << 20, written));
+}
+
+TEST_CASE("worker read-ahead: sequential READs grow the window to the maximum, all bytes right") {
+    ReadAheadFixture f;
+    const std::string blob = pattern((2 << 20) + 5000, 7);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    // A reader that reads on: each READ starts at the first hole, as the kernel's do.
+    std::uint64_t pos = 0;
+    std::uint32_t msg = 40;
+    int reads = 0;
+    while (pos < blob.size()) {
+        const std::uint64_t length = std::min<std::uint64_t>(16384, blob.size() - pos);
+        REQUIRE(f.ahead_handler.handle(read_msg(msg++, 5, pos, length).span()).ok());
+        drain_ahead(f.ahead_handler);
+        ++reads;
+        pos = f.kernel.cache_files[fd].hole_from(0);
+    }
+    // 2 MiB with a window of 256 KiB at most: far fewer READs than 16 KiB ones.
+    CHECK(reads < 14);
+    const std::size_t padded = (blob.size() + 4095) / 4096 * 4096;
+    std::string expected = blob + std::string(padded - blob.size(), '\0');
+    check_contiguous(f.kernel.writes, 0, expected);
+    CHECK(f.ahead_handler.counters().reads_short == 0);
+}
+
+TEST_CASE("worker read-ahead: a blob shorter than at open ends the read-ahead without failing any READ") {
+    ReadAheadFixture f;
+    f.backend.blobs["img"] = pattern(1 << 20);
+    f.backend.fail_reads_at["img"] = 64 * 1024;
+    f.open_object(5, "img");
+    REQUIRE(f.ahead_handler.handle(read_msg(50, 5, 0, 16384).span()).ok());
+    drain_ahead(f.ahead_handler);
+    CHECK(f.kernel.bytes_written() == 16384);
+    CHECK(f.ahead_handler.counters().reads_short == 0);
+    CHECK(f.kernel.completed.size() == 1);
+}
+
+TEST_CASE("worker read-ahead: an object closed before its read-ahead is not written to") {
+    ReadAheadFixture f;
+    f.backend.blobs["img"] = pattern(1 << 20);
+    f.open_object(5, "img");
+    REQUIRE(f.ahead_handler.handle(read_msg(51, 5, 0, 4096).span()).ok());
+    REQUIRE(f.ahead_handler.has_ahead_work());
+    f.ahead_handler.forget(5);
+    CHECK_FALSE(f.ahead_handler.has_ahead_work());
+    f.ahead_handler.write_ahead_step();
+    CHECK(f.kernel.bytes_written() == 4096);
+}
+
+TEST_CASE("worker read-ahead: a cache file that cannot be asked is written, never skipped") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(1 << 20, 12);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    f.kernel.cache_files[fd].write(0, 65536);
+    f.kernel.fail_seeks = true;
+    REQUIRE(f.ahead_handler.handle(read_msg(52, 5, 0, 65536).span()).ok());
+    check_contiguous(f.kernel.writes, 0, blob.substr(0, 65536));
+    CHECK(f.ahead_handler.counters().reads_short == 0);
 }

@@ -269,7 +269,7 @@ long openat2_at(int dir, const char* path, std::uint64_t flags) {
 
 // ---- The allowed path ----------------------------------------------------------
 
-TEST_CASE("sandbox: a worker's own work still runs (openat2+pread64 of a blob, pwrite64, fcntl FD_CLOEXEC, ioctl "
+TEST_CASE("sandbox: a worker's own work still runs (openat2+pread64 of a blob, pwrite64, lseek SEEK_DATA/HOLE, fcntl FD_CLOEXEC, ioctl "
           "READ_COMPLETE, fstatfs, sendmsg/recvmsg with an fd, epoll, poll, read/write, malloc, log)") {
     if (!have_root()) return;
     BlobDir dir;
@@ -320,6 +320,11 @@ TEST_CASE("sandbox: a worker's own work still runs (openat2+pread64 of a blob, p
         if (auto w = kernel.write_cache(memfd, std::span(static_cast<const std::byte*>(aligned), 4096), 8192); !w)
             fail("pwrite64 into the cache file", w.error());
         std::free(aligned);
+        // Read-ahead asks what the cache file holds.
+        auto data_at = kernel.seek(memfd, 0, worker::KernelIo::Seek::data);
+        auto hole_at = kernel.seek(memfd, 8192, worker::KernelIo::Seek::hole);
+        if (!data_at || !hole_at) fail("lseek SEEK_DATA/SEEK_HOLE", data_at ? hole_at.error() : data_at.error());
+        p.say(fmt::format("data from {}, hole from {}", *data_at, *hole_at));
         // What the worker does to each anon fd the kernel installs.
         if (::fcntl(memfd, F_SETFD, FD_CLOEXEC) < 0) fail("fcntl F_SETFD", sys_error("fcntl"));
         auto done = kernel.complete_read(memfd, 7);
@@ -360,6 +365,7 @@ TEST_CASE("sandbox: a worker's own work still runs (openat2+pread64 of a blob, p
     CHECK(out.report.find("blob size 12388\n") != std::string::npos);
     CHECK(out.report.find("read 8192 bytes from offset 4096, first 'o'\n") != std::string::npos);
     CHECK(out.report.find("request of 7 bytes\nreply 'copen 1,4096'\n") != std::string::npos);
+    CHECK(out.report.find("data from 8192, hole from 12288\n") != std::string::npos);
     CHECK(out.report.find(fmt::format("READ_COMPLETE: {}\n", ENOTTY)) != std::string::npos);
     CHECK(out.report.find("memfd is a cachefiles anon fd: false\n") != std::string::npos);
     CHECK(out.report.find("received 3 bytes and 1 fd\n") != std::string::npos);
@@ -448,6 +454,12 @@ TEST_CASE("sandbox: clock_gettime of a clock other than CLOCK_MONOTONIC is kille
     BlobDir dir;
     timespec ts{};
     check_killed(dir, "clock_gettime", [&] { return ::syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts); });
+}
+
+TEST_CASE("sandbox: lseek other than SEEK_DATA or SEEK_HOLE is killed with SIGSYS") {
+    if (!have_root()) return;
+    BlobDir dir;
+    check_killed(dir, "lseek", [] { return ::syscall(SYS_lseek, 0, 0, SEEK_SET); });
 }
 
 TEST_CASE("sandbox: socket is killed with SIGSYS") {

@@ -52,7 +52,7 @@ std::vector<Message> samples() {
     info.volume_key = "";
     info.cookie_key = std::string(kMaxKeySize, 'k');
     return {
-        Init{7, 3, 2, "http://registry.test:8080/blobs/", "registry.test:8080:10.0.0.1,[fd00::1]", "user:secret",
+        Init{7, 3, 2, 4096, "http://registry.test:8080/blobs/", "registry.test:8080:10.0.0.1,[fd00::1]", "user:secret",
              "http://auth.test:5001\nhttps://store.test"},
         Ready{},
         sample_opened(),
@@ -78,8 +78,9 @@ bool equal(const Message& a, const Message& b) {
             const auto& y = std::get<T>(b);
             if constexpr (std::is_same_v<T, Init>)
                 return x.worker_id == y.worker_id && x.log_level == y.log_level && x.fault_point == y.fault_point &&
-                       x.blob_url == y.blob_url && x.blob_resolve == y.blob_resolve &&
-                       x.blob_credentials == y.blob_credentials && x.blob_origins == y.blob_origins;
+                       x.read_ahead_kib == y.read_ahead_kib && x.blob_url == y.blob_url &&
+                       x.blob_resolve == y.blob_resolve && x.blob_credentials == y.blob_credentials &&
+                       x.blob_origins == y.blob_origins;
             else if constexpr (requires { x.object_id; } && !std::is_base_of_v<ObjectDescription, T>)
                 return x.object_id == y.object_id;
             else if constexpr (std::is_base_of_v<ObjectDescription, T>) return same_description(x, y);

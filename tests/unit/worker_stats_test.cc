@@ -233,10 +233,17 @@ TEST_CASE("stats: the worker's writer counts requests by kind, bytes, READ laten
     CHECK(*f.read_p50_us >= 170);
     CHECK(*f.read_p50_us <= 240);
     CHECK_FALSE(r.in_flight.has_value());
+    // Read-ahead written after the last request counts at once, as no request.
+    recorder.written(40960 + 131072);
+    const auto ahead = read_page(page, 0, g_fake_now);
+    CHECK(ahead.counts.bytes_written == 40960 + 131072);
+    CHECK(ahead.counts.requests[stats::kOpcodeRead] == 10);
+    CHECK_FALSE(ahead.in_flight.has_value());
 
     worker::RequestStats nothing(nullptr, fake_clock);  // no page: a no-op, not a crash
     nothing.begin(open);
     nothing.end(1);
+    nothing.written(2);
 }
 
 TEST_CASE("stats: garbage in a page never gives the supervisor an absurd reading") {

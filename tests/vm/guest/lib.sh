@@ -59,6 +59,7 @@ dir = "$CFS_BLOBS"
 [workers]
 count = ${1:-1}
 spares = ${CFS_SPARES:-1}
+${CFS_READ_AHEAD_KIB:+read_ahead_kib = $CFS_READ_AHEAD_KIB}
 [log]
 level = "${CFS_LOG_LEVEL:-debug}"
 EOF
@@ -126,6 +127,13 @@ worker_pids() { pidof cfsupervisor-worker 2>/dev/null | tr ' ' '\n' | sort -n | 
 worker_count() { set -- $(worker_pids); echo $#; }
 # The pid of a worker that is serving, from `cfsupervisor status` (which slots serve
 # depends on the order the workers said Ready, not on their pids).
+# Whether every worker slot (serving wanted plus spares) has a worker serving or
+# paused as a spare: no replacement still starting.
+workers_at_strength() {
+    cfsupervisor status | awk '$1 == "Workers:" { want = $2 + $5 }
+        $2 == "pid" && ($4 == "serving" || $4 == "paused") { n++ }
+        END { exit !(want > 0 && n >= want) }'
+}
 serving_worker_pid() { cfsupervisor status | awk '$2 == "pid" && $4 == "serving" { print $3; exit }'; }
 
 require_alive() {
