@@ -4,6 +4,10 @@
 
 namespace cfs::supervisor {
 
+bool close_at_death(const RegisteredObject& object, unsigned dead_slot, bool withdrawn) {
+    return withdrawn || (object.opener == dead_slot && !object.copened);
+}
+
 std::vector<unsigned> workers_to_pause(std::span<const WorkerSlot> workers) {
     std::vector<unsigned> ids;
     for (const auto& w : workers)

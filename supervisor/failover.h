@@ -12,9 +12,17 @@
 #include <span>
 #include <vector>
 
+#include "supervisor/object_registry.h"
 #include "supervisor/supervisor_state.h"
 
 namespace cfs::supervisor {
+
+// Whether our copy of an object's anon fd must close when a worker that may have held
+// requests dies (`dead_slot`): the object was opened by it and not reported copened
+// (its OPEN may come again after `restore`, and fails with EEXIST while any copy is
+// open), or the kernel has `withdrawn` it (it sent the CLOSE, which the dead worker
+// may have read; that CLOSE never comes again, and a copy kept open pins the object).
+[[nodiscard]] bool close_at_death(const RegisteredObject& object, unsigned dead_slot, bool withdrawn);
 
 // Workers to send Pause to when a failover starts: those serving.
 [[nodiscard]] std::vector<unsigned> workers_to_pause(std::span<const WorkerSlot> workers);

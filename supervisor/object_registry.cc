@@ -15,11 +15,17 @@ RegisteredObject* ObjectRegistry::find(std::uint32_t object_id) {
 
 bool ObjectRegistry::remove(std::uint32_t object_id) { return objects_.erase(object_id) > 0; }
 
-std::vector<std::uint32_t> ObjectRegistry::drop_all() {
+std::vector<std::uint32_t> ObjectRegistry::drop_if(
+    const std::function<bool(std::uint32_t id, const RegisteredObject& object)>& drop) {
     std::vector<std::uint32_t> dropped;
-    dropped.reserve(objects_.size());
-    for (const auto& [id, object] : objects_) dropped.push_back(id);
-    objects_.clear();
+    for (auto it = objects_.begin(); it != objects_.end();) {
+        if (drop(it->first, it->second)) {
+            dropped.push_back(it->first);
+            it = objects_.erase(it);
+        } else {
+            ++it;
+        }
+    }
     return dropped;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -30,9 +31,9 @@ public:
     [[nodiscard]] RegisteredObject* find(std::uint32_t object_id);
     // Closes our copy; false if unknown.
     bool remove(std::uint32_t object_id);
-    // Closes every copy we hold and returns the ids (supervisor.cc: after a serving
-    // worker dies, any object's CLOSE may have died with it).
-    [[nodiscard]] std::vector<std::uint32_t> drop_all();
+    // Closes the copies `drop` picks and returns their ids.
+    [[nodiscard]] std::vector<std::uint32_t> drop_if(
+        const std::function<bool(std::uint32_t id, const RegisteredObject& object)>& drop);
 
     [[nodiscard]] std::size_t size() const { return objects_.size(); }
     [[nodiscard]] const std::map<std::uint32_t, RegisteredObject>& all() const { return objects_; }

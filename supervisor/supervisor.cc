@@ -65,6 +65,7 @@ Supervisor::Supervisor(const Config& config, unique_fd device, unique_fd blob_di
       restore_first_(restore_first) {
     state_.device = device_.get();
     state_.is_cache_anon_fd = is_cachefiles_anon_fd;
+    state_.object_withdrawn = cachefiles_object_withdrawn;
     state_.on_progress = [this](const WorkerSlot& slot) { on_progress(slot); };
     // Slots past worker_count start as paused spares; which slots serve changes as
     // workers die (plan_reconcile).
@@ -308,19 +309,21 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
                  state_name(state_at_death), slot.last_exit, slot.restarts, slot.consecutive_failures);
 
     if (held_requests) {
-        // Every copy of every anon fd is closed, ours and the other workers' (the
-        // ObjectForget reaches each before the Pause that the failover sends, so it
-        // has closed them by the time it answers Paused). Two reasons:
-        // - an OPEN the dead worker had not answered is delivered again after
-        //   `restore`, and fails with EEXIST while any copy of its anon fd is open;
-        // - a CLOSE it had read is never delivered again, and a copy kept open pins
-        //   the object: the next mount of that image would wait forever.
-        // The kernel reopens a closed object on its next READ (a new OPEN), as it
-        // does after a supervisor restart; readers only wait for that round trip.
-        const auto dropped = state_.objects.drop_all();
+        // Copies of the objects close_at_death (failover.h) picks are closed, ours and
+        // the other workers' (the ObjectForget reaches each before the Pause that the
+        // failover sends, so it has closed them by the time it answers Paused). An
+        // object whose withdrawal (and CLOSE) is still under way is closed by the next
+        // sweep (sweep_withdrawn_objects). Every other object stays open: the spare
+        // answers its re-delivered READs at once, instead of waiting for the kernel to
+        // reopen it (an OPEN and a round trip to us).
+        const auto dropped = state_.objects.drop_if([&](std::uint32_t, const RegisteredObject& o) {
+            return close_at_death(o, slot.id, state_.object_withdrawn(o.anon_fd.get()));
+        });
         for (auto id : dropped) state_.broadcast_forget(id, nullptr);
         if (!dropped.empty())
-            log::info("failover: closed {} object(s); the kernel reopens each on its next READ", dropped.size());
+            log::info("failover: closed {} object(s) whose OPEN or CLOSE worker {} may have held; the kernel "
+                      "reopens each on its next READ",
+                      dropped.size(), slot.id);
         begin_failover(slot);
     }
     if (slot.id >= wanted_slots()) return;  // the slot goes (resize_slots)
@@ -427,6 +430,18 @@ void Supervisor::schedule_restart(WorkerSlot& slot) {
     }
 }
 
+void Supervisor::sweep_withdrawn_objects() {
+    // A withdrawn object's CLOSE went to a worker, which closes its copy and reports
+    // ObjectClosed; one that died first never did, and our copy would pin the object.
+    const auto dropped = state_.objects.drop_if(
+        [&](std::uint32_t, const RegisteredObject& o) { return state_.object_withdrawn(o.anon_fd.get()); });
+    for (auto id : dropped) {
+        log::info(log::Fields{.object_id = id},
+                  "object {} was withdrawn by the kernel and its CLOSE never reported: closed our copy", id);
+        state_.broadcast_forget(id, nullptr);
+    }
+}
+
 void Supervisor::arm_timer() {
     std::optional<Clock::time_point> next;
     if (failover_) next = failover_->pause_deadline;
@@ -463,8 +478,10 @@ void Supervisor::on_timer() {
     on_retire_deadlines(now);
     for (auto& w : state_.workers)
         if (w.restart_at && *w.restart_at <= now) start_worker(w);
-    if (stats_.next_check() <= now)
+    if (stats_.next_check() <= now) {
         stats_.check_stuck(state_.workers, now, [this](std::uint32_t id) { return describe_object(id); });
+        sweep_withdrawn_objects();
+    }
     arm_timer();
 }
 

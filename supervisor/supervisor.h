@@ -71,6 +71,9 @@ private:
     void defer_restart(WorkerSlot& slot);
     void on_timer();
     void arm_timer();
+    // Closes every object the kernel has withdrawn whose CLOSE no worker reported
+    // (it died with it); runs with the stuck-request check, every few seconds.
+    void sweep_withdrawn_objects();
     void begin_failover(const WorkerSlot& dead);
     // Carries out plan_reconcile (failover.h); called after every event.
     void reconcile();

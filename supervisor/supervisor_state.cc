@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <string>
 
 #include "common/fd_passing.h"
@@ -41,6 +42,11 @@ bool is_cachefiles_anon_fd(int fd) {
     std::array<char, 64> target{};
     const ssize_t n = ::readlink(link.c_str(), target.data(), target.size() - 1);
     return n > 0 && std::string_view(target.data(), static_cast<std::size_t>(n)) == "anon_inode:[cachefiles]";
+}
+
+bool cachefiles_object_withdrawn(int anon_fd) {
+    // The position this moves is never used: anon fds are written with pwrite.
+    return ::lseek(anon_fd, 0, SEEK_DATA) < 0 && errno == ENOBUFS;
 }
 
 }  // namespace cfs::supervisor

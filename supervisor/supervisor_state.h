@@ -80,6 +80,9 @@ struct SupervisorState {
     std::size_t max_objects = SIZE_MAX;
     // Whether an fd a worker sent is really a cachefiles anon fd; replaceable in tests.
     std::function<bool(int fd)> is_cache_anon_fd;
+    // Whether the kernel has withdrawn the object behind an anon fd (its CLOSE was
+    // sent: the fd no longer reaches a cache file); replaceable in tests.
+    std::function<bool(int fd)> object_withdrawn;
     // Told when a worker answers its first request since Resume (failover timing).
     std::function<void(const WorkerSlot&)> on_progress;
 
@@ -90,5 +93,8 @@ struct SupervisorState {
 
 // Reads /proc/self/fd/N: a cachefiles anon fd links to "anon_inode:[cachefiles]".
 [[nodiscard]] bool is_cachefiles_anon_fd(int fd);
+// lseek(SEEK_DATA) on an anon fd fails with ENOBUFS once the kernel has withdrawn its
+// object (fs/cachefiles: the CLOSE is sent, then the object's file is dropped).
+[[nodiscard]] bool cachefiles_object_withdrawn(int anon_fd);
 
 }  // namespace cfs::supervisor

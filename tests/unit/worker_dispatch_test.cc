@@ -522,20 +522,47 @@ TEST_CASE("registry: add, find, remove") {
     CHECK(reg.size() == 0);
 }
 
-TEST_CASE("registry: drop_all closes every copy and returns every id") {
+TEST_CASE("registry: drop_if closes the copies it picks, returns their ids, and keeps the rest") {
     ObjectRegistry reg;
-    unique_fd a(make_memfd()), b(make_memfd());
-    const int raw_a = a.get(), raw_b = b.get();
+    unique_fd a(make_memfd()), b(make_memfd()), c(make_memfd());
+    const int raw_a = a.get(), raw_b = b.get(), raw_c = c.get();
     wire::ObjectDescription d;
     d.object_id = 3;
     REQUIRE(reg.add(d, std::move(a), 0));
     d.object_id = 9;
     REQUIRE(reg.add(d, std::move(b), 1));
-    CHECK(reg.drop_all() == std::vector<std::uint32_t>{3, 9});
-    CHECK(reg.size() == 0);
+    d.object_id = 12;
+    REQUIRE(reg.add(d, std::move(c), 1));
+    CHECK(reg.drop_if([](std::uint32_t id, const RegisteredObject&) { return id != 9; }) ==
+          std::vector<std::uint32_t>{3, 12});
+    CHECK(reg.size() == 1);
     CHECK(fd_is_closed(raw_a));
+    CHECK(fd_is_closed(raw_c));
+    CHECK_FALSE(fd_is_closed(raw_b));
+    CHECK(reg.find(9) != nullptr);
+    CHECK(reg.drop_if([](std::uint32_t, const RegisteredObject&) { return true; }) == std::vector<std::uint32_t>{9});
     CHECK(fd_is_closed(raw_b));
-    CHECK(reg.drop_all().empty());
+    CHECK(reg.drop_if([](std::uint32_t, const RegisteredObject&) { return true; }).empty());
+}
+
+TEST_CASE("failover: a dead worker's objects stay open unless their OPEN or CLOSE may have died with it") {
+    auto object = [](unsigned opener, bool copened) {
+        RegisteredObject o;
+        o.opener = opener;
+        o.copened = copened;
+        return o;
+    };
+    const RegisteredObject copened_by_dead = object(2, true), opening_by_dead = object(2, false),
+                           opening_by_live = object(1, false);
+    // Kept: the spare answers their READs without a reopen.
+    CHECK_FALSE(close_at_death(copened_by_dead, 2, false));
+    // A live worker finishes its OPEN before it answers Pause, so before `restore`.
+    CHECK_FALSE(close_at_death(opening_by_live, 2, false));
+    // Its OPEN would come again and fail with EEXIST while a copy is open.
+    CHECK(close_at_death(opening_by_dead, 2, false));
+    // Withdrawn: its CLOSE was sent and may have died unread with the worker.
+    CHECK(close_at_death(copened_by_dead, 2, true));
+    CHECK(close_at_death(opening_by_live, 2, true));
 }
 
 TEST_CASE("restart_delay: immediate first, then doubling from 100 ms, capped at 30 s") {
