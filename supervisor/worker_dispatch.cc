@@ -119,7 +119,9 @@ constexpr WorkerMessageRule kRules[] = {
      "already hold.",
      on_object_opened},
     {wire::Type::object_copened, false,
-     "Only marks an object this worker registered; affects which fds we close after it dies.",
+     "Only marks an object this worker registered; affects which fds we close after it dies "
+     "(close_at_death): a lie keeps open an object whose OPEN it never answered, and only that "
+     "mount fails, which it could fail anyway.",
      on_object_copened},
     {wire::Type::object_query, false,
      "Hands out an anon fd of this cache, which any worker holding the device fd can already "
