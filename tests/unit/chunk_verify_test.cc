@@ -148,7 +148,7 @@ TEST_CASE("chunks: a chunk read in pieces is fetched once") {
     CHECK(c.remote.fetches.size() == 1);
 }
 
-TEST_CASE("chunks: a corrupted chunk fails with EIO naming it; the others still read right") {
+TEST_CASE("chunks: a corrupted chunk fails with EIO naming it, and the others still read right") {
     Chunked c;
     c.remote.blobs["img"][4096 + 77] = 'X';
     auto blob = c.open();
