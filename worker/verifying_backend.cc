@@ -175,7 +175,7 @@ Result<std::unique_ptr<BlobSource>> VerifyingBackend::open(std::string_view name
         if (manifest->blob_size != (*blob)->size())
             return sys_error(EIO, fmt::format("chunk manifest {} is for {} bytes, but blob {} has {}", file,
                                               manifest->blob_size, shown, (*blob)->size()));
-        log::debug("blob {}: checked by chunks of {} bytes against {}", shown, manifest->chunk_size, file);
+        log::info("blob {}: checked by chunks of {} bytes against {}", shown, manifest->chunk_size, file);
         return std::unique_ptr<BlobSource>(
             std::make_unique<ChunkVerifiedSource>(std::move(*blob), shown, std::move(*manifest), on_mismatch_));
     }
