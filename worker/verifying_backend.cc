@@ -177,7 +177,8 @@ Result<std::unique_ptr<BlobSource>> VerifyingBackend::open(std::string_view name
                                               manifest->blob_size, shown, (*blob)->size()));
         log::info("blob {}: checked by chunks of {} bytes against {}", shown, manifest->chunk_size, file);
         return std::unique_ptr<BlobSource>(
-            std::make_unique<ChunkVerifiedSource>(std::move(*blob), shown, std::move(*manifest), on_mismatch_));
+            std::make_unique<ChunkVerifiedSource>(std::move(*blob), shown, std::move(*manifest), chunk_cache_,
+                                                  on_mismatch_));
     }
     const auto expected = digest_from_name(name);
     if (!expected) return blob;

@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "worker/blob_backend.h"
+#include "worker/chunk_verified_source.h"
 #include "worker/sha256.h"
 
 namespace cfs::worker {
@@ -64,6 +65,7 @@ private:
     std::uint64_t whole_blob_limit_;
     std::function<void()> on_mismatch_;
     BlobBackend* manifests_ = nullptr;
+    ChunkCache chunk_cache_;  // shared by this worker's chunk-checked blobs
 };
 
 // Computes a SHA-256 once, so that OpenSSL sets itself up (config, providers) before

@@ -136,9 +136,36 @@ TEST_CASE("chunks: reads across chunks are right, and only whole chunks are fetc
     for (const auto& f : c.remote.fetches) {
         CAPTURE(f.offset);
         CHECK(f.offset % 4096 == 0);
-        CHECK(f.length == (f.offset == 8192 ? 100u : 4096u));
+        CHECK((f.length % 4096 == 0 || f.offset + f.length == kBlob.size()));
     }
     CHECK(c.mismatches == 0);
+}
+
+TEST_CASE("chunks: the chunks one read needs are fetched in one request") {
+    Chunked c;
+    auto blob = c.open();
+    CHECK(read_range(*blob, 100, 8192) == kBlob.substr(100, 8192));
+    REQUIRE(c.remote.fetches.size() == 1);
+    CHECK(c.remote.fetches[0].offset == 0);
+    CHECK(c.remote.fetches[0].length == kBlob.size());
+    // The last chunk is kept: a read that starts in it fetches only what follows.
+    c.remote.fetches.clear();
+    CHECK(read_range(*blob, 8200, 50) == kBlob.substr(8200, 50));
+    CHECK(c.remote.fetches.empty());
+}
+
+TEST_CASE("chunks: blobs share the worker's two kept chunks, and never see each other's") {
+    Chunked c;
+    c.remote.blobs["img2"] = kBlob;
+    c.dir.blobs["img2.chunks"] = kManifest;
+    c.remote.blobs["img2"][10] = 'X';  // only img2's chunk 0 is bad
+    auto one = c.open("img");
+    auto two = c.open("img2");
+    CHECK(read_range(*one, 0, 10) == kBlob.substr(0, 10));
+    int err = 0;
+    read_range(*two, 0, 10, &err);
+    CHECK(err == EIO);
+    CHECK(read_range(*one, 0, 4096) == kBlob.substr(0, 4096));
 }
 
 TEST_CASE("chunks: a chunk read in pieces is fetched once") {
