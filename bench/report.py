@@ -8,6 +8,9 @@ targets are in these terms), and as a ratio to the same workload on a loop devic
 over the blob (no daemon; the kernel's own cost of an erofs read). Figures from
 different runs or machines are not comparable; ratios within one run are.
 
+Rows named remote_* (bench/guest/systemd_bench.sh) carry the same workload on the
+local blob, measured in the same VM and run, and are given as a ratio to it.
+
 usage: report.py OUT_DIR CONSOLE_LOG...
 """
 import json
@@ -43,6 +46,13 @@ def percentile(values, p):
     return v[min(len(v) - 1, int(round(p * (len(v) - 1))))]
 
 
+def rate_of(res):
+    """(rate, unit) of one reader's result: files/s for a tree, MiB/s otherwise."""
+    if "files" in res:
+        return res["files"] / res["seconds"], "files/s"
+    return res["bytes"] / MIB / res["seconds"], "MiB/s"
+
+
 def figures(rows):
     """One record per measured workload, with its rate and ratio to direct."""
     out = []
@@ -53,14 +63,14 @@ def figures(rows):
             continue
         res = r["result"]
         rec = {"workload": w, "workers": r["workers"], "seconds": res["seconds"]}
-        if "files" in res:
-            rec["files_per_s"] = res["files"] / res["seconds"]
-            rec["rate"] = rec["files_per_s"]
-            rec["unit"] = "files/s"
-        else:
-            rec["mib_per_s"] = res["bytes"] / MIB / res["seconds"]
-            rec["rate"] = rec["mib_per_s"]
-            rec["unit"] = "MiB/s"
+        rec["rate"], rec["unit"] = rate_of(res)
+        rec["files_per_s" if rec["unit"] == "files/s" else "mib_per_s"] = rec["rate"]
+        if "local" in r:
+            local = r["local"]
+            rec["local_rate"], _ = rate_of(local["result"])
+            rec["ratio_to_local"] = rec["rate"] / rec["local_rate"]
+            rec["local_daemon_cpu_ms_per_mib"] = local["daemon_cpu_ticks"] * TICK_S * 1000 / (
+                local["result"]["bytes"] / MIB)
         if "p50_us" in res:
             rec["p50_us"], rec["p99_us"] = res["p50_us"], res["p99_us"]
         if r["workers"] > 0:
@@ -94,6 +104,8 @@ def main():
     print(f"{'workload':<11} {'workers':>7} {'rate':>16} {'/blob file':>10} {'/loop':>6} {'p50 us':>7} "
           f"{'p99 us':>7} {'cpu ms/MiB':>10}")
     for f in figs:
+        if "ratio_to_local" in f:
+            continue
         who = "loop" if f["workers"] == 0 else str(f["workers"])
         if f["workload"] in ("blob_file", "copy_pread", "copy_mmap"):
             who = "direct"
@@ -104,6 +116,15 @@ def main():
         cpu = f"{f['daemon_cpu_ms_per_mib']:.1f}" if "daemon_cpu_ms_per_mib" in f else ""
         print(f"{f['workload']:<11} {who:>7} {f['rate']:>8.1f} {f['unit']:<7} {blob:>10} {loop:>6} {p50:>7} {p99:>7} "
               f"{cpu:>10}")
+    remote = [f for f in figs if "ratio_to_local" in f]
+    if remote:
+        print("remote blobs (systemd VM, nginx on the guest's loopback, 1 worker), "
+              "as a ratio to the local blob in the same run:")
+        print(f"{'workload':<22} {'local':>16} {'remote':>16} {'/local':>6} {'cpu ms/MiB':>10} {'(local)':>8}")
+        for f in remote:
+            print(f"{f['workload']:<22} {f['local_rate']:>8.1f} {f['unit']:<7} {f['rate']:>8.1f} {f['unit']:<7} "
+                  f"{f['ratio_to_local']:>6.2f} {f['daemon_cpu_ms_per_mib']:>10.1f} "
+                  f"{f['local_daemon_cpu_ms_per_mib']:>8.1f}")
     speedups = {}
     for w in ("cold_seq", "cold_small"):
         with_ahead = next((f["rate"] for f in figs if f["workload"] == w and f["workers"] == 1), None)

@@ -100,12 +100,16 @@ Result<InitReceived> receive_init(int sock) {
 
 // `after_ready`: test builds' hostile mode, which attacks as a worker the supervisor
 // already accepted (most checks apply only after Ready).
-int serve(int sock, InitReceived init, worker::BlobBackend* remote, worker::RequestStats stats,
+int serve(int sock, InitReceived init, worker::VerifyingBackend* remote, worker::RequestStats stats,
           const std::function<void()>& after_ready) {
     worker::DeviceKernelIo kernel(std::move(init.device));
     worker::LocalDirBackend local(std::move(init.blob_dir));
     std::optional<worker::LayeredBackend> layered;
-    if (remote != nullptr) layered.emplace(local, *remote);
+    if (remote != nullptr) {
+        // Chunk manifests live where local copies of blobs do (worker/chunk_manifest.h).
+        remote->use_chunk_manifests(local);
+        layered.emplace(local, *remote);
+    }
     worker::BlobBackend& backend = layered ? static_cast<worker::BlobBackend&>(*layered) : local;
     worker::RequestHandler* handler_ptr = nullptr;
     worker::SocketSupervisorLink link(sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); });
@@ -352,7 +356,10 @@ int main(int argc, char** argv) {
         };
 #endif
     log::debug("serving");
-    if (remote) verifying.emplace(*remote);
+    if (remote)
+        verifying.emplace(*remote, worker::kWholeBlobLimit, [page = stats_page ? stats_page->get() : nullptr] {
+            worker::count_fetch_error(page);
+        });
     return serve(sock, std::move(*init), verifying ? &*verifying : nullptr, worker::RequestStats(stats_page ? stats_page->get() : nullptr),
                  after_ready);
 }

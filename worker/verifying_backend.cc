@@ -9,7 +9,10 @@
 
 #include <fmt/format.h>
 
+#include "common/blob_name.h"
 #include "common/log.h"
+#include "worker/chunk_manifest.h"
+#include "worker/chunk_verified_source.h"
 #include "worker/crypto_api.h"
 
 namespace cfs::worker {
@@ -18,49 +21,8 @@ namespace {
 constexpr std::string_view kPrefix = "sha256:";
 constexpr std::size_t kChunk = std::size_t{1} << 20;
 
-std::string hex(const Sha256& d) {
-    std::string out;
-    for (auto b : d) out += fmt::format("{:02x}", b);
-    return out;
-}
-
-// SHA-256 through libcrypto, loaded on first use (prepare_sha256 does that before
-// the sandbox); a Hasher that could not be set up reports failure at finish().
-class Hasher {
-public:
-    Hasher() {
-        auto api = load_crypto();
-        if (!api) return;
-        api_ = *api;
-        ctx_ = api_->md_ctx_new();
-        if (ctx_ != nullptr && api_->digest_init_ex(ctx_, api_->sha256(), nullptr) != 1) drop();
-    }
-    Hasher(const Hasher&) = delete;
-    Hasher& operator=(const Hasher&) = delete;
-    ~Hasher() { drop(); }
-    [[nodiscard]] bool ok() const { return ctx_ != nullptr; }
-    void update(std::span<const std::byte> data) {
-        if (ctx_ != nullptr && api_->digest_update(ctx_, data.data(), data.size()) != 1) drop();
-    }
-    [[nodiscard]] std::optional<Sha256> finish() {
-        Sha256 out{};
-        unsigned len = 0;
-        if (ctx_ == nullptr || api_->digest_final_ex(ctx_, out.data(), &len) != 1 || len != out.size())
-            return std::nullopt;
-        return out;
-    }
-
-private:
-    void drop() {
-        if (ctx_ != nullptr) api_->md_ctx_free(ctx_);
-        ctx_ = nullptr;
-    }
-    const CryptoApi* api_ = nullptr;
-    EVP_MD_CTX* ctx_ = nullptr;
-};
-
 Error mismatch(std::string_view name, const Sha256& got) {
-    return sys_error(EIO, fmt::format("blob {} failed verification: its bytes hash to sha256:{}", name, hex(got)));
+    return sys_error(EIO, fmt::format("blob {} failed verification: its bytes hash to sha256:{}", name, to_hex(got)));
 }
 
 // A small blob, fetched and checked at OPEN.
@@ -82,8 +44,10 @@ private:
 // A large blob, checked when every byte of it was fetched.
 class VerifiedWhenComplete final : public BlobSource {
 public:
-    VerifiedWhenComplete(std::unique_ptr<BlobSource> inner, std::string name, Sha256 expected)
-        : inner_(std::move(inner)), name_(std::move(name)), expected_(expected) {}
+    VerifiedWhenComplete(std::unique_ptr<BlobSource> inner, std::string name, Sha256 expected,
+                         std::function<void()> on_mismatch)
+        : inner_(std::move(inner)), name_(std::move(name)), expected_(expected),
+          on_mismatch_(std::move(on_mismatch)) {}
     std::uint64_t size() const override { return inner_->size(); }
 
     Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
@@ -146,13 +110,17 @@ private:
         }
         auto digest = hasher_.finish();
         if (!digest) return sys_error(EIO, fmt::format("checking blob {}: SHA-256 failed", name_));
-        if (*digest != expected_) return mismatch(name_, *digest);
+        if (*digest != expected_) {
+            if (on_mismatch_) on_mismatch_();
+            return mismatch(name_, *digest);
+        }
         return {};
     }
 
     std::unique_ptr<BlobSource> inner_;
     std::string name_;
     Sha256 expected_;
+    std::function<void()> on_mismatch_;
     Hasher hasher_;
     std::uint64_t hashed_ = 0;
     std::map<std::uint64_t, std::uint64_t> fetched_;
@@ -163,19 +131,8 @@ private:
 }  // namespace
 
 std::optional<Sha256> digest_from_name(std::string_view name) {
-    if (!name.starts_with(kPrefix) || name.size() != kPrefix.size() + 64) return std::nullopt;
-    Sha256 out{};
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        unsigned v = 0;
-        for (char c : name.substr(kPrefix.size() + 2 * i, 2)) {
-            v <<= 4;
-            if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-            else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-            else return std::nullopt;
-        }
-        out[i] = static_cast<std::uint8_t>(v);
-    }
-    return out;
+    if (!name.starts_with(kPrefix)) return std::nullopt;
+    return from_hex(name.substr(kPrefix.size()));
 }
 
 Status prepare_sha256() {
@@ -185,13 +142,48 @@ Status prepare_sha256() {
     return {};
 }
 
+Result<std::optional<std::string>> VerifyingBackend::read_manifest(std::string_view name) {
+    if (manifests_ == nullptr) return std::optional<std::string>{};
+    const std::string file = std::string(name) + std::string(kChunkManifestSuffix);
+    // A name too long to have a manifest next to it has none.
+    if (file.size() > kMaxBlobNameLength) return std::optional<std::string>{};
+    auto opened = manifests_->open(file);
+    if (!opened) {
+        if (opened.error().errnum == ENOENT) return std::optional<std::string>{};
+        return sys_error(EIO, fmt::format("chunk manifest {}: {}", file, opened.error().message()));
+    }
+    const std::uint64_t size = (*opened)->size();
+    if (size > kMaxManifestBytes)
+        return sys_error(EIO, fmt::format("chunk manifest {} is larger than {} bytes", file, kMaxManifestBytes));
+    std::string text(static_cast<std::size_t>(size), '\0');
+    auto got = (*opened)->read_at(std::as_writable_bytes(std::span(text)), 0);
+    if (!got) return sys_error(EIO, fmt::format("chunk manifest {}: {}", file, got.error().message()));
+    text.resize(*got);
+    return std::optional<std::string>(std::move(text));
+}
+
 Result<std::unique_ptr<BlobSource>> VerifyingBackend::open(std::string_view name) {
     auto blob = inner_.open(name);
-    const auto expected = digest_from_name(name);
-    if (!blob || !expected) return blob;
+    if (!blob) return blob;
     const std::string shown(name);
+    auto manifest_text = read_manifest(name);
+    if (!manifest_text) return std::move(manifest_text).error();
+    if (*manifest_text) {
+        const std::string file = shown + std::string(kChunkManifestSuffix);
+        auto manifest = parse_chunk_manifest(**manifest_text, file);
+        if (!manifest) return std::move(manifest).error();
+        if (manifest->blob_size != (*blob)->size())
+            return sys_error(EIO, fmt::format("chunk manifest {} is for {} bytes, but blob {} has {}", file,
+                                              manifest->blob_size, shown, (*blob)->size()));
+        log::info("blob {}: checked by chunks of {} bytes against {}", shown, manifest->chunk_size, file);
+        return std::unique_ptr<BlobSource>(
+            std::make_unique<ChunkVerifiedSource>(std::move(*blob), shown, std::move(*manifest), chunk_cache_,
+                                                  on_mismatch_));
+    }
+    const auto expected = digest_from_name(name);
+    if (!expected) return blob;
     if ((*blob)->size() > whole_blob_limit_)
-        return std::unique_ptr<BlobSource>(std::make_unique<VerifiedWhenComplete>(std::move(*blob), shown, *expected));
+        return std::unique_ptr<BlobSource>(std::make_unique<VerifiedWhenComplete>(std::move(*blob), shown, *expected, on_mismatch_));
     std::vector<std::byte> data(static_cast<std::size_t>((*blob)->size()));
     for (std::uint64_t pos = 0; pos < data.size();) {
         const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, data.size() - pos));
@@ -204,7 +196,10 @@ Result<std::unique_ptr<BlobSource>> VerifyingBackend::open(std::string_view name
     h.update(data);
     auto digest = h.finish();
     if (!digest) return sys_error(EIO, fmt::format("checking blob {}: SHA-256 failed", shown));
-    if (*digest != *expected) return mismatch(shown, *digest);
+    if (*digest != *expected) {
+        if (on_mismatch_) on_mismatch_();
+        return mismatch(shown, *digest);
+    }
     return std::unique_ptr<BlobSource>(std::make_unique<VerifiedInMemory>(std::move(data)));
 }
 

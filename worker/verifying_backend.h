@@ -16,37 +16,56 @@
 //   later one of the blob, and is logged as an error naming the blob and both
 //   digests. Bytes served before that are already in the cache: they are not silent
 //   (the error says so) but they stay until the object is dropped (an umount, or
-//   culling the cache). Closing that gap needs digests per chunk, which a plain erofs
-//   image does not carry.
+//   culling the cache). A plain erofs image carries no digests per chunk; so:
+// - A blob with a chunk manifest (`<blobs.dir>/<name>.chunks`, worker/chunk_manifest.h),
+//   whatever its name, is checked chunk by chunk before any byte of a chunk is served
+//   (worker/chunk_verified_source.h), and only that way: the operator's manifest is
+//   the statement of what the blob holds. A manifest that cannot be read or parsed,
+//   or whose size is not the blob's, fails the OPEN (EIO) naming it; it is never
+//   skipped.
 #pragma once
 
-#include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "worker/blob_backend.h"
+#include "worker/chunk_verified_source.h"
+#include "worker/sha256.h"
 
 namespace cfs::worker {
 
 // Blobs up to this size are fetched whole and checked before OPEN is answered.
 inline constexpr std::uint64_t kWholeBlobLimit = std::uint64_t{16} << 20;
 
-using Sha256 = std::array<std::uint8_t, 32>;
-
 // The digest a blob's name promises: "sha256:" and 64 lowercase hex digits.
 [[nodiscard]] std::optional<Sha256> digest_from_name(std::string_view name);
 
 class VerifyingBackend final : public BlobBackend {
 public:
-    explicit VerifyingBackend(BlobBackend& inner, std::uint64_t whole_blob_limit = kWholeBlobLimit)
-        : inner_(inner), whole_blob_limit_(whole_blob_limit) {}
-    // EIO, naming both digests, for a small blob that does not match its name.
+    // `on_mismatch`: called for every blob or chunk that fails its digest (the
+    // statistics page counts it as a failed fetch).
+    explicit VerifyingBackend(BlobBackend& inner, std::uint64_t whole_blob_limit = kWholeBlobLimit,
+                              std::function<void()> on_mismatch = {})
+        : inner_(inner), whole_blob_limit_(whole_blob_limit), on_mismatch_(std::move(on_mismatch)) {}
+    // Where `<name>.chunks` is looked for (the local blob directory); none: no blob
+    // is checked by chunks. Only ENOENT means "no manifest".
+    void use_chunk_manifests(BlobBackend& dir) { manifests_ = &dir; }
+    // EIO, naming both digests, for a small blob that does not match its name; EIO
+    // naming the manifest for one that is unreadable, malformed or of another size.
     Result<std::unique_ptr<BlobSource>> open(std::string_view name) override;
 
 private:
+    // The blob's manifest, or nullopt when there is none.
+    [[nodiscard]] Result<std::optional<std::string>> read_manifest(std::string_view name);
+
     BlobBackend& inner_;
     std::uint64_t whole_blob_limit_;
+    std::function<void()> on_mismatch_;
+    BlobBackend* manifests_ = nullptr;
+    ChunkCache chunk_cache_;  // shared by this worker's chunk-checked blobs
 };
 
 // Computes a SHA-256 once, so that OpenSSL sets itself up (config, providers) before

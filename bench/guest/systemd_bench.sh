@@ -1,8 +1,14 @@
-# The benchmark's part that needs systemd (scripts/bench.sh runs it in the systemd
-# test VM after bench/guest/bench.sh): recovery after the supervisor itself dies.
-# `systemctl kill -s KILL` ends supervisor and workers during random reads; systemd
-# restarts the unit, the new supervisor takes the device from the fd store and
-# writes `restore`. What a reader sees is its longest read: one per restart.
+# The benchmark's parts that need systemd (scripts/bench.sh runs it in the systemd
+# test VM after bench/guest/bench.sh):
+# - Recovery after the supervisor itself dies. `systemctl kill -s KILL` ends
+#   supervisor and workers during random reads; systemd restarts the unit, the new
+#   supervisor takes the device from the fd store and writes `restore`. What a reader
+#   sees is its longest read: one per restart.
+# - Remote blobs (issue 7; nginx is in this VM's image): cold_seq and cold_small of
+#   the bench image served by nginx on the guest's loopback through `[blobs] url`,
+#   then cold_seq again with a chunk manifest (every 1 MiB chunk checked), each
+#   against the same workload on the local blob in this VM and run. nginx reads the
+#   same file on the cache disk the local figure reads.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 RESTARTS=10
@@ -37,3 +43,96 @@ done
 echo "BENCH: {\"workload\":\"supervisor_restart\",\"workers\":1,\"longest_read_ms\":[$stalls_ms]}"
 umount_bounded /mnt/bench
 systemd_stop_supervisor
+
+# ---- remote blobs ----
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# CPU ticks (1/100 s) of the supervisor, its reaped children and its live workers.
+daemon_ticks() {
+    set -- $(cut -d' ' -f14-17 "/proc/$CFS_SUP_PID/stat")
+    _t=$(($1 + $2 + $3 + $4))
+    for _p in $(worker_pids); do
+        set -- $(cut -d' ' -f14,15 "/proc/$_p/stat" 2>/dev/null || echo 0 0)
+        _t=$((_t + $1 + $2))
+    done
+    echo "$_t"
+}
+# fresh_mount: a new supervisor (config as written) on an empty cache directory, the
+# image mounted.
+fresh_mount() {
+    grep -q ' /mnt/bench ' /proc/mounts && umount_bounded /mnt/bench
+    systemctl is-active --quiet "$CFS_UNIT" && systemd_stop_supervisor
+    rm -rf "$CFS_CACHE_DIR"
+    systemd_start_supervisor
+    mount_erofs /mnt/bench fsid=bench
+}
+# timed CMD...: the reader's JSON and the daemon's CPU ticks, on a cold page cache.
+timed() {
+    drop_caches
+    _c0=$(daemon_ticks)
+    _out=$("$@") || fail "$* failed"
+    echo "$_out $(( $(daemon_ticks) - _c0 ))"
+}
+# remote_row NAME LOCAL_FIGURE REMOTE_FIGURE: one BENCH line, the local figure inside
+# (a figure is "JSON TICKS", the reader's JSON having no spaces).
+remote_row() {
+    set -- "$1" $2 $3
+    echo "BENCH: {\"workload\":\"$1\",\"workers\":1,\"daemon_cpu_ticks\":$5,\"result\":$4,\"local\":{\"daemon_cpu_ticks\":$3,\"result\":$2}}"
+    log "$1: local $2, remote $4"
+}
+check_big() {
+    got=$(sha256sum "/mnt/bench/$BIG" | cut -d' ' -f1)
+    [ "$got" = "$(cut -d' ' -f1 /data/expect/bench.sha256)" ] || fail "$BIG read wrong ($1)"
+}
+
+step "remote blobs: the local figures first (1 worker, blob on the cache disk)"
+write_config 1
+fresh_mount
+local_seq=$(timed cfs-bench-read seq "/mnt/bench/$BIG")
+check_big "local"
+fresh_mount
+local_small=$(timed cfs-bench-read tree /mnt/bench/small)
+
+step "remote blobs: the same from nginx on 127.0.0.1"
+www=/srv/cfs-www
+port=8080
+mkdir -p "$www/blobs"
+ln -sf "$CFS_BLOBS/bench" "$www/blobs/bench"
+chmod -R a+rX "$www" "$CFS_BLOBS"
+write_nginx_conf <<NGINX_END
+    server {
+        listen 127.0.0.1:$port;
+        root $www;
+    }
+NGINX_END
+start_nginx
+allow_network
+local_blobs=$CFS_BLOBS
+write_remote_config "http://localhost:$port/blobs/"
+mkdir -p "$CFS_BLOBS"
+[ ! -e "$CFS_BLOBS/bench" ] || fail "$CFS_BLOBS/bench exists: the remote figures would read it"
+fresh_mount
+remote_seq=$(timed cfs-bench-read seq "/mnt/bench/$BIG")
+check_big "remote"
+grep -q '"GET /blobs/bench HTTP/1.1" 206' /var/log/nginx/access.log || fail "nginx served no range of bench"
+remote_row remote_cold_seq "$local_seq" "$remote_seq"
+fresh_mount
+remote_small=$(timed cfs-bench-read tree /mnt/bench/small)
+remote_row remote_cold_small "$local_small" "$remote_small"
+
+step "remote blobs: cold_seq with a chunk manifest (1 MiB chunks)"
+{
+    echo "cfs-chunks 1"
+    echo "chunk_size 1048576"
+    echo "size $(stat -c %s "$local_blobs/bench")"
+    split -b 1048576 --filter=sha256sum "$local_blobs/bench"
+} > "$CFS_BLOBS/bench.chunks"
+chmod 644 "$CFS_BLOBS/bench.chunks"
+fresh_mount
+chunked_seq=$(timed cfs-bench-read seq "/mnt/bench/$BIG")
+daemon_log | grep -q "blob bench: checked by chunks of 1048576 bytes" || fail "the worker did not use bench.chunks"
+check_big "remote, chunks checked"
+remote_row remote_cold_seq_chunks "$local_seq" "$chunked_seq"
+rm -f "$CFS_BLOBS/bench.chunks"
+umount_bounded /mnt/bench
+systemd_stop_supervisor
+systemctl stop nginx

@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "tests/unit/fake_cache_file.h"
 #include "worker/local_backend.h"
+#include "worker/verifying_backend.h"
 
 namespace {
 
@@ -991,4 +992,51 @@ TEST_CASE("worker read-ahead: a cache file that cannot be asked is written, neve
     REQUIRE(f.ahead_handler.handle(read_msg(52, 5, 0, 65536).span()).ok());
     check_contiguous(f.kernel.writes, 0, blob.substr(0, 65536));
     CHECK(f.ahead_handler.counters().reads_short == 0);
+}
+
+// ---------------------------------------------------------------------------------
+// Chunk digests (worker/chunk_verified_source.h) on both write paths: the READ's own
+// range and read-ahead. Digests from coreutils' sha256sum of 4096 'a's, 4096 'b's and
+// 100 'c's.
+
+TEST_CASE("worker chunks: neither a READ nor read-ahead writes a byte of a chunk that fails its digest") {
+    ReadAheadFixture f;
+    const std::string good = std::string(4096, 'a') + std::string(4096, 'b') + std::string(100, 'c');
+    std::string served = good;
+    served[4096 + 1000] = 'X';
+    f.backend.blobs["img"] = served;
+    FakeBackend dir;
+    dir.blobs["img.chunks"] =
+        "cfs-chunks 1\nchunk_size 4096\nsize 8292\n"
+        "c93eee2d0db02f10acc7460d9576e122dcf8cd53c4bf8dfcae1b3e74ebcfff5a\n"
+        "5389688abf55bc46639385085bfaf1fda3552f63303e4d4a55d664d0f515d6ac\n"
+        "bdcdc9e9204fe2099666b438af288629b1fa7f89797341bf7d435ce4ca2b706b\n";
+    int mismatches = 0;
+    VerifyingBackend verifying(f.backend, kWholeBlobLimit, [&mismatches] { ++mismatches; });
+    verifying.use_chunk_manifests(dir);
+    RequestHandler handler(f.kernel, verifying, f.link, 256 * 1024);
+    const int fd = f.anon_fd();
+    REQUIRE(handler.handle(open_msg(1, 5, "img", fd).span()).ok());
+    REQUIRE(f.kernel.commands.back() == kmsg::format_copen(1, 8292));
+
+    // Chunk 0 is written; the read-ahead it plans stops at chunk 1.
+    REQUIRE(handler.handle(read_msg(60, 5, 0, 4096).span()).ok());
+    drain_ahead(handler);
+    // A READ of chunk 1 is completed without data (the reader gets EIO).
+    REQUIRE(handler.handle(read_msg(61, 5, 4096, 4096).span()).ok());
+    CHECK(handler.counters().reads_short == 1);
+    // Chunk 2 is still served.
+    REQUIRE(handler.handle(read_msg(62, 5, 8192, 4096).span()).ok());
+    CHECK(f.kernel.completed.size() == 3);
+    CHECK(mismatches >= 2);  // the read-ahead's try and the READ's
+
+    std::string cache(3 * 4096, '\0');
+    for (const auto& w : f.kernel.writes) {
+        CAPTURE(w.offset);
+        CHECK_FALSE((w.offset < 8192 && w.offset + w.bytes.size() > 4096));
+        std::copy(w.bytes.begin(), w.bytes.end(), cache.begin() + static_cast<std::ptrdiff_t>(w.offset));
+    }
+    CHECK(cache.substr(0, 4096) == good.substr(0, 4096));
+    CHECK(cache.substr(4096, 4096) == std::string(4096, '\0'));
+    CHECK(cache.substr(8192, 100) == good.substr(8192));
 }
