@@ -34,18 +34,6 @@ CFS_LOG_LEVEL=info
 
 emit() { echo "BENCH: $1"; }
 emit "{\"workload\":\"settings\",\"workers\":0,\"read_ahead_kib\":\"${CFS_READ_AHEAD_KIB:-default}\"}"
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-
-# CPU ticks (1/100 s) of the supervisor, its reaped children and its live workers.
-daemon_ticks() {
-    set -- $(cut -d' ' -f14-17 "/proc/$CFS_SUP_PID/stat")
-    _t=$(($1 + $2 + $3 + $4))
-    for _p in $(worker_pids); do
-        set -- $(cut -d' ' -f14,15 "/proc/$_p/stat" 2>/dev/null || echo 0 0)
-        _t=$((_t + $1 + $2))
-    done
-    echo "$_t"
-}
 peak_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # measure NAME WORKERS CMD...: runs the reader on a cold page cache and emits its

@@ -45,17 +45,6 @@ umount_bounded /mnt/bench
 systemd_stop_supervisor
 
 # ---- remote blobs ----
-drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
-# CPU ticks (1/100 s) of the supervisor, its reaped children and its live workers.
-daemon_ticks() {
-    set -- $(cut -d' ' -f14-17 "/proc/$CFS_SUP_PID/stat")
-    _t=$(($1 + $2 + $3 + $4))
-    for _p in $(worker_pids); do
-        set -- $(cut -d' ' -f14,15 "/proc/$_p/stat" 2>/dev/null || echo 0 0)
-        _t=$((_t + $1 + $2))
-    done
-    echo "$_t"
-}
 # fresh_mount: a new supervisor (config as written) on an empty cache directory, the
 # image mounted.
 fresh_mount() {
@@ -98,13 +87,7 @@ port=8080
 mkdir -p "$www/blobs"
 ln -sf "$CFS_BLOBS/bench" "$www/blobs/bench"
 chmod -R a+rX "$www" "$CFS_BLOBS"
-write_nginx_conf <<NGINX_END
-    server {
-        listen 127.0.0.1:$port;
-        root $www;
-    }
-NGINX_END
-start_nginx
+serve_directory "$port" "$www"
 allow_network
 local_blobs=$CFS_BLOBS
 write_remote_config "http://localhost:$port/blobs/"

@@ -127,6 +127,19 @@ worker_pids() { pidof cfsupervisor-worker 2>/dev/null | tr ' ' '\n' | sort -n | 
 worker_count() { set -- $(worker_pids); echo $#; }
 # The pid of a worker that is serving, from `cfsupervisor status` (which slots serve
 # depends on the order the workers said Ready, not on their pids).
+# For the benchmark (bench/guest/): a cold page cache, and the daemon's CPU time in
+# ticks (1/100 s): the supervisor, its reaped children and its live workers.
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+daemon_ticks() {
+    set -- $(cut -d' ' -f14-17 "/proc/$CFS_SUP_PID/stat")
+    _t=$(($1 + $2 + $3 + $4))
+    for _p in $(worker_pids); do
+        set -- $(cut -d' ' -f14,15 "/proc/$_p/stat" 2>/dev/null || echo 0 0)
+        _t=$((_t + $1 + $2))
+    done
+    echo "$_t"
+}
+
 # Whether every worker slot (serving wanted plus spares) has a worker serving or
 # paused as a spare: no replacement still starting.
 workers_at_strength() {

@@ -30,14 +30,7 @@ printf '%s' "$flip" | dd of="$www/blobs/img_chk.bad" bs=1 seek="$bad_at" conv=no
 cmp -s /data/blobs/img_big "$www/blobs/img_chk.bad" && fail "the copy of img_big was not changed"
 ln -s img_chk.bad "$www/blobs/img_chk"
 ln -s /data/blobs/img_big "$www/blobs/img_big"
-chmod -R a+rX "$www"
-write_nginx_conf <<NGINX_END
-    server {
-        listen 127.0.0.1:$port;
-        root $www;
-    }
-NGINX_END
-start_nginx
+serve_directory "$port" "$www"
 
 step "the operator's chunk manifest for img_chk in blobs.dir"
 allow_network

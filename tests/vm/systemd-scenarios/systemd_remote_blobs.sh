@@ -39,14 +39,7 @@ wrong_b=sha256:$(printf '%064d' 0)
 ln -s /data/blobs/img_b "$www/blobs/$digest_b"
 ln -s /data/blobs/img_big "$www/blobs/$digest_big"
 ln -s /data/blobs/img_b "$www/blobs/$wrong_b"
-chmod -R a+rX "$www"
-write_nginx_conf <<NGINX_END
-    server {
-        listen 127.0.0.1:$port;
-        root $www;
-    }
-NGINX_END
-start_nginx
+serve_directory "$port" "$www"
 nginx_up() { systemctl is-active --quiet nginx; }
 
 step "the daemon with an empty blob directory and blobs.url = $url"

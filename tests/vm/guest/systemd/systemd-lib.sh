@@ -130,6 +130,19 @@ write_nginx_conf() {
     } > /etc/nginx/nginx.conf
 }
 
+# serve_directory PORT DIR: nginx serves DIR (made world-readable) on 127.0.0.1:PORT
+# and nothing else.
+serve_directory() {
+    chmod -R a+rX "$2"
+    write_nginx_conf <<NGINX_END
+    server {
+        listen 127.0.0.1:$1;
+        root $2;
+    }
+NGINX_END
+    start_nginx
+}
+
 # start_nginx: (re)starts nginx with the config write_nginx_conf wrote.
 start_nginx() {
     systemctl restart nginx || { journalctl -b --no-pager -u nginx | tail -n 20; fail "nginx did not (re)start"; }
