@@ -112,13 +112,34 @@ requests cold_small_per_read 1
 CFS_READ_AHEAD_KIB=$saved_read_ahead
 
 step "failover: $KILLS worker kills during random reads"
-fresh 1
+# A failover is timed to the first READ answered after it, so the reader must keep
+# asking for data not yet in the cache: random reads fill the cache file as they go,
+# and after some tens of seconds most of them would hit it, so the time measured
+# would grow into waiting for a miss (and once no READ came within 20 s at all).
+# So every KILLS_PER_CACHE kills start on an empty cache again.
+KILLS_PER_CACHE=10
 recoveries() { daemon_log | grep -c 'answered the first READ' || true; }
-cfs-bench-read rand "/mnt/bench/$BIG" 100000000 7 > /tmp/bench_reader.out 2> /tmp/bench_reader.err &
-reader=$!
-sleep 1
+all_ms= all_rms= reader=
+stop_reader() {
+    kill -TERM "$reader"
+    wait "$reader" 2>/dev/null || true
+    [ ! -s /tmp/bench_reader.err ] || fail "the reader saw an error: $(head -n 1 /tmp/bench_reader.err)"
+    # What this supervisor logged: from each death to the first READ answered, and
+    # the first part of it, from the death to `restore` (the supervisor's own steps).
+    _ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')
+    _rms=$(daemon_log | grep -o 'restore written [0-9]* ms after' | awk '{ print $3 }' | tr '\n' ',' | sed 's/,$//')
+    all_ms=${all_ms:+$all_ms${_ms:+,}}$_ms
+    all_rms=${all_rms:+$all_rms${_rms:+,}}$_rms
+}
 i=0
 while [ "$i" -lt "$KILLS" ]; do
+    if [ $((i % KILLS_PER_CACHE)) -eq 0 ]; then
+        [ -z "$reader" ] || stop_reader
+        fresh 1
+        cfs-bench-read rand "/mnt/bench/$BIG" 100000000 "$((7 + i))" > /tmp/bench_reader.out 2> /tmp/bench_reader.err &
+        reader=$!
+        sleep 1
+    fi
     # Each kill is one failure, not a second one while the daemon still replaces the
     # worker killed before: wait until a spare stands by again.
     wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s after kill $i"
@@ -135,12 +156,8 @@ while [ "$i" -lt "$KILLS" ]; do
     pid_gone "$reader" && fail "the reader ended during the kills: $(cat /tmp/bench_reader.err)"
     i=$((i + 1))
 done
-kill -TERM "$reader"
-wait "$reader" 2>/dev/null || true
-[ ! -s /tmp/bench_reader.err ] || fail "the reader saw an error: $(head -n 1 /tmp/bench_reader.err)"
-ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')
-# The first part of each: from the death to `restore` (the supervisor's own steps).
-rms=$(daemon_log | grep -o 'restore written [0-9]* ms after' | awk '{ print $3 }' | tr '\n' ',' | sed 's/,$//')
+stop_reader
+ms=$all_ms rms=$all_rms
 emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms]}"
 umount_bounded /mnt/bench
 stop_supervisor 30
