@@ -2,6 +2,7 @@
 // (worker/chunk_verified_source.h, through worker/verifying_backend.h). The chunk
 // digests below were computed with coreutils' sha256sum, not by the code under test:
 // 4096 'a's, 4096 'b's and 100 'c's.
+#include "tests/unit/blob_reads.h"
 #include "worker/chunk_manifest.h"
 #include "worker/chunk_verified_source.h"
 #include "worker/verifying_backend.h"
@@ -61,15 +62,7 @@ public:
     }
 };
 
-std::string read_range(worker::BlobSource& b, std::uint64_t offset, std::size_t n, int* err = nullptr) {
-    std::vector<std::byte> buf(n);
-    auto got = b.read_at(buf, offset);
-    if (!got) {
-        if (err != nullptr) *err = got.error().errnum;
-        return "ERROR " + got.error().message();
-    }
-    return std::string(reinterpret_cast<const char*>(buf.data()), *got);
-}
+using testing::read_range;
 
 struct Chunked {
     MemoryBackend remote;

@@ -1,6 +1,7 @@
 // The remote blob backend (worker/http_backend.h) against a real HTTP server on
 // loopback (http_test_server.h): sizes, ranges, connection reuse, retries with a
 // bounded budget, and errors that name URL, range and status.
+#include "tests/unit/blob_reads.h"
 #include "worker/http_backend.h"
 
 #include <doctest/doctest.h>
@@ -48,18 +49,7 @@ worker::FetchPolicy quick_policy(int budget_ms) {
     return p;
 }
 
-std::string read_all(worker::BlobSource& blob, std::size_t chunk) {
-    std::string out;
-    std::vector<std::byte> buf(chunk);
-    for (std::uint64_t pos = 0;;) {
-        auto got = blob.read_at(buf, pos);
-        REQUIRE_MESSAGE(got, got.error().message());
-        out.append(reinterpret_cast<const char*>(buf.data()), *got);
-        pos += *got;
-        if (*got < chunk) break;
-    }
-    return out;
-}
+using testing::read_all;
 
 }  // namespace
 

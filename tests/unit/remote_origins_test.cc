@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/unit/blob_reads.h"
 #include "common/blob_url.h"
 #include "supervisor/blob_host.h"
 #include "tests/unit/http_test_server.h"
@@ -53,18 +54,7 @@ std::unique_ptr<worker::HttpBackend> backend_for(const HttpTestServer& registry,
 
 std::string origin(const HttpTestServer& s) { return fmt::format("http://127.0.0.1:{}", s.port()); }
 
-std::string read_all(worker::BlobSource& blob, std::size_t chunk) {
-    std::string out;
-    std::vector<std::byte> buf(chunk);
-    for (std::uint64_t pos = 0;;) {
-        auto got = blob.read_at(buf, pos);
-        REQUIRE_MESSAGE(got, got.error().message());
-        out.append(reinterpret_cast<const char*>(buf.data()), *got);
-        pos += *got;
-        if (*got < chunk) break;
-    }
-    return out;
-}
+using testing::read_all;
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 // Digest verification of remote blobs named "sha256:<hex>" (worker/verifying_backend.h),
 // over an in-memory backend that counts what is fetched. Digests are NIST's SHA-256
 // test vectors, so the code under test does not compute its own expectations.
+#include "tests/unit/blob_reads.h"
 #include "worker/verifying_backend.h"
 
 #include <doctest/doctest.h>
@@ -54,15 +55,7 @@ public:
     }
 };
 
-std::string read_range(worker::BlobSource& b, std::uint64_t offset, std::size_t n, int* err = nullptr) {
-    std::vector<std::byte> buf(n);
-    auto got = b.read_at(buf, offset);
-    if (!got) {
-        if (err != nullptr) *err = got.error().errnum;
-        return "ERROR " + got.error().message();
-    }
-    return std::string(reinterpret_cast<const char*>(buf.data()), *got);
-}
+using testing::read_range;
 
 }  // namespace
 
