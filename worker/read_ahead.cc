@@ -32,7 +32,7 @@ ByteRange ReadAheadPolicy::plan_ahead(ByteRange asked, std::uint64_t blob_size, 
     if (behind == 0) return {};
     const std::uint64_t window = std::clamp(2 * behind, std::min(kInitialWindow, max_), max_);
     const std::uint64_t last = (blob_size + block_ - 1) / block_ * block_;
-    ByteRange ahead{asked.end, std::min({last, asked.end + window})};
+    ByteRange ahead{asked.end, std::min(last, asked.end + window)};
     if (ahead.empty()) return {};
     ahead.end = std::min(ahead.end, cache.data_from(ahead.begin));
     ahead.end = std::max(ahead.begin, ahead.end / block_ * block_);

@@ -54,9 +54,8 @@ public:
     // its end for one window, up to the blob's last block or the first byte the cache
     // file holds, whichever comes first. Empty for a jump.
     [[nodiscard]] ByteRange plan_ahead(ByteRange asked, std::uint64_t blob_size, CachePresence& cache) const;
+    // A range widened to whole blocks, as cache files take them.
     [[nodiscard]] ByteRange widen(std::uint64_t offset, std::uint64_t length) const;
-
-    [[nodiscard]] std::uint64_t max_bytes() const { return max_; }
 
 private:
     // How much data the cache file holds right before `pos`, in probe steps.
