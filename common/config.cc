@@ -29,6 +29,9 @@ constexpr std::int64_t kMaxReadAheadKib = 64 * 1024;
 // A token service and a blob store, with room for a second of each; every one is
 // resolved at start and carried in each worker's Init.
 constexpr std::size_t kMaxAllowedOrigins = 4;
+// An erofs fsid or domain_id as mount options carry it (no ',' or '='); 255 bytes
+// keep the kernel's volume key "erofs,<name>" well within its 1024-byte message.
+constexpr std::size_t kMaxVolumeNameLength = 255;
 constexpr std::size_t kMaxTagLength = 32;
 // useradd's and systemd-sysusers' limit.
 constexpr std::size_t kMaxUserNameLength = 32;
@@ -136,10 +139,12 @@ constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user", "read_ah
 constexpr std::string_view kLogKeys[] = {"level"};
 constexpr std::string_view kTestingKeys[] = {"fault_file"};
 constexpr std::string_view kControlKeys[] = {"group"};
-constexpr std::string_view kTableNames[] = {"cache", "blobs", "workers", "log", "control"};
+constexpr std::string_view kVolumeKeys[] = {"name", "dir", "url", "credentials", "allowed_origins"};
+constexpr std::string_view kTableNames[] = {"cache", "blobs", "volume", "workers", "log", "control"};
 constexpr TableSchema kSchema[] = {
     {"cache", kCacheKeys},
     {"blobs", kBlobsKeys},
+    {"volume", kVolumeKeys},  // an array of tables: [[volume]]
     {"workers", kWorkersKeys},
     {"control", kControlKeys},
     {"log", kLogKeys},
@@ -209,8 +214,11 @@ private:
     [[nodiscard]] Status account_name(const Section& s, std::string_view key, std::string_view kind,
                                       std::string& out) const;
     [[nodiscard]] Status log_level(const Section& s, Config& config) const;
-    [[nodiscard]] Status blob_url(const Section& s, Config& config) const;
-    [[nodiscard]] Status allowed_origins(const Section& s, Config& config) const;
+    [[nodiscard]] Status blob_store(const Section& s, bool dir_required, BlobStoreConfig& store) const;
+    [[nodiscard]] Status blob_url(const Section& s, BlobStoreConfig& store) const;
+    [[nodiscard]] Status allowed_origins(const Section& s, BlobStoreConfig& store) const;
+    [[nodiscard]] Result<std::vector<VolumeConfig>> volumes(const toml::table& root) const;
+    [[nodiscard]] Status volume_name(const Section& s, VolumeConfig& volume) const;
 
     std::string origin_;
 };
@@ -236,22 +244,24 @@ Status Checker::check_unknown(const toml::table& root) const {
                 }
                 return fmt::format(
                     "unknown top-level key {} (every key belongs in one of the tables {})",
-                    quoted_key(k.str()), "[cache], [blobs], [workers], [control], [log]");
+                    quoted_key(k.str()), "[cache], [blobs], [[volume]], [workers], [control], [log]");
             });
             continue;
         }
-        // A known name that is not a table is a type error, reported in schema order.
-        const toml::table* table = node.as_table();
-        if (table == nullptr) continue;
-        for (auto&& [sub_key, sub_node] : *table) {
-            if (std::find(schema->keys.begin(), schema->keys.end(), sub_key.str()) !=
-                schema->keys.end()) {
-                continue;
+        // A known name of the wrong type is a type error, reported in schema order.
+        std::vector<const toml::table*> tables;
+        if (const toml::table* table = node.as_table()) tables.push_back(table);
+        if (const toml::array* array = node.as_array(); array != nullptr && array->is_array_of_tables())
+            for (const toml::node& element : *array) tables.push_back(element.as_table());
+        for (const toml::table* table : tables) {
+            for (auto&& [sub_key, sub_node] : *table) {
+                if (std::find(schema->keys.begin(), schema->keys.end(), sub_key.str()) != schema->keys.end())
+                    continue;
+                consider(position_of(sub_key, sub_node), [&, &k = sub_key] {
+                    return fmt::format("unknown key {} in table [{}] (known keys: {})", quoted_key(k.str()),
+                                       schema->name, join(schema->keys));
+                });
             }
-            consider(position_of(sub_key, sub_node), [&, &k = sub_key] {
-                return fmt::format("unknown key {} in table [{}] (known keys: {})",
-                                   quoted_key(k.str()), schema->name, join(schema->keys));
-            });
         }
     }
     if (first_pos) return at(*first_pos, first_what);
@@ -426,45 +436,119 @@ Status Checker::log_level(const Section& s, Config& config) const {
     return {};
 }
 
-Status Checker::blob_url(const Section& s, Config& config) const {
+Status Checker::blob_url(const Section& s, BlobStoreConfig& store) const {
     const toml::node* node = s.table != nullptr ? s.table->get("url") : nullptr;
     if (node == nullptr) return {};  // local blobs only
     const Position pos = position_of(*node);
     const auto* str = node->as_string();
     if (str == nullptr)
-        return at(pos, fmt::format("blobs.url: expected an http:// or https:// URL ending in '/' (a string), got {}",
-                                   type_name(*node)));
+        return at(pos, fmt::format("{}.url: expected an http:// or https:// URL ending in '/' (a string), got {}",
+                                   s.name, type_name(*node)));
     auto url = parse_blob_url(str->get());
-    if (!url) return at(pos, fmt::format("blobs.url: {}, got {}", url.error().context, quoted(str->get())));
-    config.blob_url = url->text;
+    if (!url) return at(pos, fmt::format("{}.url: {}, got {}", s.name, url.error().context, quoted(str->get())));
+    store.url = url->text;
     return {};
 }
 
-Status Checker::allowed_origins(const Section& s, Config& config) const {
+Status Checker::allowed_origins(const Section& s, BlobStoreConfig& store) const {
     const toml::node* node = s.table != nullptr ? s.table->get("allowed_origins") : nullptr;
     if (node == nullptr) return {};
     constexpr std::string_view expected =
         "expected an array of origins, \"http://host[:port]\" or \"https://host[:port]\"";
     const auto* array = node->as_array();
-    if (array == nullptr) return at(position_of(*node), fmt::format("blobs.allowed_origins: {}, got {}", expected, type_name(*node)));
-    if (config.blob_url.empty())
+    if (array == nullptr)
+        return at(position_of(*node), fmt::format("{}.allowed_origins: {}, got {}", s.name, expected, type_name(*node)));
+    if (store.url.empty())
         return at(position_of(*node),
-                  "blobs.allowed_origins: only means something with blobs.url (hosts a remote worker may contact "
-                  "besides it); set blobs.url or remove it");
+                  fmt::format("{0}.allowed_origins: only means something with {0}.url (hosts a remote worker may "
+                              "contact besides it); set {0}.url or remove it",
+                              s.name));
     if (array->size() > kMaxAllowedOrigins)
-        return at(position_of(*node), fmt::format("blobs.allowed_origins: expected at most {} origins, got {}",
+        return at(position_of(*node), fmt::format("{}.allowed_origins: expected at most {} origins, got {}", s.name,
                                                   kMaxAllowedOrigins, array->size()));
     for (const toml::node& element : *array) {
         const Position pos = position_of(element);
         const auto* str = element.as_string();
         if (str == nullptr)
-            return at(pos, fmt::format("blobs.allowed_origins: {}, got {} in it", expected, type_name(element)));
+            return at(pos, fmt::format("{}.allowed_origins: {}, got {} in it", s.name, expected, type_name(element)));
         auto origin = parse_blob_origin(str->get());
         if (!origin)
-            return at(pos, fmt::format("blobs.allowed_origins: {}, got {}", origin.error().context, quoted(str->get())));
-        config.blob_allowed_origins.push_back(origin_text(*origin));
+            return at(pos, fmt::format("{}.allowed_origins: {}, got {}", s.name, origin.error().context,
+                                       quoted(str->get())));
+        store.allowed_origins.push_back(origin_text(*origin));
     }
     return {};
+}
+
+// The keys [blobs] and [[volume]] share, in the order they are checked.
+Status Checker::blob_store(const Section& s, bool dir_required, BlobStoreConfig& store) const {
+    if (dir_required || (s.table != nullptr && s.table->get("dir") != nullptr)) {
+        auto dir = path(s, "dir", "after a symlink '..' does not lead where it appears to", "");
+        if (!dir) return std::move(dir).error();
+        store.dir = std::move(*dir);
+    }
+    if (Status st = blob_url(s, store); !st) return st;
+    if (s.table != nullptr && s.table->get("credentials") != nullptr) {
+        auto credentials = path(s, "credentials", "it names one file", "");
+        if (!credentials) return std::move(credentials).error();
+        if (store.url.empty())
+            return at(position_of(*s.table->get("credentials")),
+                      fmt::format("{0}.credentials: only means something with {0}.url (credentials for the blob "
+                                  "server); set {0}.url or remove it",
+                                  s.name));
+        store.credentials_file = std::move(*credentials);
+    }
+    return allowed_origins(s, store);
+}
+
+Status Checker::volume_name(const Section& s, VolumeConfig& volume) const {
+    const toml::node* node = s.table->get("name");
+    constexpr std::string_view expected =
+        "expected the erofs fsid or domain_id its images are mounted with: 1 to 255 characters of "
+        "[A-Za-z0-9_.:@+-]";
+    if (node == nullptr) return at(s.pos, fmt::format("missing required key volume.name: {}", expected));
+    const Position pos = position_of(*node);
+    const auto* str = node->as_string();
+    if (str == nullptr) return at(pos, fmt::format("volume.name: {}, got {}", expected, type_name(*node)));
+    const std::string& value = str->get();
+    const bool chars_ok = std::all_of(value.begin(), value.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+               c == ':' || c == '@' || c == '+' || c == '-';
+    });
+    if (value.empty() || !chars_ok || value.size() > kMaxVolumeNameLength)
+        return at(pos, fmt::format("volume.name: {}, got {}", expected, quoted(value)));
+    volume.name = value;
+    return {};
+}
+
+Result<std::vector<VolumeConfig>> Checker::volumes(const toml::table& root) const {
+    std::vector<VolumeConfig> out;
+    const toml::node* node = root.get("volume");
+    if (node == nullptr) return out;
+    const toml::array* array = node->as_array();
+    if (array == nullptr || !array->is_array_of_tables())
+        return at(position_of(*node),
+                  fmt::format("volume: expected tables written [[volume]], one per volume, got {}", type_name(*node)));
+    if (array->size() > kMaxVolumes)
+        return at(position_of(*node), fmt::format("volume: expected at most {} [[volume]] tables, got {}", kMaxVolumes,
+                                                  array->size()));
+    for (const toml::node& element : *array) {
+        const Section s{"volume", element.as_table(), position_of(element)};
+        VolumeConfig volume;
+        if (Status st = volume_name(s, volume); !st) return std::move(st).error();
+        for (const VolumeConfig& earlier : out)
+            if (earlier.name == volume.name)
+                return at(position_of(*s.table->get("name")),
+                          fmt::format("volume.name: {} is named by an earlier [[volume]] too; each volume has one "
+                                      "store",
+                                      quoted(volume.name)));
+        if (Status st = blob_store(s, false, volume.blobs); !st) return std::move(st).error();
+        if (volume.blobs.dir.empty() && volume.blobs.url.empty())
+            return at(s.pos, fmt::format("[[volume]] {}: expected dir, url or both (where its blobs come from)",
+                                         quoted(volume.name)));
+        out.push_back(std::move(volume));
+    }
+    return out;
 }
 
 Result<Config> Checker::check_schema(const toml::table& root) const {
@@ -482,21 +566,10 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
 
     auto blobs = section(root, "blobs");
     if (!blobs) return std::move(blobs).error();
-    auto blob_dir =
-        path(*blobs, "dir", "after a symlink '..' does not lead where it appears to", "");
-    if (!blob_dir) return std::move(blob_dir).error();
-    config.blob_dir = std::move(*blob_dir);
-    if (Status st = blob_url(*blobs, config); !st) return std::move(st).error();
-    if (blobs->table != nullptr && blobs->table->get("credentials") != nullptr) {
-        auto credentials = path(*blobs, "credentials", "it names one file", "");
-        if (!credentials) return std::move(credentials).error();
-        if (config.blob_url.empty())
-            return at(position_of(*blobs->table->get("credentials")),
-                      "blobs.credentials: only means something with blobs.url (credentials for the blob server); "
-                      "set blobs.url or remove it");
-        config.blob_credentials_file = std::move(*credentials);
-    }
-    if (Status st = allowed_origins(*blobs, config); !st) return std::move(st).error();
+    if (Status st = blob_store(*blobs, true, config.blobs); !st) return std::move(st).error();
+    auto volumes = this->volumes(root);
+    if (!volumes) return std::move(volumes).error();
+    config.volumes = std::move(*volumes);
 
     auto workers = section(root, "workers");
     if (!workers) return std::move(workers).error();
@@ -537,6 +610,11 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
 }
 
 }  // namespace
+
+bool Config::any_remote() const {
+    return !blobs.url.empty() ||
+           std::any_of(volumes.begin(), volumes.end(), [](const VolumeConfig& v) { return !v.blobs.url.empty(); });
+}
 
 Result<Config> parse_config(std::string_view text, std::string_view origin) {
     const Checker checker(origin);

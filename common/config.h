@@ -8,6 +8,10 @@
 //   url = "http://host:port/path/"       # optional: remote blobs (common/blob_url.h)
 //   credentials = "/etc/cfsupervisor/registry-credentials"  # optional, with url only
 //   allowed_origins = ["http://auth.local:5001"]  # optional, with url only
+//   [[volume]]                           # optional, repeated (at most 32): one volume's
+//   name = "img_a"                       #   own blobs; the erofs fsid or domain_id
+//   dir = "/srv/img_a-blobs"             #   at least one of dir and url; the other
+//   url = "https://r.example/v2/a/blobs/"  #  keys as in [blobs]
 //   [workers]
 //   count = 1                            # optional: integer 1..64
 //   spares = 1                           # optional: integer 0..8, started and paused
@@ -31,6 +35,7 @@
 #include "common/log.h"
 #include "common/result.h"
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,23 +46,49 @@ namespace cfs {
 inline constexpr std::string_view kDefaultWorkerUser = "cfsupervisor-worker";
 // docs/benchmarks.md has the figures behind it.
 inline constexpr unsigned kDefaultReadAheadKib = 4096;
+// [[volume]] tables: each is one more message to every worker at its start, and its
+// remote hosts one more set of pinned addresses.
+inline constexpr std::size_t kMaxVolumes = 32;
+
+// Where one set of blobs comes from: a local directory, a remote server, or both (the
+// directory first: a blob found there is never fetched). [blobs] is the store of every
+// volume no [[volume]] names; it always has a directory.
+struct BlobStoreConfig {
+    // Local blobs, and the chunk manifests of remote ones (worker/chunk_manifest.h).
+    // Empty: none (a [[volume]] with a url only).
+    std::string dir;
+    // Where a blob that is not in dir is fetched from (HTTP range requests; the blob's
+    // name appended; common/blob_url.h). Empty: local blobs only. When any store has
+    // one, workers get network access (policy/README.md, "Remote workers").
+    std::string url;
+    // A file holding "user:password" for the blob server or its token service
+    // (supervisor/blob_credentials.h). Empty: anonymous.
+    std::string credentials_file;
+    // Origins ("scheme://host[:port]") besides url's that workers may contact for
+    // this store: the registry's token service (a Bearer challenge's realm) and the
+    // blob store it redirects to. Each is resolved at start and its port opened in
+    // the workers' Landlock rules; nothing else is ever contacted.
+    std::vector<std::string> allowed_origins;
+
+    bool operator==(const BlobStoreConfig&) const = default;
+};
+
+// A [[volume]] table: the blobs of the erofs images mounted with this fsid (or
+// domain_id) come from `blobs` alone, never from [blobs].
+struct VolumeConfig {
+    // The kernel names the volume "erofs,<name>" in every OPEN.
+    std::string name;
+    BlobStoreConfig blobs;
+
+    [[nodiscard]] std::string volume_key() const { return "erofs," + name; }
+    bool operator==(const VolumeConfig&) const = default;
+};
 
 struct Config {
     std::string cache_dir;
     std::string cache_tag = "cfs";
-    std::string blob_dir;
-    // [blobs] url: where a blob that is not in blob_dir is fetched from (HTTP range
-    // requests; the blob's name appended). Empty: local blobs only. When set, workers
-    // get network access (policy/README.md, "Remote workers").
-    std::string blob_url;
-    // [blobs] credentials: a file holding "user:password" for the blob server or its
-    // token service (supervisor/blob_credentials.h). Empty: anonymous.
-    std::string blob_credentials_file;
-    // [blobs] allowed_origins: origins ("scheme://host[:port]") besides blob_url's that
-    // workers may contact: the registry's token service (a Bearer challenge's realm)
-    // and the blob store it redirects to. Each is resolved at start and its port
-    // opened in the workers' Landlock rules; nothing else is ever contacted.
-    std::vector<std::string> blob_allowed_origins;
+    BlobStoreConfig blobs;
+    std::vector<VolumeConfig> volumes;  // in file order; names unique
     unsigned worker_count = 1;
     // Workers started ahead of need, paused, so a failover does not wait for a start.
     unsigned spare_count = 1;
@@ -76,6 +107,9 @@ struct Config {
     std::string fault_file;
 
     bool operator==(const Config&) const = default;
+
+    // True when some store has a url: workers then keep the network namespace.
+    [[nodiscard]] bool any_remote() const;
 };
 
 // Parses TOML text; `origin` is the file name used in error messages.

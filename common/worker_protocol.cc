@@ -66,7 +66,12 @@ Result<Message> read_body(Reader& r) {
     bool ok = true;
     if constexpr (std::is_same_v<T, Init>) {
         ok = r.u32(m.worker_id) && r.u32(m.log_level) && r.u32(m.fault_point) && r.u32(m.read_ahead_kib) &&
-             r.str(m.blob_url) && r.str(m.blob_resolve) && r.str(m.blob_credentials) && r.str(m.blob_origins);
+             r.u32(m.blob_stores);
+    } else if constexpr (std::is_same_v<T, BlobStore>) {
+        ok = r.u32(m.store) && r.u32(m.has_dir) && r.str(m.volume) && r.str(m.url) && r.str(m.resolve) &&
+             r.str(m.credentials) && r.str(m.origins);
+    } else if constexpr (std::is_same_v<T, BlobStoreDir>) {
+        ok = r.u32(m.store);
     } else if constexpr (kIsIdOnly<T>) {
         ok = r.u32(m.object_id);
     } else if constexpr (kIsDescription<T>) {
@@ -95,8 +100,9 @@ static_assert(kTypeIs<Type::init, Init> && kTypeIs<Type::ready, Ready> &&
               kTypeIs<Type::object_info, ObjectInfo> && kTypeIs<Type::object_unknown, ObjectUnknown> &&
               kTypeIs<Type::object_closed, ObjectClosed> && kTypeIs<Type::object_forget, ObjectForget> &&
               kTypeIs<Type::pause, Pause> && kTypeIs<Type::paused, Paused> && kTypeIs<Type::resume, Resume> &&
-              kTypeIs<Type::progress, Progress> &&
-              std::variant_size_v<Message> == static_cast<std::size_t>(Type::progress));
+              kTypeIs<Type::progress, Progress> && kTypeIs<Type::blob_store, BlobStore> &&
+              kTypeIs<Type::blob_store_dir, BlobStoreDir> &&
+              std::variant_size_v<Message> == static_cast<std::size_t>(Type::blob_store_dir));
 
 Type type_of(const Message& m) { return static_cast<Type>(m.index() + 1); }
 
@@ -116,15 +122,18 @@ std::string_view type_name(std::uint32_t type) {
         case Type::paused: return "Paused";
         case Type::resume: return "Resume";
         case Type::progress: return "Progress";
+        case Type::blob_store: return "BlobStore";
+        case Type::blob_store_dir: return "BlobStoreDir";
     }
     return "unknown";
 }
 
 std::size_t fd_count(Type type) {
     switch (type) {
-        case Type::init: return 3;
+        case Type::init: return 2;
         case Type::object_opened:
-        case Type::object_info: return 1;
+        case Type::object_info:
+        case Type::blob_store_dir: return 1;
         default: return 0;
     }
 }
@@ -143,10 +152,14 @@ std::vector<std::byte> encode(const Message& m) {
                 w.u32(v.log_level);
                 w.u32(v.fault_point);
                 w.u32(v.read_ahead_kib);
-                w.str(v.blob_url.substr(0, kMaxKeySize));
-                w.str(v.blob_resolve.substr(0, kMaxKeySize));
-                w.str(v.blob_credentials.substr(0, kMaxKeySize));
-                w.str(v.blob_origins.substr(0, kMaxKeySize));
+                w.u32(v.blob_stores);
+            } else if constexpr (std::is_same_v<T, BlobStore>) {
+                w.u32(v.store);
+                w.u32(v.has_dir);
+                for (const std::string* field : {&v.volume, &v.url, &v.resolve, &v.credentials, &v.origins})
+                    w.str(field->substr(0, kMaxKeySize));
+            } else if constexpr (std::is_same_v<T, BlobStoreDir>) {
+                w.u32(v.store);
             } else if constexpr (kIsIdOnly<T>) {
                 w.u32(v.object_id);
             } else if constexpr (kIsDescription<T>) {

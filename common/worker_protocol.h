@@ -8,12 +8,19 @@
 // other number is rejected. Who speaks first, and what answers what:
 //
 //   type            dir   fds                 answers / meaning
-//   Init            S->W  device, blob dir,   first message; the worker starts serving
-//                         stats page          (common/worker_stats.h: a sealed memfd
-//                                             the worker maps and writes its figures to);
-//                                             with blobs.url set, also the URL and the
+//   Init            S->W  device,             first message (common/worker_stats.h: a
+//                         stats page          sealed memfd the worker maps and writes
+//                                             its figures to); says how many blob
+//                                             stores follow
+//   BlobStore       S->W  -                   right after Init, one per store, in order:
+//                                             store 0 is [blobs], store n the n-th
+//                                             [[volume]] (its name); with a url, the
 //                                             addresses the supervisor resolved for its
-//                                             host (the worker has no DNS)
+//                                             hosts (the worker has no DNS) and its
+//                                             credentials
+//   BlobStoreDir    S->W  directory           right after a BlobStore that has_dir: its
+//                                             directory; the worker starts serving once
+//                                             the last store is complete
 //   Ready           W->S  -                   worker is up (and paused)
 //   ObjectOpened    W->S  anon fd             worker read an OPEN and found the blob;
 //                                             it waits for ObjectAck before copen
@@ -60,6 +67,8 @@ inline constexpr std::size_t kMaxKeySize = 1024;  // bounded by the kernel's 102
 // Room for the largest message, ObjectOpened with two keys of kMaxKeySize, plus its
 // fixed fields; a static_assert in worker_protocol.cc checks the arithmetic.
 inline constexpr std::size_t kMaxMessageSize = 2 * kMaxKeySize + 64;
+// [blobs] and at most 32 [[volume]] tables (common/config.h, kMaxVolumes).
+inline constexpr std::uint32_t kMaxBlobStores = 33;
 
 enum class Type : std::uint32_t {
     init = 1,
@@ -76,6 +85,8 @@ enum class Type : std::uint32_t {
     paused = 12,
     resume = 13,
     progress = 14,
+    blob_store = 15,
+    blob_store_dir = 16,
 };
 
 struct Init {
@@ -85,20 +96,30 @@ struct Init {
     std::uint32_t fault_point = 0;
     // workers.read_ahead_kib: the largest read-ahead window (worker/read_ahead.h).
     std::uint32_t read_ahead_kib = 0;
-    // [blobs] url (common/blob_url.h); empty: local blobs only, and the worker keeps
-    // its network namespace.
-    std::string blob_url;
-    // What the hosts of blob_url and blob_origins resolved to in the supervisor, one
-    // line each, as curl's CURLOPT_RESOLVE takes them: "host:port:addr[,addr]..."
-    // (IPv6 in brackets), lines separated by '\n'.
-    std::string blob_resolve;
-    // The contents of [blobs] credentials ("user:password"), read by the supervisor
-    // from a file only root can read; empty: anonymous. Neither side logs it.
-    std::string blob_credentials;
-    // [blobs] allowed_origins: "scheme://host:port" lines separated by '\n'; the only
-    // origins besides blob_url's the worker may contact (token realm, blob store).
-    std::string blob_origins;
+    // How many BlobStore messages follow (1 + the number of [[volume]] tables).
+    std::uint32_t blob_stores = 0;
 };
+// One blob store (common/config.h, BlobStoreConfig) as the worker needs it.
+struct BlobStore {
+    std::uint32_t store = 0;    // 0, 1, ... in the order they are sent
+    std::uint32_t has_dir = 0;  // 1: a BlobStoreDir with its directory follows
+    // Empty for store 0 ([blobs], every volume not named); otherwise the [[volume]]'s
+    // name: the kernel's volume key is "erofs,<volume>".
+    std::string volume;
+    // The store's url (common/blob_url.h); empty: local blobs only.
+    std::string url;
+    // What the hosts of url and origins resolved to in the supervisor, one line each,
+    // as curl's CURLOPT_RESOLVE takes them: "host:port:addr[,addr]..." (IPv6 in
+    // brackets), lines separated by '\n'.
+    std::string resolve;
+    // The contents of the store's credentials file ("user:password"), read by the
+    // supervisor from a file only root can read; empty: anonymous. Neither side logs it.
+    std::string credentials;
+    // The store's allowed_origins: "scheme://host:port" lines separated by '\n'; the
+    // only origins besides url's the worker may contact for it (token realm, blob store).
+    std::string origins;
+};
+struct BlobStoreDir { std::uint32_t store = 0; };
 struct Ready {};
 struct ObjectDescription {
     std::uint32_t object_id = 0;
@@ -122,7 +143,7 @@ struct Progress {};
 // In Type order: a message's Type is its index here plus one.
 using Message = std::variant<Init, Ready, ObjectOpened, ObjectAck, ObjectCopened, ObjectQuery,
                              ObjectInfo, ObjectUnknown, ObjectClosed, ObjectForget, Pause, Paused,
-                             Resume, Progress>;
+                             Resume, Progress, BlobStore, BlobStoreDir>;
 
 [[nodiscard]] Type type_of(const Message& m);
 [[nodiscard]] std::string_view type_name(std::uint32_t type);

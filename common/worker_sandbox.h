@@ -35,7 +35,7 @@ struct Namespace {
 inline constexpr Namespace kNamespaces[] = {
     {CLONE_NEWNS, "mount",
      "root and working directory are an empty read-only tmpfs; the blob directory is bind-mounted read-only "
-     "at /blobs, the only other thing in it"},
+     "at /blobs (the directories of [[volume]] stores at /volumes/1, 2, ...), the only other things in it"},
     {CLONE_NEWIPC, "ipc", "no System V IPC or POSIX message queues shared with anyone"},
     {CLONE_NEWUTS, "uts", "its host name is its own"},
     {CLONE_NEWNET, "network",
@@ -43,15 +43,17 @@ inline constexpr Namespace kNamespaces[] = {
      "with blobs.url keeps the host's, see 'remote')"},
 };
 
-// Where the blob directory appears in the worker's root.
+// Where the blob directory appears in the worker's root; the directories of
+// [[volume]] stores appear as kVolumeMountDir/1, 2, ...
 inline constexpr std::string_view kBlobMountPoint = "blobs";
+inline constexpr std::string_view kVolumeMountDir = "volumes";
 
 // For check-policy; worker/sandbox.cc and worker/landlock.cc are what they describe.
 inline constexpr std::string_view kPrivileges =
     "no supplementary groups; every capability set empty, the bounding and ambient sets included; "
     "no_new_privs; not dumpable";
 inline constexpr std::string_view kLandlock =
-    "reading files and directories beneath /blobs, nothing else: every filesystem right of the kernel's "
+    "reading files and directories beneath /blobs (and /volumes/N), nothing else: every filesystem right of the kernel's "
     "Landlock ABI is denied elsewhere, so are TCP bind and connect (ABI 4+), abstract unix sockets and "
     "signals to processes outside the worker (ABI 6+); skipped, and logged, without Landlock";
 

@@ -1,4 +1,4 @@
-// The host of `[blobs] url`, resolved by the supervisor once at start, for every
+// The host of a blob store's url ([blobs] or a [[volume]]), resolved by the supervisor once at start, for every
 // worker: workers have no DNS (no /etc/resolv.conf, no NSS modules in their empty
 // root, and no UDP in their seccomp policy), so each pins this answer with curl's
 // CURLOPT_RESOLVE. Resolving here rather than in each worker before its sandbox keeps
@@ -7,7 +7,7 @@
 // block the supervisor's loop during a failover), and makes a name that does not
 // resolve a start-up error an operator sees at once. The price: a registry that
 // moves to new addresses takes a `systemctl restart` (README, Configuration).
-// The same holds for `[blobs] allowed_origins` (the token service, the blob store a
+// The same holds for a store's `allowed_origins` (the token service, the blob store a
 // registry redirects to): every host a worker may contact is resolved here.
 #pragma once
 
@@ -23,12 +23,14 @@ namespace cfs::supervisor {
 inline constexpr std::size_t kMaxBlobHostAddresses = 8;
 
 // "host:port:addr[,addr]..." with IPv6 addresses in brackets, as CURLOPT_RESOLVE
-// takes it. An Error names the host and what getaddrinfo said.
-[[nodiscard]] Result<std::string> resolve_blob_host(const BlobUrl& url);
+// takes it. An Error names the host, the table whose url it is ("blobs", or
+// `volume "img_a"`), and what getaddrinfo said.
+[[nodiscard]] Result<std::string> resolve_blob_host(const BlobUrl& url, std::string_view table = "blobs");
 
 // The entries of `url` and of every origin (common/blob_url.h, parse_blob_origin),
 // one line each, '\n' between; an origin with the host and port of one before it
 // adds no line. An Error names the host and which key it came from.
-[[nodiscard]] Result<std::string> resolve_blob_hosts(const BlobUrl& url, const std::vector<std::string>& origins);
+[[nodiscard]] Result<std::string> resolve_blob_hosts(const BlobUrl& url, const std::vector<std::string>& origins,
+                                                     std::string_view table = "blobs");
 
 }  // namespace cfs::supervisor

@@ -61,9 +61,17 @@ int check_policy(const CheckPolicyOptions& options, std::FILE* to) {
     auto config = load_config(options.config_path);
     if (config) {
         user_name = config->worker_user;
-        blob_url = config->blob_url;
-        if (!config->blob_allowed_origins.empty())
-            blob_url += fmt::format(" (also {})", fmt::join(config->blob_allowed_origins, ", "));
+        const auto describe = [](const BlobStoreConfig& store) {
+            return store.allowed_origins.empty()
+                       ? store.url
+                       : fmt::format("{} (also {})", store.url, fmt::join(store.allowed_origins, ", "));
+        };
+        if (!config->blobs.url.empty()) blob_url = describe(config->blobs);
+        for (const VolumeConfig& v : config->volumes) {
+            if (v.blobs.url.empty()) continue;
+            if (!blob_url.empty()) blob_url += "; ";
+            blob_url += fmt::format("volume {}: {}", v.name, describe(v.blobs));
+        }
         user_source = fmt::format("workers.user in {}", options.config_path);
     } else if (options.config_given || config.error().errnum != ENOENT) {
         log::error("{}", config.error().message());
@@ -89,8 +97,8 @@ int check_policy(const CheckPolicyOptions& options, std::FILE* to) {
     }
     out += fmt::format("landlock    {}\n            ({})\n", sandbox::kLandlock, landlock_here());
     out += fmt::format("remote      {}\n            {}\n",
-                       blob_url.empty() ? std::string("no blobs.url in the config: workers are local only")
-                                        : fmt::format("blobs.url {}: workers are remote", blob_url),
+                       blob_url.empty() ? std::string("no url in [blobs] or any [[volume]]: workers are local only")
+                                        : fmt::format("blobs from {}: workers are remote", blob_url),
                        sandbox::kRemote);
     out += fmt::format("seccomp     any other system call, or one made through another architecture's ABI, kills "
                        "the worker (SIGSYS)\n            allowed, {} rules (SELF_PID: the worker's own pid):\n",

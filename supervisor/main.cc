@@ -17,13 +17,11 @@
 
 #include <fmt/ranges.h>
 
-#include "common/blob_url.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/control_protocol.h"
 #include "common/worker_protocol.h"
-#include "supervisor/blob_credentials.h"
-#include "supervisor/blob_host.h"
+#include "supervisor/blob_stores.h"
 #include "supervisor/cache_device.h"
 #include "supervisor/control_server.h"
 #include "supervisor/check_policy.h"
@@ -87,51 +85,13 @@ int run(const std::string& config_path) {
         return kExitConfig;
     }
 
-    unique_fd blob_dir(::open(config->blob_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!blob_dir) {
-        log::error("{}: blobs.dir {}", sys_error("cannot open the blob directory").message(), config->blob_dir);
-        return EXIT_FAILURE;
+    auto stores = supervisor::prepare_blob_stores(*config);
+    if (auto* fault = std::get_if<supervisor::StoreFault>(&stores)) {
+        log::error("{}", fault->error.message());
+        return fault->exit_status;
     }
-    std::string blob_resolve;
-    std::string blob_credentials;
-    if (!config->blob_url.empty()) {
-        // Validated by the config parser already.
-        auto url = parse_blob_url(config->blob_url);
-        auto resolved = url ? supervisor::resolve_blob_hosts(*url, config->blob_allowed_origins)
-                            : Result<std::string>(std::move(url).error());
-        if (!resolved) {
-            log::error("cannot serve remote blobs: {}", resolved.error().message());
-            return EXIT_FAILURE;
-        }
-        blob_resolve = std::move(*resolved);
-        if (!config->blob_credentials_file.empty()) {
-            auto credentials = supervisor::read_blob_credentials(config->blob_credentials_file);
-            if (!credentials) {
-                log::error("cannot serve remote blobs: {}", credentials.error().message());
-                return kExitConfig;
-            }
-            blob_credentials = std::move(*credentials);
-            log::info("credentials for {} read from {}", config->blob_url, config->blob_credentials_file);
-        }
-        // Every Init carries all of this; too much of it (many addresses, long names)
-        // is a start-up error rather than a truncated list in the workers.
-        const std::size_t init_bytes = config->blob_url.size() + blob_resolve.size() + blob_credentials.size() +
-                                       fmt::format("{}", fmt::join(config->blob_allowed_origins, "\n")).size();
-        if (init_bytes + 64 > wire::kMaxMessageSize || blob_resolve.size() > wire::kMaxKeySize) {
-            log::error("cannot serve remote blobs: blobs.url, blobs.allowed_origins, the {} address line(s) they "
-                       "resolved to and blobs.credentials take {} bytes, more than a worker's Init carries ({})",
-                       std::count(blob_resolve.begin(), blob_resolve.end(), '\n') + 1, init_bytes,
-                       wire::kMaxMessageSize - 64);
-            return kExitConfig;
-        }
-        std::string shown = blob_resolve;
-        std::replace(shown.begin(), shown.end(), '\n', ' ');
-        log::info("blobs not in {} come from {}, host pinned for the workers as {}", config->blob_dir,
-                  config->blob_url, shown);
-        if (!config->blob_allowed_origins.empty())
-            log::info("workers may also contact {} (blobs.allowed_origins: a token service, a blob store)",
-                      fmt::join(config->blob_allowed_origins, ", "));
-    }
+    auto& blob_stores = std::get<std::vector<supervisor::PreparedStore>>(stores);
+    for (const std::string& line : supervisor::describe_blob_stores(blob_stores)) log::info("{}", line);
     auto worker = supervisor::open_worker_executable();
     if (!worker) {
         log::error("{}", worker.error().message());
@@ -168,11 +128,10 @@ int run(const std::string& config_path) {
                      "the supervisor itself; worker crashes are still recovered");
     else if (!from_store)
         log::info("device fd handed to systemd's fd store (kept if the unit sets FileDescriptorStoreMax=)");
-    supervisor::Supervisor supervisor(*config, std::move(device), std::move(blob_dir), std::move(*worker), from_store);
+    supervisor::Supervisor supervisor(*config, std::move(device), std::move(blob_stores), std::move(*worker),
+                                      from_store);
     supervisor.set_fd_store(outcome && *outcome == supervisor::StoreOutcome::stored);
     supervisor.set_config_path(config_path);
-    supervisor.set_blob_resolve(std::move(blob_resolve));
-    supervisor.set_blob_credentials(std::move(blob_credentials));
     // Without the control socket the daemon still serves; only `status` is lost.
     auto control = passed->control
                        ? supervisor::ControlServer::adopt(std::move(*passed->control), *control_group)

@@ -24,20 +24,35 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
         "`systemctl stop cfsupervisor` and `systemctl start cfsupervisor`";
     refuse("cache.dir", running.cache_dir, next.cache_dir, kRebind);
     refuse("cache.tag", running.cache_tag, next.cache_tag, kRebind);
-    refuse("blobs.dir", running.blob_dir, next.blob_dir,
+    refuse("blobs.dir", running.blobs.dir, next.blobs.dir,
            "it is opened once at start; apply it with `systemctl restart cfsupervisor`");
     // Objects already open keep the size the old source gave; a new source could
     // serve other bytes under the same name (and its host is resolved at start).
-    refuse("blobs.url", running.blob_url, next.blob_url,
+    refuse("blobs.url", running.blobs.url, next.blobs.url,
            "open objects were sized by the old source and its host was resolved at start; apply it with "
            "`systemctl restart cfsupervisor`");
-    refuse("blobs.credentials", running.blob_credentials_file, next.blob_credentials_file,
+    refuse("blobs.credentials", running.blobs.credentials_file, next.blobs.credentials_file,
            "workers get the credentials when they start, read once at start; apply it with "
            "`systemctl restart cfsupervisor`");
-    refuse("blobs.allowed_origins", fmt::format("{}", fmt::join(running.blob_allowed_origins, " ")),
-           fmt::format("{}", fmt::join(next.blob_allowed_origins, " ")),
+    refuse("blobs.allowed_origins", fmt::format("{}", fmt::join(running.blobs.allowed_origins, " ")),
+           fmt::format("{}", fmt::join(next.blobs.allowed_origins, " ")),
            "their hosts are resolved and their ports opened in the workers' sandbox at start; apply it with "
            "`systemctl restart cfsupervisor`");
+    // The same reasons as for [blobs], for each volume's store: its directory is
+    // opened, its hosts resolved and its credentials read once at start.
+    const auto volumes = [](const Config& c) {
+        std::vector<std::string> shown;
+        for (const VolumeConfig& v : c.volumes)
+            shown.push_back(fmt::format("{}={}{}{}{}", v.name, v.blobs.dir, v.blobs.url.empty() ? "" : "+",
+                                        v.blobs.url, v.blobs.credentials_file.empty() && v.blobs.allowed_origins.empty()
+                                                         ? std::string()
+                                                         : fmt::format("({} {})", v.blobs.credentials_file,
+                                                                       fmt::join(v.blobs.allowed_origins, " "))));
+        return fmt::format("{}", fmt::join(shown, " "));
+    };
+    refuse("[[volume]]", volumes(running), volumes(next),
+           "each volume's directory is opened, its hosts resolved and its credentials read once at start, and "
+           "open objects were sized by the old store; apply it with `systemctl restart cfsupervisor`");
     refuse("testing.fault_file", running.fault_file, next.fault_file,
            "it is read from the start; apply it with `systemctl restart cfsupervisor`");
     if (!plan.refused.empty()) return plan;

@@ -1,5 +1,7 @@
 #include "supervisor/status.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/kernel_msg.h"
@@ -82,6 +84,11 @@ std::string render_text(const StatusSnapshot& s) {
                        s.in_fd_store ? ", copy in systemd's fd store" : ", NOT in an fd store");
     out += fmt::format("       Blobs: {}\n", s.blob_dir);
     if (!s.blob_url.empty()) out += fmt::format("              then {}\n", s.blob_url);
+    for (const auto& v : s.volume_stores) {
+        out += fmt::format("              erofs,{}: {}", v.name, v.dir.empty() ? v.url : v.dir);
+        if (!v.dir.empty() && !v.url.empty()) out += fmt::format(", then {}", v.url);
+        out += "\n";
+    }
     out += fmt::format("   Failovers: {}", s.failovers);
     if (s.last_recovery_ms) out += fmt::format(" (last recovery {:.0f} ms)", *s.last_recovery_ms);
     out += "\n";
@@ -105,7 +112,9 @@ std::string render_text(const StatusSnapshot& s) {
     out += fmt::format("    Requests: {} OPEN, {} CLOSE, {} READ", f.open, f.close, f.read);
     if (f.other > 0) out += fmt::format(", {} malformed", f.other);
     out += fmt::format("; {} written to the cache", bytes(f.bytes));
-    if (!s.blob_url.empty() || f.fetch_errors > 0) out += fmt::format("; {} failed fetches", f.fetch_errors);
+    const bool remote = !s.blob_url.empty() || std::any_of(s.volume_stores.begin(), s.volume_stores.end(),
+                                                            [](const auto& v) { return !v.url.empty(); });
+    if (remote || f.fetch_errors > 0) out += fmt::format("; {} failed fetches", f.fetch_errors);
     out += "\n";
     if (f.read_p50_us && f.read_p90_us && f.read_p99_us)
         out += fmt::format("     Latency: READ p50 {}, p90 {}, p99 {} ({} READs)\n", latency(*f.read_p50_us),
@@ -136,6 +145,14 @@ std::string render_json(const StatusSnapshot& s) {
                        s.in_fd_store ? "true" : "false");
     out += fmt::format("\"blob_dir\":{},", json_string(s.blob_dir));
     out += fmt::format("\"blob_url\":{},", s.blob_url.empty() ? std::string("null") : json_string(s.blob_url));
+    out += "\"volumes\":[";
+    for (std::size_t i = 0; i < s.volume_stores.size(); ++i) {
+        const auto& v = s.volume_stores[i];
+        const auto or_null = [](const std::string& x) { return x.empty() ? std::string("null") : json_string(x); };
+        out += fmt::format("{}{{\"volume\":{},\"dir\":{},\"url\":{}}}", i == 0 ? "" : ",",
+                           json_string("erofs," + v.name), or_null(v.dir), or_null(v.url));
+    }
+    out += "],";
     out += fmt::format("\"failovers\":{},\"last_recovery_ms\":{},", s.failovers,
                        s.last_recovery_ms ? fmt::format("{:.0f}", *s.last_recovery_ms) : "null");
     out += json_requests(s.served) + ",";

@@ -57,6 +57,13 @@ struct StatusSnapshot {
     std::string cache_tag;
     std::string blob_dir;
     std::string blob_url;  // empty: none
+    // [[volume]] tables: their blobs come from these, never from blob_dir/blob_url.
+    struct VolumeStore {
+        std::string name;  // the volume is "erofs,<name>"
+        std::string dir;   // empty: none
+        std::string url;   // empty: none
+    };
+    std::vector<VolumeStore> volume_stores;
     std::string device_origin;  // "bound" or "fd store"
     bool in_fd_store = false;
     unsigned workers_wanted = 0;

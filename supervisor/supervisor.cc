@@ -56,11 +56,11 @@ std::chrono::milliseconds restart_delay(unsigned consecutive_failures) {
     return std::min<std::chrono::milliseconds>(kRestartBaseDelay * (1U << shift), kRestartMaxDelay);
 }
 
-Supervisor::Supervisor(const Config& config, unique_fd device, unique_fd blob_dir, unique_fd worker_executable,
-                       bool restore_first)
+Supervisor::Supervisor(const Config& config, unique_fd device, std::vector<PreparedStore> stores,
+                       unique_fd worker_executable, bool restore_first)
     : config_(config),
       device_(std::move(device)),
-      blob_dir_(std::move(blob_dir)),
+      stores_(std::move(stores)),
       worker_executable_(std::move(worker_executable)),
       restore_first_(restore_first) {
     state_.device = device_.get();
@@ -139,8 +139,9 @@ StatusSnapshot Supervisor::snapshot() const {
     s.uptime_s = seconds(now - started_);
     s.cache_dir = config_.cache_dir;
     s.cache_tag = config_.cache_tag;
-    s.blob_dir = config_.blob_dir;
-    s.blob_url = config_.blob_url;
+    s.blob_dir = config_.blobs.dir;
+    s.blob_url = config_.blobs.url;
+    for (const VolumeConfig& v : config_.volumes) s.volume_stores.push_back({v.name, v.blobs.dir, v.blobs.url});
     s.device_origin = restore_first_ ? "taken from the fd store" : "bound by this instance";
     s.in_fd_store = in_fd_store_;
     s.workers_wanted = config_.worker_count;
@@ -211,15 +212,9 @@ void Supervisor::start_worker(WorkerSlot& slot) {
         kill_worker(slot, stats_page.error().message());
         return;
     }
-    const int fds[] = {device_.get(), blob_dir_.get(), *stats_page};
-    wire::Init init{slot.id,
-                    static_cast<std::uint32_t>(config_.log_level),
-                    0,
-                    config_.read_ahead_kib,
-                    config_.blob_url,
-                    blob_resolve_,
-                    blob_credentials_,
-                    fmt::format("{}", fmt::join(config_.blob_allowed_origins, "\n"))};
+    const int fds[] = {device_.get(), *stats_page};
+    wire::Init init{slot.id, static_cast<std::uint32_t>(config_.log_level), 0, config_.read_ahead_kib,
+                    static_cast<std::uint32_t>(stores_.size())};
     if (faults_) {
         auto fault = faults_->next_worker();
         if (!fault) log::error("testing: {}", fault.error().message());
@@ -235,6 +230,17 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     if (auto sent = state_.send(slot, init, fds); !sent) {
         kill_worker(slot, sent.error().message());
         return;
+    }
+    for (const PreparedStore& store : stores_) {
+        auto sent = state_.send(slot, store.message);
+        if (sent && store.dir) {
+            const int dir[] = {store.dir.get()};
+            sent = state_.send(slot, wire::BlobStoreDir{store.message.store}, dir);
+        }
+        if (!sent) {
+            kill_worker(slot, sent.error().message());
+            return;
+        }
     }
     log::debug(log::Fields{.worker_pid = slot.pid}, "worker {} started as pid {}", slot.id, slot.pid);
 }
@@ -522,9 +528,10 @@ void Supervisor::note_ready() {
                                        [](const WorkerSlot& w) { return w.state == WorkerState::serving; });
     if (static_cast<unsigned>(serving) < config_.worker_count) return;
     announced_ready_ = true;
-    log::info("ready: cache {} (tag {}) bound, {} worker(s) serving blobs from {}{}, {} spare(s)", config_.cache_dir,
-              config_.cache_tag, config_.worker_count, config_.blob_dir,
-              config_.blob_url.empty() ? std::string() : fmt::format(", then {} ({})", config_.blob_url, blob_resolve_),
+    log::info("ready: cache {} (tag {}) bound, {} worker(s) serving blobs from {}{}{}, {} spare(s)",
+              config_.cache_dir, config_.cache_tag, config_.worker_count, config_.blobs.dir,
+              config_.blobs.url.empty() ? std::string() : fmt::format(", then {}", config_.blobs.url),
+              config_.volumes.empty() ? std::string() : fmt::format(" and {} volume(s) of their own", config_.volumes.size()),
               config_.spare_count);
     (void)sd_notify(0, "READY=1\nSTATUS=serving");
 }

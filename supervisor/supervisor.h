@@ -9,6 +9,7 @@
 
 #include "common/config.h"
 #include "common/unique_fd.h"
+#include "supervisor/blob_stores.h"
 #include "supervisor/control_server.h"
 #include "supervisor/fault_dealer.h"
 #include "supervisor/stats_book.h"
@@ -40,8 +41,9 @@ class Supervisor {
 public:
     // `restore_first`: the device came from systemd's fd store, so requests the
     // previous instance had read are still pending and must be delivered again.
-    Supervisor(const Config& config, unique_fd device, unique_fd blob_dir, unique_fd worker_executable,
-               bool restore_first);
+    // `stores`: prepare_blob_stores(config), sent to every worker after its Init.
+    Supervisor(const Config& config, unique_fd device, std::vector<PreparedStore> stores,
+               unique_fd worker_executable, bool restore_first);
     // Runs until SIGTERM/SIGINT; returns the process exit status.
     [[nodiscard]] int run();
     void set_control(ControlServer control) { control_.emplace(std::move(control)); }
@@ -49,11 +51,6 @@ public:
     void set_fd_store(bool stored) { in_fd_store_ = stored; }
     // The file `reload` and SIGHUP read again.
     void set_config_path(std::string path) { config_path_ = std::move(path); }
-    // The hosts of blobs.url and blobs.allowed_origins as resolved at start
-    // (supervisor/blob_host.h), for every Init.
-    void set_blob_resolve(std::string entry) { blob_resolve_ = std::move(entry); }
-    // [blobs] credentials' contents (supervisor/blob_credentials.h), for every Init.
-    void set_blob_credentials(std::string credentials) { blob_credentials_ = std::move(credentials); }
     [[nodiscard]] StatusSnapshot snapshot() const;
 
 private:
@@ -99,7 +96,7 @@ private:
 
     Config config_;
     unique_fd device_;
-    unique_fd blob_dir_;
+    std::vector<PreparedStore> stores_;
     unique_fd worker_executable_;
     unique_fd epoll_;
     unique_fd signals_;
@@ -131,8 +128,6 @@ private:
     // "volume blob" of an open object, for stats (StatsBook::DescribeObject).
     [[nodiscard]] std::string describe_object(std::uint32_t object_id) const;
     std::string config_path_;
-    std::string blob_resolve_;
-    std::string blob_credentials_;  // never logged
     std::optional<RollingRestart> rolling_;
     Clock::time_point rolling_began_{};
     // Control clients waiting for the rolling restart to finish (restart-workers is

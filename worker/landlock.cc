@@ -50,7 +50,7 @@ std::uint64_t handled_fs(int abi) {
 
 }  // namespace
 
-Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir,
+Result<LandlockOutcome> restrict_to_reading_beneath(std::span<const int> readable_dirs,
                                                     std::optional<std::span<const std::uint16_t>> connect_ports) {
     const long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, kCreateRulesetVersion);
     if (abi < 0) {
@@ -65,9 +65,11 @@ Result<LandlockOutcome> restrict_to_reading_beneath(int readable_dir,
     unique_fd ruleset(static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
     if (!ruleset) return sys_error(fmt::format("creating a Landlock ruleset (ABI {})", abi));
 
-    const PathBeneathAttr beneath{kFsReadFile | kFsReadDir, readable_dir};
-    if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRulePathBeneath, &beneath, 0) < 0)
-        return sys_error("allowing reads beneath the blob directory (Landlock)");
+    for (const int dir : readable_dirs) {
+        const PathBeneathAttr beneath{kFsReadFile | kFsReadDir, dir};
+        if (::syscall(SYS_landlock_add_rule, ruleset.get(), kRulePathBeneath, &beneath, 0) < 0)
+            return sys_error("allowing reads beneath a blob directory (Landlock)");
+    }
     if (connect_ports && abi >= 4) {
         for (const std::uint16_t allowed : *connect_ports) {
             const NetPortAttr port{kNetConnectTcp, allowed};

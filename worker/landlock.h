@@ -19,12 +19,12 @@ struct LandlockOutcome {
     std::string unavailable;  // why, when abi == 0
 };
 
-// The caller must already have no_new_privs. `readable_dir` stays readable
+// The caller must already have no_new_privs. Each of `readable_dirs` stays readable
 // (files and listings) beneath; any other path is refused with EACCES, whichever fd
 // it is reached through. With `connect_ports` (a remote worker), TCP connect to those
 // ports stays allowed where the kernel handles TCP rights (ABI 4+); bind, and connect
 // to any other port, are denied there as for every worker.
 [[nodiscard]] Result<LandlockOutcome> restrict_to_reading_beneath(
-    int readable_dir, std::optional<std::span<const std::uint16_t>> connect_ports = {});
+    std::span<const int> readable_dirs, std::optional<std::span<const std::uint16_t>> connect_ports = {});
 
 }  // namespace cfs::worker

@@ -15,11 +15,12 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
 #include <string_view>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "common/fault_point.h"
 #include "common/fd_passing.h"
@@ -28,15 +29,11 @@
 #include "common/seccomp_policy.h"
 #include "common/unique_fd.h"
 #include "common/worker_protocol.h"
-#include "common/blob_url.h"
-#include "worker/http_backend.h"
 #include "worker/kernel_io.h"
-#include "worker/layered_backend.h"
-#include "worker/local_backend.h"
 #include "worker/request_handler.h"
-#include "worker/verifying_backend.h"
 #include "worker/request_stats.h"
 #include "worker/sandbox.h"
+#include "worker/store_backends.h"
 #include "worker/supervisor_link.h"
 #ifdef CFS_FAULT_INJECTION
 #include "tests/vm/tools/hostile_script.h"
@@ -76,44 +73,77 @@ bool parse_options(int argc, char** argv, Options& o) {
     return argc % 2 == 1 && o.parent > 0 && o.user.uid > 0 && o.user.gid > 0;
 }
 
+struct ReceivedStore {
+    wire::BlobStore store;
+    unique_fd dir;  // empty: the store has none
+};
+
 struct InitReceived {
     wire::Init init;
     unique_fd device;
-    unique_fd blob_dir;
     unique_fd stats_page;
+    std::vector<ReceivedStore> stores;  // store 0 ([blobs]) first
 };
 
-Result<InitReceived> receive_init(int sock) {
+struct Received {
+    wire::Message message;
+    std::vector<unique_fd> fds;
+};
+
+Result<Received> receive_one(int sock) {
     pollfd p{sock, POLLIN, 0};
-    if (::poll(&p, 1, kInitTimeoutMs) <= 0) return logic_error("no Init from the supervisor");
+    if (::poll(&p, 1, kInitTimeoutMs) <= 0) return logic_error("the supervisor sent nothing more");
     std::array<std::byte, wire::kMaxMessageSize> buffer;
     auto received = receive_message(sock, buffer, kMaxFdsPerMessage);
     if (!received) return std::move(received).error();
     if (received->size == 0) return logic_error("the supervisor closed the connection");
     auto m = wire::decode(std::span(buffer).first(received->size), received->fds.size());
     if (!m) return std::move(m).error();
-    auto* init = std::get_if<wire::Init>(&*m);
+    return Received{std::move(*m), std::move(received->fds)};
+}
+
+// Init, then its blob stores in order (common/worker_protocol.h).
+Result<InitReceived> receive_init(int sock) {
+    auto first = receive_one(sock);
+    if (!first) return std::move(first).error();
+    auto* init = std::get_if<wire::Init>(&first->message);
     if (init == nullptr) return logic_error("first message from the supervisor is not Init");
-    return InitReceived{*init, std::move(received->fds[0]), std::move(received->fds[1]),
-                        std::move(received->fds[2])};
+    if (init->blob_stores == 0 || init->blob_stores > wire::kMaxBlobStores)
+        return logic_error(fmt::format("Init announces {} blob stores, expected 1 to {}", init->blob_stores,
+                                       wire::kMaxBlobStores));
+    InitReceived out{*init, std::move(first->fds[0]), std::move(first->fds[1]), {}};
+    for (std::uint32_t i = 0; i < out.init.blob_stores; ++i) {
+        auto next = receive_one(sock);
+        if (!next) return std::move(next).error();
+        auto* store = std::get_if<wire::BlobStore>(&next->message);
+        if (store == nullptr || store->store != i)
+            return logic_error(fmt::format("expected BlobStore {} from the supervisor", i));
+        // Store 0 is [blobs], which always has a directory; the others are volumes.
+        if (store->volume.empty() != (i == 0) || (i == 0 && !store->has_dir) ||
+            (!store->has_dir && store->url.empty()))
+            return logic_error(fmt::format("BlobStore {} from the supervisor is not a store", i));
+        ReceivedStore received{std::move(*store), {}};
+        if (received.store.has_dir) {
+            auto dir = receive_one(sock);
+            if (!dir) return std::move(dir).error();
+            auto* d = std::get_if<wire::BlobStoreDir>(&dir->message);
+            if (d == nullptr || d->store != i)
+                return logic_error(fmt::format("expected BlobStoreDir {} from the supervisor", i));
+            received.dir = std::move(dir->fds[0]);
+        }
+        out.stores.push_back(std::move(received));
+    }
+    return out;
 }
 
 // `after_ready`: test builds' hostile mode, which attacks as a worker the supervisor
 // already accepted (most checks apply only after Ready).
-int serve(int sock, InitReceived init, worker::VerifyingBackend* remote, worker::RequestStats stats,
+int serve(int sock, InitReceived init, worker::StoreBackends& stores, worker::RequestStats stats,
           const std::function<void()>& after_ready) {
     worker::DeviceKernelIo kernel(std::move(init.device));
-    worker::LocalDirBackend local(std::move(init.blob_dir));
-    std::optional<worker::LayeredBackend> layered;
-    if (remote != nullptr) {
-        // Chunk manifests live where local copies of blobs do (worker/chunk_manifest.h).
-        remote->use_chunk_manifests(local);
-        layered.emplace(local, *remote);
-    }
-    worker::BlobBackend& backend = layered ? static_cast<worker::BlobBackend&>(*layered) : local;
     worker::RequestHandler* handler_ptr = nullptr;
     worker::SocketSupervisorLink link(sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); });
-    worker::RequestHandler handler(kernel, backend, link, std::uint64_t{init.init.read_ahead_kib} * 1024);
+    worker::RequestHandler handler(kernel, stores.router(), link, std::uint64_t{init.init.read_ahead_kib} * 1024);
     handler_ptr = &handler;
 
     unique_fd epoll(::epoll_create1(EPOLL_CLOEXEC));
@@ -286,57 +316,37 @@ int main(int argc, char** argv) {
     auto stats_page = worker::MappedStatsPage::map(init->stats_page);
     if (!stats_page) log::warning("no statistics: {}", stats_page.error().message());
     init->stats_page.reset();
-    // A remote blob source: everything curl needs from files or the resolver is done
-    // now, before the sandbox (worker/http_backend.h).
-    std::unique_ptr<worker::HttpBackend> remote;
-    std::optional<worker::VerifyingBackend> verifying;
-    std::optional<worker::NetworkAccess> network;
-    if (!init->init.blob_url.empty()) {
-        auto url = parse_blob_url(init->init.blob_url);
-        if (!url) {
-            log::error("cannot start: blobs.url from the supervisor: {}", url.error().message());
-            return EXIT_FAILURE;
-        }
-        worker::HttpOptions http{.url = *url, .resolve = init->init.blob_resolve, .ca_bundle = {}, .policy = {},
-                                 .on_fetch_error = [page = stats_page ? stats_page->get() : nullptr] {
-                                     worker::count_fetch_error(page);
-                                 },
-                                 .credentials = std::move(init->init.blob_credentials),
-                                 .allowed_origins = std::move(init->init.blob_origins)};
-        if (url->scheme == "https") {
-            std::ifstream bundle(worker::kCaBundlePath, std::ios::binary);
-            std::ostringstream text;
-            text << bundle.rdbuf();
-            if (!bundle || text.str().empty()) {
-                log::error("cannot start: blobs.url is https, and the CA certificates in {} cannot be read",
-                           worker::kCaBundlePath);
-                return EXIT_FAILURE;
-            }
-            http.ca_bundle = text.str();
-        }
-        auto created = worker::HttpBackend::create(std::move(http));
-        if (!created) {
-            log::error("cannot start: {}", created.error().message());
-            return EXIT_FAILURE;
-        }
-        remote = std::move(*created);
-        if (auto ready = worker::prepare_sha256(); !ready) {
-            log::error("cannot start: {}", ready.error().message());
-            return EXIT_FAILURE;
-        }
-        network = worker::NetworkAccess{remote->connect_ports()};
+    // Remote blob stores: everything curl needs from files is loaded now, before the
+    // sandbox (worker/store_backends.h); the supervisor resolved their hosts.
+    std::vector<wire::BlobStore> store_configs;
+    for (ReceivedStore& r : init->stores) store_configs.push_back(std::move(r.store));
+    auto stores = worker::StoreBackends::prepare(std::move(store_configs),
+                                                 [page = stats_page ? stats_page->get() : nullptr] {
+                                                     worker::count_fetch_error(page);
+                                                 });
+    if (!stores) {
+        log::error("cannot start: {}", stores.error().message());
+        return EXIT_FAILURE;
     }
-    auto policy = seccomp::builtin_policy_for(remote != nullptr);
+    const bool remote = stores->any_remote();
+    std::optional<worker::NetworkAccess> network;
+    if (remote) network = worker::NetworkAccess{stores->connect_ports()};
+    auto policy = seccomp::builtin_policy_for(remote);
     if (!policy) {
         log::error("cannot start: {}", policy.error().message());
         return EXIT_FAILURE;
     }
-    auto sandboxed = worker::enter_sandbox(std::move(init->blob_dir), options.user, *policy, network);
+    // Store 0's directory is the blob directory; the other stores' directories, in
+    // store order, are the volume directories.
+    unique_fd blob_dir = std::move(init->stores.front().dir);
+    std::vector<unique_fd> volume_dirs;
+    for (std::size_t i = 1; i < init->stores.size(); ++i)
+        if (init->stores[i].dir) volume_dirs.push_back(std::move(init->stores[i].dir));
+    auto sandboxed = worker::enter_sandbox(std::move(blob_dir), options.user, *policy, network, std::move(volume_dirs));
     if (!sandboxed) {
         log::error("cannot enter the sandbox: {}", sandboxed.error().message());
         return EXIT_FAILURE;
     }
-    init->blob_dir = std::move(sandboxed->blob_dir);
     if (sandboxed->landlock.abi == 0)
         log::warning("no Landlock: {}; the worker is confined by its namespaces, user and seccomp filter only",
                      sandboxed->landlock.unavailable);
@@ -345,21 +355,25 @@ int main(int argc, char** argv) {
     if (remote && sandboxed->landlock.abi > 0 && sandboxed->landlock.abi < 4)
         log::info("Landlock ABI {} cannot restrict TCP: this worker may connect to any port its seccomp policy allows",
                   sandboxed->landlock.abi);
+#ifdef CFS_FAULT_INJECTION
+    const int blob_dir_fd = sandboxed->blob_dir.get();
+#endif
+    std::vector<unique_fd> dirs;
+    dirs.push_back(std::move(sandboxed->blob_dir));
+    for (std::size_t i = 1, v = 0; i < init->stores.size(); ++i)
+        dirs.push_back(init->stores[i].store.has_dir ? std::move(sandboxed->volume_dirs[v++]) : unique_fd());
+    stores->attach_dirs(std::move(dirs));
     std::function<void()> after_ready;
 #ifdef CFS_FAULT_INJECTION
     if (armed(FaultPoint::hostile))
         after_ready = [target = testing::HostileTarget{.supervisor_socket = sock,
                                                        .device = init->device.get(),
-                                                       .blob_dir = init->blob_dir.get(),
+                                                       .blob_dir = blob_dir_fd,
                                                        .supervisor = options.parent}] {
             testing::run_hostile_script(target);
         };
 #endif
     log::debug("serving");
-    if (remote)
-        verifying.emplace(*remote, worker::kWholeBlobLimit, [page = stats_page ? stats_page->get() : nullptr] {
-            worker::count_fetch_error(page);
-        });
-    return serve(sock, std::move(*init), verifying ? &*verifying : nullptr, worker::RequestStats(stats_page ? stats_page->get() : nullptr),
+    return serve(sock, std::move(*init), *stores, worker::RequestStats(stats_page ? stats_page->get() : nullptr),
                  after_ready);
 }

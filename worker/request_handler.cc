@@ -38,9 +38,9 @@ private:
 
 }  // namespace
 
-RequestHandler::RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor,
+RequestHandler::RequestHandler(KernelIo& kernel, VolumeRouter blobs, SupervisorLink& supervisor,
                                std::uint64_t read_ahead_max)
-    : kernel_(kernel), backend_(backend), supervisor_(supervisor), read_ahead_(read_ahead_max, kCacheBlockSize) {
+    : kernel_(kernel), blobs_(std::move(blobs)), supervisor_(supervisor), read_ahead_(read_ahead_max, kCacheBlockSize) {
     buffer_.reset(static_cast<std::byte*>(std::aligned_alloc(kCacheBlockSize, kCopyChunkSize)));
     if (!buffer_) throw std::bad_alloc();
 }
@@ -90,7 +90,7 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
         reply_copen(r.msg_id, -valid.error().errnum);
         return {};
     }
-    auto blob = backend_.open(r.cookie_key);
+    auto blob = blobs_.open(r.volume_key, r.cookie_key);
     if (!blob) {
         ++counters_.opens_refused;
         const int err = blob.error().errnum != 0 ? blob.error().errnum : EIO;
@@ -126,7 +126,7 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     if (!*shared) return static_cast<Object*>(nullptr);
     auto& d = (*shared)->description;
     Object object{std::move((*shared)->anon_fd), nullptr, d.volume_key, d.cookie_key};
-    if (auto blob = backend_.open(d.cookie_key); blob)
+    if (auto blob = blobs_.open(d.volume_key, d.cookie_key); blob)
         object.blob = std::move(*blob);
     else
         log::error("object {} (volume \"{}\" blob \"{}\") cannot be read by this worker: {}",

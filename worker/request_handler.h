@@ -18,6 +18,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "worker/blob_backend.h"
+#include "worker/volume_router.h"
 #include "worker/kernel_io.h"
 #include "worker/read_ahead.h"
 #include "worker/supervisor_link.h"
@@ -43,8 +44,12 @@ class RequestHandler {
 public:
     // `read_ahead_max`: the largest read-ahead window in bytes (worker/read_ahead.h);
     // 0 copies only the ranges the kernel asks for.
+    // `blobs`: which store serves each volume (worker/volume_router.h).
+    RequestHandler(KernelIo& kernel, VolumeRouter blobs, SupervisorLink& supervisor, std::uint64_t read_ahead_max = 0);
+    // Every volume from `backend`.
     RequestHandler(KernelIo& kernel, BlobBackend& backend, SupervisorLink& supervisor,
-                   std::uint64_t read_ahead_max = 0);
+                   std::uint64_t read_ahead_max = 0)
+        : RequestHandler(kernel, VolumeRouter(backend), supervisor, read_ahead_max) {}
 
     // One message as read from the device.
     [[nodiscard]] Status handle(std::span<const std::byte> message);
@@ -90,7 +95,7 @@ private:
     void reply_copen(std::uint32_t msg_id, std::int64_t size_or_negative_errno);
 
     KernelIo& kernel_;
-    BlobBackend& backend_;
+    VolumeRouter blobs_;
     SupervisorLink& supervisor_;
     ReadAheadPolicy read_ahead_;
     std::unordered_map<std::uint32_t, Object> objects_;

@@ -14,7 +14,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -37,16 +40,35 @@ Status set_limits() {
     return {};
 }
 
-// Steps 3: namespaces and the new root. Returns the fd of the read-only blob mount.
-Result<unique_fd> isolate_filesystem(int blob_dir, bool keep_network) {
-    // The clone must be taken in the namespace the blob directory's mount belongs to,
-    // that is before unshare. Not recursive: mounts beneath the blob directory stay out.
-    unique_fd blobs(::open_tree(blob_dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
-    if (!blobs) return sys_error("cloning the blob directory's mount (open_tree)");
+// A read-only, detached clone of a directory's mount. It must be taken in the
+// namespace the directory's mount belongs to, that is before unshare. Not recursive:
+// mounts beneath the directory stay out.
+Result<unique_fd> clone_read_only(int dir, std::string_view what) {
+    unique_fd tree(::open_tree(dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+    if (!tree) return sys_error(fmt::format("cloning {}'s mount (open_tree)", what));
     mount_attr read_only{};
     read_only.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
-    if (::mount_setattr(blobs.get(), "", AT_EMPTY_PATH, &read_only, sizeof read_only) < 0)
-        return sys_error("making the blob directory's mount read-only");
+    if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &read_only, sizeof read_only) < 0)
+        return sys_error(fmt::format("making {}'s mount read-only", what));
+    return tree;
+}
+
+struct Mounted {
+    unique_fd blobs;
+    std::vector<unique_fd> volumes;
+};
+
+// Steps 3: namespaces and the new root. Returns the fds of the read-only blob mounts.
+Result<Mounted> isolate_filesystem(int blob_dir, std::span<const unique_fd> volume_dirs, bool keep_network) {
+    auto cloned = clone_read_only(blob_dir, "the blob directory");
+    if (!cloned) return std::move(cloned).error();
+    Mounted mounted{std::move(*cloned), {}};
+    unique_fd& blobs = mounted.blobs;
+    for (std::size_t i = 0; i < volume_dirs.size(); ++i) {
+        auto volume = clone_read_only(volume_dirs[i].get(), fmt::format("volume directory {}", i + 1));
+        if (!volume) return std::move(volume).error();
+        mounted.volumes.push_back(std::move(*volume));
+    }
 
     // One at a time, so that an error names the namespace the kernel lacks.
     for (const sandbox::Namespace& ns : sandbox::kNamespaces) {
@@ -74,6 +96,18 @@ Result<unique_fd> isolate_filesystem(int blob_dir, bool keep_network) {
         return sys_error("mounting the worker's root over /");
     if (::move_mount(blobs.get(), "", root.get(), mount_point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
         return sys_error(fmt::format("mounting the blob directory at /{}", mount_point));
+    if (!mounted.volumes.empty()) {
+        const std::string volumes_dir(sandbox::kVolumeMountDir);
+        if (::mkdirat(root.get(), volumes_dir.c_str(), 0555) < 0)
+            return sys_error(fmt::format("creating /{} in the worker's root", volumes_dir));
+        for (std::size_t i = 0; i < mounted.volumes.size(); ++i) {
+            const std::string point = fmt::format("{}/{}", volumes_dir, i + 1);
+            if (::mkdirat(root.get(), point.c_str(), 0555) < 0)
+                return sys_error(fmt::format("creating /{} in the worker's root", point));
+            if (::move_mount(mounted.volumes[i].get(), "", root.get(), point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return sys_error(fmt::format("mounting volume directory {} at /{}", i + 1, point));
+        }
+    }
     mount_attr root_read_only{};
     root_read_only.attr_set = MOUNT_ATTR_RDONLY;
     if (::mount_setattr(root.get(), "", AT_EMPTY_PATH, &root_read_only, sizeof root_read_only) < 0)
@@ -91,7 +125,7 @@ Result<unique_fd> isolate_filesystem(int blob_dir, bool keep_network) {
         return sys_error("changing the root to the worker's (pivot_root)");
     }
     if (::chdir("/") < 0) return sys_error("entering the worker's root");
-    return blobs;
+    return mounted;
 }
 
 struct CapFree {
@@ -139,22 +173,25 @@ Status become_user(SandboxUser user) {
 }  // namespace
 
 Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy,
-                                std::optional<NetworkAccess> network) {
+                                std::optional<NetworkAccess> network, std::vector<unique_fd> volume_dirs) {
     // Compiled first, while failing costs nothing; loaded last.
     auto filter = seccomp::compile(policy, ::getpid());
     if (!filter) return std::move(filter).error();
 
     if (auto limited = set_limits(); !limited) return std::move(limited).error();
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return sys_error("setting no_new_privs");
-    auto blobs = isolate_filesystem(blob_dir.get(), network.has_value());
-    if (!blobs) return std::move(blobs).error();
+    auto mounted = isolate_filesystem(blob_dir.get(), volume_dirs, network.has_value());
+    if (!mounted) return std::move(mounted).error();
     blob_dir.reset();
+    volume_dirs.clear();
     if (auto dropped = become_user(user); !dropped) return std::move(dropped).error();
+    std::vector<int> readable{mounted->blobs.get()};
+    for (const unique_fd& volume : mounted->volumes) readable.push_back(volume.get());
     auto landlock = restrict_to_reading_beneath(
-        blobs->get(), network ? std::optional<std::span<const std::uint16_t>>(network->connect_ports) : std::nullopt);
+        readable, network ? std::optional<std::span<const std::uint16_t>>(network->connect_ports) : std::nullopt);
     if (!landlock) return std::move(landlock).error();
     if (auto loaded = filter->load(); !loaded) return std::move(loaded).error();
-    return Sandboxed{std::move(*blobs), std::move(*landlock)};
+    return Sandboxed{std::move(mounted->blobs), std::move(mounted->volumes), std::move(*landlock)};
 }
 
 }  // namespace cfs::worker

@@ -5,13 +5,14 @@
 //      bounded fds and heap)
 //   2. no_new_privs
 //   3. new mount, IPC, UTS and (unless it fetches remote blobs) network namespaces; root and working directory become
-//      an empty read-only tmpfs holding only the blob directory, read-only, at /blobs
+//      an empty read-only tmpfs holding only the blob directory, read-only, at /blobs (and
+//      the directories of [[volume]] stores at /volumes/1, 2, ...)
 //      (the device's cull/inuse commands resolve paths against the writer's working
 //      directory: a worker's has nothing in it)
 //   4. the unprivileged user: the bounding and ambient capability sets emptied,
 //      supplementary groups dropped, gid and uid switched, every capability cleared
 //      (and checked), not dumpable
-//   5. Landlock: reading beneath /blobs is the only filesystem access left (best
+//   5. Landlock: reading beneath those directories is the only filesystem access left (best
 //      effort: skipped, and said so, where the kernel has no Landlock)
 //   6. seccomp: the policy (common/seccomp_policy.h); anything else kills the process
 // It starts as root: steps 3 and 4 need CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID and
@@ -41,6 +42,8 @@ struct Sandboxed {
     // The blob directory as the worker reaches it from now on: its read-only bind
     // mount at /blobs. The fd enter_sandbox was given is closed.
     unique_fd blob_dir;
+    // The same for each of `volume_dirs`, in order, mounted at /volumes/1, 2, ...
+    std::vector<unique_fd> volume_dirs;
     LandlockOutcome landlock;
 };
 
@@ -54,7 +57,10 @@ struct NetworkAccess {
     std::vector<std::uint16_t> connect_ports;
 };
 
+// `volume_dirs`: the directories of [[volume]] stores that have one
+// (common/config.h), mounted and readable like the blob directory.
 [[nodiscard]] Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy,
-                                              std::optional<NetworkAccess> network = {});
+                                              std::optional<NetworkAccess> network = {},
+                                              std::vector<unique_fd> volume_dirs = {});
 
 }  // namespace cfs::worker

@@ -20,7 +20,7 @@ namespace {
 Config base_config() {
     Config c;
     c.cache_dir = "/var/cache/cfs";
-    c.blob_dir = "/blobs";
+    c.blobs.dir = "/blobs";
     return c;
 }
 
@@ -137,8 +137,8 @@ TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old s
         CAPTURE(from);
         CAPTURE(to);
         auto running = base_config(), next = base_config();
-        running.blob_url = from;
-        next.blob_url = to;
+        running.blobs.url = from;
+        next.blobs.url = to;
         next.log_level = cfs::log::Level::debug;  // live, but the reload is refused as a whole
         const auto plan = plan_reload(running, next);
         CHECK_FALSE(plan.accepted());
@@ -148,15 +148,15 @@ TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old s
         CHECK_FALSE(plan.log_level);
     }
     auto same = base_config();
-    same.blob_url = "http://registry.test/blobs/";
+    same.blobs.url = "http://registry.test/blobs/";
     CHECK(plan_reload(same, same).accepted());
     auto creds = same;
-    creds.blob_credentials_file = "/etc/cfsupervisor/creds";
+    creds.blobs.credentials_file = "/etc/cfsupervisor/creds";
     const auto plan = plan_reload(same, creds);
     REQUIRE(plan.refused.size() == 1);
     CHECK(contains(plan.refused[0], "blobs.credentials cannot change while cfsupervisor runs"));
     auto origins = same;
-    origins.blob_allowed_origins = {"http://auth.test:5001"};
+    origins.blobs.allowed_origins = {"http://auth.test:5001"};
     const auto widened = plan_reload(same, origins);
     REQUIRE(widened.refused.size() == 1);
     CHECK(contains(widened.refused[0], "blobs.allowed_origins cannot change while cfsupervisor runs ((none) -> "
@@ -166,7 +166,7 @@ TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old s
 TEST_CASE("reload: cache.dir, cache.tag, blobs.dir are refused by name, and then nothing applies") {
     auto next = base_config();
     next.cache_tag = "other";
-    next.blob_dir = "/srv/blobs";
+    next.blobs.dir = "/srv/blobs";
     next.worker_count = 3;  // live, but the reload is refused as a whole
     const auto plan = plan_reload(base_config(), next);
     CHECK_FALSE(plan.accepted());

@@ -2,6 +2,7 @@
 #include "common/fault_point.h"
 
 #include <doctest/doctest.h>
+#include <fmt/format.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -95,7 +96,7 @@ TEST_CASE("config: a full valid config sets every field") {
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     CHECK(r->cache_dir == "/var/cache/cfsupervisor");
     CHECK(r->cache_tag == "node-7.cache_A");
-    CHECK(r->blob_dir == "/srv/blobs dir/x");
+    CHECK(r->blobs.dir == "/srv/blobs dir/x");
     CHECK(r->worker_count == 12u);
     CHECK(r->log_level == cfs::log::Level::warning);
 }
@@ -104,7 +105,7 @@ TEST_CASE("config: defaults are applied for optional keys") {
     auto r = parse_config(kMinimal, "x.toml");
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     CHECK(r->cache_dir == "/var/cache/cfs");
-    CHECK(r->blob_dir == "/var/lib/cfs/blobs");
+    CHECK(r->blobs.dir == "/var/lib/cfs/blobs");
     CHECK(r->cache_tag == "cfs");
     CHECK(r->worker_count == 1u);
     CHECK(r->log_level == cfs::log::Level::info);
@@ -123,7 +124,7 @@ TEST_CASE("config: dotted keys and inline tables are the same tables") {
         "x.toml");
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     CHECK(r->cache_dir == "/c");
-    CHECK(r->blob_dir == "/b");
+    CHECK(r->blobs.dir == "/b");
     CHECK(r->worker_count == 3u);
 }
 
@@ -149,14 +150,14 @@ TEST_CASE("config: the shipped example config parses to the documented defaults"
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     CHECK(r->cache_dir == "/var/cache/cfsupervisor");
     CHECK(r->cache_tag == "cfs");
-    CHECK(r->blob_dir == "/var/lib/cfsupervisor/blobs");
+    CHECK(r->blobs.dir == "/var/lib/cfsupervisor/blobs");
     CHECK(r->worker_count == 1u);
     CHECK(r->log_level == cfs::log::Level::info);
     // It is installed as /etc/cfsupervisor/cfsupervisor.toml (tests/install_layout.sh
     // checks the copy is this file): every value it sets is the default.
     Config defaults;
     defaults.cache_dir = "/var/cache/cfsupervisor";
-    defaults.blob_dir = "/var/lib/cfsupervisor/blobs";
+    defaults.blobs.dir = "/var/lib/cfsupervisor/blobs";
     CHECK(*r == defaults);
 }
 
@@ -184,7 +185,7 @@ TEST_CASE("config: fixture file with every key loads") {
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     CHECK(r->cache_dir == "/var/cache/cfsupervisor");
     CHECK(r->cache_tag == "fscache_1");
-    CHECK(r->blob_dir == "/var/lib/cfsupervisor/blobs");
+    CHECK(r->blobs.dir == "/var/lib/cfsupervisor/blobs");
     CHECK(r->worker_count == 64u);
     CHECK(r->spare_count == 0u);
     CHECK(r->worker_user == "cfs-test-worker");
@@ -246,7 +247,7 @@ TEST_CASE("config: an unknown key in a known table is named at the key") {
 TEST_CASE("config: an unknown table is named at its name") {
     const std::string msg = error_of(std::string(kMinimal) + "[worker]\ncount = 2\n");
     CHECK(starts_with(msg, "x.toml:5:2: unknown table [worker]"));
-    CHECK(msg.find("known tables: cache, blobs, workers, log") != std::string::npos);
+    CHECK(msg.find("known tables: cache, blobs, volume, workers, log") != std::string::npos);
 }
 
 TEST_CASE("config: a key outside any table is unknown") {
@@ -385,7 +386,7 @@ TEST_CASE("config: '..' components are rejected, with the reason") {
                           "x.toml");
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     CHECK(r->cache_dir == "/a/..b/c../.../.");
-    CHECK(r->blob_dir == "/b//x/");
+    CHECK(r->blobs.dir == "/b//x/");
 }
 
 TEST_CASE("config: NUL and newline in paths are rejected and shown escaped") {
@@ -700,10 +701,10 @@ TEST_CASE("config: control.group is optional and must be a plain group name") {
 TEST_CASE("config: blobs.url is optional and kept as written") {
     auto none = parse_config(kMinimal, "x.toml");
     REQUIRE(none.ok());
-    CHECK(none->blob_url.empty());
+    CHECK(none->blobs.url.empty());
     auto r = parse_config(std::string(kMinimal) + "url = \"http://registry.test:8080/blobs/\"\n", "x.toml");
     REQUIRE_MESSAGE(r.ok(), r.error().message());
-    CHECK(r->blob_url == "http://registry.test:8080/blobs/");
+    CHECK(r->blobs.url == "http://registry.test:8080/blobs/");
 }
 
 TEST_CASE("config: a bad blobs.url is named at its value, saying what is wrong") {
@@ -729,7 +730,7 @@ TEST_CASE("config: blobs.credentials is a path, and only with blobs.url") {
     auto r = parse_config(base + "url = \"http://r.test/v2/a/blobs/\"\ncredentials = \"/etc/cfsupervisor/creds\"\n",
                           "x.toml");
     REQUIRE_MESSAGE(r.ok(), r.error().message());
-    CHECK(r->blob_credentials_file == "/etc/cfsupervisor/creds");
+    CHECK(r->blobs.credentials_file == "/etc/cfsupervisor/creds");
     CHECK(error_of(base + "credentials = \"/etc/cfsupervisor/creds\"\n") ==
           "x.toml:5:15: blobs.credentials: only means something with blobs.url (credentials for the blob server); "
           "set blobs.url or remove it");
@@ -741,13 +742,13 @@ TEST_CASE("config: blobs.allowed_origins lists origins a remote worker may also 
     const std::string base = std::string(kMinimal) + "url = \"http://r.test:5000/v2/a/blobs/\"\n";  // line 5
     auto none = parse_config(base, "x.toml");
     REQUIRE(none.ok());
-    CHECK(none->blob_allowed_origins.empty());
+    CHECK(none->blobs.allowed_origins.empty());
     auto r = parse_config(base + "allowed_origins = [\"http://127.0.0.2:5001\", \"https://Store.test/\", "
                                  "\"http://[fd00::1]:81\"]\n",
                           "x.toml");
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     // Kept as scheme://host:port, the port spelt out.
-    CHECK(r->blob_allowed_origins ==
+    CHECK(r->blobs.allowed_origins ==
           std::vector<std::string>{"http://127.0.0.2:5001", "https://Store.test:443", "http://[fd00::1]:81"});
 
     CHECK(error_of(std::string(kMinimal) + "allowed_origins = [\"http://a.test\"]\n") ==
@@ -769,4 +770,76 @@ TEST_CASE("config: blobs.allowed_origins lists origins a remote worker may also 
           "x.toml:6:20: blobs.allowed_origins: expected a URL starting with http:// or https://, got \"ftp://a.test\"");
     CHECK(error_of(base + "allowed_origins = [\"http://a\", \"http://b\", \"http://c\", \"http://d\", \"http://e\"]\n") ==
           "x.toml:6:19: blobs.allowed_origins: expected at most 4 origins, got 5");
+}
+
+// ---- [[volume]] ---------------------------------------------------------------------
+
+TEST_CASE("config: [[volume]] tables give volumes stores of their own, in file order") {
+    auto r = parse_config(std::string(kMinimal) +
+                              "[[volume]]\n"
+                              "name = \"img_a\"\n"
+                              "dir = \"/srv/a\"\n"
+                              "[[volume]]\n"
+                              "name = \"sha256:ab.c@d+e-f\"\n"
+                              "url = \"https://r.test/v2/lib/b/blobs/\"\n"
+                              "credentials = \"/etc/cfsupervisor/b\"\n"
+                              "allowed_origins = [\"https://auth.test\"]\n"
+                              "[[volume]]\n"
+                              "name = \"c\"\n"
+                              "dir = \"/srv/c\"\n"
+                              "url = \"http://c.test/\"\n",
+                          "x.toml");
+    REQUIRE_MESSAGE(r.ok(), r.error().message());
+    REQUIRE(r->volumes.size() == 3);
+    CHECK(r->volumes[0] == cfs::VolumeConfig{"img_a", {"/srv/a", "", "", {}}});
+    CHECK(r->volumes[0].volume_key() == "erofs,img_a");
+    CHECK(r->volumes[1] == cfs::VolumeConfig{"sha256:ab.c@d+e-f",
+                                        {"", "https://r.test/v2/lib/b/blobs/", "/etc/cfsupervisor/b",
+                                         {"https://auth.test:443"}}});
+    CHECK(r->volumes[2] == cfs::VolumeConfig{"c", {"/srv/c", "http://c.test/", "", {}}});
+    // [blobs] stays as it was: local only.
+    CHECK(r->blobs == cfs::BlobStoreConfig{"/var/lib/cfs/blobs", "", "", {}});
+    CHECK(r->any_remote());
+    auto local = parse_config(std::string(kMinimal) + "[[volume]]\nname = \"a\"\ndir = \"/srv/a\"\n", "x.toml");
+    REQUIRE(local.ok());
+    CHECK_FALSE(local->any_remote());
+    auto none = parse_config(kMinimal, "x.toml");
+    REQUIRE(none.ok());
+    CHECK(none->volumes.empty());
+}
+
+TEST_CASE("config: a bad [[volume]] is named at the line and key at fault") {
+    const std::string base(kMinimal);  // 4 lines
+    CHECK(error_of(base + "[[volume]]\ndir = \"/srv/a\"\n") ==
+          "x.toml:5:1: missing required key volume.name: expected the erofs fsid or domain_id its images are mounted "
+          "with: 1 to 255 characters of [A-Za-z0-9_.:@+-]");
+    CHECK(error_of(base + "[[volume]]\nname = \"a,b\"\ndir = \"/srv/a\"\n") ==
+          "x.toml:6:8: volume.name: expected the erofs fsid or domain_id its images are mounted with: 1 to 255 "
+          "characters of [A-Za-z0-9_.:@+-], got \"a,b\"");
+    CHECK(starts_with(error_of(base + "[[volume]]\nname = 7\n"), "x.toml:6:8: volume.name: expected the erofs fsid"));
+    CHECK(starts_with(error_of(base + "[[volume]]\nname = \"" + std::string(256, 'n') + "\"\n"),
+                      "x.toml:6:8: volume.name: expected the erofs fsid"));
+    CHECK(error_of(base + "[[volume]]\nname = \"a\"\n") ==
+          "x.toml:5:1: [[volume]] \"a\": expected dir, url or both (where its blobs come from)");
+    CHECK(error_of(base + "[[volume]]\nname = \"a\"\ndir = \"/x\"\n[[volume]]\nname = \"a\"\nurl = \"http://h/\"\n") ==
+          "x.toml:9:8: volume.name: \"a\" is named by an earlier [[volume]] too; each volume has one store");
+    CHECK(error_of(base + "[[volume]]\nname = \"a\"\ndir = \"rel\"\n") ==
+          "x.toml:7:7: volume.dir: expected an absolute path (starting with '/'), got \"rel\"");
+    CHECK(error_of(base + "[[volume]]\nname = \"a\"\nurl = \"http://h/x\"\n") ==
+          "x.toml:7:7: volume.url: expected the URL to end in '/' (the blob's name is appended to it), got "
+          "\"http://h/x\"");
+    CHECK(error_of(base + "[[volume]]\nname = \"a\"\ndir = \"/x\"\ncredentials = \"/c\"\n") ==
+          "x.toml:8:15: volume.credentials: only means something with volume.url (credentials for the blob server); "
+          "set volume.url or remove it");
+    CHECK(error_of(base + "[[volume]]\nname = \"a\"\ndir = \"/x\"\nallowed_origins = [\"http://o\"]\n") ==
+          "x.toml:8:19: volume.allowed_origins: only means something with volume.url (hosts a remote worker may "
+          "contact besides it); set volume.url or remove it");
+    CHECK(starts_with(error_of(base + "[[volume]]\nname = \"a\"\ndir = \"/x\"\nsize = 3\n"),
+                      "x.toml:8:1: unknown key 'size' in table [volume] (known keys: name, dir, url, credentials, "
+                      "allowed_origins)"));
+    CHECK(error_of(base + "[volume]\nname = \"a\"\n") ==
+          "x.toml:5:1: volume: expected tables written [[volume]], one per volume, got a table");
+    std::string many = base;
+    for (int i = 0; i <= 32; ++i) many += fmt::format("[[volume]]\nname = \"v{}\"\ndir = \"/x\"\n", i);
+    CHECK(error_of(many) == "x.toml:5:1: volume: expected at most 32 [[volume]] tables, got 33");
 }

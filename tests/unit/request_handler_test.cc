@@ -347,6 +347,38 @@ TEST_CASE("worker: OPEN refused by the backend passes its errno, EIO when it has
     CHECK(fd_is_closed(fd2));
 }
 
+TEST_CASE("worker: a volume a [[volume]] names is served by its store alone, any other by [blobs]") {
+    Events events;
+    FakeKernel kernel{events};
+    FakeLink link{events};
+    FakeBackend blobs, store_a;
+    blobs.blobs["img"] = pattern(4096, 1);
+    blobs.blobs["only_in_blobs"] = pattern(4096, 2);
+    store_a.blobs["img"] = pattern(8192, 3);  // the same name, other bytes
+    VolumeRouter router(blobs);
+    router.route("erofs,a", store_a);
+    RequestHandler handler(kernel, std::move(router), link);
+    auto open = [&](std::uint32_t id, std::string_view name, std::string_view volume) {
+        const int fd = make_anon_fd();
+        kernel.anon.insert(fd);
+        REQUIRE(handler.handle(open_msg(id, id, name, fd, volume).span()).ok());
+        return fd;
+    };
+    (void)open(1, "img", "erofs,a\0"sv);
+    (void)open(2, "img", "erofs,b\0"sv);
+    (void)open(3, "only_in_blobs", "erofs,a\0"sv);
+    (void)open(4, "img", "erofs,a.b\0"sv);  // not "erofs,a": a name is matched whole
+    CHECK(kernel.commands == std::vector<std::string>{"copen 1,8192", "copen 2,4096", "copen 3,-2", "copen 4,4096"});
+    CHECK(store_a.asked == std::vector<std::string>{"img", "only_in_blobs"});
+    CHECK(blobs.asked == std::vector<std::string>{"img", "img"});
+
+    // An object another worker opened is read through its volume's store too.
+    link.known[77] = wire::ObjectDescription{77, 8192, "erofs,a", "img"};
+    REQUIRE(handler.handle(read_msg(31, 77, 4096, 4096).span()).ok());
+    REQUIRE(kernel.writes.size() == 1);
+    CHECK(kernel.writes[0].bytes == store_a.blobs["img"].substr(4096, 4096));
+}
+
 TEST_CASE("worker: OPEN naming an fd that is not a cachefiles anon fd replies -EIO and leaves it alone") {
     Fixture f;
     f.backend.blobs["img"] = "x";

@@ -159,6 +159,8 @@ struct SandboxedChild {
     worker::SandboxUser user{kNobody, kNobody};
     // Set: the sandbox of a worker with blobs.url (network kept, the remote policy).
     std::optional<worker::NetworkAccess> network;
+    // The directories of [[volume]] stores.
+    std::vector<const BlobDir*> volumes;
 
     Outcome run(const BlobDir& dir) const {
         int report[2], go[2];
@@ -209,7 +211,10 @@ private:
             (void)!::write(report, m.data(), m.size());
             ::_exit(kSandboxFailed);
         }
-        auto sandboxed = worker::enter_sandbox(std::move(blob_dir), user, *policy, network);
+        std::vector<unique_fd> volume_dirs;
+        for (const BlobDir* v : volumes)
+            volume_dirs.emplace_back(::open(v->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        auto sandboxed = worker::enter_sandbox(std::move(blob_dir), user, *policy, network, std::move(volume_dirs));
         if (!sandboxed) {
             const std::string m = "enter_sandbox: " + sandboxed.error().message() + "\n";
             (void)!::write(report, m.data(), m.size());
@@ -577,6 +582,43 @@ TEST_CASE("sandbox: openat2 of the root or of '..' beneath the blob directory fa
         }
         CHECK(out.report.find(fmt::format("returned -1 errno {}\n", EACCES)) != std::string::npos);
     }
+}
+
+TEST_CASE("sandbox: the directories of [[volume]] stores are mounted read-only at /volumes/N and readable, "
+          "/volumes itself is not") {
+    if (!have_root()) return;
+    BlobDir dir, volume1, volume2;
+    SandboxedChild c;
+    c.volumes = {&volume1, &volume2};
+    c.probe = [&](Probe& p) {
+        p.say(fmt::format("volume fds {}", p.sandbox.volume_dirs.size()));
+        for (unique_fd& fd : p.sandbox.volume_dirs) {
+            worker::LocalDirBackend backend(std::move(fd));
+            auto blob = backend.open("blob");
+            p.say(blob ? fmt::format("volume blob size {}", (*blob)->size())
+                       : fmt::format("volume blob: {}", blob.error().message()));
+        }
+        p.calling("openat2 /volumes/2/blob");
+        p.returned(openat2_at(AT_FDCWD, "/volumes/2/blob", O_RDONLY | O_CLOEXEC));
+        p.calling("openat2 /volumes/1/new for writing");
+        p.returned(openat2_at(AT_FDCWD, "/volumes/1/new", O_WRONLY | O_CREAT | O_CLOEXEC));
+        p.calling("openat2 /volumes");
+        p.returned(openat2_at(AT_FDCWD, "/volumes", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    };
+    const Outcome out = c.run(dir);
+    REQUIRE(WIFEXITED(out.status));
+    CHECK(WEXITSTATUS(out.status) == 0);
+    CHECK(out.report.find(fmt::format("volume fds 2\nvolume blob size {0}\nvolume blob size {0}\n", kBlobSize)) !=
+          std::string::npos);
+    CHECK(out.report.find("calling openat2 /volumes/2/blob\nreturned -1") == std::string::npos);
+    const bool refused_write = out.report.find(fmt::format("for writing\nreturned -1 errno {}\n", EROFS)) != std::string::npos ||
+                               out.report.find(fmt::format("for writing\nreturned -1 errno {}\n", EACCES)) != std::string::npos;
+    CHECK(refused_write);
+    if (out.landlock())
+        CHECK(out.report.find(fmt::format("calling openat2 /volumes\nreturned -1 errno {}\n", EACCES)) !=
+              std::string::npos);
+    else
+        MESSAGE("this kernel has no Landlock: /volumes is readable (and holds only the mounts)");
 }
 
 TEST_CASE("sandbox: openat2 for writing or creating beneath the blob directory fails with EROFS or EACCES") {

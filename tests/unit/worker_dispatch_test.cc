@@ -178,9 +178,11 @@ TEST_CASE("dispatch: undecodable messages are violations") {
 TEST_CASE("dispatch: types workers may not send are violations") {
     Fixture f;
     REQUIRE(f.ready(0).ok());
-    std::vector<unique_fd> three;  // device, blob dir, stats page
-    for (int i = 0; i < 3; ++i) three.emplace_back(make_memfd());
-    CHECK(mentions(f.dispatch(0, wire::Init{}, std::move(three)), "sent Init, which workers may not send"));
+    std::vector<unique_fd> two;  // device, stats page
+    for (int i = 0; i < 2; ++i) two.emplace_back(make_memfd());
+    CHECK(mentions(f.dispatch(0, wire::Init{}, std::move(two)), "sent Init, which workers may not send"));
+    CHECK(mentions(f.dispatch(0, wire::BlobStore{}), "sent BlobStore, which workers may not send"));
+    CHECK(mentions(f.dispatch(0, wire::BlobStoreDir{}, one_fd()), "sent BlobStoreDir, which workers may not send"));
     CHECK(mentions(f.dispatch(0, wire::ObjectAck{1}), "sent ObjectAck, which workers may not send"));
     CHECK(mentions(f.dispatch(0, wire::ObjectUnknown{1}), "sent ObjectUnknown, which workers may not send"));
     CHECK(mentions(f.dispatch(0, wire::ObjectForget{1}), "sent ObjectForget, which workers may not send"));

@@ -52,8 +52,7 @@ std::vector<Message> samples() {
     info.volume_key = "";
     info.cookie_key = std::string(kMaxKeySize, 'k');
     return {
-        Init{7, 3, 2, 4096, "http://registry.test:8080/blobs/", "registry.test:8080:10.0.0.1,[fd00::1]", "user:secret",
-             "http://auth.test:5001\nhttps://store.test"},
+        Init{7, 3, 2, 4096, 3},
         Ready{},
         sample_opened(),
         ObjectAck{11},
@@ -67,6 +66,9 @@ std::vector<Message> samples() {
         Paused{},
         Resume{},
         Progress{},
+        BlobStore{2, 1, "img_a", "http://registry.test:8080/blobs/", "registry.test:8080:10.0.0.1,[fd00::1]",
+                  "user:secret", "http://auth.test:5001\nhttps://store.test"},
+        BlobStoreDir{2},
     };
 }
 
@@ -78,9 +80,12 @@ bool equal(const Message& a, const Message& b) {
             const auto& y = std::get<T>(b);
             if constexpr (std::is_same_v<T, Init>)
                 return x.worker_id == y.worker_id && x.log_level == y.log_level && x.fault_point == y.fault_point &&
-                       x.read_ahead_kib == y.read_ahead_kib && x.blob_url == y.blob_url &&
-                       x.blob_resolve == y.blob_resolve && x.blob_credentials == y.blob_credentials &&
-                       x.blob_origins == y.blob_origins;
+                       x.read_ahead_kib == y.read_ahead_kib && x.blob_stores == y.blob_stores;
+            else if constexpr (std::is_same_v<T, BlobStore>)
+                return x.store == y.store && x.has_dir == y.has_dir && x.volume == y.volume && x.url == y.url &&
+                       x.resolve == y.resolve && x.credentials == y.credentials && x.origins == y.origins;
+            else if constexpr (std::is_same_v<T, BlobStoreDir>)
+                return x.store == y.store;
             else if constexpr (requires { x.object_id; } && !std::is_base_of_v<ObjectDescription, T>)
                 return x.object_id == y.object_id;
             else if constexpr (std::is_base_of_v<ObjectDescription, T>) return same_description(x, y);
@@ -136,9 +141,11 @@ TEST_CASE("wire: the ObjectOpened layout is u32 type, u32 id, u64 size, u16-pref
 }
 
 TEST_CASE("wire: fd counts per type") {
-    CHECK(fd_count(Type::init) == 3);  // device, blob directory, statistics page
+    CHECK(fd_count(Type::init) == 2);  // device, statistics page
     CHECK(fd_count(Type::object_opened) == 1);
     CHECK(fd_count(Type::object_info) == 1);
+    CHECK(fd_count(Type::blob_store_dir) == 1);  // the store's directory
+    CHECK(fd_count(Type::blob_store) == 0);
     for (auto t : {Type::ready, Type::object_ack, Type::object_copened, Type::object_query,
                    Type::object_unknown, Type::object_closed, Type::object_forget})
         CHECK(fd_count(t) == 0);
@@ -165,7 +172,8 @@ TEST_CASE("wire: a wrong number of fds is rejected for every type") {
 }
 
 TEST_CASE("wire: unknown types are rejected") {
-    for (std::uint32_t t : {0U, 15U, 0x80000000U, 0xffffffffU}) {
+    const auto next_type = static_cast<std::uint32_t>(std::variant_size_v<Message> + 1);
+    for (std::uint32_t t : {0U, next_type, 0x80000000U, 0xffffffffU}) {
         CAPTURE(t);
         auto bytes = le32(t);
         append(bytes, le32(1));

@@ -523,6 +523,29 @@ TEST_CASE("stats: failed fetches from blobs.url are counted in the page, summed,
     CHECK(json.find("\"bytes_served\":0,\"fetch_errors\":4") != std::string::npos);
 }
 
+TEST_CASE("status: each [[volume]]'s store is shown under Blobs, and a remote one brings the failed fetches") {
+    StatusSnapshot s;
+    s.stuck_after_s = 30;
+    s.blob_dir = "/blobs";
+    s.volume_stores = {{"img_a", "/srv/a", ""}, {"img_b", "", "https://r.test/v2/b/blobs/"},
+                       {"img_c", "/srv/c", "http://c.test/blobs/"}};
+    const auto text = render_text(s);
+    INFO(text);
+    CHECK(text.find("       Blobs: /blobs\n"
+                    "              erofs,img_a: /srv/a\n"
+                    "              erofs,img_b: https://r.test/v2/b/blobs/\n"
+                    "              erofs,img_c: /srv/c, then http://c.test/blobs/\n") != std::string::npos);
+    CHECK(text.find("; 0 failed fetches\n") != std::string::npos);
+    const auto json = render_json(s);
+    INFO(json);
+    CHECK(json.find("\"blob_url\":null,\"volumes\":[{\"volume\":\"erofs,img_a\",\"dir\":\"/srv/a\",\"url\":null},"
+                    "{\"volume\":\"erofs,img_b\",\"dir\":null,\"url\":\"https://r.test/v2/b/blobs/\"},"
+                    "{\"volume\":\"erofs,img_c\",\"dir\":\"/srv/c\",\"url\":\"http://c.test/blobs/\"}],") !=
+          std::string::npos);
+    s.volume_stores.clear();
+    CHECK(render_json(s).find("\"volumes\":[],") != std::string::npos);
+}
+
 TEST_CASE("status: served figures, latency and requests in flight, in text and JSON") {
     StatusSnapshot s;
     s.version = "0.1.0";

@@ -106,7 +106,7 @@ TEST_CASE("check-policy: prints the user and every rule; the exit status says wh
     CHECK(printed.find("ioctl arg1 == CACHEFILES_IOC_READ_COMPLETE\n") != std::string::npos);
     CHECK(printed.find("tgkill arg0 == SELF_PID && arg2 == SIGABRT\n") != std::string::npos);
     // Remote workers' additions, printed after the base rules.
-    CHECK(printed.find("remote      no blobs.url in the config: workers are local only\n") != std::string::npos);
+    CHECK(printed.find("remote      no url in [blobs] or any [[volume]]: workers are local only\n") != std::string::npos);
     const auto remote_at = printed.find("remote workers (blobs.url) also, ");
     REQUIRE(remote_at != std::string::npos);
     CHECK(printed.find("socket arg0 == AF_INET && arg1 in SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC && arg2 == "

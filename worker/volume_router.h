@@ -1,0 +1,32 @@
+// Which blob store serves a volume (common/config.h: [[volume]] tables). An OPEN names
+// its volume ("erofs,<fsid or domain_id>"); a volume a [[volume]] names is served by
+// its store alone, any other by [blobs]. A blob of a named volume is never looked for
+// in [blobs]: two registries may use one name for different bytes.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "worker/blob_backend.h"
+
+namespace cfs::worker {
+
+class VolumeRouter {
+public:
+    explicit VolumeRouter(BlobBackend& fallback) : fallback_(&fallback) {}
+    // `volume_key` as the kernel sends it, "erofs,<name>".
+    void route(std::string volume_key, BlobBackend& backend) { routes_[std::move(volume_key)] = &backend; }
+
+    [[nodiscard]] Result<std::unique_ptr<BlobSource>> open(std::string_view volume_key, std::string_view name) const {
+        const auto it = routes_.find(volume_key);
+        return (it == routes_.end() ? fallback_ : it->second)->open(name);
+    }
+
+private:
+    BlobBackend* fallback_;
+    std::map<std::string, BlobBackend*, std::less<>> routes_;
+};
+
+}  // namespace cfs::worker
