@@ -133,4 +133,8 @@ bool same_origin(const BlobUrl& a, const BlobUrl& b) {
 
 std::string origin_text(const BlobUrl& url) { return fmt::format("{}://{}", url.scheme, url.host_port()); }
 
+std::string store_setting(std::string_view store, std::string_view key) {
+    return store == "blobs" ? fmt::format("blobs.{}", key) : fmt::format("{} {}", store, key);
+}
+
 }  // namespace cfs

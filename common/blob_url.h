@@ -54,4 +54,8 @@ inline constexpr std::size_t kMaxBlobUrlBytes = 512;
 // "scheme://host:port", for messages.
 [[nodiscard]] std::string origin_text(const BlobUrl& url);
 
+// How messages name a blob store's setting (common/config.h): store "blobs" gives
+// "blobs.url"; store `volume "img_a"` (a [[volume]] table) gives `volume "img_a" url`.
+[[nodiscard]] std::string store_setting(std::string_view store, std::string_view key);
+
 }  // namespace cfs

@@ -18,13 +18,12 @@ namespace {
 
 static_assert(kMaxVolumes + 1 <= wire::kMaxBlobStores, "every store must reach the workers");
 
-// How errors and logs name a store's keys: blobs.url, volume "img_a" url.
+// How errors and logs name a store and its keys (store_setting): blobs.url,
+// volume "img_a" url.
 struct StoreNames {
-    std::string table;  // for resolve_blob_hosts: "blobs", `volume "img_a"`
+    std::string table;  // "blobs", `volume "img_a"`
     std::string label;  // "[blobs]", `[[volume]] "img_a"`
-    [[nodiscard]] std::string key(std::string_view name) const {
-        return table == "blobs" ? fmt::format("blobs.{}", name) : fmt::format("{} {}", table, name);
-    }
+    [[nodiscard]] std::string key(std::string_view name) const { return store_setting(table, name); }
 };
 
 std::variant<PreparedStore, StoreFault> prepare(const BlobStoreConfig& config, std::uint32_t index,
@@ -110,7 +109,10 @@ std::vector<std::string> describe_blob_stores(const std::vector<PreparedStore>& 
         if (!s.message.origins.empty()) {
             std::string origins = s.message.origins;
             std::replace(origins.begin(), origins.end(), '\n', ' ');
-            line += fmt::format("; workers may also contact {} (allowed_origins)", origins);
+            const std::string key = store_setting(
+                s.message.volume.empty() ? std::string("blobs") : fmt::format("volume \"{}\"", s.message.volume),
+                "allowed_origins");
+            line += fmt::format("; workers may also contact {} ({}: a token service, a blob store)", origins, key);
         }
         lines.push_back(std::move(line));
     }

@@ -174,7 +174,7 @@ std::string without_query(std::string_view url) { return std::string(url.substr(
 }  // namespace
 
 Result<std::unique_ptr<HttpBackend>> HttpBackend::create(HttpOptions options) {
-    auto origins = OriginPolicy::from_lines(options.url, options.allowed_origins);
+    auto origins = OriginPolicy::from_lines(options.url, options.allowed_origins, options.store);
     if (!origins) return std::move(origins).error();
     auto loaded = load_curl();
     if (!loaded) return std::move(loaded).error();
@@ -324,7 +324,8 @@ Status HttpBackend::perform(Exchange& x) {
             } else if (token_ != nullptr) {
                 a.why = fmt::format("the server refused the token from {}", token_->token_url);
             } else if (basic_) {
-                a.why = "the server refused the credentials from blobs.credentials";
+                a.why = fmt::format("the server refused the credentials from {}",
+                                    store_setting(options_.store, "credentials"));
             }
         }
         // A redirect target that fails (a presigned URL that expired, a store that is
@@ -438,7 +439,8 @@ Status HttpBackend::authorize(std::string_view challenge_text, bool& transient) 
     if (!challenge) return logic_error("no challenge this worker understands in its WWW-Authenticate");
     if (challenge->scheme == "basic") {
         if (options_.credentials.empty())
-            return logic_error("it asks for Basic credentials, and blobs.credentials gives none");
+            return logic_error(fmt::format("it asks for Basic credentials, and {} gives none",
+                                           store_setting(options_.store, "credentials")));
         basic_ = true;
         return {};
     }
@@ -498,7 +500,9 @@ Status HttpBackend::fetch_token(const AuthChallenge& challenge, bool& transient)
     if (status != 200) {
         transient = transient_status(status);
         return logic_error(fmt::format("its token service GET {} answered HTTP {}{}", token_url, status,
-                                       options_.credentials.empty() ? " (no blobs.credentials given)" : ""));
+                                       options_.credentials.empty()
+                                           ? fmt::format(" (no {} given)", store_setting(options_.store, "credentials"))
+                                           : std::string()));
     }
     auto grant = token_from_json(std::string_view(reinterpret_cast<const char*>(body.data()), response.received));
     if (!grant) return logic_error(fmt::format("GET {}: {}", token_url, grant.error().message()));

@@ -53,8 +53,8 @@ struct FetchPolicy {
 
 struct HttpOptions {
     BlobUrl url;
-    // CURLOPT_RESOLVE entries "host:port:addr[,addr]", '\n' between them (the Init's
-    // blob_resolve); empty: curl may resolve (tests).
+    // CURLOPT_RESOLVE entries "host:port:addr[,addr]", '\n' between them (the
+    // BlobStore's resolve); empty: curl may resolve (tests).
     std::string resolve;
     // PEM CA certificates for https (read before the sandbox); empty for http.
     std::string ca_bundle;
@@ -64,9 +64,12 @@ struct HttpOptions {
     // "user:password" for a server or token service that asks (worker/registry_auth.h);
     // empty: anonymous. Never logged.
     std::string credentials;
-    // Origins besides url's the worker may contact ('\n' between them; the Init's
-    // blob_origins): a token realm, a blob store (worker/origin_policy.h).
+    // Origins besides url's the worker may contact ('\n' between them; the
+    // BlobStore's origins): a token realm, a blob store (worker/origin_policy.h).
     std::string allowed_origins;
+    // How errors name this store's settings (common/blob_url.h, store_setting):
+    // "blobs", or `volume "img_a"`.
+    std::string store = "blobs";
 };
 
 class HttpBackend final : public BlobBackend {

@@ -6,7 +6,7 @@
 
 namespace cfs::worker {
 
-Result<OriginPolicy> OriginPolicy::from_lines(BlobUrl server, std::string_view lines) {
+Result<OriginPolicy> OriginPolicy::from_lines(BlobUrl server, std::string_view lines, std::string store) {
     std::vector<BlobUrl> others;
     while (!lines.empty()) {
         const std::size_t nl = lines.find('\n');
@@ -17,7 +17,7 @@ Result<OriginPolicy> OriginPolicy::from_lines(BlobUrl server, std::string_view l
         if (!origin) return logic_error(fmt::format("allowed origin {}: {}", line, origin.error().message()));
         others.push_back(std::move(*origin));
     }
-    return OriginPolicy(std::move(server), std::move(others));
+    return OriginPolicy(std::move(server), std::move(others), std::move(store));
 }
 
 Result<BlobUrl> OriginPolicy::check(std::string_view url, std::string_view what) const {
@@ -29,8 +29,9 @@ Result<BlobUrl> OriginPolicy::check(std::string_view url, std::string_view what)
     if (same_origin(*origin, server_)) return origin;
     for (const BlobUrl& other : others_)
         if (same_origin(*origin, other)) return origin;
-    return logic_error(fmt::format("{} {} is on {}, which is neither blobs.url's origin {} nor in blobs.allowed_origins",
-                                   what, url, origin_text(*origin), origin_text(server_)));
+    return logic_error(fmt::format("{} {} is on {}, which is neither {}'s origin {} nor in {}", what, url,
+                                   origin_text(*origin), store_setting(store_, "url"), origin_text(server_),
+                                   store_setting(store_, "allowed_origins")));
 }
 
 bool OriginPolicy::is_server(std::string_view url) const {

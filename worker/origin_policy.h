@@ -25,9 +25,12 @@ namespace cfs::worker {
 
 class OriginPolicy {
 public:
-    OriginPolicy(BlobUrl server, std::vector<BlobUrl> others) : server_(std::move(server)), others_(std::move(others)) {}
-    // `others` from the Init's '\n'-separated blob_origins; an Error names the bad one.
-    [[nodiscard]] static Result<OriginPolicy> from_lines(BlobUrl server, std::string_view lines);
+    // `store` names the blob store in errors (common/blob_url.h, store_setting).
+    OriginPolicy(BlobUrl server, std::vector<BlobUrl> others, std::string store = "blobs")
+        : server_(std::move(server)), others_(std::move(others)), store_(std::move(store)) {}
+    // `others` from the BlobStore's '\n'-separated origins; an Error names the bad one.
+    [[nodiscard]] static Result<OriginPolicy> from_lines(BlobUrl server, std::string_view lines,
+                                                         std::string store = "blobs");
 
     // The origin of `url` if the worker may contact it; otherwise an Error saying that
     // `what` ("its token service", "a redirect") names an origin it may not reach.
@@ -41,6 +44,7 @@ public:
 private:
     BlobUrl server_;
     std::vector<BlobUrl> others_;
+    std::string store_;
 };
 
 // 301, 302, 303, 307, 308: answers whose Location the worker follows (if allowed).

@@ -98,7 +98,8 @@ Result<Mounted> isolate_filesystem(int blob_dir, std::span<const unique_fd> volu
         return sys_error(fmt::format("mounting the blob directory at /{}", mount_point));
     if (!mounted.volumes.empty()) {
         const std::string volumes_dir(sandbox::kVolumeMountDir);
-        if (::mkdirat(root.get(), volumes_dir.c_str(), 0555) < 0)
+        // 0755 for the same reason as the root's: its mount points are made in it.
+        if (::mkdirat(root.get(), volumes_dir.c_str(), 0755) < 0)
             return sys_error(fmt::format("creating /{} in the worker's root", volumes_dir));
         for (std::size_t i = 0; i < mounted.volumes.size(); ++i) {
             const std::string point = fmt::format("{}/{}", volumes_dir, i + 1);

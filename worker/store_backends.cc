@@ -39,7 +39,9 @@ Result<StoreBackends> StoreBackends::prepare(std::vector<wire::BlobStore> stores
             if (!url) return logic_error(fmt::format("{} url from the supervisor: {}", store_name(config), url.error().message()));
             HttpOptions http{.url = *url, .resolve = config.resolve, .ca_bundle = {}, .policy = {},
                              .on_fetch_error = out.on_fetch_error_, .credentials = std::move(config.credentials),
-                             .allowed_origins = config.origins};
+                             .allowed_origins = config.origins,
+                             .store = config.volume.empty() ? std::string("blobs")
+                                                            : fmt::format("volume \"{}\"", config.volume)};
             config.credentials.clear();
             if (url->scheme == "https") {
                 if (!ca_bundle) {

@@ -98,6 +98,14 @@ TEST_CASE("origin policy: the blob server and allowed_origins only, ports each o
           "its redirect to http://store.test/blobs/x is on http://store.test:80, which is neither blobs.url's origin "
           "http://registry.test:5000 nor in blobs.allowed_origins");
     CHECK_FALSE(policy->check("ftp://store.test/x", "its redirect to"));
+    // A [[volume]]'s store is named as such.
+    auto volume = worker::OriginPolicy::from_lines(*server, "", "volume \"img_a\"");
+    REQUIRE(volume);
+    auto elsewhere = volume->check("http://store.test/blobs/x", "its redirect to");
+    REQUIRE_FALSE(elsewhere);
+    CHECK(elsewhere.error().message() ==
+          "its redirect to http://store.test/blobs/x is on http://store.test:80, which is neither volume \"img_a\" "
+          "url's origin http://registry.test:5000 nor in volume \"img_a\" allowed_origins");
     // A presigned URL's signature is in its query: never in a message.
     auto presigned = policy->check("https://other.test/b?X-Amz-Signature=s3cr3t", "its redirect to");
     REQUIRE_FALSE(presigned);
