@@ -40,19 +40,27 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
            "`systemctl restart cfsupervisor`");
     // The same reasons as for [blobs], for each volume's store: its directory is
     // opened, its hosts resolved and its credentials read once at start.
-    const auto volumes = [](const Config& c) {
-        std::vector<std::string> shown;
-        for (const VolumeConfig& v : c.volumes)
-            shown.push_back(fmt::format("{}={}{}{}{}", v.name, v.blobs.dir, v.blobs.url.empty() ? "" : "+",
-                                        v.blobs.url, v.blobs.credentials_file.empty() && v.blobs.allowed_origins.empty()
-                                                         ? std::string()
-                                                         : fmt::format("({} {})", v.blobs.credentials_file,
-                                                                       fmt::join(v.blobs.allowed_origins, " "))));
-        return fmt::format("{}", fmt::join(shown, " "));
-    };
-    refuse("[[volume]]", volumes(running), volumes(next),
-           "each volume's directory is opened, its hosts resolved and its credentials read once at start, and "
-           "open objects were sized by the old store; apply it with `systemctl restart cfsupervisor`");
+    if (running.volumes != next.volumes) {
+        std::vector<std::string> differ;
+        const auto find = [](const Config& c, const std::string& name) -> const VolumeConfig* {
+            for (const VolumeConfig& v : c.volumes)
+                if (v.name == name) return &v;
+            return nullptr;
+        };
+        for (const VolumeConfig& v : running.volumes) {
+            const VolumeConfig* now = find(next, v.name);
+            if (now == nullptr) differ.push_back(fmt::format("\"{}\" removed", v.name));
+            else if (!(now->blobs == v.blobs)) differ.push_back(fmt::format("\"{}\" changed", v.name));
+        }
+        for (const VolumeConfig& v : next.volumes)
+            if (find(running, v.name) == nullptr) differ.push_back(fmt::format("\"{}\" added", v.name));
+        if (differ.empty()) differ.push_back("reordered");
+        plan.refused.push_back(fmt::format(
+            "[[volume]] tables cannot change while cfsupervisor runs ({}): each volume's directory is opened, its "
+            "hosts resolved and its credentials read once at start, and open objects were sized by the old store; "
+            "apply it with `systemctl restart cfsupervisor`",
+            fmt::join(differ, ", ")));
+    }
     refuse("testing.fault_file", running.fault_file, next.fault_file,
            "it is read from the start; apply it with `systemctl restart cfsupervisor`");
     if (!plan.refused.empty()) return plan;

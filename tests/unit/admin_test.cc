@@ -163,6 +163,23 @@ TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old s
                                        "\"http://auth.test:5001\")"));
 }
 
+TEST_CASE("reload: a change to [[volume]] tables is refused, naming each volume added, removed or changed") {
+    auto running = base_config();
+    running.volumes = {{"a", {"/srv/a", "", "", {}}}, {"b", {"", "http://b.test/", "", {}}}};
+    CHECK(plan_reload(running, running).accepted());
+    auto next = running;
+    next.volumes[1].blobs.credentials_file = "/etc/cfsupervisor/b";  // changed
+    next.volumes.erase(next.volumes.begin());                         // a removed
+    next.volumes.push_back({"c", {"/srv/c", "", "", {}}});            // c added
+    next.log_level = cfs::log::Level::debug;  // live, but the reload is refused as a whole
+    const auto plan = plan_reload(running, next);
+    REQUIRE(plan.refused.size() == 1);
+    CHECK(contains(plan.refused[0], "[[volume]] tables cannot change while cfsupervisor runs (\"a\" removed, \"b\" "
+                                    "changed, \"c\" added)"));
+    CHECK(contains(plan.refused[0], "systemctl restart cfsupervisor"));
+    CHECK_FALSE(plan.log_level);
+}
+
 TEST_CASE("reload: cache.dir, cache.tag, blobs.dir are refused by name, and then nothing applies") {
     auto next = base_config();
     next.cache_tag = "other";

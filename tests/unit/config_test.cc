@@ -167,8 +167,10 @@ TEST_CASE("config: the example's commented-out keys parse once uncommented") {
     std::string text, line;
     int uncommented = 0;
     while (std::getline(in, line)) {
-        // "# key = value" lines are settings left out; prose never has " = ".
-        if (line.starts_with("# ") && line.find(" = ") != std::string::npos) {
+        // "# key = value" lines are settings left out, "# [[table]]" an example
+        // table; prose never has " = " or starts with "[[".
+        const bool array_table = line.starts_with("# [[") && line.ends_with("]]");
+        if (line.starts_with("# ") && (line.find(" = ") != std::string::npos || array_table)) {
             line = line.substr(2);
             ++uncommented;
         }
@@ -178,6 +180,8 @@ TEST_CASE("config: the example's commented-out keys parse once uncommented") {
     auto r = parse_config(text, "example");
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     CHECK(r->control_group == "cfsupervisor-readers");
+    REQUIRE(r->volumes.size() == 1);
+    CHECK(r->volumes[0].blobs.url.starts_with("https://"));
 }
 
 TEST_CASE("config: fixture file with every key loads") {
@@ -185,10 +189,17 @@ TEST_CASE("config: fixture file with every key loads") {
     REQUIRE_MESSAGE(r.ok(), r.error().message());
     CHECK(r->cache_dir == "/var/cache/cfsupervisor");
     CHECK(r->cache_tag == "fscache_1");
-    CHECK(r->blobs.dir == "/var/lib/cfsupervisor/blobs");
+    CHECK(r->blobs == cfs::BlobStoreConfig{"/var/lib/cfsupervisor/blobs", "https://registry.test/v2/base/blobs/",
+                                           "/etc/cfsupervisor/base-credentials", {"https://auth.registry.test:443"}});
+    REQUIRE(r->volumes.size() == 1);
+    CHECK(r->volumes[0] == cfs::VolumeConfig{"sha256:0123",
+                                             {"/srv/volume-blobs", "http://other.test:5000/v2/app/blobs/",
+                                              "/etc/cfsupervisor/app-credentials", {"http://store.test:9000"}}});
     CHECK(r->worker_count == 64u);
     CHECK(r->spare_count == 0u);
     CHECK(r->worker_user == "cfs-test-worker");
+    CHECK(r->read_ahead_kib == 1024u);
+    CHECK(r->control_group == "cfs-readers");
     CHECK(r->log_level == cfs::log::Level::debug);
 }
 
