@@ -80,7 +80,7 @@ def figures(rows):
         out.append(rec)
     blob = direct.get("blob_file")
     for rec in out:
-        if blob and rec["workload"] in ("cold_seq", "warm_seq", "cold_seq_per_read", "copy_pread", "copy_mmap"):
+        if blob and rec["workload"] in ("cold_seq", "warm_seq", "cold_seq_per_read", "copy_pread", "copy_mmap", "copy_willneed"):
             rec["ratio_to_blob_file"] = rec["mib_per_s"] / blob
         same_on_loop = {"warm_seq": "cold_seq", "cold_seq_per_read": "cold_seq", "cold_small_per_read": "cold_small"}
         loop = direct.get(same_on_loop.get(rec["workload"], rec["workload"]))
@@ -107,7 +107,7 @@ def main():
         if "ratio_to_local" in f:
             continue
         who = "loop" if f["workers"] == 0 else str(f["workers"])
-        if f["workload"] in ("blob_file", "copy_pread", "copy_mmap"):
+        if f["workload"] in ("blob_file", "copy_pread", "copy_mmap", "copy_willneed"):
             who = "direct"
         blob = f"{f['ratio_to_blob_file']:.2f}" if "ratio_to_blob_file" in f else ""
         loop = f"{f['ratio_to_loop']:.2f}" if "ratio_to_loop" in f else ""

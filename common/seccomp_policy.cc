@@ -65,6 +65,7 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"EPOLL_CLOEXEC", EPOLL_CLOEXEC},
     {"SEEK_DATA", SEEK_DATA},
     {"SEEK_HOLE", SEEK_HOLE},
+    {"POSIX_FADV_WILLNEED", POSIX_FADV_WILLNEED},
     {"CLOCK_MONOTONIC", CLOCK_MONOTONIC},
     {"CLOCK_REALTIME", CLOCK_REALTIME},
     {"FUTEX_WAKE_PRIVATE", FUTEX_WAKE_PRIVATE},

@@ -18,6 +18,10 @@ public:
     [[nodiscard]] virtual std::uint64_t size() const = 0;
     // Fills `buffer` from `offset` as far as the blob goes; fewer bytes only at its end.
     [[nodiscard]] virtual Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) = 0;
+    // A hint: these bytes are read next. A source that can fetch them in the
+    // background starts now, so the fetch overlaps the worker's write of what it
+    // holds (a local blob: the kernel reads them ahead). Never fails.
+    virtual void will_need(std::uint64_t /*offset*/, std::uint64_t /*length*/) {}
 };
 
 class BlobBackend {

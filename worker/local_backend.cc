@@ -37,6 +37,11 @@ public:
         return done;
     }
 
+    void will_need(std::uint64_t offset, std::uint64_t length) override {
+        // Starts the reads and returns; a failure only costs the overlap.
+        (void)::posix_fadvise(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(length), POSIX_FADV_WILLNEED);
+    }
+
 private:
     unique_fd fd_;
     std::uint64_t size_;

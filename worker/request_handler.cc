@@ -135,8 +135,10 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
 }
 
-bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& r, bool ahead) {
+bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& r, bool ahead,
+                                std::uint64_t next_end) {
     if (!object.blob) return false;
+    next_end = std::max(next_end, range.end);
     for (std::uint64_t pos = range.begin; pos < range.end;) {
         const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kCopyChunkSize, range.end - pos));
         auto got = object.blob->read_at(std::span(buffer_.get(), want), pos);
@@ -160,6 +162,8 @@ bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::Rea
             (void)kernel_.write_cache(object.anon_fd.get(), std::span(buffer_.get(), kCacheBlockSize), pos);
             reach(FaultPoint::read_mid_copy);
         }
+        if (const std::uint64_t next = pos + want; next < next_end)
+            object.blob->will_need(next, std::min<std::uint64_t>(kCopyChunkSize, next_end - next));
         if (block_len > 0) {
             if (auto written = kernel_.write_cache(object.anon_fd.get(), std::span(buffer_.get(), block_len), pos);
                 !written) {
@@ -260,6 +264,9 @@ Status RequestHandler::handle_malformed(std::span<const std::byte> message, cons
 
 void RequestHandler::plan_stream(std::uint32_t object_id, ByteRange ahead, const kmsg::ReadRequest& request) {
     if (ahead.empty()) return;
+    // Its first chunk is read while the READ is completed and the next request waits.
+    if (auto it = objects_.find(object_id); it != objects_.end() && it->second.blob)
+        it->second.blob->will_need(ahead.begin, std::min<std::uint64_t>(kCopyChunkSize, ahead.end - ahead.begin));
     // The newest READ of an object says best where its reader is.
     std::erase_if(streams_, [object_id](const AheadStream& s) { return s.object_id == object_id; });
     if (streams_.size() >= kMaxStreams) streams_.pop_front();
@@ -280,7 +287,7 @@ void RequestHandler::write_ahead_step() {
     if (begin >= stream.left.end) return;
     const ByteRange chunk{begin, std::min({stream.left.end, begin + kCopyChunkSize,
                                            std::max(begin + kCacheBlockSize, round_down(cache.data_from(begin)))})};
-    if (!copy_range(object, chunk, stream.request, true)) return;
+    if (!copy_range(object, chunk, stream.request, true, stream.left.end)) return;
     stream.left.begin = chunk.end;
     if (!stream.left.empty()) streams_.push_back(std::move(stream));
 }

@@ -89,7 +89,11 @@ private:
     // Copies `range` (whole blocks) from the blob into the cache file; false if not all
     // of it could be. `request` names the READ it is for, in logs; `ahead`: the range
     // is read-ahead, whose failure is no one's error (its READ comes later, if ever).
-    bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead);
+    // `next_end`: the copy goes on to there (a read-ahead stream's end); the chunk
+    // after each is asked of the blob before the chunk in hand is written, so its
+    // read overlaps that write (BlobSource::will_need).
+    bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead,
+                    std::uint64_t next_end = 0);
     void drop_object(std::uint32_t object_id);
     void plan_stream(std::uint32_t object_id, ByteRange ahead, const kmsg::ReadRequest& request);
     void reply_copen(std::uint32_t msg_id, std::int64_t size_or_negative_errno);

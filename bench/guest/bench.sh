@@ -67,8 +67,9 @@ fresh() {
 step "direct: the blob file, and the image on a loop device"
 measure blob_file 0 cfs-bench-read seq "$CFS_BLOBS/bench"
 # What a worker's copy (blob into a cache file with direct I/O) can reach at best,
-# with a buffer or from the blob mapped.
-for how in pread mmap; do
+# with a buffer, from the blob mapped, or with the next chunk's read started before
+# each write (as the worker does).
+for how in pread mmap willneed; do
     measure "copy_$how" 0 cfs-bench-read copy "$CFS_BLOBS/bench" /cache/copy.tmp "$how"
     rm -f /cache/copy.tmp
 done

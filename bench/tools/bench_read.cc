@@ -10,12 +10,15 @@
 //                                       latency percentiles and the longest read
 //   cfs-bench-read tree DIR             every regular file beneath DIR, in
 //                                       directory order, 64 KiB reads
-//   cfs-bench-read copy FILE DEST pread|mmap
+//   cfs-bench-read copy FILE DEST pread|mmap|willneed
 //                                       FILE copied into DEST (new, O_DIRECT) in
 //                                       1 MiB pwrites, as a worker fills a cache
 //                                       file: from a buffer filled by pread, or
 //                                       straight from FILE mapped (no copy in
-//                                       this process). The limit of a worker's copy.
+//                                       this process), or by pread with the next
+//                                       chunk asked for (POSIX_FADV_WILLNEED)
+//                                       before each write, as the worker does.
+//                                       The limit of a worker's copy.
 // Exit status 1 on any read error (named on stderr): a benchmark that hit an error
 // measured nothing.
 #include <fcntl.h>
@@ -131,7 +134,10 @@ int tree(const char* dir) {
     return 0;
 }
 
-int copy(const char* path, const char* dest, bool mapped) {
+enum class CopyFrom { pread, mmap, willneed };
+
+int copy(const char* path, const char* dest, CopyFrom how) {
+    const bool mapped = how == CopyFrom::mmap;
     constexpr std::size_t kChunk = 1 << 20;
     const int in = ::open(path, O_RDONLY | O_CLOEXEC);
     if (in < 0) die("opening", path);
@@ -162,6 +168,8 @@ int copy(const char* path, const char* dest, bool mapped) {
             if (::pread(in, buffer, n, static_cast<off_t>(pos)) < 0) die("reading", path);
             from = buffer;
         }
+        if (how == CopyFrom::willneed && pos + kChunk < size)
+            (void)::posix_fadvise(in, static_cast<off_t>(pos + kChunk), static_cast<off_t>(kChunk), POSIX_FADV_WILLNEED);
         if (::pwrite(out, from, n, static_cast<off_t>(pos)) != static_cast<ssize_t>(n)) die("writing", dest);
     }
     const double s = seconds_since(t0);
@@ -186,9 +194,13 @@ int main(int argc, char** argv) {
         parse(argv[4], seed) && count > 0)
         return random_reads(argv[2], count, seed, max_seconds);
     if (mode == "tree" && argc == 3) return tree(argv[2]);
-    if (mode == "copy" && argc == 5 && (argv[4] == std::string_view("pread") || argv[4] == std::string_view("mmap")))
-        return copy(argv[2], argv[3], argv[4] == std::string_view("mmap"));
+    if (mode == "copy" && argc == 5) {
+        const std::string_view how = argv[4];
+        if (how == "pread") return copy(argv[2], argv[3], CopyFrom::pread);
+        if (how == "mmap") return copy(argv[2], argv[3], CopyFrom::mmap);
+        if (how == "willneed") return copy(argv[2], argv[3], CopyFrom::willneed);
+    }
     std::fprintf(stderr, "usage: cfs-bench-read seq FILE | rand FILE COUNT SEED [SECONDS] | tree DIR | "
-                         "copy FILE DEST pread|mmap\n");
+                         "copy FILE DEST pread|mmap|willneed\n");
     return 2;
 }

@@ -28,6 +28,9 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "common/log.h"
 #include "tests/unit/fake_cache_file.h"
 #include "worker/local_backend.h"
@@ -175,9 +178,14 @@ private:
 
 class FakeBlob final : public BlobSource {
 public:
-    FakeBlob(std::string data, std::optional<std::uint64_t> fail_at) : data_(std::move(data)), fail_at_(fail_at) {}
+    FakeBlob(std::string data, std::optional<std::uint64_t> fail_at, std::vector<std::string>* trace = nullptr)
+        : data_(std::move(data)), fail_at_(fail_at), trace_(trace) {}
     std::uint64_t size() const override { return data_.size(); }
+    void will_need(std::uint64_t offset, std::uint64_t length) override {
+        if (trace_) trace_->push_back(fmt::format("need {}+{}", offset, length));
+    }
     Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
+        if (trace_) trace_->push_back(fmt::format("read {}+{}", offset, buffer.size()));
         if (fail_at_ && offset + buffer.size() > *fail_at_) return sys_error(EIO, "reading the blob");
         if (offset >= data_.size()) return std::size_t{0};
         const std::size_t n = std::min<std::size_t>(buffer.size(), data_.size() - offset);
@@ -188,6 +196,7 @@ public:
 private:
     std::string data_;
     std::optional<std::uint64_t> fail_at_;
+    std::vector<std::string>* trace_;
 };
 
 class FakeBackend final : public BlobBackend {
@@ -199,13 +208,14 @@ public:
         if (it == blobs.end()) return sys_error(ENOENT, "opening the blob");
         std::optional<std::uint64_t> fail;
         if (auto f = fail_reads_at.find(std::string(name)); f != fail_reads_at.end()) fail = f->second;
-        return std::unique_ptr<BlobSource>(std::make_unique<FakeBlob>(it->second, fail));
+        return std::unique_ptr<BlobSource>(std::make_unique<FakeBlob>(it->second, fail, &trace));
     }
 
     std::map<std::string, std::string> blobs;
     std::map<std::string, int> errors;                  // name -> errno
     std::map<std::string, std::uint64_t> fail_reads_at;  // name -> reads reaching past this fail
     std::vector<std::string> asked;
+    std::vector<std::string> trace;  // every blob's reads and will_need hints, in order
 };
 
 class FakeLink final : public SupervisorLink {
@@ -901,6 +911,35 @@ TEST_CASE("worker read-ahead: the READ is completed after its own range and befo
     // Nothing twice.
     f.ahead_handler.write_ahead_step();
     CHECK(f.kernel.bytes_written() == 16384 + ReadAheadPolicy::kInitialWindow);
+}
+
+TEST_CASE("worker read-ahead: the next chunk is asked of the blob before the chunk in hand is written") {
+    Fixture f;
+    constexpr std::uint64_t MiB = 1 << 20;
+    RequestHandler handler{f.kernel, f.backend, f.link, 4 * MiB};
+    const std::string blob = pattern(4 * MiB, 6);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.anon_fd();
+    REQUIRE(handler.handle(open_msg(1, 6, "img", fd).span()).ok());
+    f.backend.trace.clear();
+    // A READ of 2.5 MiB: three chunks, each of the last two hinted before it is read
+    // (and so before the chunk in hand is written); then its read-ahead (128 KiB: no
+    // data was behind it), planned with its first chunk hinted at once.
+    REQUIRE(handler.handle(read_msg(40, 6, 0, 2 * MiB + MiB / 2).span()).ok());
+    const auto trace = [&f] { return fmt::format("{}", fmt::join(f.backend.trace, ", ")); };
+    CHECK(trace() == "read 0+1048576, need 1048576+1048576, read 1048576+1048576, need 2097152+524288, "
+                     "read 2097152+524288, need 2621440+131072");
+    f.backend.trace.clear();
+    drain_ahead(handler);
+    CHECK(trace() == "read 2621440+131072");
+    // The next READ follows on: its read-ahead runs to the blob's end, 1.25 MiB in two
+    // chunks, the second hinted before the first is written.
+    f.backend.trace.clear();
+    REQUIRE(handler.handle(read_msg(41, 6, 2752512, 131072).span()).ok());
+    drain_ahead(handler);
+    CHECK(trace() == "read 2752512+131072, need 2883584+1048576, read 2883584+1048576, need 3932160+262144, "
+                     "read 3932160+262144");
+    check_contiguous(f.kernel.writes, 0, blob);
 }
 
 TEST_CASE("worker read-ahead: a READ of a range the cache file holds is only completed") {

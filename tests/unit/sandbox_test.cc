@@ -461,6 +461,20 @@ TEST_CASE("sandbox: clock_gettime of a clock other than CLOCK_MONOTONIC is kille
     check_killed(dir, "clock_gettime", [&] { return ::syscall(SYS_clock_gettime, CLOCK_REALTIME, &ts); });
 }
 
+TEST_CASE("sandbox: fadvise64 POSIX_FADV_WILLNEED on a blob is allowed; any other advice is killed with SIGSYS") {
+    if (!have_root()) return;
+    BlobDir dir;
+    const Outcome out = run_call(dir, "fadvise64 WILLNEED", [] {
+        const long fd = openat2_at(AT_FDCWD, "/blobs/blob", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return fd;
+        return ::syscall(SYS_fadvise64, static_cast<int>(fd), 0, 4096, POSIX_FADV_WILLNEED);
+    });
+    INFO("child ", describe_status(out.status), ", report:\n", out.report);
+    REQUIRE(WIFEXITED(out.status));
+    CHECK(out.report.find("calling fadvise64 WILLNEED\nreturned 0 errno 0\n") != std::string::npos);
+    check_killed(dir, "fadvise64 DONTNEED", [] { return ::syscall(SYS_fadvise64, 0, 0, 0, POSIX_FADV_DONTNEED); });
+}
+
 TEST_CASE("sandbox: lseek other than SEEK_DATA or SEEK_HOLE is killed with SIGSYS") {
     if (!have_root()) return;
     BlobDir dir;

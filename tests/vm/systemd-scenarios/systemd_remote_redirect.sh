@@ -23,9 +23,7 @@ token=vm-redirect-token-$$
 signature=vm-signature-$$
 
 step "nginx: a registry on 127.0.0.1:8080 redirecting to a store on 127.0.0.3:8081"
-mkdir -p "$www/blobs"
-for b in img_b img_big; do ln -sf "/data/blobs/$b" "$www/blobs/$b"; done
-chmod -R a+rX "$www"
+link_blobs "$www" img_b img_big
 write_nginx_conf <<NGINX_END
     server {
         listen 127.0.0.1:8080;

@@ -29,9 +29,7 @@ basic=$(printf 'puller:%s' "$secret" | base64)
 dom_dir=/srv/cfs-vol-dom
 
 step "nginx: registry A (token with credentials) on 127.0.0.1:8080, registry B (anonymous) on 127.0.0.5:8085"
-mkdir -p "$www/blobs"
-for b in img_b img_big; do ln -sf "/data/blobs/$b" "$www/blobs/$b"; done
-chmod -R a+rX "$www"
+link_blobs "$www" img_b img_big
 write_nginx_conf <<NGINX_END
     server {
         listen 127.0.0.1:8080;

@@ -143,6 +143,16 @@ NGINX_END
     start_nginx
 }
 
+# link_blobs DIR BLOB...: DIR/blobs holds BLOB... of the data disk (symlinks), for
+# nginx to serve; DIR is made world-readable.
+link_blobs() {
+    _dir=$1
+    shift
+    mkdir -p "$_dir/blobs"
+    for _b in "$@"; do ln -sf "/data/blobs/$_b" "$_dir/blobs/$_b"; done
+    chmod -R a+rX "$_dir"
+}
+
 # start_nginx: (re)starts nginx with the config write_nginx_conf wrote.
 start_nginx() {
     systemctl restart nginx || { journalctl -b --no-pager -u nginx | tail -n 20; fail "nginx did not (re)start"; }
