@@ -319,7 +319,11 @@ int main(int argc, char** argv) {
     // Remote blob stores: everything curl needs from files is loaded now, before the
     // sandbox (worker/store_backends.h); the supervisor resolved their hosts.
     std::vector<wire::BlobStore> store_configs;
-    for (ReceivedStore& r : init->stores) store_configs.push_back(std::move(r.store));
+    std::vector<bool> store_has_dir;
+    for (ReceivedStore& r : init->stores) {
+        store_has_dir.push_back(r.dir.valid());
+        store_configs.push_back(std::move(r.store));
+    }
     auto stores = worker::StoreBackends::prepare(std::move(store_configs),
                                                  [page = stats_page ? stats_page->get() : nullptr] {
                                                      worker::count_fetch_error(page);
@@ -361,7 +365,7 @@ int main(int argc, char** argv) {
     std::vector<unique_fd> dirs;
     dirs.push_back(std::move(sandboxed->blob_dir));
     for (std::size_t i = 1, v = 0; i < init->stores.size(); ++i)
-        dirs.push_back(init->stores[i].store.has_dir ? std::move(sandboxed->volume_dirs[v++]) : unique_fd());
+        dirs.push_back(store_has_dir[i] ? std::move(sandboxed->volume_dirs[v++]) : unique_fd());
     stores->attach_dirs(std::move(dirs));
     std::function<void()> after_ready;
 #ifdef CFS_FAULT_INJECTION
