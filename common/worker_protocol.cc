@@ -95,8 +95,8 @@ static_assert(kTypeIs<Type::init, Init> && kTypeIs<Type::ready, Ready> &&
               kTypeIs<Type::object_info, ObjectInfo> && kTypeIs<Type::object_unknown, ObjectUnknown> &&
               kTypeIs<Type::object_closed, ObjectClosed> && kTypeIs<Type::object_forget, ObjectForget> &&
               kTypeIs<Type::pause, Pause> && kTypeIs<Type::paused, Paused> && kTypeIs<Type::resume, Resume> &&
-              kTypeIs<Type::progress, Progress> &&
-              std::variant_size_v<Message> == static_cast<std::size_t>(Type::progress));
+              kTypeIs<Type::progress, Progress> && kTypeIs<Type::object_share, ObjectShare> &&
+              std::variant_size_v<Message> == static_cast<std::size_t>(Type::object_share));
 
 Type type_of(const Message& m) { return static_cast<Type>(m.index() + 1); }
 
@@ -116,6 +116,7 @@ std::string_view type_name(std::uint32_t type) {
         case Type::paused: return "Paused";
         case Type::resume: return "Resume";
         case Type::progress: return "Progress";
+        case Type::object_share: return "ObjectShare";
     }
     return "unknown";
 }
@@ -124,7 +125,8 @@ std::size_t fd_count(Type type) {
     switch (type) {
         case Type::init: return 3;
         case Type::object_opened:
-        case Type::object_info: return 1;
+        case Type::object_info:
+        case Type::object_share: return 1;
         default: return 0;
     }
 }
