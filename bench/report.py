@@ -153,6 +153,11 @@ def main():
             summary["restore_p99_ms"] = percentile(restore, 0.99)
             print(f"  of which death to restore written: p50 {summary['restore_p50_ms']} ms, "
                   f"p99 {summary['restore_p99_ms']} ms")
+        queries = failover.get("queries", [])
+        if queries:
+            summary["first_read_without_query"] = sum(1 for q in queries if q == 0)
+            print(f"  first READ answered without an ObjectQuery (the spare held the object): "
+                  f"{summary['first_read_without_query']} of {len(queries)}")
 
     restart = next((r for r in rows if r["workload"] == "supervisor_restart"), None)
     restart_summary = {}

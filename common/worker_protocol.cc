@@ -100,8 +100,8 @@ static_assert(kTypeIs<Type::init, Init> && kTypeIs<Type::ready, Ready> &&
               kTypeIs<Type::object_info, ObjectInfo> && kTypeIs<Type::object_unknown, ObjectUnknown> &&
               kTypeIs<Type::object_closed, ObjectClosed> && kTypeIs<Type::object_forget, ObjectForget> &&
               kTypeIs<Type::pause, Pause> && kTypeIs<Type::paused, Paused> && kTypeIs<Type::resume, Resume> &&
-              kTypeIs<Type::progress, Progress> && kTypeIs<Type::blob_store, BlobStore> &&
-              kTypeIs<Type::blob_store_dir, BlobStoreDir> &&
+              kTypeIs<Type::progress, Progress> && kTypeIs<Type::object_share, ObjectShare> &&
+              kTypeIs<Type::blob_store, BlobStore> && kTypeIs<Type::blob_store_dir, BlobStoreDir> &&
               std::variant_size_v<Message> == static_cast<std::size_t>(Type::blob_store_dir));
 
 Type type_of(const Message& m) { return static_cast<Type>(m.index() + 1); }
@@ -122,6 +122,7 @@ std::string_view type_name(std::uint32_t type) {
         case Type::paused: return "Paused";
         case Type::resume: return "Resume";
         case Type::progress: return "Progress";
+        case Type::object_share: return "ObjectShare";
         case Type::blob_store: return "BlobStore";
         case Type::blob_store_dir: return "BlobStoreDir";
     }
@@ -133,6 +134,7 @@ std::size_t fd_count(Type type) {
         case Type::init: return 2;
         case Type::object_opened:
         case Type::object_info:
+        case Type::object_share:
         case Type::blob_store_dir: return 1;
         default: return 0;
     }

@@ -34,6 +34,7 @@
 //                                             delivered again after `restore`)
 //   ObjectClosed    W->S  -                   worker read CLOSE (or a copen failed)
 //   ObjectForget    S->W  -                   close your copy of this object's anon fd
+//                                             (sent to every worker, spares included)
 //   Pause           S->W  -                   finish the request in hand, then stop
 //                                             reading the device and answer Paused
 //   Paused          W->S  -                   answer to Pause: nothing in flight here
@@ -41,6 +42,12 @@
 //   Progress        W->S  -                   answered its first READ since Resume
 //                                             (a worker that got this far is not
 //                                             crash-looping; also times failovers)
+//   ObjectShare     S->W  anon fd             unasked, no answer: a copy of an object
+//                                             another worker opened and copened, sent
+//                                             to a spare (a paused worker kept to take
+//                                             over) so that it answers READs without
+//                                             an ObjectQuery once resumed; at most
+//                                             kMaxSharedObjects per worker
 //
 // A worker starts paused: it reads no request before its first Resume. Pause/Resume
 // order `restore` with live workers (README "Failover"): `restore` re-queues every
@@ -49,6 +56,17 @@
 // Why the supervisor holds a copy of every anon fd: the kernel releases an object
 // only when the last copy closes, so a worker's death never closes objects, and any
 // worker can answer any READ. See README "Architecture".
+//
+// Spares hold copies ahead of need (ObjectShare): a spare is stocked with every
+// copened object when it is left paused as a spare (after Ready, or when a serving
+// worker is paused for good), and with each object copened while it stays one, so
+// a failover's first READ costs no ObjectQuery round trip (README "Failover").
+// ObjectQuery stays the fallback for everything a worker was not given. Only copened
+// objects are shared: an object whose opener dies before ObjectCopened is closed
+// everywhere before `restore` (supervisor/failover.h), and spares, which are not
+// paused by a failover, could not say when they closed theirs. A worker never keeps
+// two copies of one object (it closes a copy of an object it holds already), and
+// keeps at most kMaxSharedObjects copies it has not used yet (it closes the rest).
 #pragma once
 
 #include <cstddef>
@@ -69,6 +87,11 @@ inline constexpr std::size_t kMaxKeySize = 1024;  // bounded by the kernel's 102
 inline constexpr std::size_t kMaxMessageSize = 2 * kMaxKeySize + 64;
 // [blobs] and at most 32 [[volume]] tables (common/config.h, kMaxVolumes).
 inline constexpr std::uint32_t kMaxBlobStores = 33;
+// The most objects the supervisor shares with one worker ahead of need (ObjectShare),
+// and the most such copies a worker keeps unused: each costs the worker one fd
+// (common/worker_sandbox.h counts them in its RLIMIT_NOFILE). Objects beyond it are
+// fetched with ObjectQuery when a READ needs them, as before.
+inline constexpr std::size_t kMaxSharedObjects = 1024;
 
 enum class Type : std::uint32_t {
     init = 1,
@@ -85,8 +108,9 @@ enum class Type : std::uint32_t {
     paused = 12,
     resume = 13,
     progress = 14,
-    blob_store = 15,
-    blob_store_dir = 16,
+    object_share = 15,
+    blob_store = 16,
+    blob_store_dir = 17,
 };
 
 struct Init {
@@ -129,6 +153,7 @@ struct ObjectDescription {
 };
 struct ObjectOpened : ObjectDescription {};
 struct ObjectInfo : ObjectDescription {};
+struct ObjectShare : ObjectDescription {};
 struct ObjectAck { std::uint32_t object_id = 0; };
 struct ObjectCopened { std::uint32_t object_id = 0; };
 struct ObjectQuery { std::uint32_t object_id = 0; };
@@ -143,7 +168,7 @@ struct Progress {};
 // In Type order: a message's Type is its index here plus one.
 using Message = std::variant<Init, Ready, ObjectOpened, ObjectAck, ObjectCopened, ObjectQuery,
                              ObjectInfo, ObjectUnknown, ObjectClosed, ObjectForget, Pause, Paused,
-                             Resume, Progress, BlobStore, BlobStoreDir>;
+                             Resume, Progress, ObjectShare, BlobStore, BlobStoreDir>;
 
 [[nodiscard]] Type type_of(const Message& m);
 [[nodiscard]] std::string_view type_name(std::uint32_t type);

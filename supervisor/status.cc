@@ -105,6 +105,7 @@ std::string render_text(const StatusSnapshot& s) {
         if (w.restart_in_s) out += fmt::format(", restarts in {:.1f}s", *w.restart_in_s);
         out += fmt::format(", served {} requests, {}", w.served.open + w.served.close + w.served.read,
                            bytes(w.served.bytes));
+        if (w.pid > 0) out += fmt::format(", holds {} object(s)", w.objects_held);
         if (!w.stats_ok) out += " (its statistics page is corrupt)";
         out += "\n";
     }
@@ -130,7 +131,8 @@ std::string render_text(const StatusSnapshot& s) {
     }
     unsigned total = 0;
     for (const auto& [volume, n] : s.objects_per_volume) total += n;
-    out += fmt::format("     Objects: {} open\n", total);
+    out += fmt::format("     Objects: {} open; {} handed to spares ahead of need, {} asked for (ObjectQuery)\n",
+                       total, s.objects_shared, s.object_queries);
     for (const auto& [volume, n] : s.objects_per_volume)
         out += fmt::format("              {} {}\n", n, kmsg::printable(volume));
     return out;
@@ -176,9 +178,10 @@ std::string render_json(const StatusSnapshot& s) {
         const auto& w = s.workers[i];
         if (i > 0) out += ",";
         out += fmt::format(
-            "{{\"id\":{},\"pid\":{},\"state\":{},\"uptime_s\":{:.3f},\"restarts\":{},\"consecutive_failures\":{},"
-            "\"last_exit\":{},\"restart_in_s\":{},{},\"stats_ok\":{}}}",
-            w.id, w.pid > 0 ? fmt::format("{}", w.pid) : "null", json_string(w.state), w.uptime_s, w.restarts,
+            "{{\"id\":{},\"pid\":{},\"state\":{},\"objects_held\":{},\"uptime_s\":{:.3f},\"restarts\":{},"
+            "\"consecutive_failures\":{},\"last_exit\":{},\"restart_in_s\":{},{},\"stats_ok\":{}}}",
+            w.id, w.pid > 0 ? fmt::format("{}", w.pid) : "null", json_string(w.state), w.objects_held, w.uptime_s,
+            w.restarts,
             w.consecutive_failures, w.last_exit.empty() ? "null" : json_string(w.last_exit),
             w.restart_in_s ? fmt::format("{:.3f}", *w.restart_in_s) : "null", json_requests(w.served),
             w.stats_ok ? "true" : "false");
@@ -190,7 +193,7 @@ std::string render_json(const StatusSnapshot& s) {
         first = false;
         out += fmt::format("{}:{}", json_string(kmsg::printable(volume)), n);
     }
-    out += "}}\n";
+    out += fmt::format("}},\"objects_shared\":{},\"object_queries\":{}}}\n", s.objects_shared, s.object_queries);
     return out;
 }
 

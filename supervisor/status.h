@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -47,6 +48,9 @@ struct WorkerStatus {
     // This slot's workers, alive and dead (no percentiles per worker).
     ServedFigures served;
     bool stats_ok = true;  // false: the running worker's page header was overwritten
+    // Objects whose anon fd it holds a copy of, as far as the supervisor knows: those
+    // it opened, asked for (ObjectQuery) or was handed as a spare (ObjectShare).
+    std::size_t objects_held = 0;
 };
 
 struct StatusSnapshot {
@@ -70,6 +74,10 @@ struct StatusSnapshot {
     unsigned spares_wanted = 0;
     std::vector<WorkerStatus> workers;
     std::map<std::string, unsigned> objects_per_volume;
+    // Since this supervisor started: copies of anon fds handed to spares ahead of
+    // need (ObjectShare), and objects workers had to ask for (ObjectQuery).
+    std::uint64_t objects_shared = 0;
+    std::uint64_t object_queries = 0;
     std::uint64_t failovers = 0;
     std::optional<double> last_recovery_ms;  // death to first request answered
     ServedFigures served;                    // every worker

@@ -27,6 +27,7 @@
 #include "supervisor/failover.h"
 #include "supervisor/fd_budget.h"
 #include "supervisor/message_ids.h"
+#include "supervisor/spare_objects.h"
 #include "supervisor/worker_dispatch.h"
 #include "supervisor/worker_process.h"
 
@@ -67,6 +68,7 @@ Supervisor::Supervisor(const Config& config, unique_fd device, std::vector<Prepa
     state_.is_cache_anon_fd = is_cachefiles_anon_fd;
     state_.object_withdrawn = cachefiles_object_withdrawn;
     state_.on_progress = [this](const WorkerSlot& slot) { on_progress(slot); };
+    state_.socket_has_room = send_queue_has_room;
     // Slots past worker_count start as paused spares; which slots serve changes as
     // workers die (plan_reconcile).
     const unsigned slots = config_.worker_count + config_.spare_count;
@@ -164,9 +166,12 @@ StatusSnapshot Supervisor::snapshot() const {
         ws.consecutive_failures = w.consecutive_failures;
         ws.last_exit = w.last_exit;
         if (w.restart_at) ws.restart_in_s = std::max(0.0, seconds(*w.restart_at - now));
+        if (w.running()) ws.objects_held = state_.objects.held_by(w.id);
         s.workers.push_back(std::move(ws));
     }
     for (const auto& [id, object] : state_.objects.all()) ++s.objects_per_volume[object.description.volume_key];
+    s.objects_shared = state_.objects_shared;
+    s.object_queries = state_.object_queries;
     stats_.fill(s, state_.workers, now, [this](std::uint32_t id) { return describe_object(id); });
     return s;
 }
@@ -197,6 +202,10 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     slot.serving_since.reset();
     slot.made_progress = false;
     slot.killed_by_us = false;
+    slot.to_share.clear();
+    slot.stocked = false;
+    slot.awaiting_room = false;
+    slot.queries_since_resume = 0;
 
     for (auto [fd, source] : {std::pair{slot.socket.get(), Source::worker_socket},
                               std::pair{slot.pidfd.get(), Source::worker_exit}}) {
@@ -278,6 +287,11 @@ void Supervisor::reap(WorkerSlot& slot) {
     }
     stats_.retire(slot.id);
     drop_socket(slot);
+    // Its copies of anon fds died with it.
+    state_.objects.drop_holder(slot.id);
+    slot.to_share.clear();
+    slot.stocked = false;
+    slot.awaiting_room = false;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
     slot.pidfd.reset();
     slot.pid = -1;
@@ -377,9 +391,11 @@ void Supervisor::on_progress(const WorkerSlot& slot) {
     if (!awaiting_first_answer_) return;
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - awaiting_first_answer_->began);
-    log::info(log::Fields{.worker_pid = slot.pid}, "failover: worker {} answered the first READ {} ms after worker {} died",
-              slot.id, took.count(),
-              awaiting_first_answer_->dead_worker);
+    // How many objects it had to ask us for first: 0 when it was a spare stocked with
+    // them (spare_objects.h), which saves a round trip.
+    log::info(log::Fields{.worker_pid = slot.pid},
+              "failover: worker {} answered the first READ {} ms after worker {} died; {} ObjectQuery since its Resume",
+              slot.id, took.count(), awaiting_first_answer_->dead_worker, slot.queries_since_resume);
     last_recovery_ms_ = static_cast<double>(took.count());
     awaiting_first_answer_.reset();
     for (auto& w : state_.workers)
@@ -410,11 +426,46 @@ void Supervisor::reconcile() {
         w.state = WorkerState::serving;
         w.serving_since = Clock::now();
         w.made_progress = false;
+        w.stocked = false;  // no longer a spare: new objects no longer come unasked
+        w.queries_since_resume = 0;
         log::info(log::Fields{.worker_pid = w.pid}, "worker {} (pid {}) serving", w.id, w.pid);
     }
     retire_workers();
     if (advance_rolling_restart()) reconcile();
+    keep_spares_stocked();
     note_ready();
+}
+
+void Supervisor::keep_spares_stocked() {
+    // Workers paused by a failover are resumed when it ends; they are no spares.
+    if (!failover_)
+        for (auto& w : state_.workers)
+            if (wants_stock(w)) stock_spare(state_, w);
+    for (auto& w : state_.workers) {
+        if (!w.running() || !w.socket) continue;
+        bool done = true;
+        if (!w.to_share.empty()) {
+            auto sent = send_shares(state_, w);
+            if (sent) {
+                done = *sent;
+            } else if (const int e = sent.error().errnum; e == EPIPE || e == ECONNRESET) {
+                // It is dying (its socket closed with it): its pidfd reports the
+                // death. Killing it here would count an outside SIGKILL as ours.
+                log::debug("worker {} (pid {}) is gone: {}", w.id, w.pid, sent.error().message());
+                w.to_share.clear();
+            } else {
+                kill_worker(w, sent.error().message());
+                continue;
+            }
+        }
+        if (done != w.awaiting_room) continue;
+        // Watched for room while shares wait for it, and only then (EPOLLOUT is level
+        // triggered: an idle socket would wake us for ever).
+        epoll_event ev{};
+        ev.events = EPOLLIN | (done ? 0U : static_cast<std::uint32_t>(EPOLLOUT));
+        ev.data.u64 = tag(Source::worker_socket, w.id);
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, w.socket.get(), &ev) == 0) w.awaiting_room = !done;
+    }
 }
 
 void Supervisor::schedule_restart(WorkerSlot& slot) {
@@ -624,7 +675,9 @@ int Supervisor::run() {
                         rolling_waiters_.push_back(*waiting);
                     break;
                 case Source::worker_socket:
-                    if (slot < state_.workers.size()) on_worker_message(state_.workers[slot]);
+                    // EPOLLOUT alone: room for shares, which reconcile sends below.
+                    if (slot < state_.workers.size() && (events[i].events & ~static_cast<std::uint32_t>(EPOLLOUT)) != 0)
+                        on_worker_message(state_.workers[slot]);
                     break;
                 case Source::worker_exit:
                     if (slot < state_.workers.size() && state_.workers[slot].running())

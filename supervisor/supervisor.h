@@ -74,6 +74,9 @@ private:
     void begin_failover(const WorkerSlot& dead);
     // Carries out plan_reconcile (failover.h); called after every event.
     void reconcile();
+    // Stocks new spares and sends the ObjectShares queued for any worker while its
+    // socket has room (spare_objects.h); the end of every reconcile.
+    void keep_spares_stocked();
     void note_ready();
     [[nodiscard]] ControlReply on_control(std::string_view command, bool admin);
     void on_control_listener();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <span>
@@ -63,6 +64,16 @@ struct WorkerSlot {
     bool dismissed = false;
     // Until when a retiring worker may take to answer Pause, or a dismissed one to exit.
     std::optional<Clock::time_point> retire_deadline;
+    // Copies of anon fds handed out ahead of need (supervisor/spare_objects.h):
+    // object ids still to send with ObjectShare, first in front.
+    std::deque<std::uint32_t> to_share;
+    // Stocked as a spare since it was last left paused: it is sent each object
+    // copened from now on too, until its Resume.
+    bool stocked = false;
+    // to_share waits for room in its socket (watched for EPOLLOUT).
+    bool awaiting_room = false;
+    // ObjectQuery it sent since its last Resume (logged with a failover's first READ).
+    unsigned queries_since_resume = 0;
 
     [[nodiscard]] bool running() const { return pid > 0; }
     [[nodiscard]] bool ready() const { return state != WorkerState::absent && state != WorkerState::starting; }
@@ -85,6 +96,13 @@ struct SupervisorState {
     std::function<bool(int fd)> object_withdrawn;
     // Told when a worker answers its first request since Resume (failover timing).
     std::function<void(const WorkerSlot&)> on_progress;
+    // Whether a worker's socket has room for another ObjectShare while leaving room
+    // for everything else we send (supervisor/spare_objects.h); replaceable in tests.
+    std::function<bool(int sock)> socket_has_room;
+    // Since this supervisor started: copies sent ahead of need (ObjectShare), and
+    // ObjectQuery answered (a worker needed an object it was not given).
+    std::uint64_t objects_shared = 0;
+    std::uint64_t object_queries = 0;
 
     [[nodiscard]] Status send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds = {});
     // Tells every running worker except `except` to close its copy of an object.

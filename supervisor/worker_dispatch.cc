@@ -7,6 +7,7 @@
 #include "common/blob_name.h"
 #include "common/kernel_msg.h"
 #include "common/log.h"
+#include "supervisor/spare_objects.h"
 
 namespace cfs::supervisor {
 namespace {
@@ -68,12 +69,16 @@ Status on_object_copened(SupervisorState& state, WorkerSlot& from, const wire::M
     if (object == nullptr || object->opener != from.id || object->copened)
         return logic_error(fmt::format("ObjectCopened for object {} that it did not just open", id));
     object->copened = true;
+    // Spares get a copy now (sent after this message batch, spare_objects.h).
+    share_with_spares(state, id);
     return {};
 }
 
 Status on_object_query(SupervisorState& state, WorkerSlot& from, const wire::Message& m,
                        std::vector<unique_fd>&) {
     const auto id = std::get<wire::ObjectQuery>(m).object_id;
+    ++state.object_queries;
+    ++from.queries_since_resume;
     RegisteredObject* object = state.objects.find(id);
     if (object == nullptr) {
         log::debug(log::Fields{.object_id = id, .worker_pid = from.pid}, "worker {} asked for unknown object {}", from.id, id);
@@ -82,7 +87,9 @@ Status on_object_query(SupervisorState& state, WorkerSlot& from, const wire::Mes
     wire::ObjectInfo info;
     static_cast<wire::ObjectDescription&>(info) = object->description;
     const int fds[] = {object->anon_fd.get()};
-    return state.send(from, info, fds);
+    if (auto sent = state.send(from, info, fds); !sent) return sent;
+    (void)state.objects.add_holder(id, from.id);
+    return {};
 }
 
 Status on_object_closed(SupervisorState& state, WorkerSlot& from, const wire::Message& m,
@@ -121,7 +128,8 @@ constexpr WorkerMessageRule kRules[] = {
     {wire::Type::object_copened, false,
      "Only marks an object this worker registered; affects which fds we close after it dies "
      "(close_at_death): a lie keeps open an object whose OPEN it never answered, and only that "
-     "mount fails, which it could fail anyway.",
+     "mount fails, which it could fail anyway. It also hands spares a copy of that anon fd "
+     "(ObjectShare), which any worker could ask for with ObjectQuery.",
      on_object_copened},
     {wire::Type::object_query, false,
      "Hands out an anon fd of this cache, which any worker holding the device fd can already "

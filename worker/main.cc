@@ -142,7 +142,9 @@ int serve(int sock, InitReceived init, worker::StoreBackends& stores, worker::Re
           const std::function<void()>& after_ready) {
     worker::DeviceKernelIo kernel(std::move(init.device));
     worker::RequestHandler* handler_ptr = nullptr;
-    worker::SocketSupervisorLink link(sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); });
+    worker::SocketSupervisorLink link(
+        sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); },
+        [&handler_ptr](worker::SharedObject object) { handler_ptr->take_shared(std::move(object)); });
     worker::RequestHandler handler(kernel, stores.router(), link, std::uint64_t{init.init.read_ahead_kib} * 1024);
     handler_ptr = &handler;
 

@@ -121,11 +121,22 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
 
 Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object_id) {
     if (auto it = objects_.find(object_id); it != objects_.end()) return &it->second;
-    auto shared = supervisor_.query_object(object_id);
-    if (!shared) return std::move(shared).error();
-    if (!*shared) return static_cast<Object*>(nullptr);
-    auto& d = (*shared)->description;
-    Object object{std::move((*shared)->anon_fd), nullptr, d.volume_key, d.cookie_key};
+    SharedObject shared;
+    if (auto it = shared_.find(object_id); it != shared_.end()) {
+        shared = std::move(it->second);
+        shared_.erase(it);
+        ++counters_.shares_used;
+    } else {
+        ++counters_.queries;
+        auto asked = supervisor_.query_object(object_id);
+        if (!asked) return std::move(asked).error();
+        if (!*asked) return static_cast<Object*>(nullptr);
+        shared = std::move(**asked);
+        // A copy handed over ahead of need may have come while we waited: one will do.
+        shared_.erase(object_id);
+    }
+    auto& d = shared.description;
+    Object object{std::move(shared.anon_fd), nullptr, d.volume_key, d.cookie_key};
     if (auto blob = blobs_.open(d.volume_key, d.cookie_key); blob)
         object.blob = std::move(*blob);
     else
@@ -234,11 +245,10 @@ Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
 Status RequestHandler::handle_close(const kmsg::CloseRequest& r) {
     ++counters_.closes;
     reach(FaultPoint::close_received);
-    if (auto it = objects_.find(r.object_id); it != objects_.end()) {
+    if (auto it = objects_.find(r.object_id); it != objects_.end())
         log::debug("object {} closed: volume \"{}\" blob \"{}\"", r.object_id,
                    kmsg::printable(it->second.volume_key), kmsg::printable(it->second.cookie_key));
-        drop_object(r.object_id);
-    }
+    drop_object(r.object_id);  // a copy handed over ahead of need too
     // The supervisor and other workers hold copies too; the object is released when
     // the last one closes.
     return supervisor_.object_closed(r.object_id);
@@ -294,8 +304,27 @@ void RequestHandler::write_ahead_step() {
 
 void RequestHandler::forget(std::uint32_t object_id) { drop_object(object_id); }
 
+void RequestHandler::take_shared(SharedObject object) {
+    const auto id = object.description.object_id;
+    if (objects_.contains(id) || shared_.contains(id)) {
+        // The same object (the kernel gives an id to no other while any copy is
+        // open): a second copy would only cost an fd. Closed here.
+        ++counters_.shares_closed;
+        log::debug("object {}: closed a second copy handed over ahead of need", id);
+        return;
+    }
+    if (shared_.size() >= wire::kMaxSharedObjects) {
+        ++counters_.shares_closed;
+        log::debug("object {}: {} copies kept unused already; a READ will ask for it", id, shared_.size());
+        return;
+    }
+    ++counters_.shares_kept;
+    shared_.emplace(id, std::move(object));
+}
+
 void RequestHandler::drop_object(std::uint32_t object_id) {
     objects_.erase(object_id);
+    shared_.erase(object_id);
     std::erase_if(streams_, [object_id](const AheadStream& s) { return s.object_id == object_id; });
 }
 

@@ -38,6 +38,13 @@ struct RequestCounters {
     std::uint64_t reads_already_written = 0;  // READs whose range the cache file held already
     std::uint64_t closes = 0;
     std::uint64_t malformed = 0;
+    // Copies handed over ahead of need (ObjectShare): kept, then used by a READ
+    // (no ObjectQuery needed), or closed at once (a copy of an object held already,
+    // or kMaxSharedObjects unused ones kept already).
+    std::uint64_t shares_kept = 0;
+    std::uint64_t shares_used = 0;
+    std::uint64_t shares_closed = 0;
+    std::uint64_t queries = 0;  // ObjectQuery sent: a READ for an object this worker lacked
 };
 
 class RequestHandler {
@@ -60,8 +67,14 @@ public:
     void write_ahead_step();
     // The supervisor says the object is gone: close our copy of its anon fd.
     void forget(std::uint32_t object_id);
+    // The supervisor handed us a copy ahead of need (ObjectShare: we are a spare).
+    // Kept until a READ wants it; its blob is opened only then (a remote blob's
+    // open is a request to the server). Closed at once if we hold the object
+    // already (never two copies) or keep wire::kMaxSharedObjects unused ones.
+    void take_shared(SharedObject object);
 
     [[nodiscard]] std::size_t object_count() const { return objects_.size(); }
+    [[nodiscard]] std::size_t shared_count() const { return shared_.size(); }
     [[nodiscard]] const RequestCounters& counters() const { return counters_; }
 
 private:
@@ -84,7 +97,8 @@ private:
     [[nodiscard]] Status handle_read(const kmsg::ReadRequest& request);
     [[nodiscard]] Status handle_close(const kmsg::CloseRequest& request);
     [[nodiscard]] Status handle_malformed(std::span<const std::byte> message, const Error& why);
-    // Finds the object, asking the supervisor when another worker opened it.
+    // Finds the object: one this worker serves, else a copy handed over ahead of
+    // need, else asks the supervisor (ObjectQuery).
     [[nodiscard]] Result<Object*> find_object(std::uint32_t object_id);
     // Copies `range` (whole blocks) from the blob into the cache file; false if not all
     // of it could be. `request` names the READ it is for, in logs; `ahead`: the range
@@ -103,6 +117,8 @@ private:
     SupervisorLink& supervisor_;
     ReadAheadPolicy read_ahead_;
     std::unordered_map<std::uint32_t, Object> objects_;
+    // Copies handed over ahead of need, not used yet; never an id of objects_.
+    std::unordered_map<std::uint32_t, SharedObject> shared_;
     std::deque<AheadStream> streams_;  // front: the next to write a chunk of
     struct FreeDeleter {
         void operator()(std::byte* p) const { std::free(p); }

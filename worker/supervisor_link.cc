@@ -51,9 +51,15 @@ Result<std::optional<SocketSupervisorLink::Incoming>> SocketSupervisorLink::rece
     return std::optional<Incoming>{Incoming{std::move(*message), std::move(received->fds)}};
 }
 
-Status SocketSupervisorLink::handle_unsolicited(const wire::Message& m) {
+Status SocketSupervisorLink::handle_unsolicited(Incoming& in) {
+    const wire::Message& m = in.message;
     if (const auto* forget = std::get_if<wire::ObjectForget>(&m)) {
         on_forget_(forget->object_id);
+        return {};
+    }
+    if (const auto* share = std::get_if<wire::ObjectShare>(&m)) {
+        // decode() checked it came with exactly one fd.
+        on_share_(SharedObject{*share, std::move(in.fds.front())});
         return {};
     }
     if (std::holds_alternative<wire::Pause>(m)) {
@@ -73,7 +79,7 @@ Status SocketSupervisorLink::drain_unsolicited() {
         auto in = receive(0);
         if (!in) return std::move(in).error();
         if (!*in) return {};
-        if (auto handled = handle_unsolicited((*in)->message); !handled) return handled;
+        if (auto handled = handle_unsolicited(**in); !handled) return handled;
     }
 }
 
@@ -100,7 +106,7 @@ Result<SocketSupervisorLink::Incoming> SocketSupervisorLink::await_reply(wire::T
                                                object_id_of((*in)->message), object_id));
             return std::move(**in);
         }
-        if (auto handled = handle_unsolicited((*in)->message); !handled) return std::move(handled).error();
+        if (auto handled = handle_unsolicited(**in); !handled) return std::move(handled).error();
     }
 }
 

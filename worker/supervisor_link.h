@@ -34,9 +34,12 @@ public:
 class SocketSupervisorLink final : public SupervisorLink {
 public:
     using ForgetHandler = std::function<void(std::uint32_t object_id)>;
+    // A copy handed over ahead of need (ObjectShare); the handler owns it from then on.
+    using ShareHandler = std::function<void(SharedObject object)>;
 
     // `sock` must be non-blocking; replies are awaited with poll().
-    SocketSupervisorLink(int sock, ForgetHandler on_forget) : sock_(sock), on_forget_(std::move(on_forget)) {}
+    SocketSupervisorLink(int sock, ForgetHandler on_forget, ShareHandler on_share)
+        : sock_(sock), on_forget_(std::move(on_forget)), on_share_(std::move(on_share)) {}
 
     Status object_opened(const wire::ObjectDescription& object, int anon_fd) override;
     Status object_copened(std::uint32_t object_id) override;
@@ -44,9 +47,9 @@ public:
     Status object_closed(std::uint32_t object_id) override;
 
     [[nodiscard]] Status send(const wire::Message& m, std::span<const int> fds = {});
-    // Handles every message already waiting (ObjectForget; Pause and Resume are queued
-    // for next_control); an Error means the link is broken or the supervisor said
-    // something a worker never expects unprompted.
+    // Handles every message already waiting (ObjectForget, ObjectShare; Pause and
+    // Resume are queued for next_control); an Error means the link is broken or the
+    // supervisor said something a worker never expects unprompted.
     [[nodiscard]] Status drain_unsolicited();
 
     enum class Control { pause, resume };
@@ -66,10 +69,11 @@ private:
     [[nodiscard]] Result<Incoming> await_reply(wire::Type want, wire::Type alternative,
                                                std::uint32_t object_id);
     [[nodiscard]] Result<std::optional<Incoming>> receive(int timeout_ms);
-    [[nodiscard]] Status handle_unsolicited(const wire::Message& m);
+    [[nodiscard]] Status handle_unsolicited(Incoming& in);
 
     int sock_;
     ForgetHandler on_forget_;
+    ShareHandler on_share_;
     std::deque<Control> control_;
 };
 

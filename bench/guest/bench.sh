@@ -120,7 +120,7 @@ step "failover: $KILLS worker kills during random reads"
 # So every KILLS_PER_CACHE kills start on an empty cache again.
 KILLS_PER_CACHE=10
 recoveries() { daemon_log | grep -c 'answered the first READ' || true; }
-all_ms= all_rms= reader=
+all_ms= all_rms= all_q= reader=
 stop_reader() {
     kill -TERM "$reader"
     wait "$reader" 2>/dev/null || true
@@ -129,8 +129,12 @@ stop_reader() {
     # the first part of it, from the death to `restore` (the supervisor's own steps).
     _ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')
     _rms=$(daemon_log | grep -o 'restore written [0-9]* ms after' | awk '{ print $3 }' | tr '\n' ',' | sed 's/,$//')
+    # And how many objects the worker that answered had to ask for first (0: the
+    # spare held them all, supervisor/spare_objects.h).
+    _q=$(daemon_log | grep -o '; [0-9]* ObjectQuery since its Resume' | awk '{ print $2 }' | tr '\n' ',' | sed 's/,$//')
     all_ms=${all_ms:+$all_ms${_ms:+,}}$_ms
     all_rms=${all_rms:+$all_rms${_rms:+,}}$_rms
+    all_q=${all_q:+$all_q${_q:+,}}$_q
 }
 i=0
 while [ "$i" -lt "$KILLS" ]; do
@@ -159,6 +163,6 @@ while [ "$i" -lt "$KILLS" ]; do
 done
 stop_reader
 ms=$all_ms rms=$all_rms
-emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms]}"
+emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms],\"queries\":[$all_q]}"
 umount_bounded /mnt/bench
 stop_supervisor 30

@@ -94,6 +94,23 @@ TEST_CASE("status: JSON has the documented fields and escapes strings") {
     CHECK(render_json(s).find("\"last_recovery_ms\":null") != std::string::npos);
 }
 
+TEST_CASE("status: copies handed to spares, objects asked for, and what each worker holds") {
+    auto s = sample();
+    s.objects_shared = 12;
+    s.object_queries = 3;
+    s.workers[0].objects_held = 2;
+    const auto text = render_text(s);
+    CHECK(text.find("Objects: 2 open; 12 handed to spares ahead of need, 3 asked for (ObjectQuery)") !=
+          std::string::npos);
+    CHECK(text.find("served 44 requests, 3.0 MiB, holds 2 object(s)") != std::string::npos);
+    // Nothing held without a process.
+    CHECK(text.find("holds 0 object(s)") == std::string::npos);
+    const auto json = render_json(s);
+    CHECK(json.find("{\"id\":0,\"pid\":1234,\"state\":\"serving\",\"objects_held\":2,") != std::string::npos);
+    CHECK(json.find("{\"id\":1,\"pid\":null,\"state\":\"absent\",\"objects_held\":0,") != std::string::npos);
+    CHECK(json.find(",\"objects_shared\":12,\"object_queries\":3}\n") != std::string::npos);
+}
+
 TEST_CASE("control server: answers root, bounds requests, refuses others") {
     if (::geteuid() != 0) {
         MESSAGE("needs root (CI runs as root): SO_PEERCRED checks and setuid");

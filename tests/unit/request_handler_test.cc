@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -238,6 +240,8 @@ public:
     Result<std::optional<SharedObject>> query_object(std::uint32_t object_id) override {
         events_.push_back("query:" + std::to_string(object_id));
         if (broken) return logic_error("the supervisor closed the connection");
+        // What the supervisor's socket delivers before the answer (an ObjectShare).
+        if (while_asked) while_asked();
         auto it = known.find(object_id);
         if (it == known.end()) return std::optional<SharedObject>{};
         SharedObject shared;
@@ -260,6 +264,7 @@ public:
     std::map<std::uint32_t, wire::ObjectDescription> known;
     std::vector<int> handed_out_fds;
     bool broken = false;
+    std::function<void()> while_asked;
 
 private:
     Events& events_;
@@ -718,6 +723,153 @@ TEST_CASE("worker: forget() drops the object and closes its fd, without telling 
     CHECK(f.link.closed.empty());
     f.handler.forget(12345);  // unknown: nothing happens
     CHECK(f.handler.object_count() == 0);
+}
+
+// ---------------------------------------------------------------------------------
+// Copies handed over ahead of need (ObjectShare: this worker is a spare)
+
+namespace {
+SharedObject shared_copy(std::uint32_t id, const std::string& blob, int* raw_out = nullptr) {
+    SharedObject s;
+    s.description = wire::ObjectDescription{id, 8192, "erofs,vol", blob};
+    s.anon_fd = unique_fd(make_anon_fd());
+    if (raw_out != nullptr) *raw_out = s.anon_fd.get();
+    return s;
+}
+}  // namespace
+
+TEST_CASE("worker: a READ for an object handed over ahead of need asks the supervisor nothing") {
+    Fixture f;
+    const std::string blob = pattern(8192, 5);
+    f.backend.blobs["shared"] = blob;
+    int fd = -1;
+    f.handler.take_shared(shared_copy(77, "shared", &fd));
+    CHECK(f.handler.shared_count() == 1);
+    CHECK(f.handler.object_count() == 0);
+    // Its blob is opened when a READ needs it, not before (remote: a HEAD request).
+    CHECK(f.backend.asked.empty());
+    CHECK(fd_is_open(fd));
+
+    REQUIRE(f.handler.handle(read_msg(50, 77, 0, 4096).span()).ok());
+    CHECK(f.events == Events{"complete:50"});  // no "query:77"
+    CHECK(f.backend.asked == std::vector<std::string>{"shared"});
+    REQUIRE(f.kernel.writes.size() == 1);
+    CHECK(f.kernel.writes[0].fd == fd);
+    CHECK(f.kernel.writes[0].bytes == blob.substr(0, 4096));
+    CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{fd, 50}});
+    CHECK(f.handler.shared_count() == 0);
+    CHECK(f.handler.object_count() == 1);
+    CHECK(f.handler.counters().shares_kept == 1);
+    CHECK(f.handler.counters().shares_used == 1);
+    CHECK(f.handler.counters().queries == 0);
+    // And the next READ uses the same copy.
+    REQUIRE(f.handler.handle(read_msg(51, 77, 4096, 4096).span()).ok());
+    CHECK(f.kernel.completed.back() == std::pair<int, std::uint32_t>{fd, 51});
+    CHECK(f.link.handed_out_fds.empty());
+}
+
+TEST_CASE("worker: without a copy handed over, a READ still asks the supervisor (the fallback)") {
+    Fixture f;
+    f.backend.blobs["shared"] = pattern(8192, 5);
+    f.link.known[78] = wire::ObjectDescription{78, 8192, "erofs,vol", "shared"};
+    f.handler.take_shared(shared_copy(77, "shared"));
+    REQUIRE(f.handler.handle(read_msg(52, 78, 0, 4096).span()).ok());
+    CHECK(f.events == Events{"query:78", "complete:52"});
+    CHECK(f.handler.counters().queries == 1);
+    CHECK(f.handler.counters().shares_used == 0);
+    CHECK(f.handler.shared_count() == 1);  // 77 still waits for a READ
+}
+
+TEST_CASE("worker: a copy of an object it holds already is closed at once, never kept twice") {
+    Fixture f;
+    f.backend.blobs["img"] = pattern(8192);
+    const int opened = f.open_object(5, "img");
+    int second = -1;
+    f.handler.take_shared(shared_copy(5, "img", &second));
+    CHECK(fd_is_closed(second));
+    CHECK(f.handler.shared_count() == 0);
+    CHECK(f.handler.object_count() == 1);
+    CHECK(fd_is_open(opened));
+    // Handed over twice: the first copy kept, the second closed.
+    int a = -1, b = -1;
+    f.handler.take_shared(shared_copy(6, "img", &a));
+    f.handler.take_shared(shared_copy(6, "img", &b));
+    CHECK(fd_is_open(a));
+    CHECK(fd_is_closed(b));
+    CHECK(f.handler.shared_count() == 1);
+    CHECK(f.handler.counters().shares_kept == 1);
+    CHECK(f.handler.counters().shares_closed == 2);
+    // The READ of 5 uses the copy from its OPEN.
+    REQUIRE(f.handler.handle(read_msg(53, 5, 0, 4096).span()).ok());
+    CHECK(f.kernel.completed.back() == std::pair<int, std::uint32_t>{opened, 53});
+}
+
+TEST_CASE("worker: a copy that comes while it asks for that object is closed, the answer used") {
+    Fixture f;
+    f.backend.blobs["shared"] = pattern(8192, 3);
+    f.link.known[79] = wire::ObjectDescription{79, 8192, "erofs,vol", "shared"};
+    int late = -1;
+    f.link.while_asked = [&] { f.handler.take_shared(shared_copy(79, "shared", &late)); };
+    REQUIRE(f.handler.handle(read_msg(54, 79, 0, 4096).span()).ok());
+    REQUIRE(f.link.handed_out_fds.size() == 1);
+    const int answered = f.link.handed_out_fds[0];
+    CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{answered, 54}});
+    CHECK(fd_is_closed(late));
+    CHECK(fd_is_open(answered));
+    CHECK(f.handler.shared_count() == 0);
+    CHECK(f.handler.object_count() == 1);
+}
+
+TEST_CASE("worker: forget() and CLOSE close a copy held unused") {
+    Fixture f;
+    int a = -1, b = -1;
+    f.handler.take_shared(shared_copy(9, "img", &a));
+    f.handler.take_shared(shared_copy(10, "img", &b));
+    REQUIRE(f.handler.shared_count() == 2);
+    f.handler.forget(9);
+    CHECK(fd_is_closed(a));
+    CHECK(f.handler.shared_count() == 1);
+    CHECK(f.link.closed.empty());
+    REQUIRE(f.handler.handle(close_msg(55, 10).span()).ok());
+    CHECK(fd_is_closed(b));
+    CHECK(f.handler.shared_count() == 0);
+    CHECK(f.link.closed == std::vector<std::uint32_t>{10});
+    // A READ for either now asks (and finds nothing: the supervisor forgot them).
+    REQUIRE(f.handler.handle(read_msg(56, 9, 0, 4096).span()).ok());
+    CHECK(f.events == Events{"closed:10", "query:9"});
+    CHECK(f.kernel.completed.empty());
+}
+
+TEST_CASE("worker: at most kMaxSharedObjects copies are kept unused; the next is closed") {
+    // Each copy is an fd: room for them and the test's own.
+    rlimit limit{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+    const rlim_t want = wire::kMaxSharedObjects + 256;
+    if (limit.rlim_cur < want) {
+        rlimit raised{std::min<rlim_t>(want, limit.rlim_max), limit.rlim_max};
+        (void)::setrlimit(RLIMIT_NOFILE, &raised);
+        REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
+    }
+    if (limit.rlim_cur < want) {
+        MESSAGE("RLIMIT_NOFILE hard limit " << limit.rlim_max << " leaves no room for the test");
+        return;
+    }
+    Fixture f;
+    for (std::uint32_t id = 1; id <= wire::kMaxSharedObjects; ++id) f.handler.take_shared(shared_copy(id, "img"));
+    CHECK(f.handler.shared_count() == wire::kMaxSharedObjects);
+    int over = -1;
+    f.handler.take_shared(shared_copy(5000, "img", &over));
+    CHECK(fd_is_closed(over));
+    CHECK(f.handler.shared_count() == wire::kMaxSharedObjects);
+    CHECK(f.handler.counters().shares_closed == 1);
+    // Using one makes room for one more.
+    f.backend.blobs["img"] = pattern(8192);
+    REQUIRE(f.handler.handle(read_msg(57, 1, 0, 4096).span()).ok());
+    CHECK(f.handler.shared_count() == wire::kMaxSharedObjects - 1);
+    int fits = -1;
+    f.handler.take_shared(shared_copy(5001, "img", &fits));
+    CHECK(fd_is_open(fits));
+    CHECK(f.handler.shared_count() == wire::kMaxSharedObjects);
 }
 
 // ---------------------------------------------------------------------------------

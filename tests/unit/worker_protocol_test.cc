@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -51,6 +52,10 @@ std::vector<Message> samples() {
     info.object_id = 99;
     info.volume_key = "";
     info.cookie_key = std::string(kMaxKeySize, 'k');
+    ObjectShare share;
+    static_cast<ObjectDescription&>(share) = sample_description();
+    share.object_id = 0x7fffffff;
+    share.volume_key = std::string(kMaxKeySize, 'v');
     return {
         Init{7, 3, 2, 4096, 3},
         Ready{},
@@ -66,6 +71,7 @@ std::vector<Message> samples() {
         Paused{},
         Resume{},
         Progress{},
+        share,
         BlobStore{2, 1, "img_a", "http://registry.test:8080/blobs/", "registry.test:8080:10.0.0.1,[fd00::1]",
                   "user:secret", "http://auth.test:5001\nhttps://store.test"},
         BlobStoreDir{2},
@@ -140,12 +146,39 @@ TEST_CASE("wire: the ObjectOpened layout is u32 type, u32 id, u64 size, u16-pref
     CHECK(static_cast<char>(bytes[22]) == 'c');
 }
 
+TEST_CASE("wire: ObjectShare is laid out as ObjectInfo, under its own type 15") {
+    ObjectShare share;
+    static_cast<ObjectDescription&>(share) = sample_description();
+    ObjectInfo info;
+    static_cast<ObjectDescription&>(info) = sample_description();
+    auto a = encode(share), b = encode(info);
+    REQUIRE(a.size() == b.size());
+    CHECK(a[0] == std::byte{15});
+    CHECK(b[0] == std::byte{7});
+    CHECK(std::equal(a.begin() + 4, a.end(), b.begin() + 4));
+    auto back = decode(a, 1);
+    REQUIRE_MESSAGE(back.ok(), back.error().message());
+    REQUIRE(std::holds_alternative<ObjectShare>(*back));
+    CHECK(same_description(std::get<ObjectShare>(*back), sample_description()));
+    // Without its fd (or with two) it is no ObjectShare.
+    CHECK_FALSE(decode(a, 0).ok());
+    CHECK_FALSE(decode(a, 2).ok());
+    // One past the last type is unknown.
+    auto unknown = a;
+    const auto next_type = static_cast<std::uint8_t>(std::variant_size_v<Message> + 1);
+    unknown[0] = std::byte{next_type};
+    auto r = decode(unknown, 1);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message() == "unknown message type " + std::to_string(next_type));
+}
+
 TEST_CASE("wire: fd counts per type") {
     CHECK(fd_count(Type::init) == 2);  // device, statistics page
     CHECK(fd_count(Type::object_opened) == 1);
     CHECK(fd_count(Type::object_info) == 1);
     CHECK(fd_count(Type::blob_store_dir) == 1);  // the store's directory
     CHECK(fd_count(Type::blob_store) == 0);
+    CHECK(fd_count(Type::object_share) == 1);
     for (auto t : {Type::ready, Type::object_ack, Type::object_copened, Type::object_query,
                    Type::object_unknown, Type::object_closed, Type::object_forget})
         CHECK(fd_count(t) == 0);
@@ -331,4 +364,8 @@ TEST_CASE("wire: type names") {
     CHECK(type_name(8) == "ObjectUnknown");
     CHECK(type_name(9) == "ObjectClosed");
     CHECK(type_name(10) == "ObjectForget");
+    CHECK(type_name(15) == "ObjectShare");
+    CHECK(type_name(16) == "BlobStore");
+    CHECK(type_name(17) == "BlobStoreDir");
+    CHECK(type_name(18) == "unknown");
 }

@@ -1,7 +1,8 @@
 # Issue 5 (part): `cfsupervisor status` over the control socket. The socket unit
 # starts the daemon on the first `status`; status shows the binding, the workers and
-# the open objects; a user who is not root is refused; with nothing listening it
-# says so and exits 3.
+# the open objects; a user who is not root is refused; a paused spare holds a copy
+# of every open object's anon fd and answers its first READ after a failover without
+# an ObjectQuery; with nothing listening it says so and exits 3.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 # A group that may read status: in the config and on the socket (as the example
@@ -99,6 +100,43 @@ reads_after=$(grep -o '"read":[0-9]*' /tmp/stats_after.json | head -n1 | cut -d:
 log "after killing every worker: $reads_after READ, $bytes_after bytes"
 [ "${bytes_after:-0}" -ge "$bytes" ] || fail "bytes served fell from $bytes to $bytes_after when the workers died"
 [ "${reads_after:-0}" -ge "$reads" ] || fail "READs fell from $reads to $reads_after when the workers died"
+
+step "a spare holds every open object's anon fd, so it takes over without asking for one"
+# Issue 6: a spare is handed a copy of each object ahead of need (ObjectShare), so
+# the first READ after a failover costs no ObjectQuery round trip to the supervisor.
+mount_erofs /mnt/a fsid=img_a
+spare_holds_both() {
+    cfsupervisor status --json > /tmp/spare.json && grep -q '"state":"paused","objects_held":2,' /tmp/spare.json
+}
+wait_for 20 spare_holds_both || fail "no paused spare holds both open objects: $(cat /tmp/spare.json)"
+json_num() { grep -o "\"$1\":[0-9]*" /tmp/spare.json | tail -n 1 | cut -d: -f2; }
+queries_before=$(json_num object_queries)
+shared=$(json_num objects_shared)
+[ "${shared:-0}" -ge 2 ] || fail "status --json: ${shared:-no} objects handed to spares, expected 2 or more"
+cfsupervisor status | grep -q "Objects: 2 open; $shared handed to spares ahead of need" \
+    || fail "status text lacks the objects handed to spares: $(cfsupervisor status)"
+answers() { daemon_log | grep -c 'answered the first READ' || true; }
+answers_before=$(answers)
+victim=$(serving_worker_pid)
+[ -n "$victim" ] || fail "no serving worker to kill"
+kill -KILL "$victim"
+# img_a's 64 MiB file was never read: its READs go to the spare, now serving.
+big=$(cat "$CFS_EXPECT/img_a.big_file")
+want=$(manifest_sha "$CFS_MANIFESTS/img_a.sha256" "$big")
+got=$(sha256sum "/mnt/a/$big" | cut -d' ' -f1) || fail "reading /mnt/a/$big after the failover failed"
+[ "$got" = "$want" ] || fail "$big: sha256 $got after the failover, expected $want"
+answered() { [ "$(answers)" -gt "$answers_before" ]; }
+wait_for 10 answered || fail "no failover answer logged after worker $victim was killed"
+line=$(daemon_log | grep 'answered the first READ' | tail -n 1)
+log "$line"
+case "$line" in
+    *"; 0 ObjectQuery since its Resume"*) ;;
+    *) fail "the spare asked the supervisor for an object before its first READ after the failover: $line" ;;
+esac
+cfsupervisor status --json > /tmp/spare.json || fail "cfsupervisor status --json failed"
+[ "$(json_num object_queries)" = "$queries_before" ] \
+    || fail "workers asked for objects ($queries_before ObjectQuery before the failover, $(json_num object_queries) after)"
+umount_bounded /mnt/a
 
 step "with nothing listening, status says so and exits 3"
 umount_bounded /mnt/b
