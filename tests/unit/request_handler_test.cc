@@ -1,3 +1,4 @@
+#include "tests/unit/test_fds.h"
 #include "worker/request_handler.h"
 
 #include <doctest/doctest.h>
@@ -842,18 +843,7 @@ TEST_CASE("worker: forget() and CLOSE close a copy held unused") {
 
 TEST_CASE("worker: at most kMaxSharedObjects copies are kept unused; the next is closed") {
     // Each copy is an fd: room for them and the test's own.
-    rlimit limit{};
-    REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
-    const rlim_t want = wire::kMaxSharedObjects + 256;
-    if (limit.rlim_cur < want) {
-        rlimit raised{std::min<rlim_t>(want, limit.rlim_max), limit.rlim_max};
-        (void)::setrlimit(RLIMIT_NOFILE, &raised);
-        REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
-    }
-    if (limit.rlim_cur < want) {
-        MESSAGE("RLIMIT_NOFILE hard limit " << limit.rlim_max << " leaves no room for the test");
-        return;
-    }
+    if (!cfs::testing::room_for_fds(wire::kMaxSharedObjects + 256)) return;
     Fixture f;
     for (std::uint32_t id = 1; id <= wire::kMaxSharedObjects; ++id) f.handler.take_shared(shared_copy(id, "img"));
     CHECK(f.handler.shared_count() == wire::kMaxSharedObjects);

@@ -1,6 +1,7 @@
 // Spares stocked with anon fds ahead of need (supervisor/spare_objects.h), and the
 // registry's record of who holds which copy (supervisor/object_registry.h), with the
 // dispatch handlers that feed them, on real socketpairs.
+#include "tests/unit/test_fds.h"
 #include "supervisor/spare_objects.h"
 
 #include <doctest/doctest.h>
@@ -30,18 +31,8 @@ namespace {
 using namespace cfs;
 using namespace cfs::supervisor;
 
-int make_memfd() {
-    const int fd = ::memfd_create("fake-anon", MFD_CLOEXEC);
-    REQUIRE(fd >= 0);
-    return fd;
-}
-
-bool same_file(int a, int b) {
-    struct stat sa {}, sb {};
-    REQUIRE(::fstat(a, &sa) == 0);
-    REQUIRE(::fstat(b, &sb) == 0);
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
+using cfs::testing::make_memfd;
+using cfs::testing::same_file;
 
 struct Received {
     wire::Message message;
@@ -243,18 +234,7 @@ TEST_CASE("spares: shares fill at most half the socket buffer, then wait for roo
 }
 
 TEST_CASE("spares: a worker is handed at most kMaxSharedObjects; the rest is left to ObjectQuery") {
-    rlimit limit{};
-    REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
-    const rlim_t want = 2 * wire::kMaxSharedObjects + 256;
-    if (limit.rlim_cur < want) {
-        rlimit raised{std::min<rlim_t>(want, limit.rlim_max), limit.rlim_max};
-        (void)::setrlimit(RLIMIT_NOFILE, &raised);
-        REQUIRE(::getrlimit(RLIMIT_NOFILE, &limit) == 0);
-    }
-    if (limit.rlim_cur < want) {
-        MESSAGE("RLIMIT_NOFILE hard limit " << limit.rlim_max << " leaves no room for the test");
-        return;
-    }
+    if (!cfs::testing::room_for_fds(2 * wire::kMaxSharedObjects + 256)) return;
     Fixture f;
     std::vector<unique_fd> kept;
     const auto n = static_cast<std::uint32_t>(wire::kMaxSharedObjects + 5);

@@ -1,6 +1,7 @@
 // The worker's end of the supervisor socket (worker/supervisor_link.h) on a real
 // socketpair: what arrives unasked (ObjectForget, ObjectShare) reaches its handler,
 // before or while the worker waits for an answer.
+#include "tests/unit/test_fds.h"
 #include "worker/supervisor_link.h"
 
 #include <doctest/doctest.h>
@@ -24,18 +25,8 @@ namespace {
 using namespace cfs;
 using namespace cfs::worker;
 
-int make_memfd() {
-    const int fd = ::memfd_create("fake-anon", MFD_CLOEXEC);
-    REQUIRE(fd >= 0);
-    return fd;
-}
-
-bool same_file(int a, int b) {
-    struct stat sa {}, sb {};
-    REQUIRE(::fstat(a, &sa) == 0);
-    REQUIRE(::fstat(b, &sb) == 0);
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
+using cfs::testing::make_memfd;
+using cfs::testing::same_file;
 
 struct LinkFixture {
     unique_fd supervisor_end;

@@ -1,3 +1,4 @@
+#include "tests/unit/test_fds.h"
 #include "supervisor/worker_dispatch.h"
 
 #include <doctest/doctest.h>
@@ -31,18 +32,8 @@ using namespace cfs;
 using namespace cfs::supervisor;
 using std::chrono::milliseconds;
 
-int make_memfd() {
-    const int fd = ::memfd_create("fake-anon", MFD_CLOEXEC);
-    REQUIRE(fd >= 0);
-    return fd;
-}
-
-bool same_file(int a, int b) {
-    struct stat sa {}, sb {};
-    REQUIRE(::fstat(a, &sa) == 0);
-    REQUIRE(::fstat(b, &sb) == 0);
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
+using cfs::testing::make_memfd;
+using cfs::testing::same_file;
 
 bool fd_is_closed(int fd) { return ::fcntl(fd, F_GETFD) < 0 && errno == EBADF; }
 
