@@ -137,4 +137,12 @@ std::string store_setting(std::string_view store, std::string_view key) {
     return store == "blobs" ? fmt::format("blobs.{}", key) : fmt::format("{} {}", store, key);
 }
 
+std::string store_of_volume(std::string_view volume) {
+    return volume.empty() ? std::string("blobs") : fmt::format("volume \"{}\"", volume);
+}
+
+std::string store_header(std::string_view volume) {
+    return volume.empty() ? std::string("[blobs]") : fmt::format("[[volume]] \"{}\"", volume);
+}
+
 }  // namespace cfs

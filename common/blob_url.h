@@ -57,5 +57,10 @@ inline constexpr std::size_t kMaxBlobUrlBytes = 512;
 // How messages name a blob store's setting (common/config.h): store "blobs" gives
 // "blobs.url"; store `volume "img_a"` (a [[volume]] table) gives `volume "img_a" url`.
 [[nodiscard]] std::string store_setting(std::string_view store, std::string_view key);
+// A blob store by its [[volume]] name ("" for [blobs]): its name as store_setting
+// takes it ("blobs", `volume "img_a"`), and its table header ("[blobs]",
+// `[[volume]] "img_a"`).
+[[nodiscard]] std::string store_of_volume(std::string_view volume);
+[[nodiscard]] std::string store_header(std::string_view volume);
 
 }  // namespace cfs

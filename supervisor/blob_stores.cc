@@ -18,27 +18,18 @@ namespace {
 
 static_assert(kMaxVolumes + 1 <= wire::kMaxBlobStores, "every store must reach the workers");
 
-// How errors and logs name a store and its keys (store_setting): blobs.url,
-// volume "img_a" url.
-struct StoreNames {
-    std::string table;  // "blobs", `volume "img_a"`
-    std::string label;  // "[blobs]", `[[volume]] "img_a"`
-    [[nodiscard]] std::string key(std::string_view name) const { return store_setting(table, name); }
-};
-
 std::variant<PreparedStore, StoreFault> prepare(const BlobStoreConfig& config, std::uint32_t index,
                                                 std::string_view volume) {
-    const StoreNames names = volume.empty()
-                                 ? StoreNames{"blobs", "[blobs]"}
-                                 : StoreNames{fmt::format("volume \"{}\"", volume), fmt::format("[[volume]] \"{}\"", volume)};
+    // Errors and logs name the store and its keys: blobs.url, volume "img_a" url.
+    const std::string store_name = store_of_volume(volume);
     PreparedStore store;
-    store.label = names.label;
+    store.label = store_header(volume);
     store.message.store = index;
     store.message.volume = std::string(volume);
     if (!config.dir.empty()) {
         store.dir = unique_fd(::open(config.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!store.dir)
-            return StoreFault{sys_error(fmt::format("cannot open the blob directory {} {}", names.key("dir"), config.dir)),
+            return StoreFault{sys_error(fmt::format("cannot open the blob directory {} {}", store_setting(store_name, "dir"), config.dir)),
                               EXIT_FAILURE};
         store.message.has_dir = 1;
         store.dir_path = config.dir;
@@ -47,7 +38,7 @@ std::variant<PreparedStore, StoreFault> prepare(const BlobStoreConfig& config, s
     // Validated by the config parser already.
     auto url = parse_blob_url(config.url);
     if (!url) return StoreFault{std::move(url).error(), kExitConfig};
-    auto resolved = resolve_blob_hosts(*url, config.allowed_origins, names.table);
+    auto resolved = resolve_blob_hosts(*url, config.allowed_origins, store_name);
     if (!resolved)
         return StoreFault{logic_error(fmt::format("cannot serve remote blobs: {}", resolved.error().message())),
                           EXIT_FAILURE};
@@ -55,7 +46,7 @@ std::variant<PreparedStore, StoreFault> prepare(const BlobStoreConfig& config, s
     store.message.resolve = std::move(*resolved);
     store.message.origins = fmt::format("{}", fmt::join(config.allowed_origins, "\n"));
     if (!config.credentials_file.empty()) {
-        auto credentials = read_blob_credentials(config.credentials_file, names.key("credentials"));
+        auto credentials = read_blob_credentials(config.credentials_file, store_setting(store_name, "credentials"));
         if (!credentials)
             return StoreFault{logic_error(fmt::format("cannot serve remote blobs: {}", credentials.error().message())),
                               kExitConfig};
@@ -70,7 +61,7 @@ std::variant<PreparedStore, StoreFault> prepare(const BlobStoreConfig& config, s
         return StoreFault{logic_error(fmt::format("cannot serve remote blobs: {} url, allowed_origins, the {} address "
                                                   "line(s) they resolved to and credentials take {} bytes, more than "
                                                   "a worker is sent ({})",
-                                                  names.label, lines, bytes, wire::kMaxMessageSize)),
+                                                  store.label, lines, bytes, wire::kMaxMessageSize)),
                           kExitConfig};
     }
     return store;
@@ -109,10 +100,8 @@ std::vector<std::string> describe_blob_stores(const std::vector<PreparedStore>& 
         if (!s.message.origins.empty()) {
             std::string origins = s.message.origins;
             std::replace(origins.begin(), origins.end(), '\n', ' ');
-            const std::string key = store_setting(
-                s.message.volume.empty() ? std::string("blobs") : fmt::format("volume \"{}\"", s.message.volume),
-                "allowed_origins");
-            line += fmt::format("; workers may also contact {} ({}: a token service, a blob store)", origins, key);
+            line += fmt::format("; workers may also contact {} ({}: a token service, a blob store)", origins,
+                                store_setting(store_of_volume(s.message.volume), "allowed_origins"));
         }
         lines.push_back(std::move(line));
     }

@@ -320,11 +320,13 @@ int main(int argc, char** argv) {
     init->stats_page.reset();
     // Remote blob stores: everything curl needs from files is loaded now, before the
     // sandbox (worker/store_backends.h); the supervisor resolved their hosts.
+    // Store 0's directory is the blob directory; the others', in store order (empty
+    // for a store with none), are the volume directories.
     std::vector<wire::BlobStore> store_configs;
-    std::vector<bool> store_has_dir;
-    for (ReceivedStore& r : init->stores) {
-        store_has_dir.push_back(r.dir.valid());
-        store_configs.push_back(std::move(r.store));
+    std::vector<unique_fd> volume_dirs;
+    for (std::size_t i = 0; i < init->stores.size(); ++i) {
+        store_configs.push_back(std::move(init->stores[i].store));
+        if (i > 0) volume_dirs.push_back(std::move(init->stores[i].dir));
     }
     auto stores = worker::StoreBackends::prepare(std::move(store_configs),
                                                  [page = stats_page ? stats_page->get() : nullptr] {
@@ -342,13 +344,8 @@ int main(int argc, char** argv) {
         log::error("cannot start: {}", policy.error().message());
         return EXIT_FAILURE;
     }
-    // Store 0's directory is the blob directory; the other stores' directories, in
-    // store order, are the volume directories.
-    unique_fd blob_dir = std::move(init->stores.front().dir);
-    std::vector<unique_fd> volume_dirs;
-    for (std::size_t i = 1; i < init->stores.size(); ++i)
-        if (init->stores[i].dir) volume_dirs.push_back(std::move(init->stores[i].dir));
-    auto sandboxed = worker::enter_sandbox(std::move(blob_dir), options.user, *policy, network, std::move(volume_dirs));
+    auto sandboxed = worker::enter_sandbox(std::move(init->stores.front().dir), options.user, *policy, network,
+                                           std::move(volume_dirs));
     if (!sandboxed) {
         log::error("cannot enter the sandbox: {}", sandboxed.error().message());
         return EXIT_FAILURE;
@@ -366,8 +363,7 @@ int main(int argc, char** argv) {
 #endif
     std::vector<unique_fd> dirs;
     dirs.push_back(std::move(sandboxed->blob_dir));
-    for (std::size_t i = 1, v = 0; i < init->stores.size(); ++i)
-        dirs.push_back(store_has_dir[i] ? std::move(sandboxed->volume_dirs[v++]) : unique_fd());
+    for (unique_fd& dir : sandboxed->volume_dirs) dirs.push_back(std::move(dir));
     stores->attach_dirs(std::move(dirs));
     std::function<void()> after_ready;
 #ifdef CFS_FAULT_INJECTION

@@ -64,8 +64,15 @@ Result<Mounted> isolate_filesystem(int blob_dir, std::span<const unique_fd> volu
     if (!cloned) return std::move(cloned).error();
     Mounted mounted{std::move(*cloned), {}};
     unique_fd& blobs = mounted.blobs;
-    for (std::size_t i = 0; i < volume_dirs.size(); ++i) {
-        auto volume = clone_read_only(volume_dirs[i].get(), fmt::format("volume directory {}", i + 1));
+    // In the order given, an empty fd (a store without a directory) kept empty; the
+    // others numbered as they will be mounted (/volumes/N).
+    std::size_t numbered = 0;
+    for (const unique_fd& dir : volume_dirs) {
+        if (!dir) {
+            mounted.volumes.emplace_back();
+            continue;
+        }
+        auto volume = clone_read_only(dir.get(), fmt::format("volume directory {}", ++numbered));
         if (!volume) return std::move(volume).error();
         mounted.volumes.push_back(std::move(*volume));
     }
@@ -96,17 +103,20 @@ Result<Mounted> isolate_filesystem(int blob_dir, std::span<const unique_fd> volu
         return sys_error("mounting the worker's root over /");
     if (::move_mount(blobs.get(), "", root.get(), mount_point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
         return sys_error(fmt::format("mounting the blob directory at /{}", mount_point));
-    if (!mounted.volumes.empty()) {
+    if (std::any_of(mounted.volumes.begin(), mounted.volumes.end(), [](const unique_fd& v) { return v.valid(); })) {
         const std::string volumes_dir(sandbox::kVolumeMountDir);
         // 0755 for the same reason as the root's: its mount points are made in it.
         if (::mkdirat(root.get(), volumes_dir.c_str(), 0755) < 0)
             return sys_error(fmt::format("creating /{} in the worker's root", volumes_dir));
+        // Numbered 1, 2, ... among the directories there are.
+        std::size_t number = 0;
         for (std::size_t i = 0; i < mounted.volumes.size(); ++i) {
-            const std::string point = fmt::format("{}/{}", volumes_dir, i + 1);
+            if (!mounted.volumes[i]) continue;
+            const std::string point = fmt::format("{}/{}", volumes_dir, ++number);
             if (::mkdirat(root.get(), point.c_str(), 0555) < 0)
                 return sys_error(fmt::format("creating /{} in the worker's root", point));
             if (::move_mount(mounted.volumes[i].get(), "", root.get(), point.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
-                return sys_error(fmt::format("mounting volume directory {} at /{}", i + 1, point));
+                return sys_error(fmt::format("mounting volume directory {} at /{}", number, point));
         }
     }
     mount_attr root_read_only{};
@@ -187,7 +197,8 @@ Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const secc
     volume_dirs.clear();
     if (auto dropped = become_user(user); !dropped) return std::move(dropped).error();
     std::vector<int> readable{mounted->blobs.get()};
-    for (const unique_fd& volume : mounted->volumes) readable.push_back(volume.get());
+    for (const unique_fd& volume : mounted->volumes)
+        if (volume) readable.push_back(volume.get());
     auto landlock = restrict_to_reading_beneath(
         readable, network ? std::optional<std::span<const std::uint16_t>>(network->connect_ports) : std::nullopt);
     if (!landlock) return std::move(landlock).error();

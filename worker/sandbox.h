@@ -42,7 +42,8 @@ struct Sandboxed {
     // The blob directory as the worker reaches it from now on: its read-only bind
     // mount at /blobs. The fd enter_sandbox was given is closed.
     unique_fd blob_dir;
-    // The same for each of `volume_dirs`, in order, mounted at /volumes/1, 2, ...
+    // The same for each of `volume_dirs`, in order (empty where it was given an empty
+    // fd), mounted at /volumes/1, 2, ...
     std::vector<unique_fd> volume_dirs;
     LandlockOutcome landlock;
 };
@@ -57,7 +58,8 @@ struct NetworkAccess {
     std::vector<std::uint16_t> connect_ports;
 };
 
-// `volume_dirs`: the directories of [[volume]] stores that have one
+// `volume_dirs`: the directories of the [[volume]] stores, in store order; an
+// empty fd for a store that has none
 // (common/config.h), mounted and readable like the blob directory.
 [[nodiscard]] Result<Sandboxed> enter_sandbox(unique_fd blob_dir, SandboxUser user, const seccomp::Policy& policy,
                                               std::optional<NetworkAccess> network = {},

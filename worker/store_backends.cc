@@ -21,10 +21,6 @@ Result<std::string> read_ca_bundle() {
     return text.str();
 }
 
-std::string store_name(const wire::BlobStore& s) {
-    return s.volume.empty() ? std::string("[blobs]") : fmt::format("[[volume]] \"{}\"", s.volume);
-}
-
 }  // namespace
 
 Result<StoreBackends> StoreBackends::prepare(std::vector<wire::BlobStore> stores, std::function<void()> on_fetch_error) {
@@ -36,12 +32,13 @@ Result<StoreBackends> StoreBackends::prepare(std::vector<wire::BlobStore> stores
         auto store = std::make_unique<Store>();
         if (!config.url.empty()) {
             auto url = parse_blob_url(config.url);
-            if (!url) return logic_error(fmt::format("{} url from the supervisor: {}", store_name(config), url.error().message()));
+            if (!url)
+                return logic_error(fmt::format("{} url from the supervisor: {}", store_header(config.volume),
+                                               url.error().message()));
             HttpOptions http{.url = *url, .resolve = config.resolve, .ca_bundle = {}, .policy = {},
                              .on_fetch_error = out.on_fetch_error_, .credentials = std::move(config.credentials),
                              .allowed_origins = config.origins,
-                             .store = config.volume.empty() ? std::string("blobs")
-                                                            : fmt::format("volume \"{}\"", config.volume)};
+                             .store = store_of_volume(config.volume)};
             config.credentials.clear();
             if (url->scheme == "https") {
                 if (!ca_bundle) {
@@ -52,7 +49,7 @@ Result<StoreBackends> StoreBackends::prepare(std::vector<wire::BlobStore> stores
                 http.ca_bundle = *ca_bundle;
             }
             auto created = HttpBackend::create(std::move(http));
-            if (!created) return logic_error(fmt::format("{}: {}", store_name(config), created.error().message()));
+            if (!created) return logic_error(fmt::format("{}: {}", store_header(config.volume), created.error().message()));
             store->http = std::move(*created);
             if (!sha256_ready) {
                 if (auto ready = prepare_sha256(); !ready) return std::move(ready).error();

@@ -159,7 +159,7 @@ struct SandboxedChild {
     worker::SandboxUser user{kNobody, kNobody};
     // Set: the sandbox of a worker with blobs.url (network kept, the remote policy).
     std::optional<worker::NetworkAccess> network;
-    // The directories of [[volume]] stores.
+    // The directories of [[volume]] stores; nullptr: a store without one.
     std::vector<const BlobDir*> volumes;
 
     Outcome run(const BlobDir& dir) const {
@@ -213,7 +213,7 @@ private:
         }
         std::vector<unique_fd> volume_dirs;
         for (const BlobDir* v : volumes)
-            volume_dirs.emplace_back(::open(v->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            volume_dirs.emplace_back(v ? ::open(v->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
         auto sandboxed = worker::enter_sandbox(std::move(blob_dir), user, *policy, network, std::move(volume_dirs));
         if (!sandboxed) {
             const std::string m = "enter_sandbox: " + sandboxed.error().message() + "\n";
@@ -603,10 +603,15 @@ TEST_CASE("sandbox: the directories of [[volume]] stores are mounted read-only a
     if (!have_root()) return;
     BlobDir dir, volume1, volume2;
     SandboxedChild c;
-    c.volumes = {&volume1, &volume2};
+    // Stores without a directory among them keep their places, and take no number.
+    c.volumes = {nullptr, &volume1, nullptr, &volume2};
     c.probe = [&](Probe& p) {
         p.say(fmt::format("volume fds {}", p.sandbox.volume_dirs.size()));
         for (unique_fd& fd : p.sandbox.volume_dirs) {
+            if (!fd) {
+                p.say("no directory");
+                continue;
+            }
             worker::LocalDirBackend backend(std::move(fd));
             auto blob = backend.open("blob");
             p.say(blob ? fmt::format("volume blob size {}", (*blob)->size())
@@ -622,7 +627,9 @@ TEST_CASE("sandbox: the directories of [[volume]] stores are mounted read-only a
     const Outcome out = c.run(dir);
     REQUIRE(WIFEXITED(out.status));
     CHECK(WEXITSTATUS(out.status) == 0);
-    CHECK(out.report.find(fmt::format("volume fds 2\nvolume blob size {0}\nvolume blob size {0}\n", kBlobSize)) !=
+    CHECK(out.report.find(fmt::format("volume fds 4\nno directory\nvolume blob size {0}\nno directory\n"
+                                      "volume blob size {0}\n",
+                                      kBlobSize)) !=
           std::string::npos);
     CHECK(out.report.find("calling openat2 /volumes/2/blob\nreturned -1") == std::string::npos);
     const bool refused_write = out.report.find(fmt::format("for writing\nreturned -1 errno {}\n", EROFS)) != std::string::npos ||
