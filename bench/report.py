@@ -24,6 +24,10 @@ MIB = 1 << 20
 TICK_S = 0.01  # /proc/<pid>/stat counts in 1/100 s (USER_HZ)
 
 
+# Copies with no daemon, measured beside the direct read.
+DIRECT_COPIES = ("copy_pread", "copy_willneed", "copy_direct", "copy_beside_warm", "copy_alone")
+
+
 def parse(log_paths):
     rows = []
     for log_path in log_paths:
@@ -80,7 +84,7 @@ def figures(rows):
         out.append(rec)
     blob = direct.get("blob_file")
     for rec in out:
-        if blob and rec["workload"] in ("cold_seq", "warm_seq", "cold_seq_per_read", "copy_pread", "copy_mmap", "copy_willneed"):
+        if blob and rec["workload"] in ("cold_seq", "warm_seq", "cold_seq_per_read", "warm_seq_beside_copy") + DIRECT_COPIES:
             rec["ratio_to_blob_file"] = rec["mib_per_s"] / blob
         same_on_loop = {"warm_seq": "cold_seq", "cold_seq_per_read": "cold_seq", "cold_small_per_read": "cold_small"}
         loop = direct.get(same_on_loop.get(rec["workload"], rec["workload"]))
@@ -107,7 +111,7 @@ def main():
         if "ratio_to_local" in f:
             continue
         who = "loop" if f["workers"] == 0 else str(f["workers"])
-        if f["workload"] in ("blob_file", "copy_pread", "copy_mmap", "copy_willneed"):
+        if f["workload"] in ("blob_file",) + DIRECT_COPIES:
             who = "direct"
         blob = f"{f['ratio_to_blob_file']:.2f}" if "ratio_to_blob_file" in f else ""
         loop = f"{f['ratio_to_loop']:.2f}" if "ratio_to_loop" in f else ""
@@ -132,6 +136,15 @@ def main():
         if with_ahead and per_read:
             speedups[w] = with_ahead / per_read
             print(f"{w}, 1 worker: {speedups[w]:.1f}x the rate of answering each READ as it comes")
+    overlap = {}
+    by_name = {f["workload"]: f for f in figs if f["workers"] in (0, 1)}
+    if all(w in by_name for w in ("warm_seq", "warm_seq_beside_copy", "copy_beside_warm", "copy_alone")):
+        alone = by_name["warm_seq"]["seconds"] + by_name["copy_alone"]["seconds"]
+        together = max(by_name["warm_seq_beside_copy"]["seconds"], by_name["copy_beside_warm"]["seconds"])
+        overlap = {"alone_s": alone, "together_s": together}
+        print(f"two streams in this VM: warm_seq {by_name['warm_seq']['seconds']:.2f} s and a 128 MiB copy "
+              f"{by_name['copy_alone']['seconds']:.2f} s alone, {alone:.2f} s one after the other; "
+              f"{together:.2f} s side by side (a VM that ran them at once: {max(by_name['warm_seq']['seconds'], by_name['copy_alone']['seconds']):.2f} s)")
     for r in rss:
         print(f"peak RSS with {r['workers']} worker(s): supervisor {r['supervisor_kib'] / 1024:.1f} MiB, "
               f"largest worker {r['worker_kib'] / 1024:.1f} MiB")
@@ -169,7 +182,7 @@ def main():
 
     os.makedirs(out_dir, exist_ok=True)
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figs,
-              "peak_rss": rss, "speedup_over_per_read": speedups, "failover": summary, "supervisor_restart": restart_summary, "raw": rows}
+              "peak_rss": rss, "speedup_over_per_read": speedups, "two_streams": overlap, "failover": summary, "supervisor_restart": restart_summary, "raw": rows}
     with open(os.path.join(out_dir, "latest.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(f"wrote {os.path.join(out_dir, 'latest.json')}")

@@ -52,6 +52,7 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"O_NOCTTY", O_NOCTTY},
     {"O_NONBLOCK", O_NONBLOCK},
     {"O_NOFOLLOW", O_NOFOLLOW},
+    {"O_DIRECT", O_DIRECT},
     {"O_DIRECTORY", O_DIRECTORY},
     {"AT_EMPTY_PATH", AT_EMPTY_PATH},
     {"F_SETFD", F_SETFD},

@@ -13,6 +13,9 @@
 #               its own range only), 1 worker
 #   copy_*      the blob copied into a new file on the cache disk with direct I/O,
 #               as a worker fills a cache file: the limit of the worker's copy
+#   warm_seq_beside_copy, copy_beside_warm, copy_alone
+#               the warm re-read with an unrelated copy beside it, and that copy
+#               alone: whether the VM overlaps two streams at all
 # with 1, 2 and 4 serving workers; then 50 worker kills during random reads
 # (failover recovery: worker death to the first READ answered after it).
 . /cfs/lib.sh
@@ -66,11 +69,12 @@ fresh() {
 
 step "direct: the blob file, and the image on a loop device"
 measure blob_file 0 cfs-bench-read seq "$CFS_BLOBS/bench"
-# What a worker's copy (blob into a cache file with direct I/O) can reach at best,
-# with a buffer, from the blob mapped, or with the next chunk's read started before
-# each write (as the worker does).
-for how in pread mmap willneed; do
-    measure "copy_$how" 0 cfs-bench-read copy "$CFS_BLOBS/bench" /cache/copy.tmp "$how"
+# What a worker's copy (blob into a cache file with direct I/O) can reach at best:
+# through the page cache in 1 MiB pieces (a straightforward copy), the same in 4 MiB
+# pieces with the next one asked for first (the worker on a filesystem without direct
+# I/O), and with direct reads in 4 MiB pieces (the worker's way on this disk).
+for how in pread:1024 willneed:4096 direct:4096; do
+    measure "copy_${how%%:*}" 0 cfs-bench-read copy "$CFS_BLOBS/bench" /cache/copy.tmp "${how%%:*}" "${how#*:}"
     rm -f /cache/copy.tmp
 done
 mkdir -p /mnt/direct
@@ -88,6 +92,22 @@ for n in $WORKER_COUNTS; do
     got=$(sha256sum "/mnt/bench/$BIG" | cut -d' ' -f1)
     [ "$got" = "$(cut -d' ' -f1 /data/expect/bench.sha256)" ] || fail "$BIG read wrong through the daemon"
     measure warm_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+    if [ "$n" -eq 1 ]; then
+        # Whether this VM runs two independent streams at once: the warm re-read
+        # again with a direct-I/O copy of 128 MiB (from the data disk into a file on
+        # the cache disk) beside it, then that copy alone. A cold read is a warm read
+        # plus the worker's copy; if these two do not overlap, neither do those.
+        drop_caches
+        cfs-bench-read copy /data/blobs/bench /cache/copy.tmp direct 4096 128 > /tmp/beside.out &
+        beside=$!
+        out=$(cfs-bench-read seq "/mnt/bench/$BIG") || fail "warm_seq beside a copy failed"
+        wait "$beside" || fail "the copy beside warm_seq failed"
+        rm -f /cache/copy.tmp
+        emit "{\"workload\":\"warm_seq_beside_copy\",\"workers\":1,\"daemon_cpu_ticks\":0,\"result\":$out}"
+        emit "{\"workload\":\"copy_beside_warm\",\"workers\":0,\"daemon_cpu_ticks\":0,\"result\":$(cat /tmp/beside.out)}"
+        measure copy_alone 0 cfs-bench-read copy /data/blobs/bench /cache/copy.tmp direct 4096 128
+        rm -f /cache/copy.tmp
+    fi
     fresh "$n"
     measure cold_rand "$n" cfs-bench-read rand "/mnt/bench/$BIG" "$RAND_READS" 1
     requests cold_rand "$n"

@@ -10,25 +10,26 @@
 //                                       latency percentiles and the longest read
 //   cfs-bench-read tree DIR             every regular file beneath DIR, in
 //                                       directory order, 64 KiB reads
-//   cfs-bench-read copy FILE DEST pread|mmap|willneed
-//                                       FILE copied into DEST (new, O_DIRECT) in
-//                                       1 MiB pwrites, as a worker fills a cache
-//                                       file: from a buffer filled by pread, or
-//                                       straight from FILE mapped (no copy in
-//                                       this process), or by pread with the next
-//                                       chunk asked for (POSIX_FADV_WILLNEED)
-//                                       before each write, as the worker does.
-//                                       The limit of a worker's copy.
+//   cfs-bench-read copy FILE DEST pread|willneed|direct CHUNK_KIB [MAX_MIB]
+//                                       FILE (its first MAX_MIB MiB) copied into
+//                                       DEST (new, O_DIRECT) in CHUNK_KIB pwrites,
+//                                       as a worker fills a cache file: from a
+//                                       buffer filled by pread through the page
+//                                       cache, the same with the next chunk asked
+//                                       for (POSIX_FADV_WILLNEED) before each
+//                                       write, or by pread with direct I/O (the
+//                                       worker's way where the filesystem takes
+//                                       it). The limit of a worker's copy.
 // Exit status 1 on any read error (named on stderr): a benchmark that hit an error
 // measured nothing.
 #include <fcntl.h>
 #include <ftw.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -134,43 +135,29 @@ int tree(const char* dir) {
     return 0;
 }
 
-enum class CopyFrom { pread, mmap, willneed };
+enum class CopyFrom { pread, willneed, direct };
 
-int copy(const char* path, const char* dest, CopyFrom how) {
-    const bool mapped = how == CopyFrom::mmap;
-    constexpr std::size_t kChunk = 1 << 20;
-    const int in = ::open(path, O_RDONLY | O_CLOEXEC);
+int copy(const char* path, const char* dest, CopyFrom how, std::size_t chunk, std::size_t max_bytes) {
+    const int in = ::open(path, O_RDONLY | O_CLOEXEC | (how == CopyFrom::direct ? O_DIRECT : 0));
     if (in < 0) die("opening", path);
     struct stat st {};
     if (::fstat(in, &st) < 0) die("stat of", path);
-    const auto size = static_cast<std::size_t>(st.st_size);
+    const auto size = std::min(static_cast<std::size_t>(st.st_size), max_bytes);
     const int out = ::open(dest, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0600);
     if (out < 0) die("creating", dest);
     // Sized first, as cachefiles sizes a cache file: the writes then fill holes
     // instead of extending the file.
     if (::ftruncate(out, static_cast<off_t>((size + 4095) / 4096 * 4096)) < 0) die("sizing", dest);
     void* buffer = nullptr;
-    if (::posix_memalign(&buffer, 4096, kChunk) != 0) die("allocating for", dest);
+    if (::posix_memalign(&buffer, 4096, chunk) != 0) die("allocating for", dest);
     const auto t0 = Clock::now();
-    const std::byte* map = nullptr;
-    if (mapped) {
-        void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, in, 0);
-        if (m == MAP_FAILED) die("mapping", path);
-        (void)::madvise(m, size, MADV_SEQUENTIAL);
-        map = static_cast<const std::byte*>(m);
-    }
-    for (std::size_t pos = 0; pos < size; pos += kChunk) {
-        // Whole blocks, as direct I/O wants; the mapping is zero past the file's end
-        // within its last page.
-        const std::size_t n = (std::min(kChunk, size - pos) + 4095) / 4096 * 4096;
-        const void* from = map + pos;
-        if (!mapped) {
-            if (::pread(in, buffer, n, static_cast<off_t>(pos)) < 0) die("reading", path);
-            from = buffer;
-        }
-        if (how == CopyFrom::willneed && pos + kChunk < size)
-            (void)::posix_fadvise(in, static_cast<off_t>(pos + kChunk), static_cast<off_t>(kChunk), POSIX_FADV_WILLNEED);
-        if (::pwrite(out, from, n, static_cast<off_t>(pos)) != static_cast<ssize_t>(n)) die("writing", dest);
+    for (std::size_t pos = 0; pos < size; pos += chunk) {
+        // Whole blocks, as direct I/O wants; a read past the file's end is short.
+        const std::size_t n = (std::min(chunk, size - pos) + 4095) / 4096 * 4096;
+        if (::pread(in, buffer, n, static_cast<off_t>(pos)) < 0) die("reading", path);
+        if (how == CopyFrom::willneed && pos + chunk < size)
+            (void)::posix_fadvise(in, static_cast<off_t>(pos + chunk), static_cast<off_t>(chunk), POSIX_FADV_WILLNEED);
+        if (::pwrite(out, buffer, n, static_cast<off_t>(pos)) != static_cast<ssize_t>(n)) die("writing", dest);
     }
     const double s = seconds_since(t0);
     std::printf("{\"bytes\":%zu,\"seconds\":%.6f}\n", size, s);
@@ -194,13 +181,17 @@ int main(int argc, char** argv) {
         parse(argv[4], seed) && count > 0)
         return random_reads(argv[2], count, seed, max_seconds);
     if (mode == "tree" && argc == 3) return tree(argv[2]);
-    if (mode == "copy" && argc == 5) {
+    unsigned chunk_kib = 0, max_mib = 0;
+    if (mode == "copy" && (argc == 6 || (argc == 7 && parse(argv[6], max_mib) && max_mib > 0)) &&
+        parse(argv[5], chunk_kib) && chunk_kib > 0 && chunk_kib % 4 == 0) {
         const std::string_view how = argv[4];
-        if (how == "pread") return copy(argv[2], argv[3], CopyFrom::pread);
-        if (how == "mmap") return copy(argv[2], argv[3], CopyFrom::mmap);
-        if (how == "willneed") return copy(argv[2], argv[3], CopyFrom::willneed);
+        const std::size_t chunk = std::size_t{chunk_kib} << 10;
+        const std::size_t max_bytes = max_mib > 0 ? std::size_t{max_mib} << 20 : SIZE_MAX;
+        if (how == "pread") return copy(argv[2], argv[3], CopyFrom::pread, chunk, max_bytes);
+        if (how == "willneed") return copy(argv[2], argv[3], CopyFrom::willneed, chunk, max_bytes);
+        if (how == "direct") return copy(argv[2], argv[3], CopyFrom::direct, chunk, max_bytes);
     }
     std::fprintf(stderr, "usage: cfs-bench-read seq FILE | rand FILE COUNT SEED [SECONDS] | tree DIR | "
-                         "copy FILE DEST pread|mmap|willneed\n");
+                         "copy FILE DEST pread|willneed|direct CHUNK_KIB [MAX_MIB]\n");
     return 2;
 }

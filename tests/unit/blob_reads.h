@@ -13,6 +13,15 @@
 
 namespace cfs::testing {
 
+// n bytes that differ from block to block (and with `seed`), so a range read from
+// the wrong place shows.
+inline std::string pattern(std::size_t n, unsigned seed = 0) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i)
+        s[i] = static_cast<char>((i * 131 + i / 4096 * 7 + seed) & 0xff);
+    return s;
+}
+
 // The bytes read at `offset`, or "ERROR <message>" with the errno in `err`.
 inline std::string read_range(worker::BlobSource& b, std::uint64_t offset, std::size_t n, int* err = nullptr) {
     std::vector<std::byte> buf(n);

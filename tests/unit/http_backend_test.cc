@@ -25,12 +25,6 @@ using cfs::testing::HttpTestServer;
 
 namespace {
 
-std::string pattern(std::size_t n) {
-    std::string s(n, '\0');
-    for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
-    return s;
-}
-
 worker::HttpOptions options_for(const HttpTestServer& server, worker::FetchPolicy policy = {}) {
     auto url = parse_blob_url(server.url());
     REQUIRE(url);
@@ -49,6 +43,7 @@ worker::FetchPolicy quick_policy(int budget_ms) {
     return p;
 }
 
+using testing::pattern;
 using testing::read_all;
 
 }  // namespace

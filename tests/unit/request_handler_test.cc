@@ -35,6 +35,7 @@
 #include <fmt/ranges.h>
 
 #include "common/log.h"
+#include "tests/unit/blob_reads.h"
 #include "tests/unit/fake_cache_file.h"
 #include "worker/local_backend.h"
 #include "worker/verifying_backend.h"
@@ -44,6 +45,7 @@ namespace {
 using namespace cfs;
 using namespace cfs::worker;
 using namespace std::string_view_literals;
+using testing::pattern;
 
 // ---------------------------------------------------------------------------------
 // Kernel messages, built byte by byte.
@@ -106,13 +108,6 @@ int make_anon_fd() {
 
 bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
 bool fd_is_closed(int fd) { return ::fcntl(fd, F_GETFD) < 0 && errno == EBADF; }
-
-std::string pattern(std::size_t n, unsigned seed = 0) {
-    std::string s(n, '\0');
-    for (std::size_t i = 0; i < n; ++i)
-        s[i] = static_cast<char>((i * 131 + i / 4096 * 7 + seed) & 0xff);
-    return s;
-}
 
 // ---------------------------------------------------------------------------------
 // Fakes. They share one event log so the order of calls across them can be checked.
@@ -863,150 +858,6 @@ TEST_CASE("worker: at most kMaxSharedObjects copies are kept unused; the next is
 }
 
 // ---------------------------------------------------------------------------------
-// LocalDirBackend on a real directory
-
-namespace {
-
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "cfs-backend-XXXXXX").string();
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    void write(const std::string& name, const std::string& data) const {
-        std::ofstream out(path / name, std::ios::binary);
-        out.write(data.data(), static_cast<std::streamsize>(data.size()));
-        REQUIRE(out.good());
-    }
-    [[nodiscard]] unique_fd open() const {
-        const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        REQUIRE(fd >= 0);
-        return unique_fd(fd);
-    }
-};
-
-bool have_openat2() {
-    open_how how{};
-    how.flags = O_RDONLY | O_CLOEXEC;
-    const long fd = ::syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof how);
-    if (fd >= 0) ::close(static_cast<int>(fd));
-    return fd >= 0 || errno != ENOSYS;
-}
-
-int open_errno(LocalDirBackend& backend, std::string_view name) {
-    auto r = backend.open(name);
-    if (r.ok()) return 0;
-    return r.error().errnum;
-}
-
-}  // namespace
-
-TEST_CASE("LocalDirBackend: opens a regular file and reads ranges") {
-    if (!have_openat2()) {
-        MESSAGE("openat2 unavailable; skipped");
-        return;
-    }
-    TempDir dir;
-    const std::string data = pattern(10000);
-    dir.write("blob", data);
-    LocalDirBackend backend(dir.open());
-    auto blob = backend.open("blob");
-    REQUIRE_MESSAGE(blob.ok(), blob.error().message());
-    CHECK((*blob)->size() == 10000);
-
-    std::vector<std::byte> buf(4096);
-    auto n = (*blob)->read_at(buf, 0);
-    REQUIRE(n.ok());
-    CHECK(*n == 4096);
-    CHECK(std::memcmp(buf.data(), data.data(), 4096) == 0);
-
-    n = (*blob)->read_at(buf, 8192);
-    REQUIRE(n.ok());
-    CHECK(*n == 10000 - 8192);
-    CHECK(std::memcmp(buf.data(), data.data() + 8192, 10000 - 8192) == 0);
-
-    n = (*blob)->read_at(buf, 10000);
-    REQUIRE(n.ok());
-    CHECK(*n == 0);
-    n = (*blob)->read_at(buf, 1 << 30);
-    REQUIRE(n.ok());
-    CHECK(*n == 0);
-}
-
-TEST_CASE("LocalDirBackend: a symlink inside the directory is followed") {
-    if (!have_openat2()) return;
-    TempDir dir;
-    dir.write("real", "abc");
-    std::filesystem::create_symlink("real", dir.path / "alias");
-    LocalDirBackend backend(dir.open());
-    auto blob = backend.open("alias");
-    REQUIRE_MESSAGE(blob.ok(), blob.error().message());
-    CHECK((*blob)->size() == 3);
-}
-
-TEST_CASE("LocalDirBackend: refusals carry the errno for copen") {
-    if (!have_openat2()) {
-        MESSAGE("openat2 unavailable; skipped");
-        return;
-    }
-    TempDir dir;
-    dir.write("blob", "abc");
-    std::filesystem::create_directory(dir.path / "subdir");
-    std::filesystem::create_symlink("/etc/passwd", dir.path / "escape-abs");
-    std::filesystem::create_symlink("../" + dir.path.filename().string() + "/blob", dir.path / "escape-rel");
-    std::filesystem::create_symlink("/proc/self/fd/0", dir.path / "magic");
-    LocalDirBackend backend(dir.open());
-
-    CHECK(open_errno(backend, "missing") == ENOENT);
-    CHECK(open_errno(backend, "subdir") == EINVAL);
-    CHECK(open_errno(backend, "escape-abs") == EXDEV);
-    CHECK(open_errno(backend, "escape-rel") == EXDEV);
-    CHECK(open_errno(backend, "magic") == EXDEV);
-    CHECK(open_errno(backend, "..") == EINVAL);
-    CHECK(open_errno(backend, ".") == EINVAL);
-    CHECK(open_errno(backend, "../blob") == EINVAL);
-    CHECK(open_errno(backend, "subdir/../blob") == EINVAL);
-    CHECK(open_errno(backend, "") == EINVAL);
-    CHECK(open_errno(backend, std::string(256, 'x')) == ENAMETOOLONG);
-    CHECK(open_errno(backend, "blob") == 0);
-}
-
-// A FIFO in the blob directory named by a mount's fsid= must not block the worker in
-// open() (every request it should answer would stall): EINVAL at once.
-TEST_CASE("LocalDirBackend: a FIFO in the blob directory fails at once, without blocking") {
-    if (!have_openat2()) return;
-    TempDir dir;
-    REQUIRE(::mkfifo((dir.path / "fifo").c_str(), 0600) == 0);
-    unique_fd dir_fd = dir.open();
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        LocalDirBackend backend(std::move(dir_fd));
-        auto r = backend.open("fifo");
-        ::_exit(r.ok() ? 1 : (r.error().errnum == EINVAL ? 0 : 2));
-    }
-    int status = 0;
-    pid_t done = 0;
-    for (int i = 0; i < 300 && done == 0; ++i) {
-        done = ::waitpid(child, &status, WNOHANG);
-        if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (done == 0) {
-        ::kill(child, SIGKILL);
-        ::waitpid(child, &status, 0);
-        FAIL_CHECK("open() of a FIFO blob still blocked after 3 s");
-        return;
-    }
-    REQUIRE(WIFEXITED(status));
-    CHECK_MESSAGE(WEXITSTATUS(status) == 0, "open() of a FIFO did not fail with EINVAL");
-}
-
-// ---------------------------------------------------------------------------------
 // Read-ahead (worker/read_ahead.h), through the handler.
 
 namespace {
@@ -1057,30 +908,32 @@ TEST_CASE("worker read-ahead: the READ is completed after its own range and befo
 
 TEST_CASE("worker read-ahead: the next chunk is asked of the blob before the chunk in hand is written") {
     Fixture f;
-    constexpr std::uint64_t MiB = 1 << 20;
-    RequestHandler handler{f.kernel, f.backend, f.link, 4 * MiB};
-    const std::string blob = pattern(4 * MiB, 6);
+    constexpr std::uint64_t C = kCopyChunkSize;
+    constexpr std::uint64_t K128 = 128 * 1024;
+    RequestHandler handler{f.kernel, f.backend, f.link, 4 * C};
+    const std::string blob = pattern(4 * C, 6);
     f.backend.blobs["img"] = blob;
     const int fd = f.anon_fd();
     REQUIRE(handler.handle(open_msg(1, 6, "img", fd).span()).ok());
     f.backend.trace.clear();
-    // A READ of 2.5 MiB: three chunks, each of the last two hinted before it is read
-    // (and so before the chunk in hand is written); then its read-ahead (128 KiB: no
-    // data was behind it), planned with its first chunk hinted at once.
-    REQUIRE(handler.handle(read_msg(40, 6, 0, 2 * MiB + MiB / 2).span()).ok());
+    // A READ of 2.5 chunks: three chunks, each of the last two hinted before it is
+    // read (and so before the chunk in hand is written); then its read-ahead (128 KiB:
+    // no data was behind it), planned with its first chunk hinted at once.
+    REQUIRE(handler.handle(read_msg(40, 6, 0, 2 * C + C / 2).span()).ok());
     const auto trace = [&f] { return fmt::format("{}", fmt::join(f.backend.trace, ", ")); };
-    CHECK(trace() == "read 0+1048576, need 1048576+1048576, read 1048576+1048576, need 2097152+524288, "
-                     "read 2097152+524288, need 2621440+131072");
+    CHECK(trace() == fmt::format("read 0+{0}, need {0}+{0}, read {0}+{0}, need {1}+{2}, read {1}+{2}, need {3}+{4}", C,
+                                 2 * C, C / 2, 2 * C + C / 2, K128));
     f.backend.trace.clear();
     drain_ahead(handler);
-    CHECK(trace() == "read 2621440+131072");
-    // The next READ follows on: its read-ahead runs to the blob's end, 1.25 MiB in two
-    // chunks, the second hinted before the first is written.
+    CHECK(trace() == fmt::format("read {}+{}", 2 * C + C / 2, K128));
+    // The next READ follows on: its read-ahead runs to the blob's end, a chunk and a
+    // part, the second hinted before the first is written.
     f.backend.trace.clear();
-    REQUIRE(handler.handle(read_msg(41, 6, 2752512, 131072).span()).ok());
+    const std::uint64_t next = 2 * C + C / 2 + K128;
+    REQUIRE(handler.handle(read_msg(41, 6, next, K128).span()).ok());
     drain_ahead(handler);
-    CHECK(trace() == "read 2752512+131072, need 2883584+1048576, read 2883584+1048576, need 3932160+262144, "
-                     "read 3932160+262144");
+    CHECK(trace() == fmt::format("read {0}+{1}, need {2}+{3}, read {2}+{3}, need {4}+{5}, read {4}+{5}", next, K128,
+                                 next + K128, C, next + K128 + C, 4 * C - (next + K128 + C)));
     check_contiguous(f.kernel.writes, 0, blob);
 }
 

@@ -475,6 +475,23 @@ TEST_CASE("sandbox: fadvise64 POSIX_FADV_WILLNEED on a blob is allowed; any othe
     check_killed(dir, "fadvise64 DONTNEED", [] { return ::syscall(SYS_fadvise64, 0, 0, 0, POSIX_FADV_DONTNEED); });
 }
 
+TEST_CASE("sandbox: a blob opened O_DIRECT and asked statx (AT_EMPTY_PATH) for its direct I/O alignment; "
+          "statx of a path is killed with SIGSYS") {
+    if (!have_root()) return;
+    BlobDir dir;
+    const Outcome out = run_call(dir, "statx DIOALIGN", [] {
+        const long fd = openat2_at(AT_FDCWD, "/blobs/blob", O_RDONLY | O_CLOEXEC | O_DIRECT);
+        if (fd < 0) return fd;
+        struct statx stx {};
+        return ::syscall(SYS_statx, static_cast<int>(fd), "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx);
+    });
+    INFO("child ", describe_status(out.status), ", report:\n", out.report);
+    REQUIRE(WIFEXITED(out.status));
+    CHECK(out.report.find("calling statx DIOALIGN\nreturned 0 errno 0\n") != std::string::npos);
+    struct statx stx {};
+    check_killed(dir, "statx of a path", [&] { return ::syscall(SYS_statx, AT_FDCWD, "/", 0, STATX_BASIC_STATS, &stx); });
+}
+
 TEST_CASE("sandbox: lseek other than SEEK_DATA or SEEK_HOLE is killed with SIGSYS") {
     if (!have_root()) return;
     BlobDir dir;
