@@ -228,7 +228,7 @@ Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
     if (!whole)
         ++counters_.reads_short;
     else if (!own.empty() && object->blob)
-        plan_stream(r.object_id, read_ahead_.plan_ahead(read_ahead_.widen(r.offset, r.length), object->blob->size(), cache), r);
+        plan_stream(*object, read_ahead_.plan_ahead(read_ahead_.widen(r.offset, r.length), object->blob->size(), cache), r);
     reach(FaultPoint::read_before_complete);
     // Completed even when data is missing: the kernel then finds the hole and fails
     // the reader's read() at once, instead of leaving it waiting on us.
@@ -272,15 +272,15 @@ Status RequestHandler::handle_malformed(std::span<const std::byte> message, cons
     return {};
 }
 
-void RequestHandler::plan_stream(std::uint32_t object_id, ByteRange ahead, const kmsg::ReadRequest& request) {
+void RequestHandler::plan_stream(Object& object, ByteRange ahead, const kmsg::ReadRequest& request) {
     if (ahead.empty()) return;
     // Its first chunk is read while the READ is completed and the next request waits.
-    if (auto it = objects_.find(object_id); it != objects_.end() && it->second.blob)
-        it->second.blob->will_need(ahead.begin, std::min<std::uint64_t>(kCopyChunkSize, ahead.end - ahead.begin));
+    object.blob->will_need(ahead.begin, std::min<std::uint64_t>(kCopyChunkSize, ahead.end - ahead.begin));
     // The newest READ of an object says best where its reader is.
-    std::erase_if(streams_, [object_id](const AheadStream& s) { return s.object_id == object_id; });
+    const std::uint32_t id = request.object_id;
+    std::erase_if(streams_, [id](const AheadStream& s) { return s.object_id == id; });
     if (streams_.size() >= kMaxStreams) streams_.pop_front();
-    streams_.push_back({object_id, ahead, request});
+    streams_.push_back({id, ahead, request});
 }
 
 void RequestHandler::write_ahead_step() {

@@ -113,7 +113,7 @@ private:
     bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead,
                     std::uint64_t next_end = 0);
     void drop_object(std::uint32_t object_id);
-    void plan_stream(std::uint32_t object_id, ByteRange ahead, const kmsg::ReadRequest& request);
+    void plan_stream(Object& object, ByteRange ahead, const kmsg::ReadRequest& request);
     void reply_copen(std::uint32_t msg_id, std::int64_t size_or_negative_errno);
 
     KernelIo& kernel_;
