@@ -268,8 +268,19 @@ void Supervisor::sigkill(WorkerSlot& slot) {
 }
 
 void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
-    if (!slot.running()) return;
+    // Killed once already: its exit is on its way, and one line said why.
+    if (!slot.running() || slot.killed_by_us) return;
     const bool violation = why.starts_with("protocol violation");
+    // A worker that died (killed from outside, crashed) fails every send to it until
+    // its pidfd is read: that is its own death, reaped and judged as it happened (a
+    // SIGKILL from outside counts no failure), not a kill of ours.
+    if (has_exited(slot.pidfd.get())) {
+        log::write(violation ? log::Level::error : log::Level::info,
+                   fmt::format("worker {} (pid {}): {}; it has exited already", slot.id, slot.pid, why),
+                   log::Fields{.worker_pid = slot.pid, .message_id = violation ? ids::kProtocolViolation : ""});
+        drop_socket(slot);
+        return;
+    }
     log::error(log::Fields{.worker_pid = slot.pid, .message_id = violation ? ids::kProtocolViolation : ""},
                "worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
     slot.killed_by_us = true;

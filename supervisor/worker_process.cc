@@ -103,6 +103,11 @@ Result<SpawnedWorker> spawn_worker(int executable_fd, std::string_view user) {
     return SpawnedWorker{pid, std::move(pidfd), std::move(ours)};
 }
 
+bool has_exited(int pidfd) {
+    siginfo_t info{};
+    return ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0;
+}
+
 std::string describe_exit(int code, int status) {
     switch (code) {
         case CLD_EXITED: return fmt::format("exited with status {}", status);

@@ -28,6 +28,10 @@ struct SpawnedWorker {
 // `user`: config workers.user, resolved at each start (supervisor/worker_user.h).
 [[nodiscard]] Result<SpawnedWorker> spawn_worker(int executable_fd, std::string_view user);
 
+// Whether the process behind `pidfd` has exited, without reaping it (its pidfd
+// stays readable, and waitid() still reports how it ended).
+[[nodiscard]] bool has_exited(int pidfd);
+
 // Human-readable exit reason from a waitid() result: "exited with status 1",
 // "killed by signal 9 (Killed)".
 [[nodiscard]] std::string describe_exit(int code, int status);
