@@ -220,7 +220,7 @@ TEST_CASE("LocalDirBackend: a blob is read with direct I/O where its filesystem 
         return;
     }
     // Not a whole number of blocks: the last one is read short.
-    const std::string data = pattern(5 * 4096 * 64 + 1234);
+    const std::string data = pattern(5 * 1024 * 1024 + 1234);
     dir.write("blob", data);
     LocalDirBackend backend(dir.open());
     auto opened = backend.open("blob");
@@ -230,7 +230,7 @@ TEST_CASE("LocalDirBackend: a blob is read with direct I/O where its filesystem 
 
     // An aligned buffer, as the worker's; then one offset by a byte.
     constexpr std::size_t kBuffer = 1 << 20;
-    std::unique_ptr<std::byte, FreeBytes> aligned(static_cast<std::byte*>(std::aligned_alloc(4096, kBuffer + 4096)));
+    std::unique_ptr<std::byte, FreeBytes> aligned(static_cast<std::byte*>(std::aligned_alloc(4096, 4 * kBuffer)));
     REQUIRE(aligned);
     struct Case {
         std::uint64_t offset;
@@ -244,6 +244,7 @@ TEST_CASE("LocalDirBackend: a blob is read with direct I/O where its filesystem 
         {4095, 2, 0},                        // across a block boundary
         {8192, 4096 + 17, 0},                // blocks, then a piece
         {8192, 3 * 4096, 1},                 // an unaligned buffer
+        {3 * 4096 + 5, 3 * kBuffer + 99, 7},  // a large one: through the bounce buffer, a MiB at a time
         {data.size() - 5000, 8192, 0},       // across the end: short
         {data.size() / 4096 * 4096, 4096, 0},  // the last, partial block
         {data.size() - 1, 4096, 3},
