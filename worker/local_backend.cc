@@ -58,8 +58,8 @@ namespace {
 // the page cache would only be a second copy. So a blob is read with direct I/O
 // where its filesystem takes it: in the VM this made the copy into a cache file 4.3
 // times as fast as through the page cache (bench/, copy_direct against
-// copy_willneed, both in 4 MiB pieces), and the
-// kernel's read-ahead is not needed, the worker's own is (worker/read_ahead.h).
+// copy_willneed, both in 4 MiB pieces). The kernel's read-ahead of the blob is not
+// missed: the worker's own writes ahead (worker/read_ahead.h).
 class LocalBlob final : public BlobSource {
 public:
     // `bounce`: for direct reads (null when not `direct`).
