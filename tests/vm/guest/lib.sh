@@ -227,6 +227,23 @@ check_kernel() {
     grep -qw ext4 /proc/filesystems || fail "ext4 is not in /proc/filesystems"
 }
 
+# check_blob_direct NAME: some worker has blob NAME open, and every fd it has on it
+# was opened O_DIRECT (worker/local_backend.cc: a blob on a filesystem that takes
+# direct I/O, as ext4 does, is read without the page cache).
+check_blob_direct() {
+    _seen=0
+    for _p in $(worker_pids); do
+        for _fd in /proc/$_p/fd/*; do
+            case "$(readlink "$_fd" 2>/dev/null)" in */"$1") ;; *) continue ;; esac
+            _flags=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$_p/fdinfo/${_fd##*/}")
+            [ $((_flags & 040000)) -ne 0 ] || fail "worker $_p has blob $1 open without O_DIRECT (flags $_flags)"
+            _seen=$((_seen + 1))
+        done
+    done
+    [ "$_seen" -gt 0 ] || fail "no worker has blob $1 open"
+    log "blob $1: $_seen fd(s) in the workers, all O_DIRECT"
+}
+
 # Number of open fds of a process.
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 

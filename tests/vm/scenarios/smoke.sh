@@ -16,6 +16,8 @@ echo "CFS-INFO: cold read + sha256 of the 64 MiB file through the daemon: $(elap
 [ "$got" = "$want" ] || fail "$big: sha256 $got, expected $want"
 step "verify img_a"
 check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
+step "the worker reads the blob with direct I/O"
+check_blob_direct img_a
 require_alive
 step "umount img_a"
 umount_bounded /mnt/a
