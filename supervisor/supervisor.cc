@@ -1,12 +1,12 @@
 #include "supervisor/supervisor.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -263,8 +263,20 @@ void Supervisor::sigkill(WorkerSlot& slot) {
     // Nothing more is read from it: a socket at EOF or with junk queued would
     // otherwise wake us again and again until the pidfd reports the exit, which then
     // reaps and replaces it.
-    ::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0);
+    if (::syscall(SYS_pidfd_send_signal, slot.pidfd.get(), SIGKILL, nullptr, 0) < 0 && errno != ESRCH)
+        // EPERM: no CAP_KILL (units/cfsupervisor.service grants it); the worker runs
+        // on, and whatever waits for it waits.
+        log::error(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}): {}", slot.id, slot.pid,
+                   sys_error("sending SIGKILL").message());
     drop_socket(slot);
+}
+
+bool Supervisor::exited_or_exiting(const WorkerSlot& slot) const {
+    if (has_exited(slot.pidfd.get())) return true;
+    // Its socket closed by its side: most likely the files of a worker on its way out.
+    pollfd sock{slot.socket.get(), POLLIN, 0};
+    const bool peer_closed = slot.socket && ::poll(&sock, 1, 0) == 1 && (sock.revents & POLLHUP) != 0;
+    return peer_closed && exits_within(slot.pidfd.get(), kExitGraceMs);
 }
 
 void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
@@ -274,7 +286,7 @@ void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
     // A worker that died (killed from outside, crashed) fails every send to it until
     // its pidfd is read: that is its own death, reaped and judged as it happened (a
     // SIGKILL from outside counts no failure), not a kill of ours.
-    if (has_exited(slot.pidfd.get())) {
+    if (exited_or_exiting(slot)) {
         log::write(violation ? log::Level::error : log::Level::info,
                    fmt::format("worker {} (pid {}): {}; it has exited already", slot.id, slot.pid, why),
                    log::Fields{.worker_pid = slot.pid, .message_id = violation ? ids::kProtocolViolation : ""});
@@ -568,11 +580,16 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
         if (closed) {
             // A worker closes its end by exiting (its files close a moment before
             // its pidfd says so), and on_worker_exit reports the death. One that
-            // closed it and lives on cannot be served: the SIGKILL covers both. The
-            // socket leaves epoll either way: at EOF it would stay readable forever.
-            log::debug(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}) closed its connection; making sure it is gone",
-                       slot.id, slot.pid);
-            sigkill(slot);
+            // closed it and lives on cannot be served, and is killed as one that
+            // misbehaves. The socket leaves epoll either way: at EOF it would stay
+            // readable forever.
+            if (exited_or_exiting(slot)) {
+                log::debug(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}) closed its connection and exited",
+                           slot.id, slot.pid);
+                drop_socket(slot);
+            } else {
+                kill_worker(slot, "closed its connection to the supervisor and lives on");
+            }
             return;
         }
         auto handled = dispatch_worker_message(state_, slot, std::span(buffer).first(received->size),

@@ -61,6 +61,10 @@ private:
     void kill_worker(WorkerSlot& slot, std::string_view why);
     // SIGKILL through the pidfd; reads nothing more from it (drop_socket).
     void sigkill(WorkerSlot& slot);
+    // Whether the worker has exited, or is exiting: its side of the socket is closed
+    // and its pidfd says so within kExitGraceMs.
+    [[nodiscard]] bool exited_or_exiting(const WorkerSlot& slot) const;
+    static constexpr int kExitGraceMs = 100;
     void drop_socket(WorkerSlot& slot);
     void reap(WorkerSlot& slot);
     void schedule_restart(WorkerSlot& slot);

@@ -807,11 +807,12 @@ TEST_CASE("sandbox: entered with only the capabilities units/cfsupervisor.servic
     BlobDir dir;
     SandboxedChild c;
     c.before = [] {
-        // CapabilityBoundingSet=CAP_SYS_ADMIN CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_DAC_READ_SEARCH
-        const cap_value_t kept[] = {CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_DAC_READ_SEARCH};
+        // CapabilityBoundingSet=CAP_SYS_ADMIN CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_DAC_READ_SEARCH CAP_KILL
+        const cap_value_t kept[] = {CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_DAC_READ_SEARCH, CAP_KILL};
+        constexpr int kKept = sizeof kept / sizeof kept[0];
         cap_t caps = cap_init();
-        if (caps == nullptr || cap_set_flag(caps, CAP_PERMITTED, 5, kept, CAP_SET) < 0 ||
-            cap_set_flag(caps, CAP_EFFECTIVE, 5, kept, CAP_SET) < 0 || cap_set_proc(caps) < 0)
+        if (caps == nullptr || cap_set_flag(caps, CAP_PERMITTED, kKept, kept, CAP_SET) < 0 ||
+            cap_set_flag(caps, CAP_EFFECTIVE, kKept, kept, CAP_SET) < 0 || cap_set_proc(caps) < 0)
             ::_exit(kSandboxFailed);
         cap_free(caps);
     };

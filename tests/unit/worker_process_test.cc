@@ -11,6 +11,7 @@
 #include "supervisor/worker_process.h"
 
 using cfs::unique_fd;
+using cfs::supervisor::exits_within;
 using cfs::supervisor::has_exited;
 
 namespace {
@@ -20,12 +21,16 @@ struct Child {
     unique_fd pidfd;
 };
 
-Child start(bool exit_at_once) {
+// A child that exits with status 3 after `exit_after_ms` (< 0: never).
+Child start(int exit_after_ms) {
     Child c;
     c.pid = ::fork();
     REQUIRE(c.pid >= 0);
     if (c.pid == 0) {
-        if (exit_at_once) ::_exit(3);
+        if (exit_after_ms >= 0) {
+            ::usleep(static_cast<useconds_t>(exit_after_ms) * 1000);
+            ::_exit(3);
+        }
         for (;;) ::pause();
     }
     c.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, c.pid, 0)));
@@ -41,7 +46,7 @@ bool readable_within(int fd, int ms) {
 }  // namespace
 
 TEST_CASE("has_exited: false while the process runs, true once it has exited, and it stays unreaped") {
-    Child running = start(false);
+    Child running = start(-1);
     CHECK_FALSE(has_exited(running.pidfd.get()));
     REQUIRE(::kill(running.pid, SIGKILL) == 0);
     REQUIRE(readable_within(running.pidfd.get(), 5000));
@@ -53,10 +58,24 @@ TEST_CASE("has_exited: false while the process runs, true once it has exited, an
     CHECK(info.si_code == CLD_KILLED);
     CHECK(info.si_status == SIGKILL);
 
-    Child exited = start(true);
+    Child exited = start(0);
     REQUIRE(readable_within(exited.pidfd.get(), 5000));
     CHECK(has_exited(exited.pidfd.get()));
     REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(exited.pidfd.get()), &info, WEXITED) == 0);
     CHECK(info.si_code == CLD_EXITED);
     CHECK(info.si_status == 3);
+}
+
+TEST_CASE("exits_within: waits for a process on its way out, and no longer than it is told for one that lives on") {
+    Child leaving = start(50);
+    CHECK(exits_within(leaving.pidfd.get(), 5000));
+    siginfo_t info{};
+    REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(leaving.pidfd.get()), &info, WEXITED) == 0);
+    CHECK(info.si_status == 3);
+
+    Child staying = start(-1);
+    CHECK_FALSE(exits_within(staying.pidfd.get(), 20));
+    REQUIRE(::kill(staying.pid, SIGKILL) == 0);
+    CHECK(exits_within(staying.pidfd.get(), 5000));
+    REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(staying.pidfd.get()), &info, WEXITED) == 0);
 }
