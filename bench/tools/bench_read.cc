@@ -154,7 +154,13 @@ int copy(const char* path, const char* dest, CopyFrom how, std::size_t chunk, st
     for (std::size_t pos = 0; pos < size; pos += chunk) {
         // Whole blocks, as direct I/O wants; a read past the file's end is short.
         const std::size_t n = (std::min(chunk, size - pos) + 4095) / 4096 * 4096;
-        if (::pread(in, buffer, n, static_cast<off_t>(pos)) < 0) die("reading", path);
+        // Short only at the file's end (direct I/O reads whole blocks up to it).
+        const ssize_t got = ::pread(in, buffer, n, static_cast<off_t>(pos));
+        if (got < 0) die("reading", path);
+        if (static_cast<std::size_t>(got) < std::min(n, size - pos)) {
+            errno = EIO;
+            die("short read of", path);
+        }
         if (how == CopyFrom::willneed && pos + chunk < size)
             (void)::posix_fadvise(in, static_cast<off_t>(pos + chunk), static_cast<off_t>(chunk), POSIX_FADV_WILLNEED);
         if (::pwrite(out, buffer, n, static_cast<off_t>(pos)) != static_cast<ssize_t>(n)) die("writing", dest);
