@@ -17,7 +17,7 @@ CFS_FAULT_FILE=/tmp/fault
 SCRIPT=$CFS_BLOBS/hostile.script
 # One spare slot per attack that ends its worker, so no slot reaches three failures
 # in a row (a crash loop, with growing restart delays).
-CFS_SPARES=7
+CFS_SPARES=8
 
 step "start the supervisor: 1 serving worker, $CFS_SPARES spares"
 start_supervisor 1
@@ -163,6 +163,12 @@ attack kill-supervisor <<'EOF'
 syscall kill-supervisor => dies
 EOF
 ended_by 'killed by signal 31'
+
+step "closing its connection to the supervisor and living on"
+attack close-socket <<'EOF'
+close-socket-and-hang => dies
+EOF
+ended_by 'closed its connection to the supervisor and lives on; killing it'
 
 step "the cache files are as before, and the images read correctly from them"
 cache_snapshot /tmp/cache.after

@@ -155,6 +155,11 @@ std::optional<Outcome> attack(const HostileTarget& t, std::string_view verb, std
         g_ignore_pause = true;
         return Outcome{"ok"};
     }
+    if (verb == "close-socket-and-hang") {
+        // The supervisor finds its connection closed while this worker lives on.
+        ::close(t.supervisor_socket);
+        for (;;) (void)::poll(nullptr, 0, -1);
+    }
     if (verb == "syscall") {
         if (arg == "socket") return from_result(::socket(AF_INET, SOCK_STREAM, 0));
         if (arg == "kill-supervisor") return from_result(::kill(t.supervisor, SIGKILL));

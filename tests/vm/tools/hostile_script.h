@@ -24,6 +24,8 @@
 //                             fchdir-blobs, mount, setuid, unshare-user
 //   ignore-pause              from now on, answer the supervisor's Pause by hanging
 //                             instead of with Paused (hostile_ignores_pause)
+//   close-socket-and-hang     close the socket to the supervisor, then hang (never
+//                             exit)
 //
 // The line "serve" is implied at the end: a worker the script did not end goes on
 // serving, as a compromised worker keeping its cover would.
