@@ -2,6 +2,7 @@
 // registry's record of who holds which copy (supervisor/object_registry.h), with the
 // dispatch handlers that feed them, on real socketpairs.
 #include "tests/unit/test_fds.h"
+#include "tests/unit/worker_sockets.h"
 #include "supervisor/spare_objects.h"
 
 #include <doctest/doctest.h>
@@ -32,31 +33,16 @@ using namespace cfs;
 using namespace cfs::supervisor;
 
 using cfs::testing::make_memfd;
+using cfs::testing::Received;
 using cfs::testing::same_file;
-
-struct Received {
-    wire::Message message;
-    std::vector<unique_fd> fds;
-};
 
 // Slot 0 serves; the others are paused (Ready). The test holds each worker's end.
 struct Fixture {
     SupervisorState state;
     std::vector<unique_fd> worker_ends;
 
-    explicit Fixture(unsigned n = 3) {
-        state.workers.resize(n);
-        for (unsigned i = 0; i < n; ++i) {
-            int sv[2];
-            REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
-            auto& w = state.workers[i];
-            w.id = i;
-            w.pid = 200000 + static_cast<pid_t>(i);
-            w.state = WorkerState::starting;
-            w.socket = unique_fd(sv[0]);
-            worker_ends.emplace_back(sv[1]);
-            REQUIRE(dispatch(i, wire::Ready{}).ok());
-        }
+    explicit Fixture(unsigned n = 3) : worker_ends(testing::add_worker_slots(state, n, 200000)) {
+        for (unsigned i = 0; i < n; ++i) REQUIRE(dispatch(i, wire::Ready{}).ok());
         state.workers[0].state = WorkerState::serving;
         state.is_cache_anon_fd = [](int) { return true; };
         state.socket_has_room = send_queue_has_room;
@@ -68,17 +54,7 @@ struct Fixture {
         return dispatch_worker_message(state, worker(from), wire::encode(m), std::move(fds));
     }
 
-    std::optional<Received> received(unsigned i) {
-        std::array<std::byte, wire::kMaxMessageSize> buffer{};
-        auto r = receive_message(worker_ends.at(i).get(), buffer, kMaxFdsPerMessage);
-        if (!r) {
-            REQUIRE_MESSAGE(r.error().errnum == EAGAIN, r.error().message());
-            return std::nullopt;
-        }
-        auto m = wire::decode(std::span(buffer).first(r->size), r->fds.size());
-        REQUIRE_MESSAGE(m.ok(), m.error().message());
-        return Received{std::move(*m), std::move(r->fds)};
-    }
+    std::optional<Received> received(unsigned i) { return testing::receive_sent(worker_ends.at(i).get()); }
 
     // Worker `from` opens object `id` (and copens it unless told not to); returns the
     // fd the test kept of it.

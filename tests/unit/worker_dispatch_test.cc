@@ -1,4 +1,5 @@
 #include "tests/unit/test_fds.h"
+#include "tests/unit/worker_sockets.h"
 #include "supervisor/worker_dispatch.h"
 
 #include <doctest/doctest.h>
@@ -33,14 +34,10 @@ using namespace cfs::supervisor;
 using std::chrono::milliseconds;
 
 using cfs::testing::make_memfd;
+using cfs::testing::Received;
 using cfs::testing::same_file;
 
 bool fd_is_closed(int fd) { return ::fcntl(fd, F_GETFD) < 0 && errno == EBADF; }
-
-struct Received {
-    wire::Message message;
-    std::vector<unique_fd> fds;
-};
 
 // A supervisor state with `n` worker slots; the test holds the worker end of each
 // slot's socketpair (non-blocking, so "nothing was sent" is EAGAIN).
@@ -50,17 +47,7 @@ struct Fixture {
     bool anon_answer = true;
     std::vector<int> anon_asked;
 
-    explicit Fixture(unsigned n = 3) {
-        state.workers.resize(n);
-        for (unsigned i = 0; i < n; ++i) {
-            int sv[2];
-            REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) == 0);
-            state.workers[i].id = i;
-            state.workers[i].pid = 100000 + static_cast<pid_t>(i);
-            state.workers[i].state = WorkerState::starting;
-            state.workers[i].socket = unique_fd(sv[0]);
-            worker_ends.emplace_back(sv[1]);
-        }
+    explicit Fixture(unsigned n = 3) : worker_ends(testing::add_worker_slots(state, n, 100000)) {
         state.is_cache_anon_fd = [this](int fd) {
             anon_asked.push_back(fd);
             return anon_answer;
@@ -77,18 +64,7 @@ struct Fixture {
     Status ready(unsigned from) { return dispatch(from, wire::Ready{}); }
 
     // What the supervisor sent to worker `i`, or nothing.
-    std::optional<Received> received(unsigned i) {
-        std::array<std::byte, wire::kMaxMessageSize> buffer{};
-        auto r = receive_message(worker_ends.at(i).get(), buffer, kMaxFdsPerMessage);
-        if (!r) {
-            REQUIRE_MESSAGE(r.error().errnum == EAGAIN, r.error().message());
-            return std::nullopt;
-        }
-        REQUIRE(r->size > 0);
-        auto m = wire::decode(std::span(buffer).first(r->size), r->fds.size());
-        REQUIRE_MESSAGE(m.ok(), m.error().message());
-        return Received{std::move(*m), std::move(r->fds)};
-    }
+    std::optional<Received> received(unsigned i) { return testing::receive_sent(worker_ends.at(i).get()); }
 
     // Registers `id` as opened by worker `from`; returns the fd the test kept.
     unique_fd open_object(unsigned from, std::uint32_t id, const std::string& blob = "img") {
