@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -15,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "common/blob_name.h"
+#include "worker/aligned_bytes.h"
 
 namespace cfs::worker {
 namespace {
@@ -28,10 +28,6 @@ constexpr std::size_t kDirectAlign = 4096;
 // one per block.
 constexpr std::size_t kMaxBounce = std::size_t{1} << 20;
 
-struct FreeAligned {
-    void operator()(std::byte* p) const { std::free(p); }
-};
-
 }  // namespace
 
 // Allocated at its first use, at the size that use wants (whole blocks, at most
@@ -40,7 +36,7 @@ class DirectBounce {
 public:
     [[nodiscard]] Result<std::span<std::byte>> at_least(std::size_t bytes) {
         if (bytes > size_) {
-            buffer_.reset(static_cast<std::byte*>(std::aligned_alloc(kDirectAlign, bytes)));
+            buffer_ = allocate_aligned(kDirectAlign, bytes);
             size_ = buffer_ ? bytes : 0;
             if (!buffer_) return sys_error(ENOMEM, "allocating a buffer for direct reads");
         }
@@ -48,7 +44,7 @@ public:
     }
 
 private:
-    std::unique_ptr<std::byte, FreeAligned> buffer_;
+    AlignedBytes buffer_;
     std::size_t size_ = 0;
 };
 
@@ -105,8 +101,9 @@ private:
             return read_some(into.first(into.size() / kDirectAlign * kDirectAlign), offset);
         const std::uint64_t block = offset / kDirectAlign * kDirectAlign;
         const std::size_t skip = static_cast<std::size_t>(offset - block);
-        const std::size_t span = std::min(kMaxBounce, (skip + into.size() + kDirectAlign - 1) / kDirectAlign * kDirectAlign);
-        auto bounce = bounce_->at_least(span);
+        const std::size_t blocks =
+            std::min(kMaxBounce, (skip + into.size() + kDirectAlign - 1) / kDirectAlign * kDirectAlign);
+        auto bounce = bounce_->at_least(blocks);
         if (!bounce) return std::move(bounce).error();
         auto got = read_some(*bounce, block);
         if (!got) return got;

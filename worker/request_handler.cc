@@ -41,7 +41,7 @@ private:
 RequestHandler::RequestHandler(KernelIo& kernel, VolumeRouter blobs, SupervisorLink& supervisor,
                                std::uint64_t read_ahead_max)
     : kernel_(kernel), blobs_(std::move(blobs)), supervisor_(supervisor), read_ahead_(read_ahead_max, kCacheBlockSize) {
-    buffer_.reset(static_cast<std::byte*>(std::aligned_alloc(kCacheBlockSize, kCopyChunkSize)));
+    buffer_ = allocate_aligned(kCacheBlockSize, kCopyChunkSize);
     if (!buffer_) throw std::bad_alloc();
 }
 

@@ -17,6 +17,7 @@
 #include "common/kernel_msg.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
+#include "worker/aligned_bytes.h"
 #include "worker/blob_backend.h"
 #include "worker/volume_router.h"
 #include "worker/kernel_io.h"
@@ -124,10 +125,7 @@ private:
     // Copies handed over ahead of need, not used yet; never an id of objects_.
     std::unordered_map<std::uint32_t, SharedObject> shared_;
     std::deque<AheadStream> streams_;  // front: the next to write a chunk of
-    struct FreeDeleter {
-        void operator()(std::byte* p) const { std::free(p); }
-    };
-    std::unique_ptr<std::byte[], FreeDeleter> buffer_;  // kCopyChunkSize, block-aligned
+    AlignedBytes buffer_;  // kCopyChunkSize, block-aligned
     RequestCounters counters_;
 };
 

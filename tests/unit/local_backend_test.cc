@@ -24,6 +24,7 @@
 
 #include "common/unique_fd.h"
 #include "tests/unit/blob_reads.h"
+#include "worker/aligned_bytes.h"
 #include "worker/local_backend.h"
 
 using namespace cfs;
@@ -207,10 +208,6 @@ bool takes_direct_io(const std::filesystem::path& dir) {
     return ok;
 }
 
-struct FreeBytes {
-    void operator()(std::byte* p) const { std::free(p); }
-};
-
 }  // namespace
 
 TEST_CASE("LocalDirBackend: a blob is read with direct I/O where its filesystem takes it, and every range "
@@ -240,7 +237,7 @@ TEST_CASE("LocalDirBackend: a blob is read with direct I/O where its filesystem 
 
     // An aligned buffer, as the worker's; then one offset by a byte.
     constexpr std::size_t kBuffer = 1 << 20;
-    std::unique_ptr<std::byte, FreeBytes> aligned(static_cast<std::byte*>(std::aligned_alloc(4096, 4 * kBuffer)));
+    const AlignedBytes aligned = allocate_aligned(4096, 4 * kBuffer);
     REQUIRE(aligned);
     struct Case {
         std::uint64_t offset;
