@@ -469,17 +469,13 @@ void Supervisor::keep_spares_stocked() {
         bool done = true;
         if (!w.to_share.empty()) {
             auto sent = send_shares(state_, w);
-            if (sent) {
-                done = *sent;
-            } else if (const int e = sent.error().errnum; e == EPIPE || e == ECONNRESET) {
-                // It is dying (its socket closed with it): its pidfd reports the
-                // death. Killing it here would count an outside SIGKILL as ours.
-                log::debug("worker {} (pid {}) is gone: {}", w.id, w.pid, sent.error().message());
-                w.to_share.clear();
-            } else {
+            if (!sent) {
+                // A worker that is dying (its socket closed with it) is not killed
+                // again: kill_worker tells (exited_or_exiting).
                 kill_worker(w, sent.error().message());
                 continue;
             }
+            done = *sent;
         }
         if (done != w.awaiting_room) continue;
         // Watched for room while shares wait for it, and only then (EPOLLOUT is level
