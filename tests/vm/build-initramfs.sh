@@ -83,6 +83,8 @@ done
 
 install -m 0755 "$here/guest/init" init
 install -m 0644 "$here/guest/lib.sh" cfs/lib.sh
+# The udev rule the guest's mount_erofs applies by hand (no udev here).
+install -m 0644 "$here/../../units/60-cfsupervisor-erofs.rules" cfs/60-cfsupervisor-erofs.rules
 # *.inc: scenario bodies that several *.sh scenarios source with other settings.
 # bench/guest/*.sh: the benchmark (scripts/bench.sh), run like a scenario.
 for s in "$here"/scenarios/*.sh "$here"/scenarios/*.inc "$here"/../../bench/guest/*.sh; do

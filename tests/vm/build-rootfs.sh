@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-${CFS_CACHE_DIR:-$HOME/.cache/cfsupervisor}}
 suite=bookworm
 
-# systemd as PID 1, plus what `ldd` names for cfsupervisor and cfsupervisor-worker
+# systemd as PID 1 with udev (which applies units/60-cfsupervisor-erofs.rules), plus what `ldd` names for cfsupervisor and cfsupervisor-worker
 # (build-root-image.sh checks that again against the binaries it installs), plus
 # libcurl4, which workers with blobs.url load at run time (worker/curl_api.h, so ldd
 # does not name it), procps for `ps` in failure dumps, nginx-light to serve blobs over
@@ -24,7 +24,7 @@ suite=bookworm
 # dash, coreutils, util-linux (mount), mawk, sed, grep, findutils, diffutils,
 # sysvinit-utils (pidof).
 packages=(
-    systemd systemd-sysv
+    systemd systemd-sysv udev
     libstdc++6 libgcc-s1 libfmt9 libtomlplusplus3 libsystemd0 libcap2 libseccomp2 libcurl4
     procps nginx-light docker-registry
 )

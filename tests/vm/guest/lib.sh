@@ -161,6 +161,26 @@ mount_erofs() {
     _st=0
     timeout -s KILL "$CFS_MOUNT_TIMEOUT" mount -t erofs none -o "$2" "$1" || _st=$?
     [ "$_st" -eq 0 ] || fail "mount -o $2 $1 failed (status $_st)"
+    erofs_mounted
+}
+
+# The read-ahead units/60-cfsupervisor-erofs.rules has udev give erofs mounts without
+# a block device (the rule's value, read from the installed file).
+erofs_rule_read_ahead_kib() {
+    sed -n 's/.*KERNEL=="erofs-\*".*ATTR{read_ahead_kb}="\([0-9]*\)".*/\1/p' "$CFS_EROFS_RULE"
+}
+CFS_EROFS_RULE=${CFS_EROFS_RULE:-/cfs/60-cfsupervisor-erofs.rules}
+
+# After each mount_erofs. This guest has no udev, so it does what the rule does
+# (systemd-lib.sh leaves it to the real udev). CFS_MOUNT_READ_AHEAD_KIB=N sets N
+# instead; "kernel" keeps the kernel's default.
+erofs_mounted() {
+    [ "${CFS_MOUNT_READ_AHEAD_KIB:-}" != kernel ] || return 0
+    _kib=${CFS_MOUNT_READ_AHEAD_KIB:-$(erofs_rule_read_ahead_kib)}
+    [ -n "$_kib" ] || fail "no read_ahead_kb for erofs-* in $CFS_EROFS_RULE"
+    for _bdi in /sys/class/bdi/erofs-*; do
+        [ ! -e "$_bdi/read_ahead_kb" ] || echo "$_kib" > "$_bdi/read_ahead_kb" || fail "setting $_bdi/read_ahead_kb"
+    done
 }
 
 # umount_bounded MOUNTPOINT

@@ -1,6 +1,7 @@
 # Debian 12's systemd is PID 1 and runs cfsupervisor through units/cfsupervisor.service
 # as shipped: `systemctl start` returns with the unit active (Type=notify, so only
-# after READY=1), img_a mounts and reads right, `systemctl restart` brings up a new
+# after READY=1), img_a mounts (udev gives it the read-ahead of the installed rule,
+# units/60-cfsupervisor-erofs.rules) and reads right, `systemctl restart` brings up a new
 # daemon, the mount still reads right and a new mount is served by the new daemon,
 # `systemctl stop` ends it cleanly.
 # The re-read after the restart starts with an empty page cache, so it goes to the
@@ -51,6 +52,15 @@ mount_opts() { awk -v m="$1" '$5 == m { split($6, o, ","); print o[1] }' "/proc/
 
 step "mount img_a and verify it"
 mount_erofs /mnt/a fsid=img_a
+# udev gave the mount the read-ahead of the installed rule (the kernel's is 128 KiB).
+want=$(erofs_rule_read_ahead_kib)
+[ -n "$want" ] && [ "$want" != 128 ] || fail "no read-ahead other than the kernel's in $CFS_EROFS_RULE: '$want'"
+bdis=$(ls -d /sys/class/bdi/erofs-* 2>/dev/null) || fail "img_a's mount has no erofs-* backing device"
+for b in $bdis; do
+    [ "$(cat "$b/read_ahead_kb")" = "$want" ] \
+        || fail "$b has read_ahead_kb $(cat "$b/read_ahead_kb"), not the udev rule's $want"
+done
+log "udev set read_ahead_kb $want on $bdis"
 check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
 require_alive
 

@@ -115,6 +115,10 @@ systemd_stop_supervisor() {
 # helpers written for the initramfs VM mean the same thing in this one.
 start_supervisor() { systemd_start_supervisor "$@"; }
 stop_supervisor() { systemd_stop_supervisor; }
+# The installed udev rule sets the mount's read-ahead here (systemd_smoke checks it);
+# wait for udev to have handled the mount's new device before files are opened.
+CFS_EROFS_RULE=/lib/udev/rules.d/60-cfsupervisor-erofs.rules
+erofs_mounted() { timeout -s KILL 30 udevadm settle --timeout=20 || fail "udevadm settle failed after the mount"; }
 
 # ---- remote blobs (systemd_remote_*, systemd_registry_*) -----------------------------
 
