@@ -7,7 +7,8 @@
 # Takes about 4 minutes on 2 cores once the kernel is cached; not part of the tests.
 #
 # usage: scripts/bench.sh         (CFS_BENCH_WORKERS="1 2 4", CFS_BENCH_KILLS=50,
-#                                  CFS_BENCH_RAND_READS=2000 to change the run;
+#                                  CFS_BENCH_RAND_READS=2000, CFS_BENCH_REPEATS=3
+#                                  to change the run;
 #                                  CFS_BENCH_READ_AHEAD_KIB=N sets workers.read_ahead_kib)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,7 @@ data=$("$root/bench/make-bench-data.sh")
 # The guest reads its settings from the kernel command line (guest/init passes
 # cfs.env.NAME=VALUE on to the scenario).
 env_args=
-for v in CFS_BENCH_WORKERS CFS_BENCH_KILLS CFS_BENCH_RAND_READS CFS_BENCH_READ_AHEAD_KIB; do
+for v in CFS_BENCH_WORKERS CFS_BENCH_KILLS CFS_BENCH_RAND_READS CFS_BENCH_READ_AHEAD_KIB CFS_BENCH_REPEATS; do
     [[ -z "${!v:-}" ]] || env_args+=" cfs.env.$v=${!v// /,}"
 done
 CFS_DATA_IMG=$data CFS_VM_APPEND=$env_args "$root/tests/vm/run-scenario.sh" bench 3600 "$vmdir"

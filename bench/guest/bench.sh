@@ -20,7 +20,9 @@
 #               the warm re-read with an unrelated copy beside it, and that copy
 #               alone: whether the VM overlaps two streams at all
 # with 1, 2 and 4 serving workers; then 50 worker kills during random reads
-# (failover recovery: worker death to the first READ answered after it).
+# (failover recovery: worker death to the first READ answered after it). The
+# sequential reads (blob_file, cold_seq, warm_seq and their variants) are measured
+# CFS_BENCH_REPEATS times each (3), for a median.
 . /cfs/lib.sh
 
 # The blob lives on the cache disk, like the cache files: the direct read and the
@@ -34,6 +36,8 @@ BIG=big/file256m
 RAND_READS=${CFS_BENCH_RAND_READS:-2000}
 KILLS=${CFS_BENCH_KILLS:-50}
 WORKER_COUNTS=${CFS_BENCH_WORKERS:-1 2 4}
+# How often each sequential read is measured (bench/report.py: the median).
+REPEATS=${CFS_BENCH_REPEATS:-3}
 # workers.read_ahead_kib (empty: the default); 0 measures the daemon without it.
 CFS_READ_AHEAD_KIB=${CFS_BENCH_READ_AHEAD_KIB:-}
 CFS_LOG_LEVEL=info
@@ -67,6 +71,14 @@ measure() {
     log "$_name workers=$_workers: $_out cpu=${_cpu} ticks"
 }
 
+# repeat N CMD...: CMD N times. The sequential reads move by 20 to 50% from one
+# measurement to the next in this VM; report.py takes the median of each.
+repeat() {
+    _left=$1
+    shift
+    while [ "$_left" -gt 0 ]; do "$@"; _left=$((_left - 1)); done
+}
+
 # What the daemon answered so far (requests, bytes, READ latency): the profile of
 # the workload just measured, since each starts on a fresh supervisor.
 requests() { cfsupervisor status | sed -n 's/^ *\(Requests\|Latency\): */\1: /p' | while read -r l; do log "$1 workers=$2 $l"; done; }
@@ -80,9 +92,16 @@ fresh() {
     mount_erofs /mnt/bench fsid=bench
 }
 
+# fresh_measure NAME WORKERS CMD...: measure on a fresh daemon, and what it answered.
+fresh_measure() {
+    fresh "$2"
+    measure "$@"
+    requests "$1" "$2"
+}
+
 step "direct: the blob file, and the image on a loop device"
 same_read_ahead
-measure blob_file 0 cfs-bench-read seq "$CFS_BLOBS/bench"
+repeat "$REPEATS" measure blob_file 0 cfs-bench-read seq "$CFS_BLOBS/bench"
 # What a worker's copy (blob into a cache file with direct I/O) can reach at best:
 # through the page cache in 1 MiB pieces (a straightforward copy), the same in 4 MiB
 # pieces with the next one asked for first (the worker on a filesystem without direct
@@ -94,19 +113,25 @@ done
 mkdir -p /mnt/direct
 mount -t erofs -o ro,loop "$CFS_BLOBS/bench" /mnt/direct || fail "loop mount of the bench image failed"
 same_read_ahead
-measure cold_seq 0 cfs-bench-read seq "/mnt/direct/$BIG"
+repeat "$REPEATS" measure cold_seq 0 cfs-bench-read seq "/mnt/direct/$BIG"
 measure cold_rand 0 cfs-bench-read rand "/mnt/direct/$BIG" "$RAND_READS" 1
 measure cold_small 0 cfs-bench-read tree /mnt/direct/small
 umount /mnt/direct
 
 for n in $WORKER_COUNTS; do
     step "daemon with $n worker(s)"
-    fresh "$n"
-    measure cold_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
-    requests cold_seq "$n"
-    got=$(sha256sum "/mnt/bench/$BIG" | cut -d' ' -f1)
-    [ "$got" = "$(cut -d' ' -f1 /data/expect/bench.sha256)" ] || fail "$BIG read wrong through the daemon"
-    measure warm_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+    r=0
+    while [ "$r" -lt "$REPEATS" ]; do
+        fresh "$n"
+        measure cold_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+        requests cold_seq "$n"
+        if [ "$r" -eq 0 ]; then
+            got=$(sha256sum "/mnt/bench/$BIG" | cut -d' ' -f1)
+            [ "$got" = "$(cut -d' ' -f1 /data/expect/bench.sha256)" ] || fail "$BIG read wrong through the daemon"
+        fi
+        measure warm_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+        r=$((r + 1))
+    done
     if [ "$n" -eq 1 ]; then
         # Whether this VM runs two independent streams at once: the warm re-read
         # again with a direct-I/O copy of 128 MiB (from the data disk into a file on
@@ -123,12 +148,8 @@ for n in $WORKER_COUNTS; do
         measure copy_alone 0 cfs-bench-read copy /data/blobs/bench /cache/copy.tmp direct 4096 128
         rm -f /cache/copy.tmp
     fi
-    fresh "$n"
-    measure cold_rand "$n" cfs-bench-read rand "/mnt/bench/$BIG" "$RAND_READS" 1
-    requests cold_rand "$n"
-    fresh "$n"
-    measure cold_small "$n" cfs-bench-read tree /mnt/bench/small
-    requests cold_small "$n"
+    fresh_measure cold_rand "$n" cfs-bench-read rand "/mnt/bench/$BIG" "$RAND_READS" 1
+    fresh_measure cold_small "$n" cfs-bench-read tree /mnt/bench/small
     w=0
     for p in $(worker_pids); do k=$(peak_kib "$p"); [ "$k" -le "$w" ] || w=$k; done
     emit "{\"workload\":\"peak_rss\",\"workers\":$n,\"supervisor_kib\":$(peak_kib "$CFS_SUP_PID"),\"worker_kib\":$w}"
@@ -139,20 +160,13 @@ done
 step "daemon with 1 worker, read-ahead off"
 saved_read_ahead=$CFS_READ_AHEAD_KIB
 CFS_READ_AHEAD_KIB=0
-fresh 1
-measure cold_seq_per_read 1 cfs-bench-read seq "/mnt/bench/$BIG"
-requests cold_seq_per_read 1
-fresh 1
-measure cold_small_per_read 1 cfs-bench-read tree /mnt/bench/small
-requests cold_small_per_read 1
+repeat "$REPEATS" fresh_measure cold_seq_per_read 1 cfs-bench-read seq "/mnt/bench/$BIG"
+fresh_measure cold_small_per_read 1 cfs-bench-read tree /mnt/bench/small
 CFS_READ_AHEAD_KIB=$saved_read_ahead
 
 step "daemon with 1 worker, the mount's read-ahead left at the kernel's default"
 CFS_MOUNT_READ_AHEAD_KIB=kernel
-fresh 1
-log "erofs mount read-ahead: $(cat /sys/class/bdi/erofs-*/read_ahead_kb | tr '\n' ' ')KiB"
-measure cold_seq_kernel_ra 1 cfs-bench-read seq "/mnt/bench/$BIG"
-requests cold_seq_kernel_ra 1
+repeat "$REPEATS" fresh_measure cold_seq_kernel_ra 1 cfs-bench-read seq "/mnt/bench/$BIG"
 unset CFS_MOUNT_READ_AHEAD_KIB
 
 step "failover: $KILLS worker kills during random reads"
