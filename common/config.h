@@ -16,7 +16,7 @@
 //   count = 1                            # optional: integer 1..64
 //   spares = 1                           # optional: integer 0..8, started and paused
 //   user = "cfsupervisor-worker"         # optional: the user workers run as
-//   read_ahead_kib = 16384               # optional: 0..65536, a multiple of 4; 0 = off
+//   read_ahead_kib = 65536               # optional: 0..65536, a multiple of 4; 0 = off
 //   [control]
 //   group = ""                           # optional: group allowed to read status
 //   [log]
@@ -45,7 +45,7 @@ namespace cfs {
 // Created by units/cfsupervisor.sysusers.
 inline constexpr std::string_view kDefaultWorkerUser = "cfsupervisor-worker";
 // docs/benchmarks.md has the figures behind it.
-inline constexpr unsigned kDefaultReadAheadKib = 16384;
+inline constexpr unsigned kDefaultReadAheadKib = 65536;
 // [[volume]] tables: each is one more message to every worker at its start, and its
 // remote hosts one more set of pinned addresses.
 inline constexpr std::size_t kMaxVolumes = 32;

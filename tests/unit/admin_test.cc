@@ -127,7 +127,7 @@ TEST_CASE("reload: workers.read_ahead_kib is live for workers started from then 
     REQUIRE(plan.accepted());
     CHECK(plan.read_ahead);
     CHECK_FALSE((plan.workers || plan.worker_user || plan.log_level || plan.control_group));
-    CHECK(plan.changes == std::vector<std::string>{"workers.read_ahead_kib 16384 -> 1024"});
+    CHECK(plan.changes == std::vector<std::string>{"workers.read_ahead_kib 65536 -> 1024"});
 }
 
 TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old source), set, changed or removed") {

@@ -643,11 +643,11 @@ TEST_CASE("config: workers.spares defaults to 1 and is bounded") {
     CHECK(r.error().message() == "t.toml:6:10: workers.spares: expected an integer from 0 to 8, got 9");
 }
 
-TEST_CASE("config: workers.read_ahead_kib defaults to 16384, is bounded and whole 4 KiB blocks") {
+TEST_CASE("config: workers.read_ahead_kib defaults to 65536, is bounded and whole 4 KiB blocks") {
     const std::string base = "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n";
     auto r = parse_config(base, "t.toml");
     REQUIRE(r.ok());
-    CHECK(r->read_ahead_kib == 16384);
+    CHECK(r->read_ahead_kib == 65536);
     CHECK(r->read_ahead_kib == cfs::kDefaultReadAheadKib);
     r = parse_config(base + "[workers]\nread_ahead_kib = 0\n", "t.toml");
     REQUIRE(r.ok());
