@@ -50,9 +50,7 @@ emit() { echo "BENCH: $1"; }
 # with the kernel's default instead, what the rule buys.
 MOUNT_READ_AHEAD_KIB=$(erofs_rule_read_ahead_kib)
 [ -n "$MOUNT_READ_AHEAD_KIB" ] || fail "no read-ahead in the udev rule"
-same_read_ahead() {
-    for b in /sys/class/bdi/*; do echo "$MOUNT_READ_AHEAD_KIB" > "$b/read_ahead_kb" || fail "setting $b/read_ahead_kb"; done
-}
+same_read_ahead() { set_read_ahead_kib "$MOUNT_READ_AHEAD_KIB" /sys/class/bdi/*; }
 emit "{\"workload\":\"settings\",\"workers\":0,\"read_ahead_kib\":\"${CFS_READ_AHEAD_KIB:-default}\",\"mount_read_ahead_kib\":$MOUNT_READ_AHEAD_KIB}"
 peak_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
 

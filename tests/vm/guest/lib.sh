@@ -171,6 +171,16 @@ erofs_rule_read_ahead_kib() {
 }
 CFS_EROFS_RULE=${CFS_EROFS_RULE:-/cfs/60-cfsupervisor-erofs.rules}
 
+# set_read_ahead_kib KIB BDI_DIR...: the read-ahead of each backing device named
+# (/sys/class/bdi/*); a pattern that matched nothing is skipped.
+set_read_ahead_kib() {
+    _kib=$1
+    shift
+    for _bdi in "$@"; do
+        [ ! -e "$_bdi/read_ahead_kb" ] || echo "$_kib" > "$_bdi/read_ahead_kb" || fail "setting $_bdi/read_ahead_kb"
+    done
+}
+
 # After each mount_erofs. This guest has no udev, so it does what the rule does
 # (systemd-lib.sh leaves it to the real udev). CFS_MOUNT_READ_AHEAD_KIB=N sets N
 # instead; "kernel" keeps the kernel's default.
@@ -178,9 +188,7 @@ erofs_mounted() {
     [ "${CFS_MOUNT_READ_AHEAD_KIB:-}" != kernel ] || return 0
     _kib=${CFS_MOUNT_READ_AHEAD_KIB:-$(erofs_rule_read_ahead_kib)}
     [ -n "$_kib" ] || fail "no read_ahead_kb for erofs-* in $CFS_EROFS_RULE"
-    for _bdi in /sys/class/bdi/erofs-*; do
-        [ ! -e "$_bdi/read_ahead_kb" ] || echo "$_kib" > "$_bdi/read_ahead_kb" || fail "setting $_bdi/read_ahead_kb"
-    done
+    set_read_ahead_kib "$_kib" /sys/class/bdi/erofs-*
 }
 
 # umount_bounded MOUNTPOINT
