@@ -152,9 +152,8 @@ int copy(const char* path, const char* dest, CopyFrom how, std::size_t chunk, st
     if (::posix_memalign(&buffer, 4096, chunk) != 0) die("allocating for", dest);
     const auto t0 = Clock::now();
     for (std::size_t pos = 0; pos < size; pos += chunk) {
-        // Whole blocks, as direct I/O wants; a read past the file's end is short.
+        // Whole blocks, as direct I/O wants; a read is short only at the file's end.
         const std::size_t n = (std::min(chunk, size - pos) + 4095) / 4096 * 4096;
-        // Short only at the file's end (direct I/O reads whole blocks up to it).
         const ssize_t got = ::pread(in, buffer, n, static_cast<off_t>(pos));
         if (got < 0) die("reading", path);
         if (static_cast<std::size_t>(got) < std::min(n, size - pos)) {
