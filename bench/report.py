@@ -4,7 +4,9 @@ a table on stdout, OUT_DIR/latest.json and OUT_DIR/latest.png (gnuplot).
 
 Every byte throughput is given as a ratio to the direct read: the blob file read
 sequentially from the same disk in the same run (the limit for this VM; issue 6's
-targets are in these terms), and as a ratio to the same workload on a loop device
+targets are in these terms; a sequential read of the daemon is compared with the
+direct read measured right before it, and the median of those ratios is given), and
+as a ratio to the same workload on a loop device
 over the blob (no daemon; the kernel's own cost of an erofs read). Figures from
 different runs or machines are not comparable; ratios within one run are.
 
@@ -16,6 +18,7 @@ usage: report.py OUT_DIR CONSOLE_LOG...
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -26,6 +29,9 @@ TICK_S = 0.01  # /proc/<pid>/stat counts in 1/100 s (USER_HZ)
 
 # Copies with no daemon, measured beside the direct read.
 DIRECT_COPIES = ("copy_pread", "copy_willneed", "copy_direct", "copy_beside_warm", "copy_alone")
+# The daemon's sequential reads, each round of them started with a direct read
+# (bench.sh paired_measure).
+PAIRED = ("cold_seq", "warm_seq", "cold_seq_per_read", "cold_seq_kernel_ra", "cold_seq_apart")
 
 
 def parse(log_paths):
@@ -77,6 +83,36 @@ def medians(rows):
     return out
 
 
+def paired_ratios(rows):
+    """{(workload, workers): [ratio, ...]}: each of the daemon's sequential reads over
+    the direct read measured last before it. This VM's reads speed up and slow down
+    by half within one boot, the daemon's with the direct read's; a ratio of two
+    measurements taken close together leaves most of that out."""
+    ratios = {}
+    direct = None
+    for r in rows:
+        if r.get("workload") == "blob_file":
+            direct = rate_of(r["result"])[0]
+        elif r.get("workload") in PAIRED and r.get("workers", 0) > 0 and direct:
+            ratios.setdefault((r["workload"], r["workers"]), []).append(rate_of(r["result"])[0] / direct)
+    return ratios
+
+
+def cold_of_warm(rows):
+    """{workers: [ratio, ...]}: each cold_seq over the warm_seq of the same round (the
+    same data re-read from the cache file, the ceiling a daemon can approach): the
+    daemon's own share of a cold read."""
+    ratios = {}
+    cold = {}
+    for r in rows:
+        w, n = r.get("workload"), r.get("workers", 0)
+        if w == "cold_seq" and n > 0:
+            cold[n] = rate_of(r["result"])[0]
+        elif w == "warm_seq" and n in cold:
+            ratios.setdefault(n, []).append(cold.pop(n) / rate_of(r["result"])[0])
+    return ratios
+
+
 def figures(rows):
     """One record per measured workload, with its rate and ratio to direct."""
     out = []
@@ -103,11 +139,20 @@ def figures(rows):
             direct[w] = rec["rate"]
         out.append(rec)
     blob = direct.get("blob_file")
+    paired = paired_ratios(rows)
     for rec in out:
-        if blob and rec["workload"] in ("cold_seq", "warm_seq", "cold_seq_per_read", "cold_seq_kernel_ra",
-                                        "warm_seq_beside_copy") + DIRECT_COPIES:
+        pairs = paired.get((rec["workload"], rec["workers"]))
+        if pairs:
+            rec["ratio_to_blob_file"] = statistics.median(pairs)
+            rec["ratios_to_blob_file"] = pairs
+        elif blob and rec["workload"] in PAIRED + ("warm_seq_beside_copy",) + DIRECT_COPIES:
             rec["ratio_to_blob_file"] = rec["mib_per_s"] / blob
+        of_warm = cold_of_warm(rows).get(rec["workers"]) if rec["workload"] == "cold_seq" else None
+        if of_warm:
+            rec["ratio_to_warm_seq"] = statistics.median(of_warm)
+            rec["ratios_to_warm_seq"] = of_warm
         same_on_loop = {"warm_seq": "cold_seq", "cold_seq_per_read": "cold_seq", "cold_seq_kernel_ra": "cold_seq",
+                        "cold_seq_apart": "cold_seq",
                         "cold_small_per_read": "cold_small"}
         loop = direct.get(same_on_loop.get(rec["workload"], rec["workload"]))
         if rec["workers"] > 0 and loop:
@@ -128,7 +173,9 @@ def main():
     if settings:
         print(f"workers.read_ahead_kib: {settings['read_ahead_kib']}; mounts and disks read ahead "
               f"{settings.get('mount_read_ahead_kib', 128)} KiB (units/60-cfsupervisor-erofs.rules)")
-    print("A workload measured more than once shows its median measurement and, last, how many.")
+    print("A workload measured more than once shows its median measurement and, last, how many; "
+          "the daemon's sequential reads, the median of their ratios to the direct read measured "
+          "right before each.")
     print(f"{'workload':<11} {'workers':>7} {'rate':>16} {'/blob file':>10} {'/loop':>6} {'p50 us':>7} "
           f"{'p99 us':>7} {'cpu ms/MiB':>10}")
     for f in figs:
@@ -154,6 +201,10 @@ def main():
             print(f"{f['workload']:<22} {f['local_rate']:>8.1f} {f['unit']:<7} {f['rate']:>8.1f} {f['unit']:<7} "
                   f"{f['ratio_to_local']:>6.2f} {f['daemon_cpu_ms_per_mib']:>10.1f} "
                   f"{f['local_daemon_cpu_ms_per_mib']:>8.1f}")
+    of_warm = [f for f in figs if "ratio_to_warm_seq" in f]
+    if of_warm:
+        print("cold_seq of the warm_seq of the same round (the daemon's share; the warm re-read is its ceiling): "
+              + ", ".join(f"{f['ratio_to_warm_seq']:.2f} with {f['workers']} worker(s)" for f in of_warm))
     speedups = {}
     for w in ("cold_seq", "cold_small"):
         with_ahead = next((f["rate"] for f in figs if f["workload"] == w and f["workers"] == 1), None)

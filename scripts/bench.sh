@@ -7,7 +7,7 @@
 # Takes about 4 minutes on 2 cores once the kernel is cached; not part of the tests.
 #
 # usage: scripts/bench.sh         (CFS_BENCH_WORKERS="1 2 4", CFS_BENCH_KILLS=50,
-#                                  CFS_BENCH_RAND_READS=2000, CFS_BENCH_REPEATS=3
+#                                  CFS_BENCH_RAND_READS=2000, CFS_BENCH_REPEATS=5
 #                                  to change the run;
 #                                  CFS_BENCH_READ_AHEAD_KIB=N sets workers.read_ahead_kib)
 set -euo pipefail

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""bench/report.py's ratios: each of the daemon's sequential reads over the direct
+read measured right before it, cold_seq over the warm_seq of its round, and the
+run's median direct read where no direct read came before.
+
+usage: bench_report_test.py PATH/TO/bench/report.py
+"""
+import importlib.util
+import sys
+import unittest
+
+MIB = 1 << 20
+
+
+def load_report(path):
+    spec = importlib.util.spec_from_file_location("report", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def row(workload, workers, seconds, mib=256):
+    return {"workload": workload, "workers": workers, "daemon_cpu_ticks": 0,
+            "result": {"bytes": mib * MIB, "seconds": seconds}}
+
+
+class PairedRatios(unittest.TestCase):
+    def test_each_read_is_compared_with_the_direct_read_right_before_it(self):
+        # A fast phase (direct 256 MiB/s) and a slow one (128 MiB/s): the daemon
+        # read half as fast as the direct read in both.
+        rows = [row("blob_file", 0, 1.0), row("cold_seq", 1, 2.0), row("warm_seq", 1, 1.0),
+                row("blob_file", 0, 2.0), row("cold_seq", 1, 4.0), row("warm_seq", 1, 2.0)]
+        ratios = report.paired_ratios(rows)
+        self.assertEqual(ratios[("cold_seq", 1)], [0.5, 0.5])
+        self.assertEqual(ratios[("warm_seq", 1)], [1.0, 1.0])
+        figs = {(f["workload"], f["workers"]): f for f in report.figures(rows)}
+        self.assertEqual(figs[("cold_seq", 1)]["ratio_to_blob_file"], 0.5)
+        self.assertEqual(figs[("cold_seq", 1)]["ratios_to_blob_file"], [0.5, 0.5])
+        # Against the run's median direct read instead, the ratios would be 2/3 and
+        # 1/3: the drift, not the daemon.
+
+    def test_the_ratio_is_the_median_of_the_pairs(self):
+        rows = [row("blob_file", 0, 1.0), row("cold_seq", 2, 1.25),
+                row("blob_file", 0, 1.0), row("cold_seq", 2, 2.0),
+                row("blob_file", 0, 1.0), row("cold_seq", 2, 1.0)]
+        figs = {(f["workload"], f["workers"]): f for f in report.figures(rows)}
+        self.assertEqual([round(r, 9) for r in figs[("cold_seq", 2)]["ratios_to_blob_file"]], [0.8, 0.5, 1.0])
+        self.assertAlmostEqual(figs[("cold_seq", 2)]["ratio_to_blob_file"], 0.8)
+
+    def test_reads_without_a_direct_read_before_them_use_the_runs_median(self):
+        rows = [row("copy_direct", 0, 0.5), row("blob_file", 0, 1.0), row("blob_file", 0, 3.0),
+                row("blob_file", 0, 2.0)]
+        figs = {(f["workload"], f["workers"]): f for f in report.figures(rows)}
+        # The median direct read took 2 s: 128 MiB/s; the copy 512 MiB/s.
+        self.assertEqual(figs[("copy_direct", 0)]["ratio_to_blob_file"], 4.0)
+        self.assertNotIn("ratios_to_blob_file", figs[("copy_direct", 0)])
+
+    def test_the_direct_reads_of_the_loop_device_are_not_paired(self):
+        rows = [row("blob_file", 0, 1.0), row("cold_seq", 0, 4.0)]
+        self.assertEqual(report.paired_ratios(rows), {})
+
+
+class ColdOfWarm(unittest.TestCase):
+    def test_cold_seq_over_the_warm_seq_of_its_round(self):
+        rows = [row("blob_file", 0, 1.0), row("cold_seq", 1, 2.0), row("warm_seq", 1, 1.0),
+                row("blob_file", 0, 1.0), row("cold_seq", 1, 1.5), row("warm_seq", 1, 1.2),
+                row("blob_file", 0, 1.0), row("cold_seq", 4, 1.0), row("warm_seq", 4, 1.0)]
+        ratios = report.cold_of_warm(rows)
+        self.assertEqual([round(r, 9) for r in ratios[1]], [0.5, 0.8])
+        self.assertEqual(ratios[4], [1.0])
+        figs = {(f["workload"], f["workers"]): f for f in report.figures(rows)}
+        self.assertAlmostEqual(figs[("cold_seq", 1)]["ratio_to_warm_seq"], 0.65)
+        self.assertNotIn("ratio_to_warm_seq", figs[("warm_seq", 1)])
+
+    def test_a_warm_seq_without_its_cold_seq_gives_nothing(self):
+        self.assertEqual(report.cold_of_warm([row("warm_seq", 1, 1.0)]), {})
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    report = load_report(sys.argv.pop(1))
+    unittest.main(verbosity=1)
