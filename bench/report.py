@@ -119,7 +119,7 @@ def figures(rows):
     direct = {}
     for r in medians(rows):
         w = r["workload"]
-        if w in ("peak_rss", "failover", "supervisor_restart", "settings"):
+        if w in ("peak_rss", "failover", "remote_failover", "supervisor_restart", "settings"):
             continue
         res = r["result"]
         rec = {"workload": w, "workers": r["workers"], "seconds": res["seconds"], "runs": r.get("runs", [res["seconds"]])}
@@ -255,6 +255,16 @@ def main():
             print(f"  first READ answered without an ObjectQuery (the spare held the object): "
                   f"{summary['first_read_without_query']} of {len(queries)}")
 
+    remote_failover = next((r for r in rows if r["workload"] == "remote_failover"), None)
+    remote_failover_summary = {}
+    if remote_failover:
+        ms = remote_failover["recovery_ms"]
+        remote_failover_summary = {"kills": len(ms), "p50_ms": percentile(ms, 0.5), "p99_ms": percentile(ms, 0.99),
+                                   "head_requests": remote_failover["heads"]}
+        print(f"failover on the remote blob (systemd VM, nginx) over {len(ms)} worker kills: "
+              f"p50 {remote_failover_summary['p50_ms']} ms, p99 {remote_failover_summary['p99_ms']} ms; "
+              f"HEAD requests nginx saw during them: {remote_failover['heads']}")
+
     restart = next((r for r in rows if r["workload"] == "supervisor_restart"), None)
     restart_summary = {}
     if restart:
@@ -265,7 +275,9 @@ def main():
 
     os.makedirs(out_dir, exist_ok=True)
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "figures": figs,
-              "peak_rss": rss, "speedup_over_per_read": speedups, "mount_read_ahead": mount_ra, "two_streams": overlap, "failover": summary, "supervisor_restart": restart_summary, "raw": rows}
+              "peak_rss": rss, "speedup_over_per_read": speedups, "mount_read_ahead": mount_ra,
+              "two_streams": overlap, "failover": summary, "remote_failover": remote_failover_summary,
+              "supervisor_restart": restart_summary, "raw": rows}
     with open(os.path.join(out_dir, "latest.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(f"wrote {os.path.join(out_dir, 'latest.json')}")

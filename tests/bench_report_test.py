@@ -60,6 +60,15 @@ class PairedRatios(unittest.TestCase):
         self.assertEqual(report.paired_ratios(rows), {})
 
 
+class Figures(unittest.TestCase):
+    def test_rows_without_a_reader_result_are_left_to_their_own_summaries(self):
+        rows = [row("blob_file", 0, 1.0),
+                {"workload": "failover", "workers": 1, "recovery_ms": [5, 7], "restore_ms": [0, 1], "queries": [0, 0]},
+                {"workload": "remote_failover", "workers": 1, "recovery_ms": [30, 33], "heads": 0},
+                {"workload": "peak_rss", "workers": 1, "supervisor_kib": 2700, "worker_kib": 5900}]
+        self.assertEqual([f["workload"] for f in report.figures(rows)], ["blob_file"])
+
+
 class ColdOfWarm(unittest.TestCase):
     def test_cold_seq_over_the_warm_seq_of_its_round(self):
         rows = [row("blob_file", 0, 1.0), row("cold_seq", 1, 2.0), row("warm_seq", 1, 1.0),

@@ -8,10 +8,13 @@
 #   the bench image served by nginx on the guest's loopback through `[blobs] url`,
 #   then cold_seq again with a chunk manifest (every 1 MiB chunk checked), each
 #   against the same workload on the local blob in this VM and run. nginx reads the
-#   same file on the cache disk the local figure reads.
+#   same file on the cache disk the local figure reads. And worker kills during
+#   random reads of the remote blob: the failover's time to the first READ answered,
+#   and how many HEAD requests nginx saw during the failovers.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 RESTARTS=10
+REMOTE_KILLS=20
 BIG=big/file256m
 CFS_BLOBS=/cache/blobs
 mkdir -p "$CFS_BLOBS"
@@ -101,6 +104,41 @@ remote_row remote_cold_seq "$local_seq" "$remote_seq"
 fresh_mount
 remote_small=$(timed cfs-bench-read tree /mnt/bench/small)
 remote_row remote_cold_small "$local_small" "$remote_small"
+
+step "remote blobs: $REMOTE_KILLS worker kills during random reads"
+# As bench.sh times a failover, on the remote blob: each kill once a spare stands by
+# again, nothing of ours running during it, a fresh cache every 10 kills.
+recoveries() { daemon_log | grep -c 'answered the first READ' || true; }
+heads() { grep -c '"HEAD /blobs/bench HTTP/1.1"' /var/log/nginx/access.log || true; }
+remote_ms= reader= heads_during=0
+i=0
+while [ "$i" -lt "$REMOTE_KILLS" ]; do
+    if [ $((i % 10)) -eq 0 ]; then
+        if [ -n "$reader" ]; then kill -TERM "$reader"; wait "$reader" 2>/dev/null || true; fi
+        fresh_mount
+        cfs-bench-read rand "/mnt/bench/$BIG" 100000000 "$((31 + i))" > /tmp/rf_reader.out 2> /tmp/rf_reader.err &
+        reader=$!
+        sleep 1
+    fi
+    wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s after remote kill $i"
+    before=$(recoveries)
+    heads_before=$(heads)
+    victim=$(serving_worker_pid)
+    [ -n "$victim" ] || fail "no serving worker to kill (remote kill $i)"
+    kill -KILL "$victim"
+    sleep 1
+    recovered() { [ "$(recoveries)" -gt "$before" ]; }
+    wait_for 20 recovered || fail "no recovery logged 20 s after remote kill $i"
+    pid_gone "$reader" && fail "the reader ended during the remote kills: $(cat /tmp/rf_reader.err)"
+    heads_during=$((heads_during + $(heads) - heads_before))
+    ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | tail -n 1 | awk '{ print $5 }')
+    remote_ms=${remote_ms:+$remote_ms,}$ms
+    i=$((i + 1))
+done
+kill -TERM "$reader"
+wait "$reader" 2>/dev/null || true
+[ ! -s /tmp/rf_reader.err ] || fail "the reader saw an error during the remote kills: $(head -n 1 /tmp/rf_reader.err)"
+echo "BENCH: {\"workload\":\"remote_failover\",\"workers\":1,\"recovery_ms\":[$remote_ms],\"heads\":$heads_during}"
 
 step "remote blobs: cold_seq with a chunk manifest (1 MiB chunks)"
 {
