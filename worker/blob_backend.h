@@ -29,6 +29,16 @@ public:
     virtual ~BlobBackend() = default;
     // Errors carry the errno the kernel should see in `copen <id>,-errno`.
     [[nodiscard]] virtual Result<std::unique_ptr<BlobSource>> open(std::string_view name) = 0;
+    // The same for a blob whose size is known already: an object's, fixed when the
+    // worker that answered its OPEN opened the blob, and handed with the object to
+    // every worker that serves it later (a spare after a failover, another worker a
+    // READ lands on). A backend that asks the store for a blob's size (HTTP: a HEAD
+    // round trip, before the READ that waits) takes this one; the rest open as open()
+    // does.
+    [[nodiscard]] virtual Result<std::unique_ptr<BlobSource>> open_with_size(std::string_view name,
+                                                                             std::uint64_t /*size*/) {
+        return open(name);
+    }
 };
 
 }  // namespace cfs::worker

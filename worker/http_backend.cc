@@ -551,7 +551,7 @@ private:
 
 }  // namespace
 
-Result<std::unique_ptr<BlobSource>> HttpBackend::open(std::string_view name) {
+Result<std::string> HttpBackend::url_of(std::string_view name) const {
     const CurlApi& api = curl_->api;
     char* escaped = api.easy_escape(curl_->easy, name.data(), static_cast<int>(name.size()));
     if (escaped == nullptr) return sys_error(ENOMEM, "escaping the blob name for its URL");
@@ -560,11 +560,23 @@ Result<std::unique_ptr<BlobSource>> HttpBackend::open(std::string_view name) {
     // ':' is allowed in a path segment, and OCI blob names ("sha256:...") are asked
     // for with it as it is.
     for (std::size_t at; (at = path_part.find("%3A")) != std::string::npos;) path_part.replace(at, 3, ":");
-    std::string url = options_.url.text + path_part;
-    auto size = fetch_size(url);
+    return options_.url.text + path_part;
+}
+
+Result<std::unique_ptr<BlobSource>> HttpBackend::open(std::string_view name) {
+    auto url = url_of(name);
+    if (!url) return std::move(url).error();
+    auto size = fetch_size(*url);
     if (!size) return std::move(size).error();
     return std::unique_ptr<BlobSource>(
-        std::make_unique<HttpBlob>(*this, std::move(url), *size, options_.policy.redirect_cache));
+        std::make_unique<HttpBlob>(*this, std::move(*url), *size, options_.policy.redirect_cache));
+}
+
+Result<std::unique_ptr<BlobSource>> HttpBackend::open_with_size(std::string_view name, std::uint64_t size) {
+    auto url = url_of(name);
+    if (!url) return std::move(url).error();
+    return std::unique_ptr<BlobSource>(
+        std::make_unique<HttpBlob>(*this, std::move(*url), size, options_.policy.redirect_cache));
 }
 
 }  // namespace cfs::worker

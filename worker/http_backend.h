@@ -80,6 +80,9 @@ public:
     // ENOENT for a blob the server does not have (404, 410), EACCES for 401/403, EIO
     // for everything else that fails.
     Result<std::unique_ptr<BlobSource>> open(std::string_view name) override;
+    // No HEAD: the size is the object's. A blob the server does not have shows at the
+    // first read (ENOENT for a 404), as it would had it gone since the HEAD.
+    Result<std::unique_ptr<BlobSource>> open_with_size(std::string_view name, std::uint64_t size) override;
 
     [[nodiscard]] std::uint64_t fetch_errors() const { return fetch_errors_; }
     // The TCP ports this worker must be able to connect to (Landlock).
@@ -97,6 +100,8 @@ private:
     struct Token;
     HttpBackend(HttpOptions options, OriginPolicy origins, std::unique_ptr<Curl> curl);
     [[nodiscard]] Result<std::uint64_t> fetch_size(const std::string& url);
+    // The blob's URL: blobs.url and its name, escaped.
+    [[nodiscard]] Result<std::string> url_of(std::string_view name) const;
     // One request with retries, redirects and authentication; `exchange` says what
     // to ask and judges each answer.
     [[nodiscard]] Status perform(Exchange& exchange);

@@ -19,6 +19,11 @@ public:
         if (blob || blob.error().errnum != ENOENT) return blob;
         return remote_.open(name);
     }
+    Result<std::unique_ptr<BlobSource>> open_with_size(std::string_view name, std::uint64_t size) override {
+        auto blob = local_.open_with_size(name, size);
+        if (blob || blob.error().errnum != ENOENT) return blob;
+        return remote_.open_with_size(name, size);
+    }
 
 private:
     BlobBackend& local_;

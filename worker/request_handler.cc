@@ -137,7 +137,9 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     }
     auto& d = shared.description;
     Object object{std::move(shared.anon_fd), nullptr, d.volume_key, d.cookie_key};
-    if (auto blob = blobs_.open(d.volume_key, d.cookie_key); blob)
+    // With the object's size: a remote store is not asked for it again while the
+    // READ waits.
+    if (auto blob = blobs_.open_with_size(d.volume_key, d.cookie_key, d.size); blob)
         object.blob = std::move(*blob);
     else
         log::error("object {} (volume \"{}\" blob \"{}\") cannot be read by this worker: {}",

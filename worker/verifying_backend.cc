@@ -163,7 +163,15 @@ Result<std::optional<std::string>> VerifyingBackend::read_manifest(std::string_v
 }
 
 Result<std::unique_ptr<BlobSource>> VerifyingBackend::open(std::string_view name) {
-    auto blob = inner_.open(name);
+    return checked(name, inner_.open(name));
+}
+
+Result<std::unique_ptr<BlobSource>> VerifyingBackend::open_with_size(std::string_view name, std::uint64_t size) {
+    return checked(name, inner_.open_with_size(name, size));
+}
+
+Result<std::unique_ptr<BlobSource>> VerifyingBackend::checked(std::string_view name,
+                                                              Result<std::unique_ptr<BlobSource>> blob) {
     if (!blob) return blob;
     const std::string shown(name);
     auto manifest_text = read_manifest(name);

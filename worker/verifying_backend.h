@@ -56,8 +56,14 @@ public:
     // EIO, naming both digests, for a small blob that does not match its name; EIO
     // naming the manifest for one that is unreadable, malformed or of another size.
     Result<std::unique_ptr<BlobSource>> open(std::string_view name) override;
+    // Checked the same way; the size goes to the store behind (BlobBackend).
+    Result<std::unique_ptr<BlobSource>> open_with_size(std::string_view name, std::uint64_t size) override;
 
 private:
+    // `blob`, opened by the store behind, as open() returns it: checked by chunks,
+    // whole, or as it is.
+    [[nodiscard]] Result<std::unique_ptr<BlobSource>> checked(std::string_view name,
+                                                              Result<std::unique_ptr<BlobSource>> blob);
     // The blob's manifest, or nullopt when there is none.
     [[nodiscard]] Result<std::optional<std::string>> read_manifest(std::string_view name);
 

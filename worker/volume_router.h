@@ -20,11 +20,20 @@ public:
     void route(std::string volume_key, BlobBackend& backend) { routes_[std::move(volume_key)] = &backend; }
 
     [[nodiscard]] Result<std::unique_ptr<BlobSource>> open(std::string_view volume_key, std::string_view name) const {
-        const auto it = routes_.find(volume_key);
-        return (it == routes_.end() ? fallback_ : it->second)->open(name);
+        return store(volume_key).open(name);
+    }
+    // BlobBackend::open_with_size.
+    [[nodiscard]] Result<std::unique_ptr<BlobSource>> open_with_size(std::string_view volume_key, std::string_view name,
+                                                                     std::uint64_t size) const {
+        return store(volume_key).open_with_size(name, size);
     }
 
 private:
+    [[nodiscard]] BlobBackend& store(std::string_view volume_key) const {
+        const auto it = routes_.find(volume_key);
+        return *(it == routes_.end() ? fallback_ : it->second);
+    }
+
     BlobBackend* fallback_;
     std::map<std::string, BlobBackend*, std::less<>> routes_;
 };

@@ -72,6 +72,31 @@ TEST_CASE("http backend: size from HEAD, ranges from 206 answers, one connection
     CHECK((*backend)->fetch_errors() == 0);
 }
 
+TEST_CASE("http backend: a blob opened with its size known sends no HEAD; a missing one fails its first read") {
+    HttpTestServer server;
+    REQUIRE(server.ok());
+    const std::string data = pattern(2 * 65536 + 77);
+    server.put("img_a", data);
+    auto backend = worker::HttpBackend::create(options_for(server, quick_policy(5000)));
+    REQUIRE(backend);
+    auto blob = (*backend)->open_with_size("img_a", data.size());
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    CHECK(server.requests() == 0);
+    CHECK((*blob)->size() == data.size());
+    CHECK(read_all(**blob, 65536) == data);
+    CHECK(server.requests() == 3);  // GETs only
+
+    auto missing = (*backend)->open_with_size("missing", 4096);
+    REQUIRE_MESSAGE(missing, missing.error().message());
+    std::vector<std::byte> buf(4096);
+    auto got = (*missing)->read_at(buf, 0);
+    REQUIRE_FALSE(got);
+    CHECK(got.error().errnum == ENOENT);
+    const std::string m = got.error().message();
+    CHECK(m.find(server.url() + "missing") != std::string::npos);
+    CHECK(m.find("HTTP 404") != std::string::npos);
+}
+
 TEST_CASE("http backend: a blob the server does not have is ENOENT at once, naming URL and status") {
     HttpTestServer server;
     REQUIRE(server.ok());
@@ -208,10 +233,15 @@ namespace {
 struct FakeBackend final : worker::BlobBackend {
     int errnum;
     unsigned opens = 0;
+    std::vector<std::uint64_t> sizes;  // open_with_size's
     explicit FakeBackend(int e) : errnum(e) {}
     Result<std::unique_ptr<worker::BlobSource>> open(std::string_view) override {
         ++opens;
         return sys_error(errnum, "fake");
+    }
+    Result<std::unique_ptr<worker::BlobSource>> open_with_size(std::string_view name, std::uint64_t size) override {
+        sizes.push_back(size);
+        return open(name);
     }
 };
 
@@ -229,6 +259,16 @@ TEST_CASE("layered backend: only a blob missing locally (ENOENT) is fetched remo
     REQUIRE_FALSE(rb);
     CHECK(rb.error().errnum == EACCES);
     CHECK(remote.opens == 1);
+    // A known size goes to both stores, by the same rule.
+    auto rc = a.open_with_size("x", 8192);
+    REQUIRE_FALSE(rc);
+    CHECK(rc.error().errnum == EIO);
+    CHECK(missing.sizes == std::vector<std::uint64_t>{8192});
+    CHECK(remote.sizes == std::vector<std::uint64_t>{8192});
+    auto rd = b.open_with_size("x", 8192);
+    REQUIRE_FALSE(rd);
+    CHECK(rd.error().errnum == EACCES);
+    CHECK(remote.sizes.size() == 1);
 }
 
 TEST_CASE("blob url: what is accepted and how it is split") {

@@ -208,11 +208,16 @@ public:
         if (auto f = fail_reads_at.find(std::string(name)); f != fail_reads_at.end()) fail = f->second;
         return std::unique_ptr<BlobSource>(std::make_unique<FakeBlob>(it->second, fail, &trace));
     }
+    Result<std::unique_ptr<BlobSource>> open_with_size(std::string_view name, std::uint64_t size) override {
+        with_size.emplace_back(name, size);
+        return open(name);
+    }
 
     std::map<std::string, std::string> blobs;
     std::map<std::string, int> errors;                  // name -> errno
     std::map<std::string, std::uint64_t> fail_reads_at;  // name -> reads reaching past this fail
     std::vector<std::string> asked;
+    std::vector<std::pair<std::string, std::uint64_t>> with_size;  // open_with_size's, also in `asked`
     std::vector<std::string> trace;  // every blob's reads and will_need hints, in order
 };
 
@@ -636,6 +641,8 @@ TEST_CASE("worker: READ for an object another worker opened asks the supervisor 
     CHECK(f.kernel.writes[0].bytes == blob.substr(0, 4096));
     CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{fd, 31}});
     CHECK(f.handler.object_count() == 1);
+    // With the size the supervisor gave: a remote store is not asked for it again.
+    CHECK(f.backend.with_size == std::vector<std::pair<std::string, std::uint64_t>>{{"shared", 8192}});
     // The second READ uses the copy it now holds.
     REQUIRE(f.handler.handle(read_msg(32, 77, 4096, 4096).span()).ok());
     CHECK(f.events == Events{"query:77", "complete:31", "complete:32"});
@@ -749,6 +756,7 @@ TEST_CASE("worker: a READ for an object handed over ahead of need asks the super
     REQUIRE(f.handler.handle(read_msg(50, 77, 0, 4096).span()).ok());
     CHECK(f.events == Events{"complete:50"});  // no "query:77"
     CHECK(f.backend.asked == std::vector<std::string>{"shared"});
+    CHECK(f.backend.with_size.size() == 1);
     REQUIRE(f.kernel.writes.size() == 1);
     CHECK(f.kernel.writes[0].fd == fd);
     CHECK(f.kernel.writes[0].bytes == blob.substr(0, 4096));

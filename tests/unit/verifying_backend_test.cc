@@ -48,10 +48,15 @@ class MemoryBackend final : public worker::BlobBackend {
 public:
     std::map<std::string, std::string, std::less<>> blobs;
     Fetches fetches;
+    std::vector<std::uint64_t> sizes;  // open_with_size's
     Result<std::unique_ptr<worker::BlobSource>> open(std::string_view name) override {
         auto it = blobs.find(name);
         if (it == blobs.end()) return sys_error(ENOENT, "no such blob");
         return std::unique_ptr<worker::BlobSource>(std::make_unique<MemoryBlob>(it->second, fetches));
+    }
+    Result<std::unique_ptr<worker::BlobSource>> open_with_size(std::string_view name, std::uint64_t size) override {
+        sizes.push_back(size);
+        return open(name);
     }
 };
 
@@ -98,6 +103,21 @@ TEST_CASE("verify: a small blob is checked whole at OPEN and then served from me
     auto missing = backend.open("sha256:" + std::string(64, '1'));
     REQUIRE_FALSE(missing);
     CHECK(missing.error().errnum == ENOENT);
+}
+
+TEST_CASE("verify: a blob opened with its size known is checked the same way, the size passed on") {
+    MemoryBackend inner;
+    inner.blobs[kAbcDigest] = "abc";
+    inner.blobs[kWrongDigest] = "abc";
+    worker::VerifyingBackend backend(inner);
+    auto ok = backend.open_with_size(kAbcDigest, 3);
+    REQUIRE_MESSAGE(ok, ok.error().message());
+    CHECK(read_range(**ok, 0, 10) == "abc");
+    auto bad = backend.open_with_size(kWrongDigest, 3);
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().errnum == EIO);
+    CHECK(bad.error().message().find("failed verification") != std::string::npos);
+    CHECK(inner.sizes == std::vector<std::uint64_t>{3, 3});
 }
 
 TEST_CASE("verify: a large blob read in order is checked as its last range arrives, fetched once") {

@@ -15,6 +15,9 @@
 #   one the mount fails and the journal says the blob failed verification; img_big
 #   (128 MiB: checked when every byte was fetched) under its right digest reads right
 #   and the journal says it was verified.
+# - A failover on a remote blob: the worker that takes over serves the blob's READs
+#   without asking nginx for its size again (no second HEAD): it has the object's
+#   size from the supervisor.
 # - A server that wants a Bearer token from a token service that wants credentials
 #   (nginx plays both): with blobs.credentials in a root-only file, img_b mounts and
 #   reads right, nginx handed out a token, and neither the password nor the token is
@@ -113,6 +116,25 @@ wait_for 60 big_verified || unit_fail "img_big was read whole, and its digest wa
 log "img_big read and verified in $(elapsed "$t0")s"
 require_alive
 
+step "a failover on a remote blob: the worker that takes over asks nginx for no size"
+ln -s /data/blobs/img_big "$www/blobs/img_k"
+mount_erofs /mnt/k fsid=img_k
+requests_of_k() { grep -c "\"$1 /blobs/img_k HTTP/1.1\"" /var/log/nginx/access.log || true; }
+[ "$(requests_of_k HEAD)" -eq 1 ] || fail "nginx saw $(requests_of_k HEAD) HEADs of img_k at its mount, not 1"
+wait_for 20 workers_at_strength || fail "no spare stood by before the kill"
+victim=$(serving_worker_pid)
+[ -n "$victim" ] || fail "no serving worker to kill"
+gets_before=$(requests_of_k GET)
+kill -KILL "$victim"
+wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s after killing worker $victim"
+[ "$(serving_worker_pid)" != "$victim" ] || fail "worker $victim still serves after its SIGKILL"
+check_manifest /mnt/k "$CFS_MANIFESTS/img_big.sha256"
+[ "$(requests_of_k GET)" -gt "$gets_before" ] || fail "nginx served no range of img_k after the failover"
+[ "$(requests_of_k HEAD)" -eq 1 ] \
+    || fail "nginx saw $(requests_of_k HEAD) HEADs of img_k: the worker that took over asked for its size again"
+require_alive
+
+umount_bounded /mnt/k
 umount_bounded /mnt/dbig
 umount_bounded /mnt/db
 umount_bounded /mnt/gone
