@@ -226,7 +226,6 @@ step "failover: $KILLS worker kills during random reads"
 # would grow into waiting for a miss (and once no READ came within 20 s at all).
 # So every KILLS_PER_CACHE kills start on an empty cache again.
 KILLS_PER_CACHE=10
-recoveries() { daemon_log | grep -c 'answered the first READ' || true; }
 all_ms= all_rms= all_q= reader=
 stop_reader() {
     kill -TERM "$reader"
@@ -252,20 +251,7 @@ while [ "$i" -lt "$KILLS" ]; do
         reader=$!
         sleep 1
     fi
-    # Each kill is one failure, not a second one while the daemon still replaces the
-    # worker killed before: wait until a spare stands by again.
-    wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s after kill $i"
-    before=$(recoveries)
-    victim=$(serving_worker_pid)
-    [ -n "$victim" ] || fail "no serving worker to kill (kill $i)"
-    kill -KILL "$victim"
-    # Nothing of ours runs during the failover it measures: every check forks
-    # processes, which competed for the VM's two CPUs with the recovery (measured:
-    # p50 10 ms with checks at once, 7 ms without).
-    sleep 1
-    recovered() { [ "$(recoveries)" -gt "$before" ]; }
-    wait_for 20 recovered || fail "no recovery logged 20 s after kill $i"
-    pid_gone "$reader" && fail "the reader ended during the kills: $(cat /tmp/bench_reader.err)"
+    kill_serving_worker "kill $i" "$reader" /tmp/bench_reader.err
     i=$((i + 1))
 done
 stop_reader

@@ -106,9 +106,8 @@ remote_small=$(timed cfs-bench-read tree /mnt/bench/small)
 remote_row remote_cold_small "$local_small" "$remote_small"
 
 step "remote blobs: $REMOTE_KILLS worker kills during random reads"
-# As bench.sh times a failover, on the remote blob: each kill once a spare stands by
-# again, nothing of ours running during it, a fresh cache every 10 kills.
-recoveries() { daemon_log | grep -c 'answered the first READ' || true; }
+# As bench.sh times a failover (kill_serving_worker, lib.sh), on the remote blob, a
+# fresh cache every 10 kills.
 heads() { grep -c '"HEAD /blobs/bench HTTP/1.1"' /var/log/nginx/access.log || true; }
 remote_ms= reader= heads_during=0
 i=0
@@ -120,16 +119,8 @@ while [ "$i" -lt "$REMOTE_KILLS" ]; do
         reader=$!
         sleep 1
     fi
-    wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s after remote kill $i"
-    before=$(recoveries)
     heads_before=$(heads)
-    victim=$(serving_worker_pid)
-    [ -n "$victim" ] || fail "no serving worker to kill (remote kill $i)"
-    kill -KILL "$victim"
-    sleep 1
-    recovered() { [ "$(recoveries)" -gt "$before" ]; }
-    wait_for 20 recovered || fail "no recovery logged 20 s after remote kill $i"
-    pid_gone "$reader" && fail "the reader ended during the remote kills: $(cat /tmp/rf_reader.err)"
+    kill_serving_worker "remote kill $i" "$reader" /tmp/rf_reader.err
     heads_during=$((heads_during + $(heads) - heads_before))
     ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | tail -n 1 | awk '{ print $5 }')
     remote_ms=${remote_ms:+$remote_ms,}$ms
