@@ -140,6 +140,7 @@ def figures(rows):
         out.append(rec)
     blob = direct.get("blob_file")
     paired = paired_ratios(rows)
+    cold_warm = cold_of_warm(rows)
     for rec in out:
         pairs = paired.get((rec["workload"], rec["workers"]))
         if pairs:
@@ -147,7 +148,7 @@ def figures(rows):
             rec["ratios_to_blob_file"] = pairs
         elif blob and rec["workload"] in PAIRED + ("warm_seq_beside_copy",) + DIRECT_COPIES:
             rec["ratio_to_blob_file"] = rec["mib_per_s"] / blob
-        of_warm = cold_of_warm(rows).get(rec["workers"]) if rec["workload"] == "cold_seq" else None
+        of_warm = cold_warm.get(rec["workers"]) if rec["workload"] == "cold_seq" else None
         if of_warm:
             rec["ratio_to_warm_seq"] = statistics.median(of_warm)
             rec["ratios_to_warm_seq"] = of_warm

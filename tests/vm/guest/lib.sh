@@ -149,6 +149,9 @@ workers_at_strength() {
 }
 serving_worker_pid() { cfsupervisor status | awk '$2 == "pid" && $4 == "serving" { print $3; exit }'; }
 
+# How many failovers the supervisor has logged through to their first READ answered.
+failovers_answered() { daemon_log | grep -c 'answered the first READ' || true; }
+
 # kill_serving_worker WHAT READER READER_ERR: a benchmark's timed failover. Once a
 # spare stands by again (each kill one failure, not a second one while the daemon
 # still replaces the worker killed before), SIGKILLs the serving worker and waits
@@ -158,12 +161,12 @@ serving_worker_pid() { cfsupervisor status | awk '$2 == "pid" && $4 == "serving"
 # failure; READER, the reader (stderr in READER_ERR) that must outlive it.
 kill_serving_worker() {
     wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s before $1"
-    _recovered=$(daemon_log | grep -c 'answered the first READ' || true)
+    _recovered=$(failovers_answered)
     _victim=$(serving_worker_pid)
     [ -n "$_victim" ] || fail "no serving worker to kill ($1)"
     kill -KILL "$_victim"
     sleep 1
-    _recovered_since() { [ "$(daemon_log | grep -c 'answered the first READ' || true)" -gt "$_recovered" ]; }
+    _recovered_since() { [ "$(failovers_answered)" -gt "$_recovered" ]; }
     wait_for 20 _recovered_since || fail "no recovery logged 20 s after $1"
     pid_gone "$2" && fail "the reader ended during $1: $(cat "$3")"
     return 0
