@@ -206,6 +206,7 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     slot.stocked = false;
     slot.awaiting_room = false;
     slot.queries_since_resume = 0;
+    slot.hangup_deadline.reset();
 
     for (auto [fd, source] : {std::pair{slot.socket.get(), Source::worker_socket},
                               std::pair{slot.pidfd.get(), Source::worker_exit}}) {
@@ -271,32 +272,51 @@ void Supervisor::sigkill(WorkerSlot& slot) {
     drop_socket(slot);
 }
 
-bool Supervisor::exited_or_exiting(const WorkerSlot& slot) const {
-    if (has_exited(slot.pidfd.get())) return true;
-    // Its socket closed by its side: most likely the files of a worker on its way out.
-    pollfd sock{slot.socket.get(), POLLIN, 0};
-    const bool peer_closed = slot.socket && ::poll(&sock, 1, 0) == 1 && (sock.revents & POLLHUP) != 0;
-    return peer_closed && exits_within(slot.pidfd.get(), kExitGraceMs);
+void Supervisor::await_exit(WorkerSlot& slot, std::string_view why) {
+    log::debug(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}) closed its connection; waiting {} ms for its exit",
+               slot.id, slot.pid, kExitGrace.count());
+    // At EOF the socket would stay readable for ever.
+    drop_socket(slot);
+    slot.hangup_deadline = Clock::now() + kExitGrace;
+    slot.hangup_reason = why;
+    arm_timer();
 }
 
 void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
-    // Killed once already: its exit is on its way, and one line said why.
-    if (!slot.running() || slot.killed_by_us) return;
+    // Killed once already: its exit is on its way, and one line said why. Or its
+    // connection closed: it is on its way out, or killed when its grace ends.
+    if (!slot.running() || slot.killed_by_us || slot.hangup_deadline) return;
     const bool violation = why.starts_with("protocol violation");
     // A worker that died (killed from outside, crashed) fails every send to it until
     // its pidfd is read: that is its own death, reaped and judged as it happened (a
     // SIGKILL from outside counts no failure), not a kill of ours.
-    if (exited_or_exiting(slot)) {
+    const bool exited = has_exited(slot.pidfd.get());
+    // Its side of the socket closed: most likely the files of a worker on its way out.
+    pollfd sock{slot.socket.get(), POLLIN, 0};
+    const bool hung_up = !exited && slot.socket && ::poll(&sock, 1, 0) == 1 && (sock.revents & POLLHUP) != 0;
+    if (exited || hung_up) {
         log::write(violation ? log::Level::error : log::Level::info,
-                   fmt::format("worker {} (pid {}): {}; it has exited already", slot.id, slot.pid, why),
+                   fmt::format("worker {} (pid {}): {}; {}", slot.id, slot.pid, why,
+                               exited ? "it has exited already" : "it closed its connection, on its way out"),
                    log::Fields{.worker_pid = slot.pid, .message_id = violation ? ids::kProtocolViolation : ""});
-        drop_socket(slot);
+        if (exited)
+            drop_socket(slot);
+        else
+            await_exit(slot, why);
         return;
     }
     log::error(log::Fields{.worker_pid = slot.pid, .message_id = violation ? ids::kProtocolViolation : ""},
                "worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
     slot.killed_by_us = true;
     sigkill(slot);
+}
+
+void Supervisor::on_exit_deadlines(Clock::time_point now) {
+    for (auto& w : state_.workers) {
+        if (!w.hangup_deadline || *w.hangup_deadline > now) continue;
+        w.hangup_deadline.reset();
+        if (w.running()) kill_worker(w, std::exchange(w.hangup_reason, {}));
+    }
 }
 
 void Supervisor::reap(WorkerSlot& slot) {
@@ -323,6 +343,8 @@ void Supervisor::reap(WorkerSlot& slot) {
     slot.retiring = false;
     slot.dismissed = false;
     slot.retire_deadline.reset();
+    slot.hangup_deadline.reset();
+    slot.hangup_reason.clear();
 }
 
 void Supervisor::on_worker_exit(WorkerSlot& slot) {
@@ -471,7 +493,7 @@ void Supervisor::keep_spares_stocked() {
             auto sent = send_shares(state_, w);
             if (!sent) {
                 // A worker that is dying (its socket closed with it) is not killed
-                // again: kill_worker tells (exited_or_exiting).
+                // again: kill_worker tells.
                 kill_worker(w, sent.error().message());
                 continue;
             }
@@ -524,7 +546,7 @@ void Supervisor::arm_timer() {
     if (control_)
         if (auto deadline = control_->next_deadline(); deadline && (!next || *deadline < *next)) next = deadline;
     for (const auto& w : state_.workers)
-        for (const auto& at : {w.restart_at, w.retire_deadline})
+        for (const auto& at : {w.restart_at, w.retire_deadline, w.hangup_deadline})
             if (at && (!next || *at < *next)) next = at;
     if (rolling_)
         if (auto deadline = rolling_->deadline(); deadline && (!next || *deadline < *next)) next = deadline;
@@ -552,6 +574,7 @@ void Supervisor::on_timer() {
         failover_->pause_deadline = Clock::time_point::max();
     }
     on_retire_deadlines(now);
+    on_exit_deadlines(now);
     for (auto& w : state_.workers)
         if (w.restart_at && *w.restart_at <= now) start_worker(w);
     if (stats_.next_check() <= now) {
@@ -579,12 +602,12 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
             // closed it and lives on cannot be served, and is killed as one that
             // misbehaves. The socket leaves epoll either way: at EOF it would stay
             // readable forever.
-            if (exited_or_exiting(slot)) {
+            if (has_exited(slot.pidfd.get())) {
                 log::debug(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}) closed its connection and exited",
                            slot.id, slot.pid);
                 drop_socket(slot);
             } else {
-                kill_worker(slot, "closed its connection to the supervisor and lives on");
+                await_exit(slot, "closed its connection to the supervisor and lives on");
             }
             return;
         }

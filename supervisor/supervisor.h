@@ -61,10 +61,10 @@ private:
     void kill_worker(WorkerSlot& slot, std::string_view why);
     // SIGKILL through the pidfd; reads nothing more from it (drop_socket).
     void sigkill(WorkerSlot& slot);
-    // Whether the worker has exited, or is exiting: its side of the socket is closed
-    // and its pidfd says so within kExitGraceMs.
-    [[nodiscard]] bool exited_or_exiting(const WorkerSlot& slot) const;
-    static constexpr int kExitGraceMs = 100;
+    // A worker whose side of the socket closed: waits up to kExitGrace for its exit
+    // (WorkerSlot::hangup_deadline), then kills it for `why`.
+    void await_exit(WorkerSlot& slot, std::string_view why);
+    static constexpr auto kExitGrace = std::chrono::milliseconds(100);
     void drop_socket(WorkerSlot& slot);
     void reap(WorkerSlot& slot);
     void schedule_restart(WorkerSlot& slot);
@@ -100,6 +100,8 @@ private:
     void resize_slots();
     void retire_workers();
     void on_retire_deadlines(Clock::time_point now);
+    // Kills the workers whose connection closed kExitGrace ago and which still run.
+    void on_exit_deadlines(Clock::time_point now);
 
     Config config_;
     unique_fd device_;

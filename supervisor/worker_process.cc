@@ -1,7 +1,6 @@
 #include "supervisor/worker_process.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/pidfd.h>
 #include <sys/socket.h>
@@ -107,13 +106,6 @@ Result<SpawnedWorker> spawn_worker(int executable_fd, std::string_view user) {
 bool has_exited(int pidfd) {
     siginfo_t info{};
     return ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid != 0;
-}
-
-bool exits_within(int pidfd, int ms) {
-    pollfd p{pidfd, POLLIN, 0};
-    while (::poll(&p, 1, ms) < 0 && errno == EINTR) {
-    }
-    return has_exited(pidfd);
 }
 
 std::string describe_exit(int code, int status) {

@@ -31,9 +31,6 @@ struct SpawnedWorker {
 // Whether the process behind `pidfd` has exited, without reaping it (its pidfd
 // stays readable, and waitid() still reports how it ended).
 [[nodiscard]] bool has_exited(int pidfd);
-// The same, waiting up to `ms` for it: a process's files close a moment before its
-// pidfd says it has exited.
-[[nodiscard]] bool exits_within(int pidfd, int ms);
 
 // Human-readable exit reason from a waitid() result: "exited with status 1",
 // "killed by signal 9 (Killed)".

@@ -11,7 +11,6 @@
 #include "supervisor/worker_process.h"
 
 using cfs::unique_fd;
-using cfs::supervisor::exits_within;
 using cfs::supervisor::has_exited;
 
 namespace {
@@ -64,18 +63,4 @@ TEST_CASE("has_exited: false while the process runs, true once it has exited, an
     REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(exited.pidfd.get()), &info, WEXITED) == 0);
     CHECK(info.si_code == CLD_EXITED);
     CHECK(info.si_status == 3);
-}
-
-TEST_CASE("exits_within: waits for a process on its way out, and no longer than it is told for one that lives on") {
-    Child leaving = start(50);
-    CHECK(exits_within(leaving.pidfd.get(), 5000));
-    siginfo_t info{};
-    REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(leaving.pidfd.get()), &info, WEXITED) == 0);
-    CHECK(info.si_status == 3);
-
-    Child staying = start(-1);
-    CHECK_FALSE(exits_within(staying.pidfd.get(), 20));
-    REQUIRE(::kill(staying.pid, SIGKILL) == 0);
-    CHECK(exits_within(staying.pidfd.get(), 5000));
-    REQUIRE(::waitid(P_PIDFD, static_cast<id_t>(staying.pidfd.get()), &info, WEXITED) == 0);
 }
