@@ -19,13 +19,14 @@ struct Limit {
 };
 
 // A worker holds two fds per object it serves (the anon fd and the blob's fd), and
-// one per copy of an anon fd handed to it ahead of need as a spare, at most
-// wire::kMaxSharedObjects (1024, common/worker_protocol.h).
+// as many per copy of an anon fd handed to it ahead of need as a spare (a local
+// blob is opened on arrival), at most wire::kMaxSharedObjects (1024,
+// common/worker_protocol.h).
 inline constexpr Limit kLimits[] = {
     {RLIMIT_CORE, "RLIMIT_CORE", 0, "no core files: a crash loop must not fill a disk"},
     {RLIMIT_NPROC, "RLIMIT_NPROC", 0, "no new processes or threads"},
-    {RLIMIT_NOFILE, "RLIMIT_NOFILE", 5120,
-     "two fds per object served, about 2000 objects, and up to 1024 copies handed over ahead of need"},
+    {RLIMIT_NOFILE, "RLIMIT_NOFILE", 6144,
+     "two fds per object served, about 2000 objects, and two per copy handed over ahead of need, up to 1024"},
     {RLIMIT_DATA, "RLIMIT_DATA", rlim_t{256} << 20, "256 MiB of heap and private mappings; a worker uses a few MiB"},
 };
 

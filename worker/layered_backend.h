@@ -24,6 +24,10 @@ public:
         if (blob || blob.error().errnum != ENOENT) return blob;
         return remote_.open_with_size(name, size);
     }
+    // The local copy only: the remote one is fetched when a READ wants it.
+    std::unique_ptr<BlobSource> open_ahead(std::string_view name, std::uint64_t size) override {
+        return local_.open_ahead(name, size);
+    }
 
 private:
     BlobBackend& local_;

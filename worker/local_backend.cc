@@ -168,4 +168,9 @@ Result<std::unique_ptr<BlobSource>> LocalDirBackend::open(std::string_view name)
                                     direct ? bounce_ : nullptr));
 }
 
+std::unique_ptr<BlobSource> LocalDirBackend::open_ahead(std::string_view name, std::uint64_t /*size*/) {
+    auto blob = open(name);
+    return blob ? std::move(*blob) : nullptr;
+}
+
 }  // namespace cfs::worker

@@ -21,6 +21,7 @@ public:
     explicit LocalDirBackend(unique_fd dir);
     ~LocalDirBackend() override;
     Result<std::unique_ptr<BlobSource>> open(std::string_view name) override;
+    std::unique_ptr<BlobSource> open_ahead(std::string_view name, std::uint64_t size) override;
 
 private:
     unique_fd dir_;

@@ -122,8 +122,10 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
 Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object_id) {
     if (auto it = objects_.find(object_id); it != objects_.end()) return &it->second;
     SharedObject shared;
+    std::unique_ptr<BlobSource> opened_ahead;
     if (auto it = shared_.find(object_id); it != shared_.end()) {
-        shared = std::move(it->second);
+        shared = std::move(it->second.object);
+        opened_ahead = std::move(it->second.blob);
         shared_.erase(it);
         ++counters_.shares_used;
     } else {
@@ -136,7 +138,8 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
         shared_.erase(object_id);
     }
     auto& d = shared.description;
-    Object object{std::move(shared.anon_fd), nullptr, d.volume_key, d.cookie_key};
+    Object object{std::move(shared.anon_fd), std::move(opened_ahead), d.volume_key, d.cookie_key};
+    if (object.blob) return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
     // With the object's size: a remote store is not asked for it again while the
     // READ waits.
     if (auto blob = blobs_.open_with_size(d.volume_key, d.cookie_key, d.size); blob)
@@ -321,7 +324,13 @@ void RequestHandler::take_shared(SharedObject object) {
         return;
     }
     ++counters_.shares_kept;
-    shared_.emplace(id, std::move(object));
+    const auto& d = object.description;
+    auto blob = blobs_.open_ahead(d.volume_key, d.cookie_key, d.size);
+    if (blob) {
+        ++counters_.shares_opened_ahead;
+        log::debug("object {}: blob \"{}\" opened ahead of need", id, kmsg::printable(d.cookie_key));
+    }
+    shared_.emplace(id, HeldShare{std::move(object), std::move(blob)});
 }
 
 void RequestHandler::drop_object(std::uint32_t object_id) {

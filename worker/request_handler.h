@@ -48,6 +48,7 @@ struct RequestCounters {
     std::uint64_t shares_kept = 0;
     std::uint64_t shares_used = 0;
     std::uint64_t shares_closed = 0;
+    std::uint64_t shares_opened_ahead = 0;  // of shares_kept, their blob opened on arrival
     std::uint64_t queries = 0;  // ObjectQuery sent: a READ for an object this worker lacked
 };
 
@@ -72,8 +73,9 @@ public:
     // The supervisor says the object is gone: close our copy of its anon fd.
     void forget(std::uint32_t object_id);
     // The supervisor handed us a copy ahead of need (ObjectShare: we are a spare).
-    // Kept until a READ wants it; its blob is opened only then (a remote blob's
-    // open is a request to the server). Closed at once if we hold the object
+    // Kept until a READ wants it, with its blob opened now where that costs only an
+    // fd (BlobBackend::open_ahead: a local blob), else when the READ comes (a remote
+    // blob's open is a request to the server). Closed at once if we hold the object
     // already (never two copies) or keep wire::kMaxSharedObjects unused ones.
     void take_shared(SharedObject object);
 
@@ -121,8 +123,13 @@ private:
     SupervisorLink& supervisor_;
     ReadAheadPolicy read_ahead_;
     std::unordered_map<std::uint32_t, Object> objects_;
-    // Copies handed over ahead of need, not used yet; never an id of objects_.
-    std::unordered_map<std::uint32_t, SharedObject> shared_;
+    // A copy handed over ahead of need, not used yet, and its blob if opened ahead.
+    struct HeldShare {
+        SharedObject object;
+        std::unique_ptr<BlobSource> blob;
+    };
+    // Never an id of objects_.
+    std::unordered_map<std::uint32_t, HeldShare> shared_;
     std::deque<AheadStream> streams_;  // front: the next to write a chunk of
     AlignedBytes buffer_;  // kCopyChunkSize, block-aligned
     RequestCounters counters_;

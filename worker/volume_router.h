@@ -27,6 +27,11 @@ public:
                                                                      std::uint64_t size) const {
         return store(volume_key).open_with_size(name, size);
     }
+    // BlobBackend::open_ahead.
+    [[nodiscard]] std::unique_ptr<BlobSource> open_ahead(std::string_view volume_key, std::string_view name,
+                                                         std::uint64_t size) const {
+        return store(volume_key).open_ahead(name, size);
+    }
 
 private:
     [[nodiscard]] BlobBackend& store(std::string_view volume_key) const {

@@ -79,6 +79,8 @@ TEST_CASE("http backend: a blob opened with its size known sends no HEAD; a miss
     server.put("img_a", data);
     auto backend = worker::HttpBackend::create(options_for(server, quick_policy(5000)));
     REQUIRE(backend);
+    // Not opened ahead of need by a spare: that would be a request per object.
+    CHECK((*backend)->open_ahead("img_a", data.size()) == nullptr);
     auto blob = (*backend)->open_with_size("img_a", data.size());
     REQUIRE_MESSAGE(blob, blob.error().message());
     CHECK(server.requests() == 0);
@@ -243,6 +245,11 @@ struct FakeBackend final : worker::BlobBackend {
         sizes.push_back(size);
         return open(name);
     }
+    std::unique_ptr<worker::BlobSource> open_ahead(std::string_view, std::uint64_t size) override {
+        ahead.push_back(size);
+        return nullptr;
+    }
+    std::vector<std::uint64_t> ahead;  // open_ahead's
 };
 
 }  // namespace
@@ -268,6 +275,11 @@ TEST_CASE("layered backend: only a blob missing locally (ENOENT) is fetched remo
     auto rd = b.open_with_size("x", 8192);
     REQUIRE_FALSE(rd);
     CHECK(rd.error().errnum == EACCES);
+    CHECK(remote.sizes.size() == 1);
+    // Opened ahead of need (a spare): the local store only, never the remote one.
+    CHECK(a.open_ahead("x", 8192) == nullptr);
+    CHECK(missing.ahead == std::vector<std::uint64_t>{8192});
+    CHECK(remote.ahead.empty());
     CHECK(remote.sizes.size() == 1);
 }
 

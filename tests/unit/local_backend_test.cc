@@ -103,6 +103,15 @@ TEST_CASE("LocalDirBackend: opens a regular file and reads ranges") {
     n = (*blob)->read_at(buf, 1 << 30);
     REQUIRE(n.ok());
     CHECK(*n == 0);
+
+    // A spare opens a local blob ahead of need; one that is missing is left to the READ.
+    auto ahead = backend.open_ahead("blob", 10000);
+    REQUIRE(ahead != nullptr);
+    CHECK(ahead->size() == 10000);
+    n = ahead->read_at(buf, 0);
+    REQUIRE(n.ok());
+    CHECK(std::memcmp(buf.data(), data.data(), 4096) == 0);
+    CHECK(backend.open_ahead("missing", 10000) == nullptr);
 }
 
 TEST_CASE("LocalDirBackend: a symlink inside the directory is followed") {

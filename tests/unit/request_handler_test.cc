@@ -212,7 +212,16 @@ public:
         with_size.emplace_back(name, size);
         return open(name);
     }
+    std::unique_ptr<BlobSource> open_ahead(std::string_view name, std::uint64_t size) override {
+        if (!opens_ahead) return nullptr;
+        ahead.emplace_back(name, size);
+        auto it = blobs.find(std::string(name));
+        if (it == blobs.end()) return nullptr;
+        return std::make_unique<FakeBlob>(it->second, std::nullopt, &trace);
+    }
 
+    bool opens_ahead = false;  // as a local directory does; a remote store does not
+    std::vector<std::pair<std::string, std::uint64_t>> ahead;  // open_ahead's, not in `asked`
     std::map<std::string, std::string> blobs;
     std::map<std::string, int> errors;                  // name -> errno
     std::map<std::string, std::uint64_t> fail_reads_at;  // name -> reads reaching past this fail
@@ -770,6 +779,34 @@ TEST_CASE("worker: a READ for an object handed over ahead of need asks the super
     REQUIRE(f.handler.handle(read_msg(51, 77, 4096, 4096).span()).ok());
     CHECK(f.kernel.completed.back() == std::pair<int, std::uint32_t>{fd, 51});
     CHECK(f.link.handed_out_fds.empty());
+}
+
+TEST_CASE("worker: a spare opens a local blob when the copy arrives, and the READ after a failover finds it open") {
+    Fixture f;
+    f.backend.opens_ahead = true;
+    const std::string blob = pattern(8192, 6);
+    f.backend.blobs["local"] = blob;
+    int fd = -1;
+    f.handler.take_shared(shared_copy(80, "local", &fd));
+    CHECK(f.backend.ahead == std::vector<std::pair<std::string, std::uint64_t>>{{"local", 8192}});
+    CHECK(f.handler.counters().shares_opened_ahead == 1);
+    // Gone from the directory since: the blob opened ahead still serves the READ.
+    f.backend.blobs.erase("local");
+    REQUIRE(f.handler.handle(read_msg(58, 80, 4096, 4096).span()).ok());
+    CHECK(f.events == Events{"complete:58"});
+    CHECK(f.backend.asked.empty());
+    REQUIRE(f.kernel.writes.size() == 1);
+    CHECK(f.kernel.writes[0].fd == fd);
+    CHECK(f.kernel.writes[0].bytes == blob.substr(4096, 4096));
+    CHECK(f.handler.counters().reads_short == 0);
+
+    // A blob not there when the copy came is opened by the READ, which reports it.
+    f.handler.take_shared(shared_copy(81, "later", &fd));
+    CHECK(f.handler.counters().shares_opened_ahead == 1);
+    f.backend.blobs["later"] = blob;
+    REQUIRE(f.handler.handle(read_msg(59, 81, 0, 4096).span()).ok());
+    CHECK(f.backend.asked == std::vector<std::string>{"later"});
+    CHECK(f.kernel.writes.back().bytes == blob.substr(0, 4096));
 }
 
 TEST_CASE("worker: without a copy handed over, a READ still asks the supervisor (the fallback)") {

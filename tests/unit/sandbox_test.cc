@@ -796,7 +796,7 @@ TEST_CASE("sandbox: a sandboxed process has uid/gid 65534, no capability, no_new
     INFO("limits:\n", limits);
     CHECK(limits.find("Max core file size        0                    0") != std::string::npos);
     CHECK(limits.find("Max processes             0                    0") != std::string::npos);
-    CHECK(limits.find("Max open files            5120                 5120") != std::string::npos);
+    CHECK(limits.find("Max open files            6144                 6144") != std::string::npos);
 }
 
 TEST_CASE("sandbox: enter_sandbox refuses uid or gid 0") {
