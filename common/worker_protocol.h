@@ -88,8 +88,9 @@ inline constexpr std::size_t kMaxMessageSize = 2 * kMaxKeySize + 64;
 // [blobs] and at most 32 [[volume]] tables (common/config.h, kMaxVolumes).
 inline constexpr std::uint32_t kMaxBlobStores = 33;
 // The most objects the supervisor shares with one worker ahead of need (ObjectShare),
-// and the most such copies a worker keeps unused: each costs the worker one fd
-// (common/worker_sandbox.h counts them in its RLIMIT_NOFILE). Objects beyond it are
+// and the most such copies a worker keeps unused: each costs the worker one fd, two
+// with its local blob opened ahead (common/worker_sandbox.h counts them in its
+// RLIMIT_NOFILE). Objects beyond it are
 // fetched with ObjectQuery when a READ needs them, as before.
 inline constexpr std::size_t kMaxSharedObjects = 1024;
 

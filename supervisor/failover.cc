@@ -36,7 +36,8 @@ ReconcilePlan plan_reconcile(std::span<const WorkerSlot> workers, bool failover_
             }));
         for (const auto& w : workers) {
             if (serving >= wanted) break;
-            if (w.state != WorkerState::paused || w.retiring != retiring || w.dismissed) continue;
+            // One whose connection closed cannot be told to resume; it is on its way out.
+            if (w.state != WorkerState::paused || w.retiring != retiring || w.dismissed || w.hangup_deadline) continue;
             plan.resume.push_back(w.id);
             ++serving;
         }

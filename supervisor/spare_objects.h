@@ -20,7 +20,8 @@
 //
 // Costs: nothing in the supervisor's fd table (a sent fd is no new fd here; fds in
 // flight count against root's RLIMIT_NOFILE, raised to its hard limit, fd_budget.h);
-// one fd per copy in the worker, budgeted in common/worker_sandbox.h.
+// one fd per copy in the worker (two once a paused spare has opened its local blob),
+// budgeted in common/worker_sandbox.h.
 #pragma once
 
 #include <cstdint>

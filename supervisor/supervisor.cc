@@ -272,14 +272,27 @@ void Supervisor::sigkill(WorkerSlot& slot) {
     drop_socket(slot);
 }
 
-void Supervisor::await_exit(WorkerSlot& slot, std::string_view why) {
+void Supervisor::await_exit(WorkerSlot& slot) {
     log::debug(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}) closed its connection; waiting {} ms for its exit",
                slot.id, slot.pid, kExitGrace.count());
     // At EOF the socket would stay readable for ever.
     drop_socket(slot);
     slot.hangup_deadline = Clock::now() + kExitGrace;
-    slot.hangup_reason = why;
     arm_timer();
+}
+
+bool Supervisor::pause_worker(WorkerSlot& slot) {
+    if (!slot.hangup_deadline) {
+        if (auto sent = state_.send(slot, wire::Pause{}); !sent) {
+            kill_worker(slot, sent.error().message());
+            // Killed, or found dead: its death is on its way, and nothing more runs in it.
+            if (!slot.hangup_deadline) return false;
+        }
+    }
+    // Told, or cannot be told while it may still hold requests: either way its Paused
+    // or its exit ends the wait.
+    slot.state = WorkerState::pausing;
+    return true;
 }
 
 void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
@@ -302,7 +315,7 @@ void Supervisor::kill_worker(WorkerSlot& slot, std::string_view why) {
         if (exited)
             drop_socket(slot);
         else
-            await_exit(slot, why);
+            await_exit(slot);
         return;
     }
     log::error(log::Fields{.worker_pid = slot.pid, .message_id = violation ? ids::kProtocolViolation : ""},
@@ -315,7 +328,14 @@ void Supervisor::on_exit_deadlines(Clock::time_point now) {
     for (auto& w : state_.workers) {
         if (!w.hangup_deadline || *w.hangup_deadline > now) continue;
         w.hangup_deadline.reset();
-        if (w.running()) kill_worker(w, std::exchange(w.hangup_reason, {}));
+        // Exited by now: its pidfd event, maybe in the same batch, reaps it.
+        if (!w.running() || has_exited(w.pidfd.get())) continue;
+        // Why it was told nothing more was logged when that was found; this is only
+        // the kill, which counts against its slot.
+        log::error(log::Fields{.worker_pid = w.pid},
+                   "worker {} (pid {}): closed its connection to the supervisor and lives on; killing it", w.id, w.pid);
+        w.killed_by_us = true;
+        sigkill(w);
     }
 }
 
@@ -344,7 +364,6 @@ void Supervisor::reap(WorkerSlot& slot) {
     slot.dismissed = false;
     slot.retire_deadline.reset();
     slot.hangup_deadline.reset();
-    slot.hangup_reason.clear();
 }
 
 void Supervisor::on_worker_exit(WorkerSlot& slot) {
@@ -416,14 +435,7 @@ void Supervisor::begin_failover(const WorkerSlot& dead) {
         ++failovers_;
         log::info("failover: requests worker {} had taken will be delivered again", dead.id);
     }
-    for (unsigned id : workers_to_pause(state_.workers)) {
-        WorkerSlot& w = state_.workers[id];
-        if (auto sent = state_.send(w, wire::Pause{}); !sent) {
-            kill_worker(w, sent.error().message());
-            continue;
-        }
-        w.state = WorkerState::pausing;
-    }
+    for (unsigned id : workers_to_pause(state_.workers)) (void)pause_worker(state_.workers[id]);
     arm_timer();
 }
 
@@ -607,7 +619,7 @@ void Supervisor::on_worker_message(WorkerSlot& slot) {
                            slot.id, slot.pid);
                 drop_socket(slot);
             } else {
-                await_exit(slot, "closed its connection to the supervisor and lives on");
+                await_exit(slot);
             }
             return;
         }

@@ -62,8 +62,11 @@ private:
     // SIGKILL through the pidfd; reads nothing more from it (drop_socket).
     void sigkill(WorkerSlot& slot);
     // A worker whose side of the socket closed: waits up to kExitGrace for its exit
-    // (WorkerSlot::hangup_deadline), then kills it for `why`.
-    void await_exit(WorkerSlot& slot, std::string_view why);
+    // (WorkerSlot::hangup_deadline), then kills it.
+    void await_exit(WorkerSlot& slot);
+    // Sends Pause and marks it pausing; false if it could not be told and was killed
+    // (or found dead) instead. One whose connection closed is marked pausing unasked.
+    [[nodiscard]] bool pause_worker(WorkerSlot& slot);
     static constexpr auto kExitGrace = std::chrono::milliseconds(100);
     void drop_socket(WorkerSlot& slot);
     void reap(WorkerSlot& slot);

@@ -198,11 +198,7 @@ void Supervisor::retire_workers() {
     const auto deadline = Clock::now() + kPauseTimeout;
     // False if the worker could not be told (it is killed instead).
     auto pause = [&](WorkerSlot& w) {
-        if (auto sent = state_.send(w, wire::Pause{}); !sent) {
-            kill_worker(w, sent.error().message());
-            return false;
-        }
-        w.state = WorkerState::pausing;
+        if (!pause_worker(w)) return false;
         w.serving_since.reset();
         w.retire_deadline = deadline;
         return true;

@@ -75,10 +75,10 @@ struct WorkerSlot {
     // ObjectQuery it sent since its last Resume (logged with a failover's first READ).
     unsigned queries_since_resume = 0;
     // Its side of the socket closed while its pidfd did not yet say it exited: an
-    // exiting process's files close a moment before that. Killed, for `hangup_reason`,
-    // if it still runs at the deadline; the event loop never waits for it.
+    // exiting process's files close a moment before that. Killed if it still runs at
+    // the deadline; the event loop never waits for it. Meanwhile it is told nothing:
+    // a failover counts it as pausing (its exit answers), and it is never resumed.
     std::optional<Clock::time_point> hangup_deadline;
-    std::string hangup_reason;
 
     [[nodiscard]] bool running() const { return pid > 0; }
     [[nodiscard]] bool ready() const { return state != WorkerState::absent && state != WorkerState::starting; }

@@ -39,10 +39,11 @@ public:
                                                                              std::uint64_t /*size*/) {
         return open(name);
     }
-    // For a spare, before any READ wants the blob: opened only where that costs an fd
-    // and nothing else (no request to a server, no manifest held in memory), so the
+    // For a spare, before any READ wants the blob: opened only where that asks no
+    // server and holds no memory beyond an fd (no HTTP request, no manifest), so the
     // READ after a failover finds it open; null otherwise, and the READ opens it with
-    // open_with_size, reporting what fails. A local directory opens ahead.
+    // open_with_size, reporting what fails. A local directory opens ahead (a
+    // directory on a network filesystem is local here: its open is the kernel's).
     [[nodiscard]] virtual std::unique_ptr<BlobSource> open_ahead(std::string_view /*name*/, std::uint64_t /*size*/) {
         return nullptr;
     }

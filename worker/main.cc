@@ -186,6 +186,7 @@ int serve(int sock, InitReceived init, worker::StoreBackends& stores, worker::Re
 #endif
             if (pause != serving) return logic_error(pause ? "Pause while paused" : "Resume while serving");
             serving = !pause;
+            handler.set_paused(pause);
             if (!watch(device, EPOLL_CTL_MOD, serving ? std::uint32_t{EPOLLIN} : 0U)) return sys_error("watching the device");
             if (pause) {
                 if (auto sent = link.send(wire::Paused{}); !sent) return sent;

@@ -325,7 +325,7 @@ void RequestHandler::take_shared(SharedObject object) {
     }
     ++counters_.shares_kept;
     const auto& d = object.description;
-    auto blob = blobs_.open_ahead(d.volume_key, d.cookie_key, d.size);
+    auto blob = paused_ ? blobs_.open_ahead(d.volume_key, d.cookie_key, d.size) : nullptr;
     if (blob) {
         ++counters_.shares_opened_ahead;
         log::debug("object {}: blob \"{}\" opened ahead of need", id, kmsg::printable(d.cookie_key));

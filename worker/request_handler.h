@@ -72,12 +72,16 @@ public:
     void write_ahead_step();
     // The supervisor says the object is gone: close our copy of its anon fd.
     void forget(std::uint32_t object_id);
-    // The supervisor handed us a copy ahead of need (ObjectShare: we are a spare).
-    // Kept until a READ wants it, with its blob opened now where that costs only an
-    // fd (BlobBackend::open_ahead: a local blob), else when the READ comes (a remote
-    // blob's open is a request to the server). Closed at once if we hold the object
-    // already (never two copies) or keep wire::kMaxSharedObjects unused ones.
+    // The supervisor handed us a copy ahead of need (ObjectShare, sent to spares).
+    // Kept until a READ wants it. While paused, its blob is opened now where that
+    // asks no server and holds no memory (BlobBackend::open_ahead: a local blob);
+    // otherwise when the READ comes (a remote blob's open is a request to the
+    // server; a worker already serving would delay the READs it has in hand).
+    // Closed at once if we hold the object already (never two copies) or keep
+    // wire::kMaxSharedObjects unused ones.
     void take_shared(SharedObject object);
+    // Paused (the worker's start, and between Pause and Resume) or serving.
+    void set_paused(bool paused) { paused_ = paused; }
 
     [[nodiscard]] std::size_t object_count() const { return objects_.size(); }
     [[nodiscard]] std::size_t shared_count() const { return shared_.size(); }
@@ -133,6 +137,7 @@ private:
     std::deque<AheadStream> streams_;  // front: the next to write a chunk of
     AlignedBytes buffer_;  // kCopyChunkSize, block-aligned
     RequestCounters counters_;
+    bool paused_ = true;
 };
 
 }  // namespace cfs::worker

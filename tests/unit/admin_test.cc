@@ -312,6 +312,19 @@ TEST_CASE("retirement: nothing during a failover; a paused retiring worker is re
     CHECK(plan_retirements(s, false, 5).dismiss == std::vector<unsigned>{1});
 }
 
+TEST_CASE("reconcile: a paused worker whose connection closed is never resumed; the next spare is") {
+    auto w = running({S::paused, S::paused});
+    w[0].hangup_deadline = Clock::now();
+    auto plan = plan_reconcile(w, true, 1);
+    CHECK(plan.write_restore);
+    CHECK(plan.resume == std::vector<unsigned>{1});
+    w[1].hangup_deadline = Clock::now();
+    CHECK(plan_reconcile(w, false, 1).resume.empty());
+    // Counted as pausing by a failover (Supervisor::pause_worker): restore waits for it.
+    w[1].state = S::pausing;
+    CHECK_FALSE(plan_reconcile(w, true, 1).write_restore);
+}
+
 TEST_CASE("retirement: workers serving beyond workers.count go back to being spares, highest slot first") {
     auto w = running({S::serving, S::serving, S::serving, S::paused});
     auto plan = plan_retirements(w, false, 1);

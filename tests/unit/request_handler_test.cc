@@ -807,6 +807,15 @@ TEST_CASE("worker: a spare opens a local blob when the copy arrives, and the REA
     REQUIRE(f.handler.handle(read_msg(59, 81, 0, 4096).span()).ok());
     CHECK(f.backend.asked == std::vector<std::string>{"later"});
     CHECK(f.kernel.writes.back().bytes == blob.substr(0, 4096));
+
+    // A worker already serving (resumed while still being handed copies) opens
+    // nothing on arrival: its READs in hand come first.
+    f.handler.set_paused(false);
+    f.handler.take_shared(shared_copy(82, "later"));
+    CHECK(f.backend.ahead.size() == 2);
+    CHECK(f.handler.counters().shares_opened_ahead == 1);
+    REQUIRE(f.handler.handle(read_msg(60, 82, 0, 4096).span()).ok());
+    CHECK(f.backend.asked == std::vector<std::string>{"later", "later"});
 }
 
 TEST_CASE("worker: without a copy handed over, a READ still asks the supervisor (the fallback)") {
