@@ -208,15 +208,27 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     slot.queries_since_resume = 0;
     slot.hangup_deadline.reset();
 
-    for (auto [fd, source] : {std::pair{slot.socket.get(), Source::worker_socket},
-                              std::pair{slot.pidfd.get(), Source::worker_exit}}) {
+    // Its exit first: a worker whose exit we do not watch would never be reaped.
+    for (auto [fd, source] : {std::pair{slot.pidfd.get(), Source::worker_exit},
+                              std::pair{slot.socket.get(), Source::worker_socket}}) {
         epoll_event ev{};
         ev.events = EPOLLIN;
         ev.data.u64 = tag(source, slot.id);
-        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
-            kill_worker(slot, sys_error("watching the worker").message());
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0) continue;
+        const auto why = sys_error("watching the worker").message();
+        if (source == Source::worker_socket) {
+            kill_worker(slot, why);  // reaped when its pidfd reports the exit
             return;
         }
+        // Not watched, so reaped here: a SIGKILLed process has no work left to do,
+        // and this happens only when the kernel refuses epoll memory.
+        log::error(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
+        slot.killed_by_us = true;
+        sigkill(slot);
+        reap(slot);
+        ++slot.consecutive_failures;
+        schedule_restart(slot);
+        return;
     }
     if (!stats_page) {
         kill_worker(slot, stats_page.error().message());
