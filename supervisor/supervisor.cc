@@ -344,10 +344,7 @@ void Supervisor::on_exit_deadlines(Clock::time_point now) {
         if (!w.running() || has_exited(w.pidfd.get())) continue;
         // Why it was told nothing more was logged when that was found; this is only
         // the kill, which counts against its slot.
-        log::error(log::Fields{.worker_pid = w.pid},
-                   "worker {} (pid {}): closed its connection to the supervisor and lives on; killing it", w.id, w.pid);
-        w.killed_by_us = true;
-        sigkill(w);
+        kill_worker(w, "closed its connection to the supervisor and lives on");
     }
 }
 

@@ -139,15 +139,16 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     }
     auto& d = shared.description;
     Object object{std::move(shared.anon_fd), std::move(opened_ahead), d.volume_key, d.cookie_key};
-    if (object.blob) return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
     // With the object's size: a remote store is not asked for it again while the
     // READ waits.
-    if (auto blob = blobs_.open_with_size(d.volume_key, d.cookie_key, d.size); blob)
-        object.blob = std::move(*blob);
-    else
-        log::error("object {} (volume \"{}\" blob \"{}\") cannot be read by this worker: {}",
-                   object_id, kmsg::printable(d.volume_key), kmsg::printable(d.cookie_key),
-                   blob.error().message());
+    if (!object.blob) {
+        if (auto blob = blobs_.open_with_size(d.volume_key, d.cookie_key, d.size); blob)
+            object.blob = std::move(*blob);
+        else
+            log::error("object {} (volume \"{}\" blob \"{}\") cannot be read by this worker: {}",
+                       object_id, kmsg::printable(d.volume_key), kmsg::printable(d.cookie_key),
+                       blob.error().message());
+    }
     return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
 }
 
