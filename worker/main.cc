@@ -139,13 +139,14 @@ Result<InitReceived> receive_init(int sock) {
 // `after_ready`: test builds' hostile mode, which attacks as a worker the supervisor
 // already accepted (most checks apply only after Ready).
 int serve(int sock, InitReceived init, worker::StoreBackends& stores, worker::RequestStats stats,
-          const std::function<void()>& after_ready) {
+          worker::AlignedBytes copy_buffer, const std::function<void()>& after_ready) {
     worker::DeviceKernelIo kernel(std::move(init.device));
     worker::RequestHandler* handler_ptr = nullptr;
     worker::SocketSupervisorLink link(
         sock, [&handler_ptr](std::uint32_t id) { handler_ptr->forget(id); },
         [&handler_ptr](worker::SharedObject object) { handler_ptr->take_shared(std::move(object)); });
-    worker::RequestHandler handler(kernel, stores.router(), link, std::uint64_t{init.init.read_ahead_kib} * 1024);
+    worker::RequestHandler handler(kernel, stores.router(), link, std::uint64_t{init.init.read_ahead_kib} * 1024,
+                                   std::move(copy_buffer));
     handler_ptr = &handler;
 
     unique_fd epoll(::epoll_create1(EPOLL_CLOEXEC));
@@ -340,6 +341,12 @@ int main(int argc, char** argv) {
     const bool remote = stores->any_remote();
     std::optional<worker::NetworkAccess> network;
     if (remote) network = worker::NetworkAccess{stores->connect_ports()};
+    // Before the sandbox: asking for huge pages takes madvise, which its policy lacks.
+    auto copy_buffer = worker::allocate_copy_buffer();
+    if (!copy_buffer) {
+        log::error("cannot start: no memory for the {} MiB copy buffer", worker::kCopyChunkSize >> 20);
+        return EXIT_FAILURE;
+    }
     auto policy = seccomp::builtin_policy_for(remote);
     if (!policy) {
         log::error("cannot start: {}", policy.error().message());
@@ -378,5 +385,5 @@ int main(int argc, char** argv) {
 #endif
     log::debug("serving");
     return serve(sock, std::move(*init), *stores, worker::RequestStats(stats_page ? stats_page->get() : nullptr),
-                 after_ready);
+                 std::move(copy_buffer), after_ready);
 }

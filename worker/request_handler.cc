@@ -39,9 +39,12 @@ private:
 }  // namespace
 
 RequestHandler::RequestHandler(KernelIo& kernel, VolumeRouter blobs, SupervisorLink& supervisor,
-                               std::uint64_t read_ahead_max)
-    : kernel_(kernel), blobs_(std::move(blobs)), supervisor_(supervisor), read_ahead_(read_ahead_max, kCacheBlockSize) {
-    buffer_ = allocate_aligned(kCacheBlockSize, kCopyChunkSize);
+                               std::uint64_t read_ahead_max, AlignedBytes copy_buffer)
+    : kernel_(kernel),
+      blobs_(std::move(blobs)),
+      supervisor_(supervisor),
+      read_ahead_(read_ahead_max, kCacheBlockSize),
+      buffer_(std::move(copy_buffer)) {
     if (!buffer_) throw std::bad_alloc();
 }
 

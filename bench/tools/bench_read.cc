@@ -24,6 +24,7 @@
 // measured nothing.
 #include <fcntl.h>
 #include <ftw.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,8 +149,13 @@ int copy(const char* path, const char* dest, CopyFrom how, std::size_t chunk, st
     // Sized first, as cachefiles sizes a cache file: the writes then fill holes
     // instead of extending the file.
     if (::ftruncate(out, static_cast<off_t>((size + 4095) / 4096 * 4096)) < 0) die("sizing", dest);
+    // As the worker's copy buffer (worker/aligned_bytes.h, allocate_huge): huge
+    // pages where the kernel has them.
     void* buffer = nullptr;
-    if (::posix_memalign(&buffer, 4096, chunk) != 0) die("allocating for", dest);
+    constexpr std::size_t kHugePage = std::size_t{2} << 20;
+    if (::posix_memalign(&buffer, kHugePage, (chunk + kHugePage - 1) / kHugePage * kHugePage) != 0)
+        die("allocating for", dest);
+    (void)::madvise(buffer, chunk, MADV_HUGEPAGE);
     const auto t0 = Clock::now();
     for (std::size_t pos = 0; pos < size; pos += chunk) {
         // Whole blocks, as direct I/O wants; a read is short only at the file's end.

@@ -176,8 +176,9 @@ private:
 
 class FakeBlob final : public BlobSource {
 public:
-    FakeBlob(std::string data, std::optional<std::uint64_t> fail_at, std::vector<std::string>* trace = nullptr)
-        : data_(std::move(data)), fail_at_(fail_at), trace_(trace) {}
+    FakeBlob(std::string data, std::optional<std::uint64_t> fail_at, std::vector<std::string>* trace = nullptr,
+             std::shared_ptr<const int> held = nullptr)
+        : data_(std::move(data)), fail_at_(fail_at), trace_(trace), held_(std::move(held)) {}
     std::uint64_t size() const override { return data_.size(); }
     void will_need(std::uint64_t offset, std::uint64_t length) override {
         if (trace_) trace_->push_back(fmt::format("need {}+{}", offset, length));
@@ -195,6 +196,7 @@ private:
     std::string data_;
     std::optional<std::uint64_t> fail_at_;
     std::vector<std::string>* trace_;
+    std::shared_ptr<const int> held_;  // counts the blobs still open (FakeBackend::open_ahead)
 };
 
 class FakeBackend final : public BlobBackend {
@@ -217,8 +219,10 @@ public:
         ahead.emplace_back(name, size);
         auto it = blobs.find(std::string(name));
         if (it == blobs.end()) return nullptr;
-        return std::make_unique<FakeBlob>(it->second, std::nullopt, &trace);
+        return std::make_unique<FakeBlob>(it->second, std::nullopt, &trace, opened_ahead_token);
     }
+    // How many blobs opened ahead are still open: a real one holds an fd.
+    [[nodiscard]] long open_ahead_count() const { return opened_ahead_token.use_count() - 1; }
 
     bool opens_ahead = false;  // as a local directory does; a remote store does not
     std::vector<std::pair<std::string, std::uint64_t>> ahead;  // open_ahead's, not in `asked`
@@ -228,6 +232,7 @@ public:
     std::vector<std::string> asked;
     std::vector<std::pair<std::string, std::uint64_t>> with_size;  // open_with_size's, also in `asked`
     std::vector<std::string> trace;  // every blob's reads and will_need hints, in order
+    std::shared_ptr<const int> opened_ahead_token = std::make_shared<const int>(0);
 };
 
 class FakeLink final : public SupervisorLink {
@@ -890,6 +895,23 @@ TEST_CASE("worker: forget() and CLOSE close a copy held unused") {
     CHECK(f.kernel.completed.empty());
 }
 
+TEST_CASE("worker: forget() and CLOSE close a blob opened ahead with its copy") {
+    Fixture f;
+    f.backend.opens_ahead = true;
+    f.backend.blobs["local"] = pattern(8192, 7);
+    int a = -1, b = -1;
+    f.handler.take_shared(shared_copy(11, "local", &a));
+    f.handler.take_shared(shared_copy(12, "local", &b));
+    REQUIRE(f.backend.open_ahead_count() == 2);
+    f.handler.forget(11);
+    CHECK(fd_is_closed(a));
+    CHECK(f.backend.open_ahead_count() == 1);
+    REQUIRE(f.handler.handle(close_msg(57, 12).span()).ok());
+    CHECK(fd_is_closed(b));
+    CHECK(f.backend.open_ahead_count() == 0);
+    CHECK(f.handler.shared_count() == 0);
+}
+
 TEST_CASE("worker: at most kMaxSharedObjects copies are kept unused; the next is closed") {
     // Each copy is an fd: room for them and the test's own.
     if (!cfs::testing::room_for_fds(wire::kMaxSharedObjects + 256)) return;
@@ -1159,4 +1181,36 @@ TEST_CASE("worker chunks: neither a READ nor read-ahead writes a byte of a chunk
     CHECK(cache.substr(0, 4096) == good.substr(0, 4096));
     CHECK(cache.substr(4096, 4096) == std::string(4096, '\0'));
     CHECK(cache.substr(8192, 100) == good.substr(8192));
+}
+
+// The VmFlags line of the mapping that holds `p` in /proc/self/smaps.
+static std::string vm_flags_of(const void* p) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    bool inside = false;
+    for (std::string line; std::getline(smaps, line);) {
+        std::uintptr_t begin = 0, end = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &begin, &end) == 2 && line.find(':') > line.find(' ')) {
+            inside = begin <= at && at < end;
+        } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+            return line;
+        }
+    }
+    return {};
+}
+
+TEST_CASE("worker: the copy buffer is aligned to huge pages and asks the kernel for them") {
+    auto buffer = allocate_copy_buffer();
+    REQUIRE(buffer);
+    CHECK(reinterpret_cast<std::uintptr_t>(buffer.get()) % kHugePageSize == 0);
+    // Every byte usable, as a direct read fills it.
+    std::memset(buffer.get(), 0xa5, kCopyChunkSize);
+    CHECK(static_cast<unsigned char>(buffer[kCopyChunkSize - 1]) == 0xa5);
+    if (!std::filesystem::exists("/sys/kernel/mm/transparent_hugepage/enabled")) {
+        MESSAGE("this kernel has no transparent huge pages; only the alignment is checked");
+        return;
+    }
+    const std::string flags = vm_flags_of(buffer.get());
+    CAPTURE(flags);
+    CHECK(flags.find(" hg") != std::string::npos);  // MADV_HUGEPAGE taken
 }

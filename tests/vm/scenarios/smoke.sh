@@ -3,6 +3,11 @@
 
 step "kernel features"
 check_kernel
+# THP as some distributions ship it: only for memory that asks (the kernel's own
+# default is "always", where a worker would get them unasked).
+thp=/sys/kernel/mm/transparent_hugepage/enabled
+[ -f "$thp" ] || fail "the kernel has no transparent huge pages"
+echo madvise > "$thp"
 step "start the supervisor"
 start_supervisor 1
 step "mount img_a"
@@ -18,6 +23,8 @@ step "verify img_a"
 check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
 step "the worker reads the blob with direct I/O"
 check_blob_direct img_a
+step "the worker's copy buffer is in huge pages"
+check_copy_buffer_huge
 require_alive
 step "umount img_a"
 umount_bounded /mnt/a
