@@ -1199,10 +1199,14 @@ static std::string vm_flags_of(const void* p) {
     return {};
 }
 
-TEST_CASE("worker: the copy buffer is aligned to huge pages and asks the kernel for them") {
+TEST_CASE("worker: the copy buffer is aligned to huge pages, asks the kernel for them, and is faulted in") {
     auto buffer = allocate_copy_buffer();
     REQUIRE(buffer);
     CHECK(reinterpret_cast<std::uintptr_t>(buffer.get()) % kHugePageSize == 0);
+    // Resident before any use: no READ pays for its page faults.
+    std::vector<unsigned char> resident(kCopyChunkSize / static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
+    REQUIRE(::mincore(buffer.get(), kCopyChunkSize, resident.data()) == 0);
+    CHECK(std::all_of(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; }));
     // Every byte usable, as a direct read fills it.
     std::memset(buffer.get(), 0xa5, kCopyChunkSize);
     CHECK(static_cast<unsigned char>(buffer[kCopyChunkSize - 1]) == 0xa5);
