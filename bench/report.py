@@ -27,8 +27,10 @@ MIB = 1 << 20
 TICK_S = 0.01  # /proc/<pid>/stat counts in 1/100 s (USER_HZ)
 
 
-# Copies with no daemon, measured beside the direct read.
-DIRECT_COPIES = ("copy_pread", "copy_willneed", "copy_direct", "copy_beside_warm", "copy_alone")
+# Copies with no daemon, measured beside the direct read; and the blob file read
+# with direct I/O, the disk without the page cache.
+DIRECT_COPIES = ("copy_pread", "copy_willneed", "copy_direct", "copy_beside_warm", "copy_alone",
+                 "blob_file_direct_io")
 # The daemon's sequential reads, each round of them started with a direct read
 # (bench.sh paired_measure).
 PAIRED = ("cold_seq", "warm_seq", "cold_seq_per_read", "cold_seq_kernel_ra", "cold_seq_apart")
@@ -139,6 +141,7 @@ def figures(rows):
             direct[w] = rec["rate"]
         out.append(rec)
     blob = direct.get("blob_file")
+    disk = direct.get("blob_file_direct_io")
     paired = paired_ratios(rows)
     cold_warm = cold_of_warm(rows)
     for rec in out:
@@ -148,6 +151,8 @@ def figures(rows):
             rec["ratios_to_blob_file"] = pairs
         elif blob and rec["workload"] in PAIRED + ("warm_seq_beside_copy",) + DIRECT_COPIES:
             rec["ratio_to_blob_file"] = rec["mib_per_s"] / blob
+        if disk and rec["workers"] > 0 and rec["workload"] in PAIRED:
+            rec["ratio_to_disk"] = rec["rate"] / disk
         of_warm = cold_warm.get(rec["workers"]) if rec["workload"] == "cold_seq" else None
         if of_warm:
             rec["ratio_to_warm_seq"] = statistics.median(of_warm)
@@ -206,6 +211,10 @@ def main():
     if of_warm:
         print("cold_seq of the warm_seq of the same round (the daemon's share; the warm re-read is its ceiling): "
               + ", ".join(f"{f['ratio_to_warm_seq']:.2f} with {f['workers']} worker(s)" for f in of_warm))
+    of_disk = [f for f in figs if f["workload"] == "cold_seq" and "ratio_to_disk" in f]
+    if of_disk:
+        print("cold_seq of the blob file read with direct I/O (the disk without the page cache): "
+              + ", ".join(f"{f['ratio_to_disk']:.2f} with {f['workers']} worker(s)" for f in of_disk))
     speedups = {}
     for w in ("cold_seq", "cold_small"):
         with_ahead = next((f["rate"] for f in figs if f["workload"] == w and f["workers"] == 1), None)

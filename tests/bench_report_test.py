@@ -81,6 +81,14 @@ class ColdOfWarm(unittest.TestCase):
         self.assertAlmostEqual(figs[("cold_seq", 1)]["ratio_to_warm_seq"], 0.65)
         self.assertNotIn("ratio_to_warm_seq", figs[("warm_seq", 1)])
 
+    def test_the_daemons_reads_over_the_blob_read_with_direct_io(self):
+        rows = [row("blob_file_direct_io", 0, 1.0), row("blob_file_direct_io", 0, 2.0),
+                row("blob_file_direct_io", 0, 3.0), row("blob_file", 0, 1.0), row("cold_seq", 1, 4.0)]
+        figs = {(f["workload"], f["workers"]): f for f in report.figures(rows)}
+        self.assertAlmostEqual(figs[("cold_seq", 1)]["ratio_to_disk"], 0.5)  # over the median, 2.0 s
+        self.assertAlmostEqual(figs[("blob_file_direct_io", 0)]["ratio_to_blob_file"], 0.5)
+        self.assertNotIn("ratio_to_disk", figs[("blob_file", 0)])
+
     def test_a_warm_seq_without_its_cold_seq_gives_nothing(self):
         self.assertEqual(report.cold_of_warm([row("warm_seq", 1, 1.0)]), {})
 

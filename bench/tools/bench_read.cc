@@ -4,6 +4,8 @@
 // ratios.
 //
 //   cfs-bench-read seq FILE             whole file, 1 MiB reads
+//   cfs-bench-read seq-direct FILE      whole file, 4 MiB reads with direct I/O:
+//                                       the disk, without the page cache
 //   cfs-bench-read rand FILE COUNT SEED [SECONDS]
 //                                       COUNT 4 KiB reads at random 4 KiB-aligned
 //                                       offsets (or fewer, if SECONDS pass first);
@@ -75,6 +77,32 @@ int sequential(const char* path) {
     const auto bytes = drain(fd, path, buffer);
     const double s = seconds_since(t0);
     ::close(fd);
+    std::printf("{\"bytes\":%llu,\"seconds\":%.6f}\n", bytes, s);
+    return 0;
+}
+
+// As the worker reads a blob (worker/local_backend.cc) into its copy buffer.
+int sequential_direct(const char* path) {
+    constexpr std::size_t kPiece = std::size_t{4} << 20;
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+    if (fd < 0) die("opening", path);
+    void* buffer = nullptr;
+    if (::posix_memalign(&buffer, kPiece, kPiece) != 0) die("allocating for", path);
+    (void)::madvise(buffer, kPiece, MADV_HUGEPAGE);
+    unsigned long long bytes = 0;
+    const auto t0 = Clock::now();
+    for (;;) {
+        const ssize_t n = ::pread(fd, buffer, kPiece, static_cast<off_t>(bytes));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            die("reading", path);
+        }
+        bytes += static_cast<unsigned long long>(n);
+        if (static_cast<std::size_t>(n) < kPiece) break;
+    }
+    const double s = seconds_since(t0);
+    ::close(fd);
+    std::free(buffer);
     std::printf("{\"bytes\":%llu,\"seconds\":%.6f}\n", bytes, s);
     return 0;
 }
@@ -187,6 +215,7 @@ int main(int argc, char** argv) {
     const std::string_view mode = argc > 1 ? argv[1] : "";
     unsigned count = 0, seed = 0;
     if (mode == "seq" && argc == 3) return sequential(argv[2]);
+    if (mode == "seq-direct" && argc == 3) return sequential_direct(argv[2]);
     unsigned max_seconds = 0;
     if (mode == "rand" && (argc == 5 || (argc == 6 && parse(argv[5], max_seconds))) && parse(argv[3], count) &&
         parse(argv[4], seed) && count > 0)
@@ -202,7 +231,7 @@ int main(int argc, char** argv) {
         if (how == "willneed") return copy(argv[2], argv[3], CopyFrom::willneed, chunk, max_bytes);
         if (how == "direct") return copy(argv[2], argv[3], CopyFrom::direct, chunk, max_bytes);
     }
-    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | rand FILE COUNT SEED [SECONDS] | tree DIR | "
+    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | seq-direct FILE | rand FILE COUNT SEED [SECONDS] | tree DIR | "
                          "copy FILE DEST pread|willneed|direct CHUNK_KIB [MAX_MIB]\n");
     return 2;
 }
