@@ -53,6 +53,9 @@ struct RequestCounters {
     std::uint64_t bytes_written = 0;
     std::uint64_t bytes_ahead = 0;          // of bytes_written, written ahead of any READ
     std::uint64_t reads_already_written = 0;  // READs whose range the cache file held already
+    // Read-ahead pieces another worker wrote while this one read their blob bytes,
+    // left unwritten.
+    std::uint64_t ahead_pieces_written_meanwhile = 0;
     std::uint64_t closes = 0;
     std::uint64_t malformed = 0;
     // Copies handed over ahead of need (ObjectShare): kept, then used by a READ

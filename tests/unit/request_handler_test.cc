@@ -176,15 +176,17 @@ private:
 
 class FakeBlob final : public BlobSource {
 public:
+    using ReadHook = std::function<void(std::uint64_t offset)>;
     FakeBlob(std::string data, std::optional<std::uint64_t> fail_at, std::vector<std::string>* trace = nullptr,
-             std::shared_ptr<const int> held = nullptr)
-        : data_(std::move(data)), fail_at_(fail_at), trace_(trace), held_(std::move(held)) {}
+             std::shared_ptr<const int> held = nullptr, const ReadHook* on_read = nullptr)
+        : data_(std::move(data)), fail_at_(fail_at), trace_(trace), held_(std::move(held)), on_read_(on_read) {}
     std::uint64_t size() const override { return data_.size(); }
     void will_need(std::uint64_t offset, std::uint64_t length) override {
         if (trace_) trace_->push_back(fmt::format("need {}+{}", offset, length));
     }
     Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
         if (trace_) trace_->push_back(fmt::format("read {}+{}", offset, buffer.size()));
+        if (on_read_ && *on_read_) (*on_read_)(offset);
         if (fail_at_ && offset + buffer.size() > *fail_at_) return sys_error(EIO, "reading the blob");
         if (offset >= data_.size()) return std::size_t{0};
         const std::size_t n = std::min<std::size_t>(buffer.size(), data_.size() - offset);
@@ -197,6 +199,7 @@ private:
     std::optional<std::uint64_t> fail_at_;
     std::vector<std::string>* trace_;
     std::shared_ptr<const int> held_;  // counts the blobs still open (FakeBackend::open_ahead)
+    const ReadHook* on_read_;
 };
 
 class FakeBackend final : public BlobBackend {
@@ -208,7 +211,7 @@ public:
         if (it == blobs.end()) return sys_error(ENOENT, "opening the blob");
         std::optional<std::uint64_t> fail;
         if (auto f = fail_reads_at.find(std::string(name)); f != fail_reads_at.end()) fail = f->second;
-        return std::unique_ptr<BlobSource>(std::make_unique<FakeBlob>(it->second, fail, &trace));
+        return std::unique_ptr<BlobSource>(std::make_unique<FakeBlob>(it->second, fail, &trace, nullptr, &on_read));
     }
     Result<std::unique_ptr<BlobSource>> open_with_size(std::string_view name, std::uint64_t size) override {
         with_size.emplace_back(name, size);
@@ -233,6 +236,7 @@ public:
     std::vector<std::pair<std::string, std::uint64_t>> with_size;  // open_with_size's, also in `asked`
     std::vector<std::string> trace;  // every blob's reads and will_need hints, in order
     std::shared_ptr<const int> opened_ahead_token = std::make_shared<const int>(0);
+    FakeBlob::ReadHook on_read;  // runs as a blob opened by open() is read: another worker's doing meanwhile
 };
 
 class FakeLink final : public SupervisorLink {
@@ -1041,6 +1045,35 @@ TEST_CASE("worker read-ahead: what another worker wrote counts, and is not writt
     drain_ahead(f.ahead_handler);
     // Its own range, then the largest window: a reader with a MiB behind it.
     check_contiguous(f.kernel.writes, 1 << 20, blob.substr(1 << 20, 65536 + 256 * 1024));
+}
+
+TEST_CASE("worker read-ahead: a piece another worker wrote while its blob bytes were read is not written again") {
+    ReadAheadFixture f;
+    const std::string blob = pattern(1 << 20, 11);
+    f.backend.blobs["img"] = blob;
+    const int fd = f.open_object(5, "img");
+    constexpr std::uint64_t ahead_begin = 16384;
+    constexpr std::uint64_t window = ReadAheadPolicy::kInitialWindow;
+    SUBCASE("written whole meanwhile: left alone") {
+        f.backend.on_read = [&](std::uint64_t offset) {
+            if (offset == ahead_begin) f.kernel.cache_files[fd].write(ahead_begin, window);
+        };
+        REQUIRE(f.ahead_handler.handle(read_msg(34, 5, 0, 16384).span()).ok());
+        drain_ahead(f.ahead_handler);
+        REQUIRE(f.kernel.writes.size() == 1);  // the READ's own range only
+        CHECK(f.kernel.writes[0].bytes == blob.substr(0, 16384));
+        CHECK(f.ahead_handler.counters().bytes_ahead == 0);
+        CHECK(f.ahead_handler.counters().ahead_pieces_written_meanwhile == 1);
+    }
+    SUBCASE("written in part meanwhile: written, so that no hole is left") {
+        f.backend.on_read = [&](std::uint64_t offset) {
+            if (offset == ahead_begin) f.kernel.cache_files[fd].write(ahead_begin, 4096);
+        };
+        REQUIRE(f.ahead_handler.handle(read_msg(34, 5, 0, 16384).span()).ok());
+        drain_ahead(f.ahead_handler);
+        check_contiguous(f.kernel.writes, 0, blob.substr(0, 16384 + window));
+        CHECK(f.ahead_handler.counters().ahead_pieces_written_meanwhile == 0);
+    }
 }
 
 TEST_CASE("worker read-ahead: random READs write only their own ranges") {
