@@ -8,7 +8,9 @@
 #   BUILD_DIR is the CMake build directory (supervisor/cfsupervisor and
 #   worker/cfsupervisor-worker in it); CFS_SUPERVISOR / CFS_WORKER override the
 #   paths. With CFS_INITRAMFS_ALLOW_NO_DAEMON=1 missing binaries only warn (for
-#   testing the harness before the daemon builds).
+#   testing the harness before the daemon builds). CFS_INITRAMFS_EXTRA_BINS: more
+#   host binaries (absolute paths, space-separated) for /usr/bin, with their
+#   libraries (scripts/profile.sh adds perf).
 set -euo pipefail
 [[ $# -eq 2 ]] || { echo "usage: $0 BUILD_DIR OUT" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +39,11 @@ for b in "$sup" "$wrk" "$tool_killer"; do
         echo "build-initramfs: $b does not exist (build the project first)" >&2
         exit 1
     fi
+done
+
+for b in ${CFS_INITRAMFS_EXTRA_BINS:-}; do
+    [[ -x "$b" ]] || { echo "build-initramfs: $b (CFS_INITRAMFS_EXTRA_BINS) is not an executable" >&2; exit 1; }
+    bins+=("$b"); names+=("$(basename "$b")")
 done
 
 bb=$(command -v busybox) || { echo "build-initramfs: busybox not found (busybox-static)" >&2; exit 1; }
