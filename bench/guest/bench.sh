@@ -86,18 +86,9 @@ repeat() {
 # the workload just measured, since each starts on a fresh supervisor.
 requests() { cfsupervisor status | sed -n 's/^ *\(Requests\|Latency\): */\1: /p' | while read -r l; do log "$1 workers=$2 $l"; done; }
 
-# fresh WORKERS: a new supervisor on an empty cache directory, the image mounted.
-fresh() {
-    grep -q ' /mnt/bench ' /proc/mounts && umount_bounded /mnt/bench
-    [ -z "$CFS_SUP_PID" ] || stop_supervisor 30
-    rm -rf "$CFS_CACHE_DIR"
-    start_supervisor "$1"
-    mount_erofs /mnt/bench fsid=bench
-}
-
 # fresh_measure NAME WORKERS CMD...: measure on a fresh daemon, and what it answered.
 fresh_measure() {
-    fresh "$2"
+    fresh_bench "$2"
     measure "$@"
     requests "$1" "$2"
 }
@@ -111,7 +102,7 @@ direct_read() { measure blob_file 0 cfs-bench-read seq "$CFS_BLOBS/bench"; }
 # paired_measure NAME WORKERS CMD...: fresh_measure, with the direct read between the
 # daemon's start and the measurement.
 paired_measure() {
-    fresh "$2"
+    fresh_bench "$2"
     direct_read
     measure "$@"
     requests "$1" "$2"
@@ -131,7 +122,7 @@ sync
 same_read_ahead
 drop_caches
 cfs-bench-read seq "$CFS_BLOBS/bench" > /dev/null || fail "warm-up: reading the blob file"
-fresh 1
+fresh_bench 1
 for pass in cold warm; do
     drop_caches
     cfs-bench-read seq "/mnt/bench/$BIG" > /dev/null || fail "warm-up: $pass read through the daemon"
@@ -217,7 +208,7 @@ unset CFS_MOUNT_READ_AHEAD_KIB
 # cold_seq with the reader (and its direct read) on vCPU 0 and the workers on vCPU 1.
 step "daemon with 1 worker, the reader and the workers on different vCPUs"
 apart_measure() {
-    fresh 1
+    fresh_bench 1
     for p in $(worker_pids); do taskset -p -c 1 "$p" > /dev/null || fail "pinning worker $p"; done
     measure blob_file 0 taskset -c 0 cfs-bench-read seq "$CFS_BLOBS/bench"
     measure cold_seq_apart 1 taskset -c 0 cfs-bench-read seq "/mnt/bench/$BIG"
@@ -252,7 +243,7 @@ i=0
 while [ "$i" -lt "$KILLS" ]; do
     if [ $((i % KILLS_PER_CACHE)) -eq 0 ]; then
         [ -z "$reader" ] || stop_reader
-        fresh 1
+        fresh_bench 1
         cfs-bench-read rand "/mnt/bench/$BIG" 100000000 "$((7 + i))" > /tmp/bench_reader.out 2> /tmp/bench_reader.err &
         reader=$!
         sleep 1

@@ -15,14 +15,6 @@ CFS_LOG_LEVEL=info
 MOUNT_READ_AHEAD_KIB=$(erofs_rule_read_ahead_kib)
 set_read_ahead_kib "$MOUNT_READ_AHEAD_KIB" /sys/class/bdi/*
 
-fresh() {
-    grep -q ' /mnt/bench ' /proc/mounts && umount_bounded /mnt/bench
-    [ -z "$CFS_SUP_PID" ] || stop_supervisor 30
-    rm -rf "$CFS_CACHE_DIR"
-    start_supervisor "$1"
-    mount_erofs /mnt/bench fsid=bench
-}
-
 # record NAME CMD...: CMD on a cold page cache under perf, its figures logged.
 record() {
     _name=$1
@@ -59,7 +51,7 @@ for n in ${CFS_PROFILE_WORKERS:-1}; do
     step "profile with $n worker(s)"
     r=0
     while [ "$r" -lt "${CFS_PROFILE_ROUNDS:-3}" ]; do
-        fresh "$n"
+        fresh_bench "$n"
         record "direct.$n.$r" cfs-bench-read seq "$CFS_BLOBS/bench"
         record "cold_seq.$n.$r" cfs-bench-read seq "/mnt/bench/$BIG"
         record "warm_seq.$n.$r" cfs-bench-read seq "/mnt/bench/$BIG"

@@ -187,6 +187,16 @@ mount_erofs() {
     erofs_mounted
 }
 
+# fresh_bench WORKERS: a new supervisor on an empty cache directory, the bench image
+# mounted at /mnt/bench (the benchmark and the profile, bench/guest/).
+fresh_bench() {
+    grep -q ' /mnt/bench ' /proc/mounts && umount_bounded /mnt/bench
+    [ -z "$CFS_SUP_PID" ] || stop_supervisor 30
+    rm -rf "$CFS_CACHE_DIR"
+    start_supervisor "$1"
+    mount_erofs /mnt/bench fsid=bench
+}
+
 # The read-ahead units/60-cfsupervisor-erofs.rules has udev give erofs mounts without
 # a block device (the rule's value, read from the installed file).
 erofs_rule_read_ahead_kib() {
