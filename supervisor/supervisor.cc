@@ -220,14 +220,14 @@ void Supervisor::start_worker(WorkerSlot& slot) {
             kill_worker(slot, why);  // reaped when its pidfd reports the exit
             return;
         }
-        // Not watched, so reaped here: a SIGKILLed process has no work left to do,
-        // and this happens only when the kernel refuses epoll memory.
+        // Not watched, so its exit is handled here (reaped, counted, restarted): a
+        // SIGKILLed process has no work left to do, and this happens only when the
+        // kernel refuses epoll memory. Killed by hand: kill_worker may leave one
+        // it finds hung up to an exit event that would never come.
         log::error(log::Fields{.worker_pid = slot.pid}, "worker {} (pid {}): {}; killing it", slot.id, slot.pid, why);
         slot.killed_by_us = true;
         sigkill(slot);
-        reap(slot);
-        ++slot.consecutive_failures;
-        schedule_restart(slot);
+        on_worker_exit(slot);
         return;
     }
     if (!stats_page) {
