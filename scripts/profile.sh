@@ -4,8 +4,8 @@
 # kernel's config plus bench/profile/kernel-perf.config, cached under a key of its
 # own), an initramfs with the host's perf in it, and runs bench/guest/profile.sh on
 # the bench image. Prints, for the blob file's direct read, cold_seq and warm_seq,
-# the samples of every process and of every symbol with 0.5% or more. About 10
-# minutes the first time (the kernel), 2 after. Not part of the tests.
+# the samples of every process and of every symbol with 0.5% or more. About 6
+# minutes on 2 cores the first time (the kernel), 1 to 2 after. Not part of the tests.
 #
 # usage: scripts/profile.sh        (CFS_PROFILE_WORKERS="1 2", CFS_PROFILE_ROUNDS=3)
 # needs: linux-perf (apt-get install linux-perf)

@@ -81,14 +81,23 @@ int sequential(const char* path) {
     return 0;
 }
 
+// A buffer as the worker's copy buffer is (worker/aligned_bytes.h, allocate_huge):
+// in huge pages where the kernel has them. Freed with std::free.
+void* huge_buffer(std::size_t bytes, const char* what) {
+    constexpr std::size_t kHugePage = std::size_t{2} << 20;
+    void* buffer = nullptr;
+    if (::posix_memalign(&buffer, kHugePage, (bytes + kHugePage - 1) / kHugePage * kHugePage) != 0)
+        die("allocating for", what);
+    (void)::madvise(buffer, bytes, MADV_HUGEPAGE);
+    return buffer;
+}
+
 // As the worker reads a blob (worker/local_backend.cc) into its copy buffer.
 int sequential_direct(const char* path) {
     constexpr std::size_t kPiece = std::size_t{4} << 20;
     const int fd = ::open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
     if (fd < 0) die("opening", path);
-    void* buffer = nullptr;
-    if (::posix_memalign(&buffer, kPiece, kPiece) != 0) die("allocating for", path);
-    (void)::madvise(buffer, kPiece, MADV_HUGEPAGE);
+    void* buffer = huge_buffer(kPiece, path);
     unsigned long long bytes = 0;
     const auto t0 = Clock::now();
     for (;;) {
@@ -177,13 +186,7 @@ int copy(const char* path, const char* dest, CopyFrom how, std::size_t chunk, st
     // Sized first, as cachefiles sizes a cache file: the writes then fill holes
     // instead of extending the file.
     if (::ftruncate(out, static_cast<off_t>((size + 4095) / 4096 * 4096)) < 0) die("sizing", dest);
-    // As the worker's copy buffer (worker/aligned_bytes.h, allocate_huge): huge
-    // pages where the kernel has them.
-    void* buffer = nullptr;
-    constexpr std::size_t kHugePage = std::size_t{2} << 20;
-    if (::posix_memalign(&buffer, kHugePage, (chunk + kHugePage - 1) / kHugePage * kHugePage) != 0)
-        die("allocating for", dest);
-    (void)::madvise(buffer, chunk, MADV_HUGEPAGE);
+    void* buffer = huge_buffer(chunk, dest);
     const auto t0 = Clock::now();
     for (std::size_t pos = 0; pos < size; pos += chunk) {
         // Whole blocks, as direct I/O wants; a read is short only at the file's end.

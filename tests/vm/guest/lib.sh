@@ -288,9 +288,6 @@ check_kernel() {
     grep -qw ext4 /proc/filesystems || fail "ext4 is not in /proc/filesystems"
 }
 
-# check_blob_direct NAME: some worker has blob NAME open, and every fd it has on it
-# was opened O_DIRECT (worker/local_backend.cc: a blob on a filesystem that takes
-# direct I/O, as ext4 does, is read without the page cache).
 # The worker's copy buffer (worker/aligned_bytes.h) is backed by huge pages in the
 # worker that read: both of its 2 MiB halves.
 check_copy_buffer_huge() {
@@ -302,6 +299,9 @@ check_copy_buffer_huge() {
     [ "$_best" -ge 4096 ] || fail "no worker's copy buffer is in huge pages (the most AnonHugePages: $_best kB)"
     log "copy buffer: $_best kB of huge pages in the worker that read"
 }
+# check_blob_direct NAME: some worker has blob NAME open, and every fd it has on it
+# was opened O_DIRECT (worker/local_backend.cc: a blob on a filesystem that takes
+# direct I/O, as ext4 does, is read without the page cache).
 check_blob_direct() {
     _seen=0
     for _p in $(worker_pids); do
