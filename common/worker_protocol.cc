@@ -72,6 +72,8 @@ Result<Message> read_body(Reader& r) {
              r.str(m.credentials) && r.str(m.origins);
     } else if constexpr (std::is_same_v<T, BlobStoreDir>) {
         ok = r.u32(m.store);
+    } else if constexpr (std::is_same_v<T, Progress>) {
+        ok = r.u64(m.answered_ns);
     } else if constexpr (kIsIdOnly<T>) {
         ok = r.u32(m.object_id);
     } else if constexpr (kIsDescription<T>) {
@@ -162,6 +164,8 @@ std::vector<std::byte> encode(const Message& m) {
                     w.str(field->substr(0, kMaxKeySize));
             } else if constexpr (std::is_same_v<T, BlobStoreDir>) {
                 w.u32(v.store);
+            } else if constexpr (std::is_same_v<T, Progress>) {
+                w.u64(v.answered_ns);
             } else if constexpr (kIsIdOnly<T>) {
                 w.u32(v.object_id);
             } else if constexpr (kIsDescription<T>) {

@@ -41,7 +41,8 @@
 //   Resume          S->W  -                   read the device (again)
 //   Progress        W->S  -                   answered its first READ since Resume
 //                                             (a worker that got this far is not
-//                                             crash-looping; also times failovers)
+//                                             crash-looping; also times failovers,
+//                                             with when that READ was answered)
 //   ObjectShare     S->W  anon fd             unasked, no answer: a copy of an object
 //                                             another worker opened and copened, sent
 //                                             to a spare (a paused worker kept to take
@@ -164,7 +165,12 @@ struct ObjectForget { std::uint32_t object_id = 0; };
 struct Pause {};
 struct Paused {};
 struct Resume {};
-struct Progress {};
+struct Progress {
+    // CLOCK_MONOTONIC (ns) right after the READ's completion: when the reader got its
+    // data, which the supervisor learns only a message later. One kernel's clock on
+    // both sides (workers get no time namespace).
+    std::uint64_t answered_ns = 0;
+};
 
 // In Type order: a message's Type is its index here plus one.
 using Message = std::variant<Init, Ready, ObjectOpened, ObjectAck, ObjectCopened, ObjectQuery,

@@ -20,11 +20,6 @@ std::string with_object(std::uint32_t id, const std::string& described) {
 
 }  // namespace
 
-std::uint64_t monotonic_ns(Clock::time_point t) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-    return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
-}
-
 ServedFigures served_figures(const RequestCounts& counts) {
     ServedFigures f;
     f.open = counts.requests[stats::kOpcodeOpen];
@@ -67,6 +62,7 @@ void StatsBook::retire(unsigned id) {
     const auto last = read_page(s.page->layout(), 0, 0);
     s.retired += last.counts;
     retired_ += last.counts;
+    retired_pages_.push_back(std::move(*s.page));
     s.page.reset();
 }
 

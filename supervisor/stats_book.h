@@ -25,10 +25,6 @@ inline constexpr auto kStuckAfter = std::chrono::seconds(30);
 // kStuckAfter + kStuckCheckInterval of the read).
 inline constexpr auto kStuckCheckInterval = std::chrono::seconds(5);
 
-// CLOCK_MONOTONIC in ns, as workers write their start times (steady_clock is
-// CLOCK_MONOTONIC on Linux).
-[[nodiscard]] std::uint64_t monotonic_ns(Clock::time_point t);
-
 // Summarises counts for status: the three percentiles from the histogram.
 [[nodiscard]] ServedFigures served_figures(const RequestCounts& counts);
 
@@ -40,9 +36,14 @@ public:
     // A new page for the worker about to start in `slot`; its fd goes in Init. Any
     // page still there is retired first.
     [[nodiscard]] Result<int> open_page(unsigned slot);
-    // The worker in `slot` is gone: its last figures join the totals, the page is
-    // unmapped. Nothing happens for a slot without a page.
+    // The worker in `slot` is gone: its last figures join the totals, and its page
+    // waits for release_retired(). Nothing happens for a slot without a page.
     void retire(unsigned slot);
+    // Unmaps the pages of retired workers. Apart from retire because an unmap is slow
+    // in a VM (up to 5 ms measured under TCG: every vCPU's TLB), and a failover does
+    // it only once the restore is written.
+    void release_retired() { retired_pages_.clear(); }
+    [[nodiscard]] std::size_t retired_pages() const { return retired_pages_.size(); }
 
     // Fills the figures, per slot and overall, and the requests in flight.
     void fill(StatusSnapshot& s, const std::vector<WorkerSlot>& workers, Clock::time_point now,
@@ -65,6 +66,7 @@ private:
     [[nodiscard]] PageReading read(const Slot& slot, const WorkerSlot& worker, std::uint64_t now_ns) const;
 
     std::vector<Slot> slots_;
+    std::vector<StatsPage> retired_pages_;
     RequestCounts retired_;  // every worker that died
     Clock::time_point next_check_ = Clock::now() + kStuckCheckInterval;
 };

@@ -67,7 +67,7 @@ Supervisor::Supervisor(const Config& config, unique_fd device, std::vector<Prepa
     state_.device = device_.get();
     state_.is_cache_anon_fd = is_cachefiles_anon_fd;
     state_.object_withdrawn = cachefiles_object_withdrawn;
-    state_.on_progress = [this](const WorkerSlot& slot) { on_progress(slot); };
+    state_.on_progress = [this](const WorkerSlot& slot, Clock::time_point answered) { on_progress(slot, answered); };
     state_.socket_has_room = send_queue_has_room;
     // Slots past worker_count start as paused spares; which slots serve changes as
     // workers die (plan_reconcile).
@@ -350,7 +350,7 @@ void Supervisor::on_exit_deadlines(Clock::time_point now) {
 
 void Supervisor::reap(WorkerSlot& slot) {
     siginfo_t info{};
-    if (::waitid(P_PIDFD, static_cast<id_t>(slot.pidfd.get()), &info, WEXITED) < 0) {
+    if (::waitid(P_PIDFD, static_cast<id_t>(slot.pidfd.get()), &info, WEXITED | WNOWAIT) < 0) {
         log::error("worker {}: {}", slot.id, sys_error("reaping").message());
         slot.last_exit = "unknown";
     } else {
@@ -365,7 +365,7 @@ void Supervisor::reap(WorkerSlot& slot) {
     slot.stocked = false;
     slot.awaiting_room = false;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
-    slot.pidfd.reset();
+    unreleased_pidfds_.push_back(std::move(slot.pidfd));
     slot.pid = -1;
     slot.state = WorkerState::absent;
     slot.serving_since.reset();
@@ -375,7 +375,19 @@ void Supervisor::reap(WorkerSlot& slot) {
     slot.hangup_deadline.reset();
 }
 
+void Supervisor::release_dead() {
+    for (const auto& pidfd : unreleased_pidfds_) {
+        siginfo_t info{};
+        // A zombie since reap's WNOWAIT: this returns at once.
+        if (::waitid(P_PIDFD, static_cast<id_t>(pidfd.get()), &info, WEXITED) < 0 && errno != ECHILD)
+            log::error("{}", sys_error("releasing a dead worker").message());
+    }
+    unreleased_pidfds_.clear();
+    stats_.release_retired();
+}
+
 void Supervisor::on_worker_exit(WorkerSlot& slot) {
+    const auto noticed = Clock::now();
     const pid_t pid = slot.pid;
     const bool held_requests = slot.may_hold_requests();
     // Only answering requests proves a worker healthy: one that died before it
@@ -417,7 +429,7 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
             log::info("failover: closed {} object(s) whose OPEN or CLOSE worker {} may have held; the kernel "
                       "reopens each on its next READ",
                       dropped.size(), slot.id);
-        begin_failover(slot);
+        begin_failover(slot, noticed);
     }
     if (slot.id >= wanted_slots()) return;  // the slot goes (resize_slots)
     // A paused spare takes the dead worker's place (reconcile): the replacement is not
@@ -438,9 +450,9 @@ void Supervisor::defer_restart(WorkerSlot& slot) {
     arm_timer();
 }
 
-void Supervisor::begin_failover(const WorkerSlot& dead) {
+void Supervisor::begin_failover(const WorkerSlot& dead, Clock::time_point noticed) {
     if (!failover_) {
-        failover_ = Failover{Clock::now(), Clock::now() + kPauseTimeout, dead.id};
+        failover_ = Failover{noticed, Clock::now() + kPauseTimeout, dead.id};
         ++failovers_;
         log::info("failover: requests worker {} had taken will be delivered again", dead.id);
     }
@@ -448,21 +460,23 @@ void Supervisor::begin_failover(const WorkerSlot& dead) {
     arm_timer();
 }
 
-void Supervisor::on_progress(const WorkerSlot& slot) {
+void Supervisor::on_progress(const WorkerSlot& slot, Clock::time_point answered) {
     if (crash_loop_announced_) {
         crash_loop_announced_ = false;
         log::info(log::Fields{.worker_pid = slot.pid}, "worker {} answered a request: no longer crash-looping", slot.id);
         (void)sd_notify(0, "STATUS=serving");
     }
     if (!awaiting_first_answer_) return;
-    const auto took =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - awaiting_first_answer_->began);
+    // From the death noticed to the READ answered, when the reader got its data (the
+    // worker's word; dispatch made sure it is no later than now), not to this message.
+    const auto took = std::chrono::duration<double, std::milli>(
+        std::max(answered, awaiting_first_answer_->began) - awaiting_first_answer_->began);
     // How many objects it had to ask us for first: 0 when it was a spare stocked with
     // them (spare_objects.h), which saves a round trip.
     log::info(log::Fields{.worker_pid = slot.pid},
-              "failover: worker {} answered the first READ {} ms after worker {} died; {} ObjectQuery since its Resume",
+              "failover: worker {} answered the first READ {:.1f} ms after worker {} died; {} ObjectQuery since its Resume",
               slot.id, took.count(), awaiting_first_answer_->dead_worker, slot.queries_since_resume);
-    last_recovery_ms_ = static_cast<double>(took.count());
+    last_recovery_ms_ = took.count();
     awaiting_first_answer_.reset();
     for (auto& w : state_.workers)
         if (w.restart_after_recovery && w.restart_at && !w.running()) start_worker(w);
@@ -473,14 +487,15 @@ void Supervisor::reconcile() {
     resize_slots();
     const auto plan = plan_reconcile(state_.workers, failover_.has_value(), config_.worker_count);
     if (plan.write_restore) {
-        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - failover_->began);
         awaiting_first_answer_ = failover_;
         failover_.reset();
-        if (auto restored = restore_requests(device_.get()); !restored)
+        if (auto restored = restore_requests(device_.get()); !restored) {
             log::error("{}", restored.error().message());
-        else
+        } else {
+            const std::chrono::duration<double, std::milli> took = Clock::now() - awaiting_first_answer_->began;
             log::info(log::Fields{.message_id = ids::kFailoverDone},
-                      "failover: restore written {} ms after the worker died; no worker held a request", took.count());
+                      "failover: restore written {:.1f} ms after the worker died; no worker held a request", took.count());
+        }
         arm_timer();
     }
     for (unsigned id : plan.resume) {
@@ -677,6 +692,7 @@ void Supervisor::shutdown() {
         }
         reap(w);
     }
+    release_dead();
 }
 
 int Supervisor::run() {
@@ -754,6 +770,7 @@ int Supervisor::run() {
             }
         }
         reconcile();
+        release_dead();
     }
 }
 

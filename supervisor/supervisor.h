@@ -69,7 +69,13 @@ private:
     [[nodiscard]] bool pause_worker(WorkerSlot& slot);
     static constexpr auto kExitGrace = std::chrono::milliseconds(100);
     void drop_socket(WorkerSlot& slot);
+    // Takes the exit status and clears the slot; the zombie itself is released by
+    // release_dead, after the round's reconcile.
     void reap(WorkerSlot& slot);
+    // What a death leaves that may wait until the failover's restore is written:
+    // freeing the task and unmapping its statistics page cost up to ms in a VM.
+    void release_dead();
+    std::vector<unique_fd> unreleased_pidfds_;
     void schedule_restart(WorkerSlot& slot);
     // Restarts `slot` after the recovery instead of now (kReplacementDeferral).
     void defer_restart(WorkerSlot& slot);
@@ -78,7 +84,8 @@ private:
     // Closes every object the kernel has withdrawn whose CLOSE no worker reported
     // (it died with it); runs with the stuck-request check, every few seconds.
     void sweep_withdrawn_objects();
-    void begin_failover(const WorkerSlot& dead);
+    // `noticed`: when its exit was seen, where the failover's times start.
+    void begin_failover(const WorkerSlot& dead, Clock::time_point noticed);
     // Carries out plan_reconcile (failover.h); called after every event.
     void reconcile();
     // Stocks new spares and sends the ObjectShares queued for any worker while its
@@ -134,7 +141,7 @@ private:
     // After a failover's restore, until some worker answers a request: when and whose
     // death it recovers from (the figure operators and tests read).
     std::optional<Failover> awaiting_first_answer_;
-    void on_progress(const WorkerSlot& slot);
+    void on_progress(const WorkerSlot& slot, Clock::time_point answered);
     std::optional<FaultDealer> faults_;  // test builds with [testing] only
     StatsBook stats_;
     // "volume blob" of an open object, for stats (StatsBook::DescribeObject).

@@ -11,6 +11,16 @@
 
 namespace cfs::supervisor {
 
+std::uint64_t monotonic_ns(Clock::time_point t) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    return ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+}
+
+Clock::time_point from_monotonic_ns(std::uint64_t ns) {
+    return Clock::time_point{std::chrono::duration_cast<Clock::duration>(
+        std::chrono::nanoseconds(static_cast<std::int64_t>(ns)))};
+}
+
 std::string_view state_name(WorkerState s) {
     switch (s) {
         case WorkerState::absent: return "absent";

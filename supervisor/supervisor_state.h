@@ -24,6 +24,11 @@ namespace cfs::supervisor {
 
 using Clock = std::chrono::steady_clock;
 
+// CLOCK_MONOTONIC in ns, as workers give times (their start, when they answered):
+// steady_clock is CLOCK_MONOTONIC on Linux. And back, for times no later than now.
+[[nodiscard]] std::uint64_t monotonic_ns(Clock::time_point t);
+[[nodiscard]] Clock::time_point from_monotonic_ns(std::uint64_t ns);
+
 // Where a worker process stands in the Pause/Resume protocol (worker_protocol.h).
 enum class WorkerState {
     absent,    // no process
@@ -100,7 +105,8 @@ struct SupervisorState {
     // sent: the fd no longer reaches a cache file); replaceable in tests.
     std::function<bool(int fd)> object_withdrawn;
     // Told when a worker answers its first request since Resume (failover timing).
-    std::function<void(const WorkerSlot&)> on_progress;
+    // `answered`: when its READ was answered, by its own (validated) word.
+    std::function<void(const WorkerSlot&, Clock::time_point answered)> on_progress;
     // Whether a worker's socket has room for another ObjectShare while leaving room
     // for everything else we send (supervisor/spare_objects.h); replaceable in tests.
     std::function<bool(int sock)> socket_has_room;

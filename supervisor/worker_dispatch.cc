@@ -19,12 +19,17 @@ Status on_ready(SupervisorState&, WorkerSlot& from, const wire::Message&, std::v
     return {};
 }
 
-Status on_progress(SupervisorState& state, WorkerSlot& from, const wire::Message&, std::vector<unique_fd>&) {
+Status on_progress(SupervisorState& state, WorkerSlot& from, const wire::Message& m, std::vector<unique_fd>&) {
     if (from.state != WorkerState::serving && from.state != WorkerState::pausing)
         return logic_error(fmt::format("said Progress while {}", state_name(from.state)));
     if (from.made_progress) return logic_error("said Progress twice since its Resume");
+    // Both clocks are the kernel's CLOCK_MONOTONIC: an answer after now is a lie.
+    const auto now = Clock::now();
+    const auto ns = std::get<wire::Progress>(m).answered_ns;
+    if (ns > monotonic_ns(now))
+        return logic_error(fmt::format("said Progress with an answer {} ns in the future", ns - monotonic_ns(now)));
     from.made_progress = true;
-    if (state.on_progress) state.on_progress(from);
+    if (state.on_progress) state.on_progress(from, from_monotonic_ns(ns));
     return {};
 }
 

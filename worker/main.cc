@@ -247,7 +247,7 @@ int serve(int sock, InitReceived init, worker::StoreBackends& stores, worker::Re
                 const bool was_read = header && header->opcode == static_cast<std::uint32_t>(kmsg::Opcode::read);
                 if (first_since_resume && was_read) {
                     first_since_resume = false;
-                    if (auto sent = link.send(wire::Progress{}); !sent) {
+                    if (auto sent = link.send(wire::Progress{worker::monotonic_ns()}); !sent) {
                         log::error("lost the supervisor: {}", sent.error().message());
                         return EXIT_FAILURE;
                     }

@@ -223,15 +223,22 @@ step "failover: $KILLS worker kills during random reads"
 # would grow into waiting for a miss (and once no READ came within 20 s at all).
 # So every KILLS_PER_CACHE kills start on an empty cache again.
 KILLS_PER_CACHE=10
-all_ms= all_rms= all_q= reader=
+all_ms= all_rms= all_q= all_longest= reader= reader_kills=0
 stop_reader() {
     kill -TERM "$reader"
-    wait "$reader" 2>/dev/null || true
+    _st=0
+    wait "$reader" 2>/dev/null || _st=$?
     [ ! -s /tmp/bench_reader.err ] || fail "the reader saw an error: $(head -n 1 /tmp/bench_reader.err)"
+    [ "$_st" -eq 0 ] || fail "the reader ended with status $_st"
+    # The reader's own view: each kill stalled one of its reads (the one in flight,
+    # or the next), from its pread to the answer; so its longest reads, one per kill.
+    _longest=$(sed -n 's/.*"longest_us":\[\([^]]*\)\].*/\1/p' /tmp/bench_reader.out | cut -d, -f"1-$reader_kills")
+    [ -n "$_longest" ] || fail "the reader printed no longest reads: $(cat /tmp/bench_reader.out)"
+    all_longest=${all_longest:+$all_longest,}$_longest
     # What this supervisor logged: from each death to the first READ answered, and
     # the first part of it, from the death to `restore` (the supervisor's own steps).
-    _ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')
-    _rms=$(daemon_log | grep -o 'restore written [0-9]* ms after' | awk '{ print $3 }' | tr '\n' ',' | sed 's/,$//')
+    _ms=$(daemon_log | grep -o 'answered the first READ [0-9.]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')
+    _rms=$(daemon_log | grep -o 'restore written [0-9.]* ms after' | awk '{ print $3 }' | tr '\n' ',' | sed 's/,$//')
     # And how many objects the worker that answered had to ask for first (0: the
     # spare held them all, supervisor/spare_objects.h).
     _q=$(daemon_log | grep -o '; [0-9]* ObjectQuery since its Resume' | awk '{ print $2 }' | tr '\n' ',' | sed 's/,$//')
@@ -245,14 +252,15 @@ while [ "$i" -lt "$KILLS" ]; do
         [ -z "$reader" ] || stop_reader
         fresh_bench 1
         cfs-bench-read rand "/mnt/bench/$BIG" 100000000 "$((7 + i))" > /tmp/bench_reader.out 2> /tmp/bench_reader.err &
-        reader=$!
+        reader=$! reader_kills=0
         sleep 1
     fi
     kill_serving_worker "kill $i" "$reader" /tmp/bench_reader.err
+    reader_kills=$((reader_kills + 1))
     i=$((i + 1))
 done
 stop_reader
 ms=$all_ms rms=$all_rms
-emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms],\"queries\":[$all_q]}"
+emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms],\"queries\":[$all_q],\"reader_longest_us\":[$all_longest]}"
 umount_bounded /mnt/bench
 stop_supervisor 30

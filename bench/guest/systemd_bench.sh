@@ -122,7 +122,7 @@ while [ "$i" -lt "$REMOTE_KILLS" ]; do
     heads_before=$(heads)
     kill_serving_worker "remote kill $i" "$reader" /tmp/rf_reader.err
     heads_during=$((heads_during + $(heads) - heads_before))
-    ms=$(daemon_log | grep -o 'answered the first READ [0-9]* ms after' | tail -n 1 | awk '{ print $5 }')
+    ms=$(daemon_log | grep -o 'answered the first READ [0-9.]* ms after' | tail -n 1 | awk '{ print $5 }')
     remote_ms=${remote_ms:+$remote_ms,}$ms
     i=$((i + 1))
 done

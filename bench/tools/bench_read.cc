@@ -8,8 +8,10 @@
 //                                       the disk, without the page cache
 //   cfs-bench-read rand FILE COUNT SEED [SECONDS]
 //                                       COUNT 4 KiB reads at random 4 KiB-aligned
-//                                       offsets (or fewer, if SECONDS pass first);
-//                                       latency percentiles and the longest read
+//                                       offsets (or fewer, if SECONDS pass first,
+//                                       or SIGTERM comes); latency percentiles and
+//                                       the ten longest reads (the benchmark's
+//                                       failovers, each a read stalled)
 //   cfs-bench-read tree DIR             every regular file beneath DIR, in
 //                                       directory order, 64 KiB reads
 //   cfs-bench-read copy FILE DEST pread|willneed|direct CHUNK_KIB [MAX_MIB]
@@ -38,7 +40,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <csignal>
 #include <random>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -116,7 +120,13 @@ int sequential_direct(const char* path) {
     return 0;
 }
 
+volatile std::sig_atomic_t g_stop = 0;
+
 int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_seconds) {
+    // SIGTERM ends the reads (the read in flight finishes) and the figures are printed.
+    struct sigaction stop {};
+    stop.sa_handler = [](int) { g_stop = 1; };
+    ::sigaction(SIGTERM, &stop, nullptr);
     const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) die("opening", path);
     struct stat st {};
@@ -133,9 +143,12 @@ int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_s
     char block[4096];
     const auto t0 = Clock::now();
     for (unsigned i = 0; i < count; ++i) {
-        if (max_seconds > 0 && seconds_since(t0) >= max_seconds) break;
+        if (g_stop != 0 || (max_seconds > 0 && seconds_since(t0) >= max_seconds)) break;
         const auto t = Clock::now();
-        if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) die("reading", path);
+        if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) {
+            if (errno == EINTR) continue;
+            die("reading", path);
+        }
         latency_us.push_back(seconds_since(t) * 1e6);
     }
     const double s = seconds_since(t0);
@@ -147,8 +160,15 @@ int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_s
     std::sort(latency_us.begin(), latency_us.end());
     auto pct = [&](double p) { return latency_us[static_cast<std::size_t>(p * (latency_us.size() - 1))]; };
     const auto done = static_cast<unsigned>(latency_us.size());
-    std::printf("{\"reads\":%u,\"bytes\":%llu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
-                done, 4096ULL * done, s, pct(0.5), pct(0.99), latency_us.back());
+    std::string longest;
+    for (std::size_t k = 0; k < std::min<std::size_t>(10, latency_us.size()); ++k) {
+        char one[32];
+        std::snprintf(one, sizeof one, "%s%.1f", k == 0 ? "" : ",", latency_us[latency_us.size() - 1 - k]);
+        longest += one;
+    }
+    std::printf("{\"reads\":%u,\"bytes\":%llu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
+                "\"longest_us\":[%s]}\n",
+                done, 4096ULL * done, s, pct(0.5), pct(0.99), latency_us.back(), longest.c_str());
     return 0;
 }
 

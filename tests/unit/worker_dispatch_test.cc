@@ -397,17 +397,41 @@ TEST_CASE("dispatch: Paused only answers our Pause") {
     CHECK(mentions(f.dispatch(1, wire::Paused{}), "before Ready"));
 }
 
-TEST_CASE("dispatch: Progress once per Resume, only while serving or pausing") {
+TEST_CASE("dispatch: Progress once per Resume, only while serving or pausing, with when it answered") {
     Fixture f;
     unsigned told = 0;
-    f.state.on_progress = [&told](const WorkerSlot&) { ++told; };
+    Clock::time_point answered{};
+    f.state.on_progress = [&](const WorkerSlot&, Clock::time_point when) {
+        ++told;
+        answered = when;
+    };
+    const auto before = Clock::now();
+    const wire::Progress progress{monotonic_ns(before)};
     REQUIRE(f.ready(0).ok());
-    CHECK(mentions(f.dispatch(0, wire::Progress{}), "said Progress while paused"));
+    CHECK(mentions(f.dispatch(0, progress), "said Progress while paused"));
     f.worker(0).state = WorkerState::serving;
-    REQUIRE(f.dispatch(0, wire::Progress{}).ok());
+    REQUIRE(f.dispatch(0, progress).ok());
     CHECK(f.worker(0).made_progress);
     CHECK(told == 1);
-    CHECK(mentions(f.dispatch(0, wire::Progress{}), "said Progress twice"));
+    // The same instant back, to the clock's ns.
+    CHECK(std::chrono::abs(answered - before) < std::chrono::microseconds(1));
+    CHECK(mentions(f.dispatch(0, progress), "said Progress twice"));
+    CHECK(told == 1);
+}
+
+TEST_CASE("dispatch: a Progress answered later than now is a protocol violation") {
+    Fixture f;
+    unsigned told = 0;
+    f.state.on_progress = [&told](const WorkerSlot&, Clock::time_point) { ++told; };
+    REQUIRE(f.ready(0).ok());
+    f.worker(0).state = WorkerState::serving;
+    const auto later = monotonic_ns(Clock::now() + std::chrono::seconds(60));
+    CHECK(mentions(f.dispatch(0, wire::Progress{later}), "in the future"));
+    CHECK(mentions(f.dispatch(0, wire::Progress{UINT64_MAX}), "in the future"));
+    CHECK_FALSE(f.worker(0).made_progress);
+    CHECK(told == 0);
+    // An honest one still counts.
+    REQUIRE(f.dispatch(0, wire::Progress{monotonic_ns(Clock::now())}).ok());
     CHECK(told == 1);
 }
 

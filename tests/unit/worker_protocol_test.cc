@@ -70,7 +70,7 @@ std::vector<Message> samples() {
         Pause{},
         Paused{},
         Resume{},
-        Progress{},
+        Progress{0x0123456789abcdefULL},
         share,
         BlobStore{2, 1, "img_a", "http://registry.test:8080/blobs/", "registry.test:8080:10.0.0.1,[fd00::1]",
                   "user:secret", "http://auth.test:5001\nhttps://store.test"},
@@ -92,6 +92,8 @@ bool equal(const Message& a, const Message& b) {
                        x.resolve == y.resolve && x.credentials == y.credentials && x.origins == y.origins;
             else if constexpr (std::is_same_v<T, BlobStoreDir>)
                 return x.store == y.store;
+            else if constexpr (std::is_same_v<T, Progress>)
+                return x.answered_ns == y.answered_ns;
             else if constexpr (requires { x.object_id; } && !std::is_base_of_v<ObjectDescription, T>)
                 return x.object_id == y.object_id;
             else if constexpr (std::is_base_of_v<ObjectDescription, T>) return same_description(x, y);

@@ -388,6 +388,9 @@ TEST_CASE("stats: totals outlive workers; status shows figures per slot and over
     };
     serve(0, 3, 12288);
     book.retire(0);  // the worker in slot 0 died
+    CHECK(book.retired_pages() == 1);
+    book.release_retired();
+    CHECK(book.retired_pages() == 0);
     serve(0, 2, 4096);  // its replacement
     serve(1, 5, 20480);
 
@@ -407,6 +410,7 @@ TEST_CASE("stats: totals outlive workers; status shows figures per slot and over
     book.retire(0);
     book.retire(1);
     book.retire(1);  // twice: nothing more
+    CHECK(book.retired_pages() == 2);
     StatusSnapshot after;
     for (const auto& w : workers) after.workers.push_back(worker_status(w.id, -1, "absent"));
     book.fill(after, workers, Clock::now(), describe);

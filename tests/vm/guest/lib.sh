@@ -504,7 +504,7 @@ check_readers() {
 # failover_figures LOG: the recovery times the supervisor logged ("worker N answered
 # the first READ X ms after worker M died"), as "count, min/median/max ms".
 failover_figures() {
-    grep -o 'answered the first READ [0-9]* ms after' "$1" | awk '{ print $5 }' | sort -n \
+    grep -o 'answered the first READ [0-9.]* ms after' "$1" | awk '{ print $5 }' | sort -n \
         | awk '{ v[NR] = $1 } END { if (NR == 0) { print "none"; exit }
-                 printf "%d failovers timed, min %d ms, median %d ms, max %d ms\n", NR, v[1], v[int((NR + 1) / 2)], v[NR] }'
+                 printf "%d failovers timed, min %.1f ms, median %.1f ms, max %.1f ms\n", NR, v[1], v[int((NR + 1) / 2)], v[NR] }'
 }
