@@ -73,20 +73,20 @@ class Failover(unittest.TestCase):
     def test_the_supervisors_and_the_readers_figures_in_cold_read_round_trips(self):
         failover = {"workload": "failover", "workers": 1, "recovery_ms": [2.0, 3.0, 4.0, 9.5],
                     "restore_ms": [0.1, 0.2, 0.2, 0.3], "queries": [0, 0, 1, 0],
-                    "reader_longest_us": [3000.0, 5000.0, 4000.0, 12000.0]}
+                    "stalled_read_us": [3000.0, 5000.0, 4000.0, 12000.0]}
         s = report.failover_summary(failover, 1000.0)
         self.assertEqual((s["kills"], s["p50_ms"], s["p99_ms"], s["max_ms"]), (4, 4.0, 9.5, 9.5))
         self.assertAlmostEqual(s["p99_in_cold_read_round_trips"], 9.5)
         self.assertEqual((s["restore_p50_ms"], s["restore_p99_ms"]), (0.2, 0.3))
-        self.assertEqual((s["reader_longest_p50_ms"], s["reader_longest_p99_ms"]), (5.0, 12.0))
-        self.assertAlmostEqual(s["reader_longest_p99_in_cold_read_round_trips"], 12.0)
+        self.assertEqual((s["stalled_read_p50_ms"], s["stalled_read_p99_ms"]), (5.0, 12.0))
+        self.assertAlmostEqual(s["stalled_read_p99_in_cold_read_round_trips"], 12.0)
         self.assertEqual(s["first_read_without_query"], 3)
 
     def test_a_run_without_the_readers_figures_or_cold_rand_gives_the_rest(self):
         s = report.failover_summary({"recovery_ms": [5, 7]}, None)
         self.assertEqual((s["kills"], s["p99_ms"]), (2, 7))
         self.assertNotIn("p99_in_cold_read_round_trips", s)
-        self.assertNotIn("reader_longest_p50_ms", s)
+        self.assertNotIn("stalled_read_p50_ms", s)
 
 
 class ColdOfWarm(unittest.TestCase):

@@ -8,10 +8,16 @@
 //                                       the disk, without the page cache
 //   cfs-bench-read rand FILE COUNT SEED [SECONDS]
 //                                       COUNT 4 KiB reads at random 4 KiB-aligned
-//                                       offsets (or fewer, if SECONDS pass first,
-//                                       or SIGTERM comes); latency percentiles and
-//                                       the ten longest reads (the benchmark's
-//                                       failovers, each a read stalled)
+//                                       offsets (or fewer, if SECONDS pass first);
+//                                       latency percentiles and the longest read
+//   cfs-bench-read rand-kills FILE SEED KILL_TIMES
+//                                       4 KiB reads at random offsets until SIGTERM;
+//                                       then, for each time in KILL_TIMES (one per
+//                                       line, as `kill` printed them), the length
+//                                       of the longest read that ended in the
+//                                       500 ms after it
+//   cfs-bench-read kill PID             SIGKILL to PID; prints the CLOCK_MONOTONIC
+//                                       ns of the moment before it
 //   cfs-bench-read tree DIR             every regular file beneath DIR, in
 //                                       directory order, 64 KiB reads
 //   cfs-bench-read copy FILE DEST pread|willneed|direct CHUNK_KIB [MAX_MIB]
@@ -41,8 +47,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <csignal>
+#include <fstream>
 #include <random>
-#include <string>
 #include <string_view>
 #include <vector>
 
@@ -120,13 +126,7 @@ int sequential_direct(const char* path) {
     return 0;
 }
 
-volatile std::sig_atomic_t g_stop = 0;
-
 int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_seconds) {
-    // SIGTERM ends the reads (the read in flight finishes) and the figures are printed.
-    struct sigaction stop {};
-    stop.sa_handler = [](int) { g_stop = 1; };
-    ::sigaction(SIGTERM, &stop, nullptr);
     const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) die("opening", path);
     struct stat st {};
@@ -143,12 +143,9 @@ int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_s
     char block[4096];
     const auto t0 = Clock::now();
     for (unsigned i = 0; i < count; ++i) {
-        if (g_stop != 0 || (max_seconds > 0 && seconds_since(t0) >= max_seconds)) break;
+        if (max_seconds > 0 && seconds_since(t0) >= max_seconds) break;
         const auto t = Clock::now();
-        if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) {
-            if (errno == EINTR) continue;
-            die("reading", path);
-        }
+        if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) die("reading", path);
         latency_us.push_back(seconds_since(t) * 1e6);
     }
     const double s = seconds_since(t0);
@@ -160,15 +157,93 @@ int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_s
     std::sort(latency_us.begin(), latency_us.end());
     auto pct = [&](double p) { return latency_us[static_cast<std::size_t>(p * (latency_us.size() - 1))]; };
     const auto done = static_cast<unsigned>(latency_us.size());
-    std::string longest;
-    for (std::size_t k = 0; k < std::min<std::size_t>(10, latency_us.size()); ++k) {
-        char one[32];
-        std::snprintf(one, sizeof one, "%s%.1f", k == 0 ? "" : ",", latency_us[latency_us.size() - 1 - k]);
-        longest += one;
+    std::printf("{\"reads\":%u,\"bytes\":%llu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+                done, 4096ULL * done, s, pct(0.5), pct(0.99), latency_us.back());
+    return 0;
+}
+
+std::uint64_t monotonic_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000U + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+int kill_now(const char* pid_text) {
+    const int pid = std::atoi(pid_text);
+    if (pid <= 0) {
+        std::fprintf(stderr, "cfs-bench-read: no such pid: %s\n", pid_text);
+        return 1;
     }
-    std::printf("{\"reads\":%u,\"bytes\":%llu,\"seconds\":%.6f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,"
-                "\"longest_us\":[%s]}\n",
-                done, 4096ULL * done, s, pct(0.5), pct(0.99), latency_us.back(), longest.c_str());
+    const std::uint64_t at = monotonic_ns();
+    if (::kill(pid, SIGKILL) < 0) {
+        std::fprintf(stderr, "cfs-bench-read: kill %d: %s\n", pid, std::strerror(errno));
+        return 1;
+    }
+    std::printf("%llu\n", static_cast<unsigned long long>(at));
+    return 0;
+}
+
+volatile std::sig_atomic_t g_stop = 0;
+
+// The benchmark's failovers as a reader sees them: a kill stalls the read in flight,
+// or the next one that needs the daemon (the others hit the page cache or the cache
+// file), until a worker answers. The longest read ending in a window after the kill
+// is that stall; the window is shorter than the benchmark's pause between kills.
+constexpr std::uint64_t kKillWindowNs = 500'000'000;
+
+int kill_stalls(const char* path, unsigned seed, const char* kill_times) {
+    struct sigaction stop {};
+    stop.sa_handler = [](int) { g_stop = 1; };
+    ::sigaction(SIGTERM, &stop, nullptr);
+    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("opening", path);
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) die("stat of", path);
+    const auto blocks = static_cast<unsigned long long>(st.st_size) / 4096;
+    if (blocks == 0) {
+        std::fprintf(stderr, "cfs-bench-read: %s is smaller than 4 KiB\n", path);
+        return 1;
+    }
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<unsigned long long> pick(0, blocks - 1);
+    struct Read {
+        std::uint64_t begin, end;
+    };
+    std::vector<Read> reads;
+    reads.reserve(1 << 16);
+    char block[4096];
+    while (g_stop == 0) {
+        const std::uint64_t begin = monotonic_ns();
+        if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) {
+            if (errno == EINTR) continue;
+            die("reading", path);
+        }
+        reads.push_back({begin, monotonic_ns()});
+    }
+    ::close(fd);
+    std::ifstream times(kill_times);
+    if (!times) die("opening", kill_times);
+    std::string stalled;
+    unsigned kills = 0;
+    for (unsigned long long kill_ns = 0; times >> kill_ns;) {
+        // Reads end in order.
+        const auto first = std::partition_point(reads.begin(), reads.end(),
+                                                [kill_ns](const Read& r) { return r.end <= kill_ns; });
+        const auto last = std::partition_point(first, reads.end(),
+                                               [kill_ns](const Read& r) { return r.end <= kill_ns + kKillWindowNs; });
+        if (first == last) {
+            std::fprintf(stderr, "cfs-bench-read: no read ended within 500 ms of the kill at %llu ns\n", kill_ns);
+            return 1;
+        }
+        const auto read = std::max_element(first, last, [](const Read& a, const Read& b) {
+            return a.end - a.begin < b.end - b.begin;
+        });
+        char one[64];
+        std::snprintf(one, sizeof one, "%s%.1f", kills == 0 ? "" : ",", static_cast<double>(read->end - read->begin) / 1e3);
+        stalled += one;
+        ++kills;
+    }
+    std::printf("{\"reads\":%zu,\"kills\":%u,\"stalled_read_us\":[%s]}\n", reads.size(), kills, stalled.c_str());
     return 0;
 }
 
@@ -243,6 +318,8 @@ int main(int argc, char** argv) {
     if (mode == "rand" && (argc == 5 || (argc == 6 && parse(argv[5], max_seconds))) && parse(argv[3], count) &&
         parse(argv[4], seed) && count > 0)
         return random_reads(argv[2], count, seed, max_seconds);
+    if (mode == "rand-kills" && argc == 5 && parse(argv[3], seed)) return kill_stalls(argv[2], seed, argv[4]);
+    if (mode == "kill" && argc == 3) return kill_now(argv[2]);
     if (mode == "tree" && argc == 3) return tree(argv[2]);
     unsigned chunk_kib = 0, max_mib = 0;
     if (mode == "copy" && (argc == 6 || (argc == 7 && parse(argv[6], max_mib) && max_mib > 0)) &&
@@ -254,7 +331,8 @@ int main(int argc, char** argv) {
         if (how == "willneed") return copy(argv[2], argv[3], CopyFrom::willneed, chunk, max_bytes);
         if (how == "direct") return copy(argv[2], argv[3], CopyFrom::direct, chunk, max_bytes);
     }
-    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | seq-direct FILE | rand FILE COUNT SEED [SECONDS] | tree DIR | "
+    std::fprintf(stderr, "usage: cfs-bench-read seq FILE | seq-direct FILE | rand FILE COUNT SEED [SECONDS] | "
+                         "rand-kills FILE SEED KILL_TIMES | kill PID | tree DIR | "
                          "copy FILE DEST pread|willneed|direct CHUNK_KIB [MAX_MIB]\n");
     return 2;
 }
