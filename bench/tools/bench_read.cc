@@ -126,30 +126,50 @@ int sequential_direct(const char* path) {
     return 0;
 }
 
-int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_seconds) {
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) die("opening", path);
-    struct stat st {};
-    if (::fstat(fd, &st) < 0) die("stat of", path);
-    const auto blocks = static_cast<unsigned long long>(st.st_size) / 4096;
-    if (blocks == 0) {
-        std::fprintf(stderr, "cfs-bench-read: %s is smaller than 4 KiB\n", path);
-        return 1;
+// 4 KiB blocks of a file picked at random, reproducibly from a seed.
+class RandomBlocks {
+public:
+    RandomBlocks(const char* path, unsigned seed) : path_(path), rng_(seed) {
+        fd_ = ::open(path, O_RDONLY | O_CLOEXEC);
+        if (fd_ < 0) die("opening", path);
+        struct stat st {};
+        if (::fstat(fd_, &st) < 0) die("stat of", path);
+        const auto blocks = static_cast<unsigned long long>(st.st_size) / 4096;
+        if (blocks == 0) {
+            std::fprintf(stderr, "cfs-bench-read: %s is smaller than 4 KiB\n", path);
+            std::exit(1);
+        }
+        pick_ = std::uniform_int_distribution<unsigned long long>(0, blocks - 1);
     }
-    std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<unsigned long long> pick(0, blocks - 1);
+    RandomBlocks(const RandomBlocks&) = delete;
+    RandomBlocks& operator=(const RandomBlocks&) = delete;
+    ~RandomBlocks() { ::close(fd_); }
+    // One read; false if a signal cut it short (nothing read).
+    bool read_one() {
+        if (::pread(fd_, block_, sizeof block_, static_cast<off_t>(pick_(rng_) * 4096)) >= 0) return true;
+        if (errno != EINTR) die("reading", path_);
+        return false;
+    }
+
+private:
+    const char* path_;
+    int fd_ = -1;
+    std::mt19937_64 rng_;
+    std::uniform_int_distribution<unsigned long long> pick_;
+    char block_[4096];
+};
+
+int random_reads(const char* path, unsigned count, unsigned seed, unsigned max_seconds) {
+    RandomBlocks blocks(path, seed);
     std::vector<double> latency_us;
     latency_us.reserve(count);
-    char block[4096];
     const auto t0 = Clock::now();
     for (unsigned i = 0; i < count; ++i) {
         if (max_seconds > 0 && seconds_since(t0) >= max_seconds) break;
         const auto t = Clock::now();
-        if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) die("reading", path);
-        latency_us.push_back(seconds_since(t) * 1e6);
+        if (blocks.read_one()) latency_us.push_back(seconds_since(t) * 1e6);
     }
     const double s = seconds_since(t0);
-    ::close(fd);
     if (latency_us.empty()) {
         std::fprintf(stderr, "cfs-bench-read: no read finished within the time given\n");
         return 1;
@@ -195,32 +215,16 @@ int kill_stalls(const char* path, unsigned seed, const char* kill_times) {
     struct sigaction stop {};
     stop.sa_handler = [](int) { g_stop = 1; };
     ::sigaction(SIGTERM, &stop, nullptr);
-    const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) die("opening", path);
-    struct stat st {};
-    if (::fstat(fd, &st) < 0) die("stat of", path);
-    const auto blocks = static_cast<unsigned long long>(st.st_size) / 4096;
-    if (blocks == 0) {
-        std::fprintf(stderr, "cfs-bench-read: %s is smaller than 4 KiB\n", path);
-        return 1;
-    }
-    std::mt19937_64 rng(seed);
-    std::uniform_int_distribution<unsigned long long> pick(0, blocks - 1);
+    RandomBlocks blocks(path, seed);
     struct Read {
         std::uint64_t begin, end;
     };
     std::vector<Read> reads;
     reads.reserve(1 << 16);
-    char block[4096];
     while (g_stop == 0) {
         const std::uint64_t begin = monotonic_ns();
-        if (::pread(fd, block, sizeof block, static_cast<off_t>(pick(rng) * 4096)) < 0) {
-            if (errno == EINTR) continue;
-            die("reading", path);
-        }
-        reads.push_back({begin, monotonic_ns()});
+        if (blocks.read_one()) reads.push_back({begin, monotonic_ns()});
     }
-    ::close(fd);
     std::ifstream times(kill_times);
     if (!times) die("opening", kill_times);
     std::string stalled;
