@@ -24,10 +24,9 @@ Status on_progress(SupervisorState& state, WorkerSlot& from, const wire::Message
         return logic_error(fmt::format("said Progress while {}", state_name(from.state)));
     if (from.made_progress) return logic_error("said Progress twice since its Resume");
     // Both clocks are the kernel's CLOCK_MONOTONIC: an answer after now is a lie.
-    const auto now = Clock::now();
+    const auto now_ns = monotonic_ns(Clock::now());
     const auto ns = std::get<wire::Progress>(m).answered_ns;
-    if (ns > monotonic_ns(now))
-        return logic_error(fmt::format("said Progress with an answer {} ns in the future", ns - monotonic_ns(now)));
+    if (ns > now_ns) return logic_error(fmt::format("said Progress with an answer {} ns in the future", ns - now_ns));
     from.made_progress = true;
     if (state.on_progress) state.on_progress(from, from_monotonic_ns(ns));
     return {};

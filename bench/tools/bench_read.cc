@@ -42,6 +42,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <charconv>
+#include <climits>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -188,12 +189,7 @@ std::uint64_t monotonic_ns() {
     return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000U + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-int kill_now(const char* pid_text) {
-    const int pid = std::atoi(pid_text);
-    if (pid <= 0) {
-        std::fprintf(stderr, "cfs-bench-read: no such pid: %s\n", pid_text);
-        return 1;
-    }
+int kill_now(pid_t pid) {
     const std::uint64_t at = monotonic_ns();
     if (::kill(pid, SIGKILL) < 0) {
         std::fprintf(stderr, "cfs-bench-read: kill %d: %s\n", pid, std::strerror(errno));
@@ -236,7 +232,8 @@ int kill_stalls(const char* path, unsigned seed, const char* kill_times) {
         const auto last = std::partition_point(first, reads.end(),
                                                [kill_ns](const Read& r) { return r.end <= kill_ns + kKillWindowNs; });
         if (first == last) {
-            std::fprintf(stderr, "cfs-bench-read: no read ended within 500 ms of the kill at %llu ns\n", kill_ns);
+            std::fprintf(stderr, "cfs-bench-read: no read ended within %llu ms of the kill at %llu ns\n",
+                         static_cast<unsigned long long>(kKillWindowNs / 1'000'000), kill_ns);
             return 1;
         }
         const auto read = std::max_element(first, last, [](const Read& a, const Read& b) {
@@ -323,7 +320,9 @@ int main(int argc, char** argv) {
         parse(argv[4], seed) && count > 0)
         return random_reads(argv[2], count, seed, max_seconds);
     if (mode == "rand-kills" && argc == 5 && parse(argv[3], seed)) return kill_stalls(argv[2], seed, argv[4]);
-    if (mode == "kill" && argc == 3) return kill_now(argv[2]);
+    unsigned pid = 0;
+    if (mode == "kill" && argc == 3 && parse(argv[2], pid) && pid > 0 && pid <= INT_MAX)
+        return kill_now(static_cast<pid_t>(pid));
     if (mode == "tree" && argc == 3) return tree(argv[2]);
     unsigned chunk_kib = 0, max_mib = 0;
     if (mode == "copy" && (argc == 6 || (argc == 7 && parse(argv[6], max_mib) && max_mib > 0)) &&

@@ -153,9 +153,9 @@ serving_worker_pid() { cfsupervisor status | awk '$2 == "pid" && $4 == "serving"
 failovers_answered() { daemon_log | grep -c 'answered the first READ' || true; }
 
 # kill_serving_worker WHAT READER READER_ERR [KILL_TIMES]: a benchmark's timed
-# failover. Once a
-# spare stands by again (each kill one failure, not a second one while the daemon
-# still replaces the worker killed before), SIGKILLs the serving worker and waits
+# failover. Once a spare stands by again (each kill one failure, not a second one
+# while the daemon still replaces the worker killed before), SIGKILLs the serving
+# worker and waits
 # for the supervisor to log the first READ answered after it. Nothing of ours runs
 # meanwhile: checks fork processes, which competed with the recovery for the VM's
 # two CPUs (measured: p50 10 ms with them, 7 ms without). WHAT names the kill in a
