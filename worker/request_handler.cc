@@ -342,7 +342,29 @@ void RequestHandler::take_shared(SharedObject object) {
         ++counters_.shares_opened_ahead;
         log::debug("object {}: blob \"{}\" opened ahead of need", id, kmsg::printable(d.cookie_key));
     }
+    const bool rehearse = blob && !rehearsed_;
     shared_.emplace(id, HeldShare{std::move(object), std::move(blob)});
+    if (rehearse) rehearse_read(id);
+}
+
+void RequestHandler::rehearse_read(std::uint32_t object_id) {
+    rehearsed_ = true;
+    const RequestCounters counted = counters_;
+    // A copy held here: no ObjectQuery. It is then served from objects_, as the first
+    // READ for it would have left it.
+    auto found = find_object(object_id);
+    if (found && *found != nullptr && (*found)->blob) {
+        Object& object = **found;
+        AnonFdPresence cache(kernel_, object.anon_fd.get());
+        const kmsg::ReadRequest rehearsal{0, object_id, round_down(cache.hole_from(0)), kCacheBlockSize};
+        const ByteRange own = read_ahead_.own_range(rehearsal.offset, rehearsal.length, cache);
+        // As read-ahead: a failure is logged at debug level and harms no one.
+        if (!own.empty() && own.begin < object.blob->size()) (void)copy_range(object, own, rehearsal, true);
+        (void)read_ahead_.plan_ahead(read_ahead_.widen(rehearsal.offset, rehearsal.length), object.blob->size(),
+                                     cache);
+    }
+    counters_ = counted;
+    log::debug("object {}: rehearsed the READ path", object_id);
 }
 
 void RequestHandler::drop_object(std::uint32_t object_id) {

@@ -800,13 +800,14 @@ TEST_CASE("worker: a spare opens a local blob when the copy arrives, and the REA
     CHECK(f.backend.ahead == std::vector<std::pair<std::string, std::uint64_t>>{{"local", 8192}});
     CHECK(f.handler.counters().shares_opened_ahead == 1);
     // Gone from the directory since: the blob opened ahead still serves the READ.
+    // (Block 0 is the rehearsal's, below.)
     f.backend.blobs.erase("local");
     REQUIRE(f.handler.handle(read_msg(58, 80, 4096, 4096).span()).ok());
     CHECK(f.events == Events{"complete:58"});
     CHECK(f.backend.asked.empty());
-    REQUIRE(f.kernel.writes.size() == 1);
-    CHECK(f.kernel.writes[0].fd == fd);
-    CHECK(f.kernel.writes[0].bytes == blob.substr(4096, 4096));
+    REQUIRE(f.kernel.writes.size() == 2);
+    CHECK(f.kernel.writes[1].fd == fd);
+    CHECK(f.kernel.writes[1].bytes == blob.substr(4096, 4096));
     CHECK(f.handler.counters().reads_short == 0);
 
     // A blob not there when the copy came is opened by the READ, which reports it.
@@ -820,11 +821,62 @@ TEST_CASE("worker: a spare opens a local blob when the copy arrives, and the REA
     // A worker already serving (resumed while still being handed copies) opens
     // nothing on arrival: its READs in hand come first.
     f.handler.set_paused(false);
+    const auto written = f.kernel.writes.size();
     f.handler.take_shared(shared_copy(82, "later"));
     CHECK(f.backend.ahead.size() == 2);
+    CHECK(f.kernel.writes.size() == written);
     CHECK(f.handler.counters().shares_opened_ahead == 1);
     REQUIRE(f.handler.handle(read_msg(60, 82, 0, 4096).span()).ok());
     CHECK(f.backend.asked == std::vector<std::string>{"later", "later"});
+}
+
+TEST_CASE("worker: a spare rehearses the READ path once: blob bytes into the first hole, nothing completed or counted") {
+    Fixture f;
+    f.backend.opens_ahead = true;
+    const std::string blob = pattern(8192, 8);
+    f.backend.blobs["local"] = blob;
+    int fd = -1;
+    auto copy = shared_copy(90, "local", &fd);
+    f.kernel.cache_files[fd].write(0, 4096);  // what the worker that died wrote
+    f.handler.take_shared(std::move(copy));
+    REQUIRE(f.kernel.writes.size() == 1);
+    CHECK(f.kernel.writes[0].fd == fd);
+    CHECK(f.kernel.writes[0].offset == 4096);
+    CHECK(f.kernel.writes[0].bytes == blob.substr(4096, 4096));
+    CHECK(f.kernel.completed.empty());
+    CHECK(f.events.empty());  // no query, no command
+    CHECK(f.handler.counters().reads == 0);
+    CHECK(f.handler.counters().bytes_written == 0);
+    CHECK(f.handler.counters().shares_used == 0);
+    CHECK(f.handler.counters().shares_opened_ahead == 1);
+
+    // Once: the next copy is only kept, and an object whose cache file is whole
+    // would get no write at all.
+    f.handler.take_shared(shared_copy(91, "local"));
+    CHECK(f.kernel.writes.size() == 1);
+    CHECK(f.handler.shared_count() == 1);
+
+    // The READ after a failover finds the object at hand, and both blocks written.
+    REQUIRE(f.handler.handle(read_msg(61, 90, 0, 8192).span()).ok());
+    CHECK(f.events == Events{"complete:61"});
+    CHECK(f.kernel.writes.size() == 1);
+    CHECK(f.handler.counters().reads_already_written == 1);
+}
+
+TEST_CASE("worker: a spare's rehearsal on a whole cache file writes nothing") {
+    Fixture f;
+    f.backend.opens_ahead = true;
+    f.backend.blobs["local"] = pattern(8192, 9);
+    int fd = -1;
+    auto copy = shared_copy(92, "local", &fd);
+    f.kernel.cache_files[fd].write(0, 8192);
+    f.handler.take_shared(std::move(copy));
+    CHECK(f.handler.object_count() == 1);  // rehearsed on, as a READ would leave it
+    CHECK(f.kernel.writes.empty());
+    CHECK(f.kernel.completed.empty());
+    REQUIRE(f.handler.handle(read_msg(62, 92, 4096, 4096).span()).ok());
+    CHECK(f.events == Events{"complete:62"});
+    CHECK(f.kernel.writes.empty());
 }
 
 TEST_CASE("worker: without a copy handed over, a READ still asks the supervisor (the fallback)") {
