@@ -88,6 +88,13 @@ class Failover(unittest.TestCase):
         self.assertNotIn("p99_in_cold_read_round_trips", s)
         self.assertNotIn("stalled_read_p50_ms", s)
 
+    def test_the_remote_rows_readers_figures_without_cold_rand_stay_in_ms(self):
+        remote = {"workload": "remote_failover", "workers": 1, "recovery_ms": [3.0, 8.0],
+                  "stalled_read_us": [6000.0, 20000.0], "heads": 0}
+        s = report.failover_summary(remote, None)
+        self.assertEqual((s["stalled_read_p50_ms"], s["stalled_read_p99_ms"]), (6.0, 20.0))
+        self.assertNotIn("stalled_read_p99_in_cold_read_round_trips", s)
+
 
 class ColdOfWarm(unittest.TestCase):
     def test_cold_seq_over_the_warm_seq_of_its_round(self):

@@ -226,17 +226,11 @@ step "failover: $KILLS worker kills during random reads"
 KILLS_PER_CACHE=10
 all_ms= all_rms= all_q= all_stalled= reader=
 stop_reader() {
-    kill -TERM "$reader"
-    _st=0
-    wait "$reader" 2>/dev/null || _st=$?
-    [ ! -s /tmp/bench_reader.err ] || fail "the reader saw an error: $(head -n 1 /tmp/bench_reader.err)"
-    [ "$_st" -eq 0 ] || fail "the reader ended with status $_st"
     # The reader's own view of each kill: how long its longest read that ended in the
     # 500 ms after the kill() took (the read the failover stalled), from its pread,
     # maybe before the kill, to its data.
-    _stalled=$(sed -n 's/.*"stalled_read_us":\[\([^]]*\)\].*/\1/p' /tmp/bench_reader.out)
-    [ -n "$_stalled" ] || fail "the reader timed no kill: $(cat /tmp/bench_reader.out)"
-    all_stalled=${all_stalled:+$all_stalled,}$_stalled
+    stop_kill_reader "$reader" /tmp/bench_reader.out /tmp/bench_reader.err
+    all_stalled=${all_stalled:+$all_stalled,}$KILL_READER_STALLED
     # What this supervisor logged: from each death to the first READ answered, and
     # the first part of it, from the death to `restore` (the supervisor's own steps).
     _ms=$(daemon_log | grep -o 'answered the first READ [0-9.]* ms after' | awk '{ print $5 }' | tr '\n' ',' | sed 's/,$//')

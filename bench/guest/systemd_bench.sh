@@ -109,27 +109,31 @@ step "remote blobs: $REMOTE_KILLS worker kills during random reads"
 # As bench.sh times a failover (kill_serving_worker, lib.sh), on the remote blob, a
 # fresh cache every 10 kills.
 heads() { grep -c '"HEAD /blobs/bench HTTP/1.1"' /var/log/nginx/access.log || true; }
-remote_ms= reader= heads_during=0
+remote_ms= remote_stalled= reader= heads_during=0
+stop_reader() {
+    stop_kill_reader "$reader" /tmp/rf_reader.out /tmp/rf_reader.err
+    remote_stalled=${remote_stalled:+$remote_stalled,}$KILL_READER_STALLED
+}
 i=0
 while [ "$i" -lt "$REMOTE_KILLS" ]; do
     if [ $((i % 10)) -eq 0 ]; then
-        if [ -n "$reader" ]; then kill -TERM "$reader"; wait "$reader" 2>/dev/null || true; fi
+        [ -z "$reader" ] || stop_reader
         fresh_mount
-        cfs-bench-read rand "/mnt/bench/$BIG" 100000000 "$((31 + i))" > /tmp/rf_reader.out 2> /tmp/rf_reader.err &
+        : > /tmp/rf_kill_times
+        cfs-bench-read rand-kills "/mnt/bench/$BIG" "$((31 + i))" /tmp/rf_kill_times \
+            > /tmp/rf_reader.out 2> /tmp/rf_reader.err &
         reader=$!
         sleep 1
     fi
     heads_before=$(heads)
-    kill_serving_worker "remote kill $i" "$reader" /tmp/rf_reader.err
+    kill_serving_worker "remote kill $i" "$reader" /tmp/rf_reader.err /tmp/rf_kill_times
     heads_during=$((heads_during + $(heads) - heads_before))
     ms=$(daemon_log | grep -o 'answered the first READ [0-9.]* ms after' | tail -n 1 | awk '{ print $5 }')
     remote_ms=${remote_ms:+$remote_ms,}$ms
     i=$((i + 1))
 done
-kill -TERM "$reader"
-wait "$reader" 2>/dev/null || true
-[ ! -s /tmp/rf_reader.err ] || fail "the reader saw an error during the remote kills: $(head -n 1 /tmp/rf_reader.err)"
-echo "BENCH: {\"workload\":\"remote_failover\",\"workers\":1,\"recovery_ms\":[$remote_ms],\"heads\":$heads_during}"
+stop_reader
+echo "BENCH: {\"workload\":\"remote_failover\",\"workers\":1,\"recovery_ms\":[$remote_ms],\"stalled_read_us\":[$remote_stalled],\"heads\":$heads_during}"
 
 step "remote blobs: cold_seq with a chunk manifest (1 MiB chunks)"
 {

@@ -179,6 +179,21 @@ kill_serving_worker() {
     return 0
 }
 
+# stop_kill_reader PID OUT ERR: stops a `cfs-bench-read rand-kills` reader (stdout in
+# OUT, stderr in ERR), fails if it saw an error, and sets KILL_READER_STALLED to its
+# view of each kill since it started: its longest read that ended in the 500 ms
+# after the kill, in us, comma-separated. (Not run in a subshell: it waits for
+# the reader, a child of this shell.)
+stop_kill_reader() {
+    kill -TERM "$1"
+    _st=0
+    wait "$1" 2>/dev/null || _st=$?
+    [ ! -s "$3" ] || fail "the reader saw an error: $(head -n 1 "$3")"
+    [ "$_st" -eq 0 ] || fail "the reader ended with status $_st"
+    KILL_READER_STALLED=$(sed -n 's/.*"stalled_read_us":\[\([^]]*\)\].*/\1/p' "$2")
+    [ -n "$KILL_READER_STALLED" ] || fail "the reader timed no kill: $(cat "$2")"
+}
+
 require_alive() {
     supervisor_alive || fail "supervisor (pid $CFS_SUP_PID) is not running"
 }
