@@ -757,6 +757,16 @@ SharedObject shared_copy(std::uint32_t id, const std::string& blob, int* raw_out
     if (raw_out != nullptr) *raw_out = s.anon_fd.get();
     return s;
 }
+
+// A paused spare whose store opens a local blob when its copy arrives, as a local
+// directory does (BlobBackend::open_ahead), holding the 8 KiB blob "local".
+struct SpareFixture : Fixture {
+    explicit SpareFixture(unsigned seed) : blob(pattern(8192, seed)) {
+        backend.opens_ahead = true;
+        backend.blobs["local"] = blob;
+    }
+    std::string blob;
+};
 }  // namespace
 
 TEST_CASE("worker: a READ for an object handed over ahead of need asks the supervisor nothing") {
@@ -791,10 +801,8 @@ TEST_CASE("worker: a READ for an object handed over ahead of need asks the super
 }
 
 TEST_CASE("worker: a spare opens a local blob when the copy arrives, and the READ after a failover finds it open") {
-    Fixture f;
-    f.backend.opens_ahead = true;
-    const std::string blob = pattern(8192, 6);
-    f.backend.blobs["local"] = blob;
+    SpareFixture f(6);
+    const std::string& blob = f.blob;
     int fd = -1;
     f.handler.take_shared(shared_copy(80, "local", &fd));
     CHECK(f.backend.ahead == std::vector<std::pair<std::string, std::uint64_t>>{{"local", 8192}});
@@ -831,10 +839,8 @@ TEST_CASE("worker: a spare opens a local blob when the copy arrives, and the REA
 }
 
 TEST_CASE("worker: a spare rehearses the READ path once: blob bytes into the first hole, nothing completed or counted") {
-    Fixture f;
-    f.backend.opens_ahead = true;
-    const std::string blob = pattern(8192, 8);
-    f.backend.blobs["local"] = blob;
+    SpareFixture f(8);
+    const std::string& blob = f.blob;
     int fd = -1;
     auto copy = shared_copy(90, "local", &fd);
     f.kernel.cache_files[fd].write(0, 4096);  // what the worker that died wrote
@@ -864,9 +870,7 @@ TEST_CASE("worker: a spare rehearses the READ path once: blob bytes into the fir
 }
 
 TEST_CASE("worker: a spare's rehearsal on a whole cache file writes nothing") {
-    Fixture f;
-    f.backend.opens_ahead = true;
-    f.backend.blobs["local"] = pattern(8192, 9);
+    SpareFixture f(9);
     int fd = -1;
     auto copy = shared_copy(92, "local", &fd);
     f.kernel.cache_files[fd].write(0, 8192);
@@ -952,9 +956,7 @@ TEST_CASE("worker: forget() and CLOSE close a copy held unused") {
 }
 
 TEST_CASE("worker: forget() and CLOSE close a blob opened ahead with its copy") {
-    Fixture f;
-    f.backend.opens_ahead = true;
-    f.backend.blobs["local"] = pattern(8192, 7);
+    SpareFixture f(7);
     int a = -1, b = -1;
     f.handler.take_shared(shared_copy(11, "local", &a));
     f.handler.take_shared(shared_copy(12, "local", &b));
