@@ -50,6 +50,7 @@
 #include <csignal>
 #include <fstream>
 #include <random>
+#include <string>
 #include <string_view>
 #include <vector>
 

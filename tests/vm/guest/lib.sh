@@ -152,26 +152,21 @@ serving_worker_pid() { cfsupervisor status | awk '$2 == "pid" && $4 == "serving"
 # How many failovers the supervisor has logged through to their first READ answered.
 failovers_answered() { daemon_log | grep -c 'answered the first READ' || true; }
 
-# kill_serving_worker WHAT READER READER_ERR [KILL_TIMES]: a benchmark's timed
+# kill_serving_worker WHAT READER READER_ERR KILL_TIMES: a benchmark's timed
 # failover. Once a spare stands by again (each kill one failure, not a second one
 # while the daemon still replaces the worker killed before), SIGKILLs the serving
-# worker and waits
-# for the supervisor to log the first READ answered after it. Nothing of ours runs
-# meanwhile: checks fork processes, which competed with the recovery for the VM's
-# two CPUs (measured: p50 10 ms with them, 7 ms without). WHAT names the kill in a
-# failure; READER, the reader (stderr in READER_ERR) that must outlive it. With
-# KILL_TIMES, the kill's CLOCK_MONOTONIC time is appended to that file
+# worker and waits for the supervisor to log the first READ answered after it.
+# Nothing of ours runs meanwhile: checks fork processes, which competed with the
+# recovery for the VM's two CPUs (measured: p50 10 ms with them, 7 ms without).
+# WHAT names the kill in a failure; READER, the reader (stderr in READER_ERR) that
+# must outlive it. The kill's CLOCK_MONOTONIC time is appended to KILL_TIMES
 # (cfs-bench-read kill; its reader `rand-kills` matches it with its reads).
 kill_serving_worker() {
     wait_for 20 workers_at_strength || fail "the workers were not back to strength 20 s before $1"
     _recovered=$(failovers_answered)
     _victim=$(serving_worker_pid)
     [ -n "$_victim" ] || fail "no serving worker to kill ($1)"
-    if [ -n "${4:-}" ]; then
-        cfs-bench-read kill "$_victim" >> "$4" || fail "killing worker $_victim ($1)"
-    else
-        kill -KILL "$_victim"
-    fi
+    cfs-bench-read kill "$_victim" >> "$4" || fail "killing worker $_victim ($1)"
     sleep 1
     _recovered_since() { [ "$(failovers_answered)" -gt "$_recovered" ]; }
     wait_for 20 _recovered_since || fail "no recovery logged 20 s after $1"
