@@ -82,11 +82,20 @@ class Failover(unittest.TestCase):
         self.assertAlmostEqual(s["stalled_read_p99_in_cold_read_round_trips"], 12.0)
         self.assertEqual(s["first_read_without_query"], 3)
 
+    def test_the_slowest_kills_with_the_vms_own_stall_beside_them(self):
+        failover = {"recovery_ms": [2.0, 30.0, 4.0, 9.5], "stalled_read_us": [3000.0, 35000.0, 4000.0, 12000.0],
+                    "vcpu_gap_us": [1100.0, 28000.0, 1300.0, 1200.0]}
+        s = report.failover_summary(failover, 1000.0)
+        self.assertEqual((s["vcpu_gap_p50_ms"], s["vcpu_gap_p99_ms"]), (1.3, 28.0))
+        self.assertEqual([k["kill"] for k in s["slowest"]], [1, 3, 2])
+        self.assertEqual(s["slowest"][0], {"kill": 1, "recovery_ms": 30.0, "vcpu_gap_ms": 28.0, "stalled_read_ms": 35.0})
+
     def test_a_run_without_the_readers_figures_or_cold_rand_gives_the_rest(self):
         s = report.failover_summary({"recovery_ms": [5, 7]}, None)
         self.assertEqual((s["kills"], s["p99_ms"]), (2, 7))
         self.assertNotIn("p99_in_cold_read_round_trips", s)
         self.assertNotIn("stalled_read_p50_ms", s)
+        self.assertNotIn("slowest", s)
 
     def test_the_remote_rows_readers_figures_without_cold_rand_stay_in_ms(self):
         remote = {"workload": "remote_failover", "workers": 1, "recovery_ms": [3.0, 8.0],

@@ -24,7 +24,8 @@
 #               alone: whether the VM overlaps two streams at all
 # with 1, 2 and 4 serving workers; then 50 worker kills during random reads
 # (failover recovery: worker death to the first READ answered after it, as the
-# supervisor logs it; and the reader's longest read after each kill). The
+# supervisor logs it; the reader's longest read after each kill; and the VM's own
+# longest stall after it, from a real-time heartbeat on each vCPU). The
 # sequential reads (blob_file, cold_seq, warm_seq and their variants) are measured
 # CFS_BENCH_REPEATS times each (5), for a median. Each cold_seq round of the daemon
 # starts with a direct read of the blob file, which its cold_seq and warm_seq are
@@ -225,7 +226,31 @@ step "failover: $KILLS worker kills during random reads"
 # So every KILLS_PER_CACHE kills start on an empty cache again.
 KILLS_PER_CACHE=10
 all_ms= all_rms= all_q= all_stalled= reader=
+# Whether the VM itself stalled around each kill: a real-time heartbeat on every vCPU
+# (cfs-bench-read heartbeat), its longest time between two wakes after each kill.
+VCPUS=$(grep -c '^processor' /proc/cpuinfo)
+all_gaps= heartbeats=
+start_heartbeats() {
+    heartbeats=
+    _cpu=0
+    while [ "$_cpu" -lt "$VCPUS" ]; do
+        cfs-bench-read heartbeat "$_cpu" /tmp/bench_kill_times > "/tmp/bench_heartbeat$_cpu.out" \
+            2> "/tmp/bench_heartbeat$_cpu.err" &
+        heartbeats="$heartbeats $!"
+        _cpu=$((_cpu + 1))
+    done
+}
+# stop_heartbeats: the longest gap of any vCPU after each kill, appended to all_gaps.
+stop_heartbeats() {
+    for _hb in $heartbeats; do kill -TERM "$_hb"; done
+    for _hb in $heartbeats; do wait "$_hb" || fail "a heartbeat failed: $(cat /tmp/bench_heartbeat*.err)"; done
+    _gaps=$(for _cpu in $(seq 0 $((VCPUS - 1))); do
+        sed -n 's/.*"longest_gap_us":\[\([^]]*\)\].*/\1/p' "/tmp/bench_heartbeat$_cpu.out" | tr ',' '\n' | awk '{ print NR, $1 }'
+    done | awk '{ if ($2 > m[$1]) m[$1] = $2; n = ($1 > n ? $1 : n) } END { for (i = 1; i <= n; i++) printf "%s%s", (i > 1 ? "," : ""), m[i] }')
+    all_gaps=${all_gaps:+$all_gaps${_gaps:+,}}$_gaps
+}
 stop_reader() {
+    stop_heartbeats
     # The reader's own view of each kill: how long its longest read that ended in the
     # 500 ms after the kill() took (the read the failover stalled), from its pread,
     # maybe before the kill, to its data.
@@ -257,6 +282,7 @@ while [ "$i" -lt "$KILLS" ]; do
         cfs-bench-read rand-kills "/mnt/bench/$BIG" "$((7 + i))" /tmp/bench_kill_times \
             > /tmp/bench_reader.out 2> /tmp/bench_reader.err &
         reader=$!
+        start_heartbeats
         sleep 1
     fi
     kill_serving_worker "kill $i" "$reader" /tmp/bench_reader.err /tmp/bench_kill_times
@@ -264,6 +290,6 @@ while [ "$i" -lt "$KILLS" ]; do
 done
 stop_reader
 ms=$all_ms rms=$all_rms
-emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms],\"queries\":[$all_q],\"stalled_read_us\":[$all_stalled]}"
+emit "{\"workload\":\"failover\",\"workers\":1,\"recovery_ms\":[$ms],\"restore_ms\":[$rms],\"queries\":[$all_q],\"stalled_read_us\":[$all_stalled],\"vcpu_gap_us\":[$all_gaps]}"
 umount_bounded /mnt/bench
 stop_supervisor 30

@@ -16,6 +16,11 @@
 //                                       line, as `kill` printed them), the length
 //                                       of the longest read that ended in the
 //                                       500 ms after it
+//   cfs-bench-read heartbeat CPU KILL_TIMES
+//                                       a real-time thread on vCPU CPU wakes
+//                                       every 1 ms until SIGTERM; then, for each
+//                                       kill, the longest time between two wakes
+//                                       that ended in the 500 ms after it
 //   cfs-bench-read kill PID             SIGKILL to PID; prints the CLOCK_MONOTONIC
 //                                       ns of the moment before it
 //   cfs-bench-read tree DIR             every regular file beneath DIR, in
@@ -33,6 +38,7 @@
 // Exit status 1 on any read error (named on stderr): a benchmark that hit an error
 // measured nothing.
 #include <fcntl.h>
+#include <sched.h>
 #include <ftw.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -63,7 +69,7 @@ double seconds_since(Clock::time_point t0) {
 }
 
 [[noreturn]] void die(const char* what, const char* path) {
-    std::fprintf(stderr, "cfs-bench-read: %s %s: %s\n", what, path, std::strerror(errno));
+    std::fprintf(stderr, "cfs-bench-read: %s%s%s: %s\n", what, *path ? " " : "", path, std::strerror(errno));
     std::exit(1);
 }
 
@@ -208,44 +214,86 @@ volatile std::sig_atomic_t g_stop = 0;
 // is that stall; the window is shorter than the benchmark's pause between kills.
 constexpr std::uint64_t kKillWindowNs = 500'000'000;
 
-int kill_stalls(const char* path, unsigned seed, const char* kill_times) {
+// Something that took a while, in CLOCK_MONOTONIC ns: a read, or the time between
+// two of the heartbeat's wakes.
+struct Span {
+    std::uint64_t begin, end;
+};
+
+// For each kill in `kill_times` (one ns time per line), the longest span that ended
+// in the window after it, in us, comma-separated. `spans` end in order. Exits with an
+// error naming `what` when no span ended in a window.
+std::string longest_after_kills(const std::vector<Span>& spans, const char* kill_times, const char* what) {
+    std::ifstream times(kill_times);
+    if (!times) die("opening", kill_times);
+    std::string longest;
+    for (unsigned long long kill_ns = 0; times >> kill_ns;) {
+        const auto first = std::partition_point(spans.begin(), spans.end(),
+                                                [kill_ns](const Span& r) { return r.end <= kill_ns; });
+        const auto last = std::partition_point(first, spans.end(),
+                                               [kill_ns](const Span& r) { return r.end <= kill_ns + kKillWindowNs; });
+        if (first == last) {
+            std::fprintf(stderr, "cfs-bench-read: no %s ended within %llu ms of the kill at %llu ns\n", what,
+                         static_cast<unsigned long long>(kKillWindowNs / 1'000'000), kill_ns);
+            std::exit(1);
+        }
+        const auto span = std::max_element(first, last, [](const Span& a, const Span& b) {
+            return a.end - a.begin < b.end - b.begin;
+        });
+        char one[64];
+        std::snprintf(one, sizeof one, "%s%.1f", longest.empty() ? "" : ",",
+                      static_cast<double>(span->end - span->begin) / 1e3);
+        longest += one;
+    }
+    return longest;
+}
+
+void stop_on_sigterm() {
     struct sigaction stop {};
     stop.sa_handler = [](int) { g_stop = 1; };
     ::sigaction(SIGTERM, &stop, nullptr);
+}
+
+int kill_stalls(const char* path, unsigned seed, const char* kill_times) {
+    stop_on_sigterm();
     RandomBlocks blocks(path, seed);
-    struct Read {
-        std::uint64_t begin, end;
-    };
-    std::vector<Read> reads;
+    std::vector<Span> reads;
     reads.reserve(1 << 16);
     while (g_stop == 0) {
         const std::uint64_t begin = monotonic_ns();
         if (blocks.read_one()) reads.push_back({begin, monotonic_ns()});
     }
-    std::ifstream times(kill_times);
-    if (!times) die("opening", kill_times);
-    std::string stalled;
-    unsigned kills = 0;
-    for (unsigned long long kill_ns = 0; times >> kill_ns;) {
-        // Reads end in order.
-        const auto first = std::partition_point(reads.begin(), reads.end(),
-                                                [kill_ns](const Read& r) { return r.end <= kill_ns; });
-        const auto last = std::partition_point(first, reads.end(),
-                                               [kill_ns](const Read& r) { return r.end <= kill_ns + kKillWindowNs; });
-        if (first == last) {
-            std::fprintf(stderr, "cfs-bench-read: no read ended within %llu ms of the kill at %llu ns\n",
-                         static_cast<unsigned long long>(kKillWindowNs / 1'000'000), kill_ns);
-            return 1;
-        }
-        const auto read = std::max_element(first, last, [](const Read& a, const Read& b) {
-            return a.end - a.begin < b.end - b.begin;
-        });
-        char one[64];
-        std::snprintf(one, sizeof one, "%s%.1f", kills == 0 ? "" : ",", static_cast<double>(read->end - read->begin) / 1e3);
-        stalled += one;
-        ++kills;
+    const std::string stalled = longest_after_kills(reads, kill_times, "read");
+    std::printf("{\"reads\":%zu,\"stalled_read_us\":[%s]}\n", reads.size(), stalled.c_str());
+    return 0;
+}
+
+// Whether the VM itself stopped running user space around a kill, which no daemon
+// could help: a real-time thread pinned to one vCPU wakes every millisecond, and a
+// longer time between two wakes is time that vCPU ran no user space at all (the
+// host did not run the vCPU, or its kernel ran on without a point where it could
+// switch to the heartbeat).
+constexpr std::uint64_t kHeartbeatNs = 1'000'000;
+
+int heartbeat(unsigned cpu, const char* kill_times) {
+    stop_on_sigterm();
+    cpu_set_t one{};
+    CPU_SET(cpu, &one);
+    if (::sched_setaffinity(0, sizeof one, &one) < 0) die("pinning the heartbeat to its vCPU", "");
+    const sched_param fifo{.sched_priority = 1};
+    if (::sched_setscheduler(0, SCHED_FIFO, &fifo) < 0) die("making the heartbeat real-time (SCHED_FIFO)", "");
+    std::vector<Span> gaps;
+    gaps.reserve(1 << 16);
+    std::uint64_t last = monotonic_ns();
+    while (g_stop == 0) {
+        timespec period{0, static_cast<long>(kHeartbeatNs)};
+        ::clock_nanosleep(CLOCK_MONOTONIC, 0, &period, nullptr);
+        const std::uint64_t now = monotonic_ns();
+        gaps.push_back({last, now});
+        last = now;
     }
-    std::printf("{\"reads\":%zu,\"kills\":%u,\"stalled_read_us\":[%s]}\n", reads.size(), kills, stalled.c_str());
+    const std::string longest = longest_after_kills(gaps, kill_times, "heartbeat");
+    std::printf("{\"cpu\":%u,\"wakes\":%zu,\"longest_gap_us\":[%s]}\n", cpu, gaps.size(), longest.c_str());
     return 0;
 }
 
@@ -322,6 +370,8 @@ int main(int argc, char** argv) {
         return random_reads(argv[2], count, seed, max_seconds);
     if (mode == "rand-kills" && argc == 5 && parse(argv[3], seed)) return kill_stalls(argv[2], seed, argv[4]);
     unsigned pid = 0;
+    unsigned cpu = 0;
+    if (mode == "heartbeat" && argc == 4 && parse(argv[2], cpu)) return heartbeat(cpu, argv[3]);
     if (mode == "kill" && argc == 3 && parse(argv[2], pid) && pid > 0 && pid <= INT_MAX)
         return kill_now(static_cast<pid_t>(pid));
     if (mode == "tree" && argc == 3) return tree(argv[2]);
@@ -336,7 +386,7 @@ int main(int argc, char** argv) {
         if (how == "direct") return copy(argv[2], argv[3], CopyFrom::direct, chunk, max_bytes);
     }
     std::fprintf(stderr, "usage: cfs-bench-read seq FILE | seq-direct FILE | rand FILE COUNT SEED [SECONDS] | "
-                         "rand-kills FILE SEED KILL_TIMES | kill PID | tree DIR | "
+                         "rand-kills FILE SEED KILL_TIMES | heartbeat CPU KILL_TIMES | kill PID | tree DIR | "
                          "copy FILE DEST pread|willneed|direct CHUNK_KIB [MAX_MIB]\n");
     return 2;
 }
