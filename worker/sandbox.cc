@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <memory>
 #include <span>
@@ -22,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "common/worker_sandbox.h"
+#include "worker/mount_points.h"
 
 namespace cfs::worker {
 namespace {
@@ -51,6 +53,35 @@ Result<unique_fd> clone_read_only(int dir, std::string_view what) {
     if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &read_only, sizeof read_only) < 0)
         return sys_error(fmt::format("making {}'s mount read-only", what));
     return tree;
+}
+
+// Every mount the new namespace copied from the supervisor's but the root, detached
+// (with what is beneath each). None is in the worker's reach once it has its own
+// root, but the namespace holds each until the worker dies: an erofs image mounted
+// when the worker started stayed mounted in it after the image's umount, and its
+// cache object open (the old root's mounts go with pivot_root's detach, but on an
+// initramfs, where only chroot works, they all stayed).
+Status detach_inherited_mounts() {
+    std::string mountinfo;
+    {
+        unique_fd file(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+        if (!file) return sys_error("opening /proc/self/mountinfo of the new mount namespace");
+        std::array<char, 4096> chunk;
+        for (;;) {
+            const ssize_t n = ::read(file.get(), chunk.data(), chunk.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return sys_error("reading /proc/self/mountinfo of the new mount namespace");
+            if (n == 0) break;
+            mountinfo.append(chunk.data(), static_cast<std::size_t>(n));
+        }
+    }
+    for (const std::string& point : mount_points_below_root(mountinfo)) {
+        // EINVAL: no longer a mount point, detached with one above it; ENOENT: its
+        // path went with one above it.
+        if (::umount2(point.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+            return sys_error(fmt::format("detaching {} from the worker's mount namespace", point));
+    }
+    return {};
 }
 
 struct Mounted {
@@ -84,6 +115,7 @@ Result<Mounted> isolate_filesystem(int blob_dir, std::span<const unique_fd> volu
     }
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
         return sys_error("making every mount in the new namespace private");
+    if (auto detached = detach_inherited_mounts(); !detached) return std::move(detached).error();
 
     unique_fd context(::fsopen("tmpfs", FSOPEN_CLOEXEC));
     if (!context) return sys_error("creating the worker's root filesystem (tmpfs)");

@@ -1,12 +1,12 @@
 # An image unmounted after a failover gets its object closed all the same: the
 # kernel's CLOSE reaches a worker, and every copy of the anon fd (the supervisor's,
 # the spare's) is closed, as umount_close checks without a failover.
-#
-# Not in CFS_VM_SCENARIOS yet: it fails today (found 2026-11-27 on the test kernel).
-# After the failover no worker logs a CLOSE for the object when the image is
-# unmounted, and the supervisor, the serving worker and the spare keep their copies
-# of its anon fd (3 fds, 30 s later); the sweep of withdrawn objects does not take
-# it either (its anon fd does not say ENOBUFS). It joins the list with the fix.
+# Found 2026-11-27: a worker started while the image was mounted (the replacement
+# here) copied its mount into the worker's mount namespace, which held it after the
+# umount, so the kernel never withdrew the object: 30 s later the supervisor, the
+# serving worker and the spare still held its anon fd. Workers now detach every
+# copied mount (worker/sandbox.cc); on the initramfs root of this VM, where only
+# chroot works, they had all stayed.
 . /cfs/lib.sh
 
 cachefiles_fds() {
