@@ -39,7 +39,8 @@ struct Namespace {
 inline constexpr Namespace kNamespaces[] = {
     {CLONE_NEWNS, "mount",
      "root and working directory are an empty read-only tmpfs; the blob directory is bind-mounted read-only "
-     "at /blobs (the directories of [[volume]] stores at /volumes/1, 2, ...), the only other things in it"},
+     "at /blobs (the directories of [[volume]] stores at /volumes/1, 2, ...), the only other things in it; every "
+     "mount copied from the supervisor's namespace is detached, so no image stays mounted there after its umount"},
     {CLONE_NEWIPC, "ipc", "no System V IPC or POSIX message queues shared with anyone"},
     {CLONE_NEWUTS, "uts", "its host name is its own"},
     {CLONE_NEWNET, "network",

@@ -4,7 +4,9 @@
 //   1. resource limits (common/worker_sandbox.h: no core files, no new processes,
 //      bounded fds and heap)
 //   2. no_new_privs
-//   3. new mount, IPC, UTS and (unless it fetches remote blobs) network namespaces; root and working directory become
+//   3. new mount, IPC, UTS and (unless it fetches remote blobs) network namespaces; every
+//      mount copied from the supervisor's namespace detached (an image unmounted later
+//      must not stay mounted in the worker's); root and working directory become
 //      an empty read-only tmpfs holding only the blob directory, read-only, at /blobs (and
 //      the directories of [[volume]] stores at /volumes/1, 2, ...)
 //      (the device's cull/inuse commands resolve paths against the writer's working
