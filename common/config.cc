@@ -1,17 +1,12 @@
 #include "common/config.h"
 #include "common/blob_url.h"
 #include "common/fault_point.h"
-
-#include "common/unique_fd.h"
-
-#include <fcntl.h>
-#include <unistd.h>
+#include "common/file_text.h"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -629,25 +624,9 @@ Result<Config> parse_config(std::string_view text, std::string_view origin) {
 }
 
 Result<Config> load_config(const std::string& path) {
-    const std::string name = escape(path, false);
-    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (!fd) return sys_error(fmt::format("opening config file {}", name));
-    std::string text;
-    char buf[16384];
-    for (;;) {
-        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return sys_error(fmt::format("reading config file {}", name));
-        }
-        if (n == 0) break;
-        if (text.size() + static_cast<std::size_t>(n) > kMaxFileBytes) {
-            return sys_error(EFBIG, fmt::format("reading config file {}: larger than {} bytes",
-                                                name, kMaxFileBytes));
-        }
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-    return parse_config(text, path);
+    auto text = read_file_text(path, fmt::format("config file {}", escape(path, false)), kMaxFileBytes);
+    if (!text) return std::move(text).error();
+    return parse_config(*text, path);
 }
 
 }  // namespace cfs

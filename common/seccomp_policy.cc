@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <charconv>
 #include <optional>
@@ -21,7 +20,7 @@
 
 #include <fmt/format.h>
 
-#include "common/unique_fd.h"
+#include "common/file_text.h"
 
 namespace cfs::seccomp {
 namespace {
@@ -269,23 +268,9 @@ Result<Policy> parse_policy(std::string_view text, std::string_view origin) {
 }
 
 Result<Policy> load_policy(const std::string& path) {
-    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (!fd) return sys_error(fmt::format("opening policy file {}", printable(path)));
-    std::string text;
-    std::array<char, 16384> buf;
-    for (;;) {
-        const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return sys_error(fmt::format("reading policy file {}", printable(path)));
-        }
-        if (n == 0) break;
-        if (text.size() + static_cast<std::size_t>(n) > kMaxFileBytes)
-            return sys_error(EFBIG, fmt::format("reading policy file {}: larger than {} bytes", printable(path),
-                                                kMaxFileBytes));
-        text.append(buf.data(), static_cast<std::size_t>(n));
-    }
-    return parse_policy(text, path);
+    auto text = read_file_text(path, fmt::format("policy file {}", printable(path)), kMaxFileBytes);
+    if (!text) return std::move(text).error();
+    return parse_policy(*text, path);
 }
 
 std::string_view builtin_worker_policy() { return kBuiltinPolicy; }

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <memory>
 #include <span>
@@ -22,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "common/file_text.h"
 #include "common/worker_sandbox.h"
 #include "worker/mount_points.h"
 
@@ -62,20 +62,11 @@ Result<unique_fd> clone_read_only(int dir, std::string_view what) {
 // cache object open (the old root's mounts go with pivot_root's detach, but on an
 // initramfs, where only chroot works, they all stayed).
 Status detach_inherited_mounts() {
-    std::string mountinfo;
-    {
-        unique_fd file(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
-        if (!file) return sys_error("opening /proc/self/mountinfo of the new mount namespace");
-        std::array<char, 4096> chunk;
-        for (;;) {
-            const ssize_t n = ::read(file.get(), chunk.data(), chunk.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return sys_error("reading /proc/self/mountinfo of the new mount namespace");
-            if (n == 0) break;
-            mountinfo.append(chunk.data(), static_cast<std::size_t>(n));
-        }
-    }
-    for (const std::string& point : mount_points_below_root(mountinfo)) {
+    // A host with thousands of mounts writes a few hundred KiB here.
+    auto mountinfo = read_file_text("/proc/self/mountinfo", "/proc/self/mountinfo of the new mount namespace",
+                                    std::size_t{64} << 20);
+    if (!mountinfo) return std::move(mountinfo).error();
+    for (const std::string& point : mount_points_below_root(*mountinfo)) {
         // EINVAL: no longer a mount point, detached with one above it; ENOENT: its
         // path went with one above it.
         if (::umount2(point.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
