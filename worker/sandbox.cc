@@ -67,9 +67,12 @@ Status detach_inherited_mounts() {
                                     std::size_t{64} << 20);
     if (!mountinfo) return std::move(mountinfo).error();
     for (const std::string& point : mount_points_below_root(*mountinfo)) {
-        // EINVAL: no longer a mount point, detached with one above it; ENOENT: its
-        // path went with one above it.
-        if (::umount2(point.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+        // Until it is no mount point: mounts stacked on one path go one at a time,
+        // the top first. EINVAL: no (longer a) mount point, maybe detached with one
+        // above it; ENOENT: its path went with one above it.
+        while (::umount2(point.c_str(), MNT_DETACH) == 0) {
+        }
+        if (errno != EINVAL && errno != ENOENT)
             return sys_error(fmt::format("detaching {} from the worker's mount namespace", point));
     }
     return {};

@@ -6,7 +6,8 @@
 # umount, so the kernel never withdrew the object: 30 s later the supervisor, the
 # serving worker and the spare still held its anon fd. Workers now detach every
 # copied mount (worker/sandbox.cc); on the initramfs root of this VM, where only
-# chroot works, they had all stayed.
+# chroot works, they had all stayed. A second image lies under a tmpfs mounted on
+# the same path: the replacement must detach both mounts of that stack.
 . /cfs/lib.sh
 
 cachefiles_fds() {
@@ -17,10 +18,13 @@ cachefiles_fds() {
     echo "$_n"
 }
 
-step "start the supervisor with 1 worker and a spare; mount and read"
+step "start the supervisor with 1 worker and a spare; mount and read two images, a tmpfs over one"
 start_supervisor 1
 mount_erofs /mnt/b fsid=img_b
 check_manifest /mnt/b "$CFS_MANIFESTS/img_b.sha256"
+mount_erofs /mnt/a fsid=img_a
+check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
+mount -t tmpfs none /mnt/a || fail "mounting a tmpfs over /mnt/a"
 log "cachefiles anon fds while mounted: $(cachefiles_fds)"
 [ "$(cachefiles_fds)" -gt 0 ] || fail "no anon fd held while mounted"
 
@@ -35,8 +39,10 @@ drop_caches
 check_manifest /mnt/b "$CFS_MANIFESTS/img_b.sha256"
 log "cachefiles anon fds after the failover: $(cachefiles_fds)"
 
-step "umount; every copy of the object's anon fd is closed"
+step "umount; every copy of the objects' anon fds is closed"
 umount_bounded /mnt/b
+umount_bounded /mnt/a
+umount_bounded /mnt/a
 none_left() { [ "$(cachefiles_fds)" -eq 0 ]; }
 wait_for 30 none_left || fail "$(cachefiles_fds) cachefiles anon fds still open 30 s after umount: $(daemon_log | tail -n 20)"
 log "cachefiles anon fds after umount: 0"
