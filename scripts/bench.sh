@@ -9,7 +9,9 @@
 # usage: scripts/bench.sh         (CFS_BENCH_WORKERS="1 2 4", CFS_BENCH_KILLS=50,
 #                                  CFS_BENCH_RAND_READS=2000, CFS_BENCH_REPEATS=5
 #                                  to change the run;
-#                                  CFS_BENCH_READ_AHEAD_KIB=N sets workers.read_ahead_kib)
+#                                  CFS_BENCH_READ_AHEAD_KIB=N sets workers.read_ahead_kib;
+#                                  CFS_BENCH_HEARTBEAT=1 times the VM's own stalls
+#                                  after each kill, which slows the failovers)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${CFS_BENCH_BUILD_DIR:-$root/build-bench}
@@ -23,7 +25,8 @@ data=$("$root/bench/make-bench-data.sh")
 # The guest reads its settings from the kernel command line (guest/init passes
 # cfs.env.NAME=VALUE on to the scenario).
 env_args=
-for v in CFS_BENCH_WORKERS CFS_BENCH_KILLS CFS_BENCH_RAND_READS CFS_BENCH_READ_AHEAD_KIB CFS_BENCH_REPEATS; do
+for v in CFS_BENCH_WORKERS CFS_BENCH_KILLS CFS_BENCH_RAND_READS CFS_BENCH_READ_AHEAD_KIB CFS_BENCH_REPEATS \
+    CFS_BENCH_HEARTBEAT; do
     [[ -z "${!v:-}" ]] || env_args+=" cfs.env.$v=${!v// /,}"
 done
 CFS_DATA_IMG=$data CFS_VM_APPEND=$env_args "$root/tests/vm/run-scenario.sh" bench 3600 "$vmdir"

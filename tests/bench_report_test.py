@@ -95,7 +95,14 @@ class Failover(unittest.TestCase):
         self.assertEqual((s["kills"], s["p99_ms"]), (2, 7))
         self.assertNotIn("p99_in_cold_read_round_trips", s)
         self.assertNotIn("stalled_read_p50_ms", s)
-        self.assertNotIn("slowest", s)
+        self.assertEqual(s["slowest"], [{"kill": 1, "recovery_ms": 7}, {"kill": 0, "recovery_ms": 5}])
+
+    def test_the_slowest_kills_without_the_heartbeat_give_the_readers_stall(self):
+        failover = {"recovery_ms": [2.0, 30.0, 4.0, 9.5], "stalled_read_us": [3000.0, 35000.0, 4000.0, 12000.0]}
+        s = report.failover_summary(failover, 1000.0)
+        self.assertNotIn("vcpu_gap_p50_ms", s)
+        self.assertEqual([k["kill"] for k in s["slowest"]], [1, 3, 2])
+        self.assertEqual(s["slowest"][0], {"kill": 1, "recovery_ms": 30.0, "stalled_read_ms": 35.0})
 
     def test_the_remote_rows_readers_figures_without_cold_rand_stay_in_ms(self):
         remote = {"workload": "remote_failover", "workers": 1, "recovery_ms": [3.0, 8.0],
