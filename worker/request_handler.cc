@@ -117,13 +117,19 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
     reach(FaultPoint::open_after_copen);
     log::debug("object {} open: volume \"{}\" blob \"{}\" size {}", r.object_id,
                kmsg::printable(r.volume_key), blob_name, (*blob)->size());
+    const std::uint64_t size = (*blob)->size();
     objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob), std::move(r.volume_key),
-                                                  std::move(r.cookie_key)});
+                                                  std::move(r.cookie_key), size});
     return supervisor_.object_copened(r.object_id);
 }
 
 Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object_id) {
-    if (auto it = objects_.find(object_id); it != objects_.end()) return &it->second;
+    if (auto it = objects_.find(object_id); it != objects_.end()) {
+        // Tried again at every READ until it opens: one failed open (a remote store's
+        // 503, a full fd table) must not fail every later READ of the object here.
+        if (!it->second.blob) open_blob(object_id, it->second);
+        return &it->second;
+    }
     SharedObject shared;
     std::unique_ptr<BlobSource> opened_ahead;
     if (auto it = shared_.find(object_id); it != shared_.end()) {
@@ -141,18 +147,21 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
         shared_.erase(object_id);
     }
     auto& d = shared.description;
-    Object object{std::move(shared.anon_fd), std::move(opened_ahead), d.volume_key, d.cookie_key};
+    Object object{std::move(shared.anon_fd), std::move(opened_ahead), d.volume_key, d.cookie_key, d.size};
+    if (!object.blob) open_blob(object_id, object);
+    return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
+}
+
+void RequestHandler::open_blob(std::uint32_t object_id, Object& object) {
     // With the object's size: a remote store is not asked for it again while the
     // READ waits.
-    if (!object.blob) {
-        if (auto blob = blobs_.open_with_size(d.volume_key, d.cookie_key, d.size); blob)
-            object.blob = std::move(*blob);
-        else
-            log::error("object {} (volume \"{}\" blob \"{}\") cannot be read by this worker: {}",
-                       object_id, kmsg::printable(d.volume_key), kmsg::printable(d.cookie_key),
-                       blob.error().message());
-    }
-    return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
+    if (auto blob = blobs_.open_with_size(object.volume_key, object.cookie_key, object.size); blob)
+        object.blob = std::move(*blob);
+    else
+        log::error("object {} (volume \"{}\" blob \"{}\") cannot be read by this worker: {}; its READs here "
+                   "fail until it opens",
+                   object_id, kmsg::printable(object.volume_key), kmsg::printable(object.cookie_key),
+                   blob.error().message());
 }
 
 bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& r, bool ahead,

@@ -110,9 +110,10 @@ public:
 private:
     struct Object {
         unique_fd anon_fd;
-        std::unique_ptr<BlobSource> blob;  // null when the blob could not be opened here
+        std::unique_ptr<BlobSource> blob;  // null while the blob cannot be opened here
         std::string volume_key;
         std::string cookie_key;
+        std::uint64_t size = 0;  // as copened: a remote store is not asked for it again
     };
     // Read-ahead planned for one object and not yet written.
     struct AheadStream {
@@ -130,6 +131,9 @@ private:
     // Finds the object: one this worker serves, else a copy handed over ahead of
     // need, else asks the supervisor (ObjectQuery).
     [[nodiscard]] Result<Object*> find_object(std::uint32_t object_id);
+    // Opens the blob of an object this worker did not open itself; on failure logs
+    // why and leaves `object.blob` null, for the next READ to try again.
+    void open_blob(std::uint32_t object_id, Object& object);
     // Copies `range` (whole blocks) from the blob into the cache file; false if not all
     // of it could be. `request` names the READ it is for, in logs; `ahead`: the range
     // is read-ahead, whose failure is no one's error (its READ comes later, if ever).

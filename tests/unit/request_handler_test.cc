@@ -686,6 +686,25 @@ TEST_CASE("worker: READ for a shared object whose blob this worker cannot open c
     CHECK(f.handler.counters().reads_short == 1);
 }
 
+TEST_CASE("worker: a blob that failed to open is opened again at the next READ, and then served") {
+    Fixture f;
+    const std::string blob = pattern(8192, 4);
+    f.backend.blobs["flaky"] = blob;
+    f.backend.errors["flaky"] = EMFILE;
+    f.link.known[77] = wire::ObjectDescription{77, 8192, "erofs,vol", "flaky"};
+    REQUIRE(f.handler.handle(read_msg(36, 77, 0, 4096).span()).ok());
+    CHECK(f.kernel.writes.empty());
+    CHECK(f.handler.counters().reads_short == 1);
+    f.backend.errors.clear();
+    REQUIRE(f.handler.handle(read_msg(37, 77, 4096, 4096).span()).ok());
+    REQUIRE(f.kernel.writes.size() == 1);
+    CHECK(f.kernel.writes[0].bytes == blob.substr(4096, 4096));
+    CHECK(f.handler.counters().reads_short == 1);
+    // Asked with the size the supervisor gave both times; the supervisor only once.
+    CHECK(f.backend.with_size == std::vector<std::pair<std::string, std::uint64_t>>{{"flaky", 8192}, {"flaky", 8192}});
+    CHECK(f.events == Events{"query:77", "complete:36", "complete:37"});
+}
+
 TEST_CASE("worker: a broken supervisor link during a READ query is returned") {
     Fixture f;
     f.link.broken = true;
