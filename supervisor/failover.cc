@@ -18,9 +18,12 @@ std::vector<unsigned> workers_to_pause(std::span<const WorkerSlot> workers) {
 ReconcilePlan plan_reconcile(std::span<const WorkerSlot> workers, bool failover_under_way, unsigned wanted) {
     ReconcilePlan plan;
     if (failover_under_way) {
-        const bool any_pausing = std::any_of(workers.begin(), workers.end(),
-                                             [](const WorkerSlot& w) { return w.state == WorkerState::pausing; });
-        if (any_pausing) return plan;
+        // Pausing, or still serving: a worker the failover could not tell to pause
+        // (killed, or found dead before its exit was reaped) holds what it held until
+        // its exit, an OPEN's anon fd among them.
+        const bool any_holding = std::any_of(workers.begin(), workers.end(),
+                                             [](const WorkerSlot& w) { return w.may_hold_requests(); });
+        if (any_holding) return plan;
         plan.write_restore = true;
     }
     // A retiring worker still serving does not count: its replacement is resumed

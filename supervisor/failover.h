@@ -32,7 +32,7 @@ struct ReconcilePlan {
     std::vector<unsigned> resume;  // paused workers to send Resume to
 };
 
-// What to do next. During a failover: restore once no worker is pausing. Otherwise:
+// What to do next. During a failover: restore once no worker is pausing or serving. Otherwise:
 // resume paused workers, lowest id first, until `wanted` serve; the others stay
 // paused as spares. Retiring workers (rolling_restart.h) do not count as serving and
 // are resumed only when no other paused worker is left.

@@ -297,8 +297,13 @@ bool Supervisor::pause_worker(WorkerSlot& slot) {
     if (!slot.hangup_deadline) {
         if (auto sent = state_.send(slot, wire::Pause{}); !sent) {
             kill_worker(slot, sent.error().message());
-            // Killed, or found dead: its death is on its way, and nothing more runs in it.
-            if (!slot.hangup_deadline) return false;
+            if (!slot.hangup_deadline) {
+                // Killed, or found dead: nothing more runs in it, but until its exit is
+                // reaped it may hold an OPEN's anon fd (a `restore` now would fail that
+                // OPEN with EEXIST), so its exit ends the wait like a Paused would.
+                if (slot.running()) slot.state = WorkerState::pausing;
+                return false;
+            }
         }
     }
     // Told, or cannot be told while it may still hold requests: either way its Paused

@@ -477,6 +477,17 @@ TEST_CASE("failover: a dead pausing worker no longer holds the restore back") {
     CHECK(plan.resume == std::vector<unsigned>{2});
 }
 
+TEST_CASE("failover: a worker still serving (it could not be told to pause) holds the restore back") {
+    auto w = slots({S::absent, S::serving, S::paused});
+    auto plan = plan_reconcile(w, true, 1);
+    CHECK_FALSE(plan.write_restore);
+    CHECK(plan.resume.empty());
+    w[1].state = S::absent;  // its exit, reaped
+    plan = plan_reconcile(w, true, 1);
+    CHECK(plan.write_restore);
+    CHECK(plan.resume == std::vector<unsigned>{2});
+}
+
 TEST_CASE("failover: spares stay paused until a serving worker is missing") {
     auto w = slots({S::serving, S::serving, S::paused});
     auto plan = plan_reconcile(w, false, 2);
