@@ -128,8 +128,11 @@ Status Supervisor::begin_rolling_restart(std::string_view why) {
 bool Supervisor::advance_rolling_restart() {
     if (!rolling_) return false;
     if (!rolling_result_) {
+        const auto target_before = rolling_->deadline();
         const auto outcome = rolling_->advance(state_.workers, Clock::now());
-        if (outcome == RollingRestart::Outcome::running) return false;
+        // A new target marked retiring: reconcile again now, or its Pause (or
+        // dismissal) would wait for the next event, up to the 5 s statistics timer.
+        if (outcome == RollingRestart::Outcome::running) return rolling_->deadline() != target_before;
         const unsigned slots_before = wanted_slots();
         const auto took = std::chrono::duration<double>(Clock::now() - rolling_began_).count();
         if (outcome == RollingRestart::Outcome::failed) {

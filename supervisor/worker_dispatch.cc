@@ -37,6 +37,9 @@ Status on_paused(SupervisorState&, WorkerSlot& from, const wire::Message&, std::
         return logic_error(fmt::format("said Paused while {}", state_name(from.state)));
     from.state = WorkerState::paused;
     from.serving_since.reset();
+    // The deadline was for this Paused; left set, it would kill the worker if a
+    // failover resumed it and a later Pause found it pausing past that time.
+    from.retire_deadline.reset();
     log::debug("worker {} (pid {}) paused", from.id, from.pid);
     return {};
 }

@@ -389,9 +389,11 @@ TEST_CASE("dispatch: Paused only answers our Pause") {
     CHECK(mentions(f.dispatch(0, wire::Paused{}), "said Paused while serving"));
     f.worker(0).state = WorkerState::pausing;
     f.worker(0).serving_since = Clock::now();
+    f.worker(0).retire_deadline = Clock::now();  // paused by a retirement (supervisor_admin.cc)
     REQUIRE(f.dispatch(0, wire::Paused{}).ok());
     CHECK(f.worker(0).state == WorkerState::paused);
     CHECK_FALSE(f.worker(0).serving_since.has_value());
+    CHECK_FALSE(f.worker(0).retire_deadline.has_value());
     CHECK_FALSE(f.received(0).has_value());
     // Before Ready it is a violation like any other message.
     CHECK(mentions(f.dispatch(1, wire::Paused{}), "before Ready"));
