@@ -189,6 +189,11 @@ void Supervisor::resize_slots() {
         }
     }
     while (state_.workers.size() > want && !state_.workers.back().running()) state_.workers.pop_back();
+    // A wanted slot with no process and no restart pending: a reload shrank the slots,
+    // cancelling its restart, and grew them back before it could go (a slot above it
+    // still ran). It would otherwise stay empty until the supervisor restarts.
+    for (std::size_t i = 0; i < std::min<std::size_t>(want, state_.workers.size()); ++i)
+        if (WorkerSlot& w = state_.workers[i]; !w.running() && !w.restart_at) schedule_restart(w);
     while (state_.workers.size() < want) {
         state_.workers.emplace_back();
         state_.workers.back().id = static_cast<unsigned>(state_.workers.size() - 1);
