@@ -203,6 +203,7 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     slot.made_progress = false;
     slot.killed_by_us = false;
     slot.to_share.clear();
+    slot.to_forget.clear();
     slot.stocked = false;
     slot.awaiting_room = false;
     slot.queries_since_resume = 0;
@@ -367,6 +368,7 @@ void Supervisor::reap(WorkerSlot& slot) {
     // Its copies of anon fds died with it.
     state_.objects.drop_holder(slot.id);
     slot.to_share.clear();
+    slot.to_forget.clear();
     slot.stocked = false;
     slot.awaiting_room = false;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
@@ -530,7 +532,15 @@ void Supervisor::keep_spares_stocked() {
     for (auto& w : state_.workers) {
         if (!w.running() || !w.socket) continue;
         bool done = true;
-        if (!w.to_share.empty()) {
+        if (!w.to_forget.empty()) {
+            auto flushed = state_.flush_forgets(w);
+            if (!flushed && flushed.error().errnum != EAGAIN) {
+                kill_worker(w, flushed.error().message());
+                continue;
+            }
+            done = flushed.ok();
+        }
+        if (done && !w.to_share.empty()) {
             auto sent = send_shares(state_, w);
             if (!sent) {
                 // A worker that is dying (its socket closed with it) is not killed
@@ -541,8 +551,8 @@ void Supervisor::keep_spares_stocked() {
             done = *sent;
         }
         if (done != w.awaiting_room) continue;
-        // Watched for room while shares wait for it, and only then (EPOLLOUT is level
-        // triggered: an idle socket would wake us for ever).
+        // Watched for room while forgets or shares wait for it, and only then (EPOLLOUT
+        // is level triggered: an idle socket would wake us for ever).
         epoll_event ev{};
         ev.events = EPOLLIN | (done ? 0U : static_cast<std::uint32_t>(EPOLLOUT));
         ev.data.u64 = tag(Source::worker_socket, w.id);

@@ -33,17 +33,30 @@ std::string_view state_name(WorkerState s) {
 }
 
 Status SupervisorState::send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds) {
-    if (!to.running() || !to.socket) return logic_error("worker is not connected");
+    if (auto flushed = flush_forgets(to); !flushed) return flushed;
     const auto bytes = wire::encode(m);
     return send_message(to.socket.get(), bytes, fds);
 }
 
+Status SupervisorState::flush_forgets(WorkerSlot& to) {
+    if (!to.running() || !to.socket) return logic_error("worker is not connected");
+    while (!to.to_forget.empty()) {
+        const auto bytes = wire::encode(wire::ObjectForget{to.to_forget.front()});
+        if (auto sent = send_message(to.socket.get(), bytes, {}); !sent) return sent;
+        to.to_forget.pop_front();
+    }
+    return {};
+}
+
 void SupervisorState::broadcast_forget(std::uint32_t object_id, const WorkerSlot* except) {
     for (auto& w : workers) {
-        if (&w == except || !w.running()) continue;
-        // A worker we cannot reach is dying; its copies close with it.
-        if (auto sent = send(w, wire::ObjectForget{object_id}); !sent)
+        if (&w == except || !w.running() || !w.socket) continue;
+        w.to_forget.push_back(object_id);
+        if (auto sent = flush_forgets(w); !sent && sent.error().errnum != EAGAIN) {
+            // A worker we cannot reach is dying; its copies close with it.
             log::debug("worker {}: {}", w.id, sent.error().message());
+            w.to_forget.clear();
+        }
     }
 }
 

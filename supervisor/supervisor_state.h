@@ -75,7 +75,11 @@ struct WorkerSlot {
     // Stocked as a spare since it was last left paused: it is sent each object
     // copened from now on too, until its Resume.
     bool stocked = false;
-    // to_share waits for room in its socket (watched for EPOLLOUT).
+    // ObjectForget its socket had no room for (a worker busy with one long request
+    // reads nothing meanwhile), first in front. Sent before anything else we send
+    // it, so it has closed those copies before it answers a Pause.
+    std::deque<std::uint32_t> to_forget;
+    // to_forget or to_share waits for room in its socket (watched for EPOLLOUT).
     bool awaiting_room = false;
     // ObjectQuery it sent since its last Resume (logged with a failover's first READ).
     unsigned queries_since_resume = 0;
@@ -115,9 +119,13 @@ struct SupervisorState {
     std::uint64_t objects_shared = 0;
     std::uint64_t object_queries = 0;
 
+    // Sends its waiting ObjectForgets first: EAGAIN while any still waits.
     [[nodiscard]] Status send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds = {});
-    // Tells every running worker except `except` to close its copy of an object.
+    // Tells every running worker except `except` to close its copy of an object; one
+    // whose socket is full gets it queued (to_forget), never dropped.
     void broadcast_forget(std::uint32_t object_id, const WorkerSlot* except);
+    // Sends `to`'s waiting ObjectForgets, in order; EAGAIN leaves the rest waiting.
+    [[nodiscard]] Status flush_forgets(WorkerSlot& to);
 };
 
 // Reads /proc/self/fd/N: a cachefiles anon fd links to "anon_inode:[cachefiles]".

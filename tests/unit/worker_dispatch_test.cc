@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <deque>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -453,6 +455,38 @@ std::vector<WorkerSlot> slots(std::initializer_list<WorkerState> states) {
 }
 using S = WorkerState;
 }  // namespace
+
+TEST_CASE("forget: an ObjectForget a full socket cannot take waits, and goes before anything sent after it") {
+    Fixture f(1);
+    WorkerSlot& w = f.worker(0);
+    // A worker busy with one long request reads nothing: its socket fills.
+    unsigned queued = 0;
+    for (;;) {
+        auto sent = f.state.send(w, wire::Resume{});
+        if (!sent) {
+            REQUIRE(sent.error().errnum == EAGAIN);
+            break;
+        }
+        ++queued;
+        REQUIRE(queued < 100000);
+    }
+    f.state.broadcast_forget(9, nullptr);
+    CHECK(w.to_forget == std::deque<std::uint32_t>{9});
+    // Nothing overtakes it: a Pause now would reach the worker before the forget.
+    auto pause = f.state.send(w, wire::Pause{});
+    REQUIRE_FALSE(pause);
+    CHECK(pause.error().errnum == EAGAIN);
+    for (unsigned i = 0; i < queued; ++i) REQUIRE(f.received(0).has_value());
+    REQUIRE(f.state.send(w, wire::Pause{}).ok());
+    CHECK(w.to_forget.empty());
+    auto first = f.received(0);
+    REQUIRE(first.has_value());
+    REQUIRE(std::holds_alternative<wire::ObjectForget>(first->message));
+    CHECK(std::get<wire::ObjectForget>(first->message).object_id == 9);
+    auto second = f.received(0);
+    REQUIRE(second.has_value());
+    CHECK(std::holds_alternative<wire::Pause>(second->message));
+}
 
 TEST_CASE("failover: only serving workers are paused") {
     CHECK(workers_to_pause(slots({S::serving, S::paused, S::starting, S::absent, S::serving, S::pausing})) ==
