@@ -45,6 +45,10 @@ private:
         std::optional<LayeredBackend> layered;
         [[nodiscard]] BlobBackend* backend();
     };
+    // One budget for every remote store's small blobs held in memory (a worker's
+    // RLIMIT_DATA is one); unique_ptr, as the stores refer to it. Declared first:
+    // it outlives their blobs.
+    std::unique_ptr<WholeBlobPool> whole_blobs_ = std::make_unique<WholeBlobPool>();
     // unique_ptr: the backends refer to one another, so a Store never moves.
     std::vector<std::unique_ptr<Store>> stores_;
     std::function<void()> on_fetch_error_;

@@ -21,26 +21,6 @@ namespace {
 constexpr std::string_view kPrefix = "sha256:";
 constexpr std::size_t kChunk = std::size_t{1} << 20;
 
-Error mismatch(std::string_view name, const Sha256& got) {
-    return sys_error(EIO, fmt::format("blob {} failed verification: its bytes hash to sha256:{}", name, to_hex(got)));
-}
-
-// A small blob, fetched and checked at OPEN.
-class VerifiedInMemory final : public BlobSource {
-public:
-    explicit VerifiedInMemory(std::vector<std::byte> data) : data_(std::move(data)) {}
-    std::uint64_t size() const override { return data_.size(); }
-    Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
-        if (offset >= data_.size()) return std::size_t{0};
-        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), data_.size() - offset));
-        std::copy_n(data_.begin() + static_cast<std::ptrdiff_t>(offset), n, buffer.begin());
-        return n;
-    }
-
-private:
-    std::vector<std::byte> data_;
-};
-
 // A large blob, checked when every byte of it was fetched.
 class VerifiedWhenComplete final : public BlobSource {
 public:
@@ -112,7 +92,7 @@ private:
         if (!digest) return sys_error(EIO, fmt::format("checking blob {}: SHA-256 failed", name_));
         if (*digest != expected_) {
             if (on_mismatch_) on_mismatch_();
-            return mismatch(name_, *digest);
+            return digest_mismatch(name_, *digest);
         }
         return {};
     }
@@ -192,23 +172,7 @@ Result<std::unique_ptr<BlobSource>> VerifyingBackend::checked(std::string_view n
     if (!expected) return blob;
     if ((*blob)->size() > whole_blob_limit_)
         return std::unique_ptr<BlobSource>(std::make_unique<VerifiedWhenComplete>(std::move(*blob), shown, *expected, on_mismatch_));
-    std::vector<std::byte> data(static_cast<std::size_t>((*blob)->size()));
-    for (std::uint64_t pos = 0; pos < data.size();) {
-        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, data.size() - pos));
-        auto got = (*blob)->read_at(std::span(data).subspan(static_cast<std::size_t>(pos), want), pos);
-        if (!got) return std::move(got).error();
-        if (*got == 0) return sys_error(EIO, fmt::format("blob {} ends at {}, before its size {}", shown, pos, data.size()));
-        pos += *got;
-    }
-    Hasher h;
-    h.update(data);
-    auto digest = h.finish();
-    if (!digest) return sys_error(EIO, fmt::format("checking blob {}: SHA-256 failed", shown));
-    if (*digest != *expected) {
-        if (on_mismatch_) on_mismatch_();
-        return mismatch(shown, *digest);
-    }
-    return std::unique_ptr<BlobSource>(std::make_unique<VerifiedInMemory>(std::move(data)));
+    return pool_->hold(std::move(*blob), shown, *expected, on_mismatch_);
 }
 
 }  // namespace cfs::worker

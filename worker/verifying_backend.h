@@ -8,7 +8,8 @@
 // - A blob of at most kWholeBlobLimit bytes (erofs metadata images, small blobs) is
 //   fetched whole at OPEN and checked before any byte of it is served; a mismatch
 //   fails the OPEN (EIO), so nothing of it is ever cached. Its READs are then served
-//   from memory, without another fetch.
+//   from memory, without another fetch while the worker's budget for such bytes
+//   holds it (worker/whole_blob_pool.h).
 // - A larger blob is checked once every byte of it was fetched: bytes are hashed as
 //   they arrive in order; when the last missing range arrives, whatever was fetched
 //   out of order is fetched again in order to finish the hash (so a blob read in
@@ -34,6 +35,7 @@
 #include "worker/blob_backend.h"
 #include "worker/chunk_verified_source.h"
 #include "worker/sha256.h"
+#include "worker/whole_blob_pool.h"
 
 namespace cfs::worker {
 
@@ -53,6 +55,10 @@ public:
     // Where `<name>.chunks` is looked for (the local blob directory); none: no blob
     // is checked by chunks. Only ENOENT means "no manifest".
     void use_chunk_manifests(BlobBackend& dir) { manifests_ = &dir; }
+    // The memory for small blobs checked whole, shared with the worker's other
+    // stores (worker/whole_blob_pool.h); by default this backend's own. `pool` must
+    // outlive this backend and its blobs.
+    void share_whole_blob_pool(WholeBlobPool& pool) { pool_ = &pool; }
     // EIO, naming both digests, for a small blob that does not match its name; EIO
     // naming the manifest for one that is unreadable, malformed or of another size.
     Result<std::unique_ptr<BlobSource>> open(std::string_view name) override;
@@ -72,6 +78,8 @@ private:
     std::function<void()> on_mismatch_;
     BlobBackend* manifests_ = nullptr;
     ChunkCache chunk_cache_;  // shared by this worker's chunk-checked blobs
+    WholeBlobPool own_pool_;
+    WholeBlobPool* pool_ = &own_pool_;
 };
 
 // Computes a SHA-256 once, so that OpenSSL sets itself up (config, providers) before

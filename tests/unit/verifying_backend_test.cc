@@ -3,6 +3,7 @@
 // test vectors, so the code under test does not compute its own expectations.
 #include "tests/unit/blob_reads.h"
 #include "worker/verifying_backend.h"
+#include "worker/whole_blob_pool.h"
 
 #include <doctest/doctest.h>
 
@@ -118,6 +119,78 @@ TEST_CASE("verify: a blob opened with its size known is checked the same way, th
     CHECK(bad.error().errnum == EIO);
     CHECK(bad.error().message().find("failed verification") != std::string::npos);
     CHECK(inner.sizes == std::vector<std::uint64_t>{3, 3});
+}
+
+TEST_CASE("verify: small blobs share a memory budget; one that gave its bytes up is fetched and checked again") {
+    MemoryBackend inner;
+    inner.blobs[kAbcDigest] = "abc";
+    worker::WholeBlobPool pool(6);  // room for two copies of "abc"
+    worker::VerifyingBackend backend(inner);
+    backend.share_whole_blob_pool(pool);
+    auto a = backend.open(kAbcDigest);
+    auto b = backend.open(kAbcDigest);
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(pool.held() == 6);
+    CHECK(read_range(**a, 0, 3) == "abc");  // a is now the most recently read
+    auto c = backend.open(kAbcDigest);
+    REQUIRE(c);
+    CHECK(pool.held() == 6);  // b, read least recently, made room
+    const unsigned fetched = inner.fetches.reads;
+    CHECK(read_range(**a, 1, 2) == "bc");
+    CHECK(read_range(**c, 0, 3) == "abc");
+    CHECK(inner.fetches.reads == fetched);  // both from memory
+    CHECK(read_range(**b, 0, 3) == "abc");
+    CHECK(inner.fetches.reads == fetched + 1);  // fetched whole again, which made a give its bytes up
+    CHECK(pool.held() == 6);
+    CHECK(read_range(**c, 0, 3) == "abc");
+    CHECK(inner.fetches.reads == fetched + 1);
+    (*b).reset();
+    CHECK(pool.held() == 3);
+    (*a).reset();
+    (*c).reset();
+    CHECK(pool.held() == 0);
+}
+
+namespace {
+// A blob whose bytes the test changes after it was opened: a server whose copy changed.
+class ChangingBlob final : public worker::BlobSource {
+public:
+    explicit ChangingBlob(const std::string& data) : data_(data) {}
+    std::uint64_t size() const override { return data_.size(); }
+    Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
+        if (offset >= data_.size()) return std::size_t{0};
+        const std::size_t n = std::min<std::size_t>(buffer.size(), data_.size() - offset);
+        std::memcpy(buffer.data(), data_.data() + offset, n);
+        return n;
+    }
+
+private:
+    const std::string& data_;
+};
+}  // namespace
+
+TEST_CASE("verify: a small blob fetched again that no longer matches fails the read with EIO, and is counted") {
+    std::string served = "abc";
+    unsigned mismatches = 0;
+    worker::WholeBlobPool pool(3);
+    auto first = pool.hold(std::make_unique<ChangingBlob>(served), kAbcDigest, *worker::digest_from_name(kAbcDigest),
+                           [&mismatches] { ++mismatches; });
+    REQUIRE(first);
+    std::string other = "abc";
+    auto second = pool.hold(std::make_unique<ChangingBlob>(other), kAbcDigest, *worker::digest_from_name(kAbcDigest),
+                            [&mismatches] { ++mismatches; });
+    REQUIRE(second);  // first gave its bytes up
+    served = "abd";
+    int err = 0;
+    const std::string failed = read_range(**first, 0, 3, &err);
+    CHECK(err == EIO);
+    CHECK(failed.find("blob " + kAbcDigest + " failed verification") != std::string::npos);
+    CHECK(mismatches == 1);
+    CHECK(read_range(**second, 0, 3) == "abc");  // still held, never fetched again
+    served = "abc";  // repaired on the server: not remembered as bad
+    CHECK(read_range(**first, 0, 3) == "abc");
+    CHECK(mismatches == 1);
 }
 
 TEST_CASE("verify: a large blob read in order is checked as its last range arrives, fetched once") {
