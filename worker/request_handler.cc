@@ -291,9 +291,15 @@ Status RequestHandler::handle_malformed(std::span<const std::byte> message, cons
         }
         reply_copen(header->msg_id, -EINVAL);
     } else if (header->opcode == static_cast<std::uint32_t>(kmsg::Opcode::read)) {
-        // Fail the reader fast rather than leave it waiting.
+        // Fail the reader fast rather than leave it waiting: through the object's anon
+        // fd, served here or a copy held unused (a spare's). Without either it waits
+        // for the next `restore`, as any READ of an unknown object does.
+        int anon_fd = -1;
         if (auto it = objects_.find(header->object_id); it != objects_.end())
-            (void)kernel_.complete_read(it->second.anon_fd.get(), header->msg_id);
+            anon_fd = it->second.anon_fd.get();
+        else if (auto held = shared_.find(header->object_id); held != shared_.end())
+            anon_fd = held->second.object.anon_fd.get();
+        if (anon_fd >= 0) (void)kernel_.complete_read(anon_fd, header->msg_id);
     }
     return {};
 }

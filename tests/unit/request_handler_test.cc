@@ -777,6 +777,16 @@ SharedObject shared_copy(std::uint32_t id, const std::string& blob, int* raw_out
     return s;
 }
 
+TEST_CASE("worker: malformed READ for an object held as an unused copy completes it through that copy") {
+    Fixture f;
+    int fd = -1;
+    f.handler.take_shared(shared_copy(78, "held", &fd));
+    REQUIRE(f.handler.handle(read_msg(38, 78, 0, 0).span()).ok());  // zero length
+    CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{fd, 38}});
+    CHECK(f.events == Events{"complete:38"});  // no ObjectQuery
+    CHECK(f.handler.counters().malformed == 1);
+}
+
 // A paused spare whose store opens a local blob when its copy arrives, as a local
 // directory does (BlobBackend::open_ahead), holding the 8 KiB blob "local".
 struct SpareFixture : Fixture {
