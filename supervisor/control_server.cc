@@ -11,6 +11,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -68,8 +69,14 @@ Result<ControlServer> ControlServer::create(const std::string& path, std::option
 Result<std::optional<gid_t>> ControlServer::resolve_group(const std::string& name) {
     if (name.empty()) return std::optional<gid_t>{};
     group grp{}, *found = nullptr;
-    std::array<char, 4096> buffer{};
-    if (::getgrnam_r(name.c_str(), &grp, buffer.data(), buffer.size(), &found) != 0 || found == nullptr)
+    // A group with many members (a directory service's) needs more than a page.
+    std::vector<char> buffer(4096);
+    int rc;
+    while ((rc = ::getgrnam_r(name.c_str(), &grp, buffer.data(), buffer.size(), &found)) == ERANGE &&
+           buffer.size() < (std::size_t{1} << 22))
+        buffer.resize(buffer.size() * 2);
+    if (rc != 0) return sys_error(rc, fmt::format("looking up the control group \"{}\" (control.group)", name));
+    if (found == nullptr)
         return logic_error(fmt::format("the control group \"{}\" (control.group) does not exist", name));
     return std::optional<gid_t>{grp.gr_gid};
 }
@@ -103,25 +110,44 @@ std::vector<int> ControlServer::accept_clients() {
     }
 }
 
-bool ControlServer::may_read(int fd, uid_t uid) const {
-    if (uid == 0) return true;
+bool ControlServer::may_read(int fd, const ucred& peer) const {
+    if (peer.uid == 0) return true;
     if (!group_) return false;
-    // SO_PEERCRED has only the primary group; SO_PEERGROUPS has the supplementary ones.
-    std::array<gid_t, 256> groups{};
-    socklen_t len = sizeof groups;
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) < 0) return false;
+    // SO_PEERCRED has the primary group; SO_PEERGROUPS the supplementary ones, as
+    // many as the peer has (ERANGE says how many bytes they need).
+    if (peer.gid == *group_) return true;
+    std::vector<gid_t> groups(256);
+    socklen_t len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    while (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) < 0) {
+        if (errno != ERANGE || len <= groups.size() * sizeof(gid_t)) return false;
+        groups.resize(len / sizeof(gid_t));
+    }
     const auto n = len / sizeof(gid_t);
     return std::find(groups.begin(), groups.begin() + n, *group_) != groups.begin() + n;
 }
 
 namespace {
 
-void send_reply(int client_fd, const ControlReply& reply) {
-    std::string datagram = fmt::format("{}\n{}", static_cast<int>(reply.code), reply.text);
-    if (datagram.size() > control::kMaxResponse) datagram.resize(control::kMaxResponse);
+bool send_datagram(int client_fd, const std::string& datagram) {
     // Non-blocking: a client that does not read loses its answer, not our time.
-    if (::send(client_fd, datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+    return ::send(client_fd, datagram.data(), datagram.size(), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0;
+}
+
+void send_reply(int client_fd, const ControlReply& reply) {
+    const std::string datagram = fmt::format("{}\n{}", static_cast<int>(reply.code), reply.text);
+    // One datagram holds at most kMaxResponse, and the socket's send buffer (EMSGSIZE):
+    // an answer cut short would be wrong (JSON cut mid-way), so it becomes an error
+    // that says why.
+    if (datagram.size() <= control::kMaxResponse && send_datagram(client_fd, datagram)) return;
+    if (datagram.size() <= control::kMaxResponse && errno != EMSGSIZE) {
         log::debug("{}", sys_error("answering a control client").message());
+        return;
+    }
+    log::warning("control socket: an answer of {} bytes is more than one reply can carry; the client is told so",
+                 datagram.size());
+    (void)send_datagram(client_fd, fmt::format("{}\nthe answer is {} bytes, more than one reply of the control "
+                                               "socket can carry\n",
+                                               static_cast<int>(control::Code::failed), datagram.size()));
 }
 
 }  // namespace
@@ -144,7 +170,7 @@ std::optional<ControlServer::ClientId> ControlServer::serve(int client_fd, const
         reply = {control::Code::failed, "cannot identify you (SO_PEERCRED failed)\n"};
     } else if (static_cast<std::size_t>(n) > control::kMaxRequest) {
         reply = {control::Code::failed, fmt::format("request longer than {} bytes\n", control::kMaxRequest)};
-    } else if (!may_read(client_fd, peer.uid)) {
+    } else if (!may_read(client_fd, peer)) {
         log::info("control socket: refused uid {} (pid {}): not root and not in the control group", peer.uid,
                   peer.pid);
         reply = {control::Code::denied, "permission denied: only root and members of the control group "

@@ -10,6 +10,7 @@
 // deadline is told the command did not finish in time.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -84,7 +85,7 @@ private:
         ClientId id = 0;
         bool answer_pending = false;  // its request was read; the answer comes later
     };
-    [[nodiscard]] bool may_read(int fd, uid_t uid) const;
+    [[nodiscard]] bool may_read(int fd, const ucred& peer) const;
 
     unique_fd listener_;
     std::optional<gid_t> group_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "common/kernel_msg.h"
 
@@ -20,22 +21,10 @@ std::string duration(double seconds) {
 // JSON string literal: quotes, backslashes and control characters escaped; other
 // bytes pass through (volume keys come from mounts and may be any bytes, so they
 // are made printable first).
+// Valid UTF-8 (a path from the config) as it is, control characters escaped; a
+// byte that is no UTF-8 becomes U+FFFD, so the document is always valid JSON.
 std::string json_string(std::string_view in) {
-    std::string out = "\"";
-    for (const char c : in) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-                else
-                    out += c;
-        }
-    }
-    return out + "\"";
+    return nlohmann::json(std::string(in)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string bytes(std::uint64_t n) {

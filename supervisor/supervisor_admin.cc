@@ -85,16 +85,22 @@ ControlReply Supervisor::apply_reload(std::string_view origin) {
         notes += "running workers keep their read-ahead; workers started from now on (and after "
                  "`cfsupervisor restart-workers`) use the new one\n";
     if (plan.workers) notes += "workers are started or let go now; `cfsupervisor status` shows them\n";
+    // Applied, but the running workers keep the old user: the reload must not look
+    // done (a later one finds nothing changed), so it fails and says what to run.
+    bool half_applied = false;
     if (plan.worker_user) {
         if (auto begun = begin_rolling_restart("workers.user changed"); !begun) {
             log::error("reload: {}", begun.error().message());
-            notes += fmt::format("running workers could not be replaced ({}); new workers start as the new user\n",
+            notes += fmt::format("running workers could not be replaced ({}); they keep the old user until "
+                                 "`cfsupervisor restart-workers`; new workers start as the new user\n",
                                  begun.error().message());
+            half_applied = true;
         }
     }
     log::info("reload ({}) of {}: {}", origin, config_path_, join(plan.changes, "; "));
     arm_timer();
-    return {control::Code::ok, fmt::format("reloaded {}: {}\n{}", config_path_, join(plan.changes, "; "), notes)};
+    return {half_applied ? control::Code::failed : control::Code::ok,
+            fmt::format("reloaded {}: {}\n{}", config_path_, join(plan.changes, "; "), notes)};
 }
 
 // ---- rolling restart ------------------------------------------------------------

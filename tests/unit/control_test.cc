@@ -94,6 +94,15 @@ TEST_CASE("status: JSON has the documented fields and escapes strings") {
     CHECK(render_json(s).find("\"last_recovery_ms\":null") != std::string::npos);
 }
 
+TEST_CASE("status: JSON keeps UTF-8 as it is and turns bytes that are no UTF-8 into U+FFFD") {
+    auto s = sample();
+    s.cache_dir = "/srv/cach\xc3\xa9";  // "caché"
+    s.blob_dir = "/srv/bad\xff\x01";
+    const auto json = render_json(s);
+    CHECK(json.find("\"dir\":\"/srv/cach\xc3\xa9\"") != std::string::npos);
+    CHECK(json.find("\"blob_dir\":\"/srv/bad\xef\xbf\xbd\\u0001\"") != std::string::npos);
+}
+
 TEST_CASE("status: copies handed to spares, objects asked for, and what each worker holds") {
     auto s = sample();
     s.objects_shared = 12;
@@ -120,17 +129,18 @@ TEST_CASE("control server: answers root, bounds requests, refuses others") {
     auto server = ControlServer::create(path, std::nullopt);
     REQUIRE_MESSAGE(server.ok(), server.error().message());
     const ControlServer::Handler handler = [](std::string_view command, bool admin) {
+        if (command == "huge") return ControlReply{control::Code::ok, std::string(300 * 1024, 'x')};
         return ControlReply{control::Code::ok, std::string(command) + (admin ? " admin" : " reader")};
     };
     // The client runs in a child: the server side is served here, in between.
-    auto exchange = [&](const std::string& request, uid_t as_uid) {
+    auto exchange = [&](const std::string& request, uid_t as_uid, gid_t as_gid) {
         int pipefd[2];
         REQUIRE(::pipe(pipefd) == 0);
         const pid_t child = ::fork();
         REQUIRE(child >= 0);
         if (child == 0) {
             ::close(pipefd[0]);
-            if (as_uid != 0 && (::setgroups(0, nullptr) < 0 || ::setgid(as_uid) < 0 || ::setuid(as_uid) < 0))
+            if (as_uid != 0 && (::setgroups(0, nullptr) < 0 || ::setgid(as_gid) < 0 || ::setuid(as_uid) < 0))
                 ::_exit(3);
             const auto reply = ask(path, request);
             (void)!::write(pipefd[1], reply.data(), reply.size());
@@ -155,12 +165,20 @@ TEST_CASE("control server: answers root, bounds requests, refuses others") {
         out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
         return out;
     };
-    CHECK(exchange("status", 0) == "0\nstatus admin");
-    CHECK(exchange(std::string(control::kMaxRequest + 10, 'x'), 0).find("1\nrequest longer than") == 0);
+    CHECK(exchange("status", 0, 0) == "0\nstatus admin");
+    CHECK(exchange(std::string(control::kMaxRequest + 10, 'x'), 0, 0).find("1\nrequest longer than") == 0);
+    // An answer too long for one reply is an error that says so, never cut short.
+    CHECK(exchange("huge", 0, 0).find("1\nthe answer is 307202 bytes, more than one reply") == 0);
     // The socket file's mode (0600, or 0660 with a group) already keeps others out;
     // the server's own check must hold even where the mode is wider.
     REQUIRE(::chmod(path.c_str(), 0666) == 0);
-    CHECK(exchange("status", 65534).find("4\npermission denied") == 0);
+    CHECK(exchange("status", 65534, 65534).find("4\npermission denied") == 0);
+    // A member of the control group by its primary group alone (no supplementary
+    // groups) may read.
+    REQUIRE(server->set_group(gid_t{4242}).ok());
+    REQUIRE(::chmod(path.c_str(), 0666) == 0);
+    CHECK(exchange("status", 65534, 4242) == "0\nstatus reader");
+    CHECK(exchange("status", 65534, 65534).find("4\npermission denied") == 0);
     ::unlink(path.c_str());
 }
 
