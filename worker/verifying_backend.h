@@ -17,7 +17,10 @@
 //   later one of the blob, and is logged as an error naming the blob and both
 //   digests. Bytes served before that are already in the cache: they are not silent
 //   (the error says so) but they stay until the object is dropped (an umount, or
-//   culling the cache). A plain erofs image carries no digests per chunk; so:
+//   culling the cache). Bytes served out of order, or fetched again after the check,
+//   are not the bytes hashed: a server that answers a range differently the second
+//   time is not caught (README "Digests"). A plain erofs image carries no digests
+//   per chunk; so:
 // - A blob with a chunk manifest (`<blobs.dir>/<name>.chunks`, worker/chunk_manifest.h),
 //   whatever its name, is checked chunk by chunk before any byte of a chunk is served
 //   (worker/chunk_verified_source.h), and only that way: the operator's manifest is
