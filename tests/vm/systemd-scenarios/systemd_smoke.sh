@@ -82,4 +82,11 @@ require_alive
 step "umount, systemctl stop $CFS_UNIT"
 umount_bounded /mnt/b
 umount_bounded /mnt/a
+left_before=$(daemon_log | grep -c 'leaving: ' || true)
 systemd_stop_supervisor
+# KillMode=mixed: only the supervisor gets SIGTERM; it closes the workers'
+# connections and each leaves on its own, none killed by systemd's signal.
+left_after=$(daemon_log | grep -c 'leaving: ' || true)
+[ "$left_after" -gt "$left_before" ] \
+    || fail "no worker left on its own at systemctl stop: $(daemon_log | tail -n 15)"
+! daemon_log | grep -q 'did not stop within' || fail "a worker had to be killed at stop"
