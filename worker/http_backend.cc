@@ -271,6 +271,10 @@ Status HttpBackend::perform(Exchange& x) {
         }
         // Sent again, as it was, to wherever a redirect leads.
         api.easy_setopt(e, CURLOPT_RANGE, x.range.empty() ? nullptr : x.range.c_str());
+        api.easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                        static_cast<long>(policy.attempt_time.count() +
+                                          static_cast<long long>(x.buffer.size() * 1000 /
+                                                                 static_cast<std::size_t>(policy.min_rate))));
         api.easy_setopt(e, CURLOPT_HEADERDATA, &response);
         api.easy_setopt(e, CURLOPT_WRITEDATA, &response);
         set_authorization(target);
@@ -360,6 +364,9 @@ Status HttpBackend::perform(Exchange& x) {
         log::warning("{}: {} ({}); attempt {} failed, retrying in {} ms", x.what, a.why, status, attempt, sleep.count());
         (void)::poll(nullptr, 0, static_cast<int>(sleep.count()));
         backoff = std::min(backoff * 2, policy.max_backoff);
+        // Each attempt may follow max_redirects: a redirect to a store that keeps
+        // failing must not use the request's redirects up (and be called a loop).
+        redirects = 0;
     }
 }
 

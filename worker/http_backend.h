@@ -45,7 +45,13 @@ struct FetchPolicy {
     std::chrono::milliseconds retry_budget{30'000};
     std::chrono::milliseconds first_backoff{100};
     std::chrono::milliseconds max_backoff{2'000};
-    // Redirects one request follows before it is an error (a loop, most likely).
+    // One attempt (its redirects included) is cut after attempt_time plus a second
+    // per min_rate bytes asked for: the low-speed cut alone let a server drip a 4 MiB
+    // READ out at just over 1 KiB/s for an hour, with the worker's every other
+    // request waiting behind it.
+    std::chrono::milliseconds attempt_time{30'000};
+    long min_rate = 64 * 1024;
+    // Redirects one attempt follows before it is an error (a loop, most likely).
     unsigned max_redirects = 5;
     // How long a blob's GET redirect target is used without asking the server again.
     std::chrono::seconds redirect_cache{300};

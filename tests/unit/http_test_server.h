@@ -64,6 +64,9 @@ public:
     }
     // Every range answer ignores the Range header (200 and the whole blob).
     void ignore_ranges(bool on) { ignore_ranges_ = on; }
+    // Range answers send their body 100 bytes every 50 ms (2 KB/s: above curl's
+    // low-speed cut, far below any useful rate).
+    void drip(bool on) { drip_ = on; }
     // Blob requests need "Authorization: Basic base64(credentials)"; 401 otherwise.
     void require_basic(std::string credentials) {
         std::lock_guard lock(mutex_);
@@ -233,9 +236,19 @@ private:
             return send_all(c, fmt::format("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\n"
                                            "Content-Length: 0\r\n\r\n", data.size()));
         last = std::min<std::uint64_t>(last, data.size() - 1);
-        return send_all(c, fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n"
-                                       "Content-Length: {}\r\n\r\n", first, last, data.size(), last - first + 1)) &&
-               (is_head || send_all(c, data.substr(first, last - first + 1)));
+        if (!send_all(c, fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n"
+                                     "Content-Length: {}\r\n\r\n", first, last, data.size(), last - first + 1)))
+            return false;
+        if (is_head) return true;
+        std::string_view body = std::string_view(data).substr(first, last - first + 1);
+        if (!drip_) return send_all(c, body);
+        while (!body.empty() && !stop_) {
+            const std::size_t n = std::min<std::size_t>(100, body.size());
+            if (!send_all(c, body.substr(0, n))) return false;
+            body.remove_prefix(n);
+            ::usleep(50'000);
+        }
+        return body.empty();
     }
 
     static bool send_all(int c, std::string_view s) {
@@ -256,6 +269,7 @@ private:
     unsigned fail_count_ = 0;
     int fail_status_ = 0;
     std::atomic<bool> ignore_ranges_{false};
+    std::atomic<bool> drip_{false};
     std::string basic_, bearer_, token_basic_, last_token_request_, issued_, realm_, redirect_base_;
     int expires_in_ = 300;
     std::atomic<bool> refuse_authorization_{false};

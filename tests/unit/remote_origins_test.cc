@@ -42,11 +42,12 @@ worker::FetchPolicy quick_policy() {
 // A backend for `registry`'s /blobs/ that may also reach `allowed` (origins, '\n'
 // between them); curl resolves 127.0.0.1 itself.
 std::unique_ptr<worker::HttpBackend> backend_for(const HttpTestServer& registry, std::string allowed,
-                                                 std::string credentials = {}) {
+                                                 std::string credentials = {},
+                                                 worker::FetchPolicy policy = quick_policy()) {
     auto url = parse_blob_url(registry.url());
     REQUIRE(url);
     auto created = worker::HttpBackend::create(worker::HttpOptions{
-        .url = *url, .resolve = {}, .ca_bundle = {}, .policy = quick_policy(), .on_fetch_error = {},
+        .url = *url, .resolve = {}, .ca_bundle = {}, .policy = policy, .on_fetch_error = {},
         .credentials = std::move(credentials), .allowed_origins = std::move(allowed)});
     REQUIRE_MESSAGE(created, created.error().message());
     return std::move(*created);
@@ -253,6 +254,44 @@ TEST_CASE("redirects: followed to an allowed blob store with the same Range and 
     CHECK(std::string(reinterpret_cast<const char*>(buf.data()), 1000) == data.substr(100, 1000));
     CHECK(registry.redirects() == 3);
     CHECK(backend->fetch_errors() == 1);
+}
+
+TEST_CASE("redirects: each attempt may follow max_redirects: a store failing for a while is retried, not called a loop") {
+    HttpTestServer registry, store;
+    REQUIRE((registry.ok() && store.ok()));
+    const std::string data = pattern(5000);
+    registry.redirect_to(fmt::format("{}/blobs/", origin(store)));
+    store.put("b", data);
+    auto backend = backend_for(registry, origin(store));
+    auto blob = backend->open("b");
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    // More failures than max_redirects (5): every retry asks the registry again.
+    store.fail_next(7, 503);
+    std::vector<std::byte> buf(1000);
+    auto got = (*blob)->read_at(buf, 0);
+    REQUIRE_MESSAGE(got, got.error().message());
+    CHECK(std::string(reinterpret_cast<const char*>(buf.data()), 1000) == data.substr(0, 1000));
+    CHECK(backend->fetch_errors() == 7);
+}
+
+TEST_CASE("fetch: a server that drips a range out, fast enough for the low-speed cut, is cut by the attempt's limit") {
+    HttpTestServer server;
+    REQUIRE(server.ok());
+    const std::string data = pattern(5000);  // 2.5 s at the drip's rate
+    server.put("b", data);
+    auto policy = quick_policy();
+    policy.attempt_time = std::chrono::milliseconds(300);
+    policy.min_rate = 1L << 30;  // no time per byte asked for
+    policy.retry_budget = std::chrono::milliseconds(500);
+    auto backend = backend_for(server, {}, {}, policy);
+    auto blob = backend->open("b");
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    server.drip(true);
+    std::vector<std::byte> buf(data.size());
+    auto got = (*blob)->read_at(buf, 0);
+    REQUIRE_FALSE(got);
+    CHECK(got.error().message().find("Timeout was reached") != std::string::npos);
+    CHECK(got.error().message().find("bytes=0-4999") != std::string::npos);
 }
 
 TEST_CASE("redirects: to an origin not allowed, the request fails at once naming it, and nothing is sent there") {
