@@ -14,6 +14,8 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <variant>
+#include <vector>
 
 #include <fmt/ranges.h>
 
@@ -26,6 +28,7 @@
 #include "supervisor/control_server.h"
 #include "supervisor/check_policy.h"
 #include "supervisor/fd_store.h"
+#include "supervisor/hold_device.h"
 #include "supervisor/journal_log.h"
 #include "supervisor/supervisor.h"
 #include "supervisor/worker_process.h"
@@ -61,47 +64,67 @@ void usage(std::FILE* to) {
                  kDefaultConfigPath);
 }
 
-int run(const std::string& config_path) {
+// What a start needs before it touches the device; each step can fail on what the
+// operator wrote or on the machine as it is now.
+struct Prepared {
+    Config config;
+    std::optional<gid_t> control_group;
+    std::vector<supervisor::PreparedStore> blob_stores;
+    unique_fd worker;
+};
+struct NotPrepared {
+    std::string why;
+    int exit_status;
+};
+
+std::variant<Prepared, NotPrepared> prepare(const std::string& config_path) {
     auto config = load_config(config_path);
-    if (!config) {
-        // One line, as systemd and operators read it.
-        log::error("{}", config.error().message());
-        return kExitConfig;
-    }
+    if (!config) return NotPrepared{config.error().message(), kExitConfig};
     log::set_level(config->log_level);
-    // From here on, under systemd, lines are journal entries with fields (a bad
-    // config above is one line on stderr, whoever started us).
-    (void)supervisor::log_to_journal_if_under_systemd();
     // Checked now so that a missing user stops the start (every worker start looks
     // it up again).
-    if (auto user = supervisor::resolve_worker_user(config->worker_user); !user) {
-        log::error("{}", user.error().message());
-        return kExitConfig;
-    }
-
+    if (auto user = supervisor::resolve_worker_user(config->worker_user); !user)
+        return NotPrepared{user.error().message(), kExitConfig};
     auto control_group = supervisor::ControlServer::resolve_group(config->control_group);
-    if (!control_group) {
-        log::error("{}", control_group.error().message());
-        return kExitConfig;
-    }
-
+    if (!control_group) return NotPrepared{control_group.error().message(), kExitConfig};
     auto stores = supervisor::prepare_blob_stores(*config);
-    if (auto* fault = std::get_if<supervisor::StoreFault>(&stores)) {
-        log::error("{}", fault->error.message());
-        return fault->exit_status;
-    }
-    auto& blob_stores = std::get<std::vector<supervisor::PreparedStore>>(stores);
-    for (const std::string& line : supervisor::describe_blob_stores(blob_stores)) log::info("{}", line);
+    if (auto* fault = std::get_if<supervisor::StoreFault>(&stores))
+        return NotPrepared{fault->error.message(), fault->exit_status};
     auto worker = supervisor::open_worker_executable();
-    if (!worker) {
-        log::error("{}", worker.error().message());
-        return EXIT_FAILURE;
-    }
+    if (!worker) return NotPrepared{worker.error().message(), EXIT_FAILURE};
+    return Prepared{std::move(*config), *control_group,
+                    std::move(std::get<std::vector<supervisor::PreparedStore>>(stores)), std::move(*worker)};
+}
+
+int run(const std::string& config_path) {
+    // Under systemd, lines are journal entries with fields from here on.
+    (void)supervisor::log_to_journal_if_under_systemd();
+    // Taken before anything can fail: with the device from the fd store, a start that
+    // cannot go on holds it rather than exit and lose the cache (hold_device.h).
     auto passed = supervisor::take_passed_fds();
     if (!passed) {
         log::error("{}", passed.error().message());
         return EXIT_FAILURE;
     }
+    std::optional<supervisor::ControlServer> control;
+    auto prepared = prepare(config_path);
+    while (auto* failed = std::get_if<NotPrepared>(&prepared)) {
+        // One line, as systemd and operators read it.
+        log::error("{}", failed->why);
+        if (!passed->device) return failed->exit_status;
+        if (!control) {
+            // Root only while the config that names the control group cannot be read.
+            auto held = passed->control ? supervisor::ControlServer::adopt(std::move(*passed->control), std::nullopt)
+                                        : supervisor::ControlServer::create(control::kDefaultSocketPath, std::nullopt);
+            passed->control.reset();
+            if (held) control = std::move(*held);
+        }
+        if (supervisor::hold_device(failed->why, control ? &*control : nullptr) == supervisor::HoldOutcome::stop)
+            return EXIT_SUCCESS;
+        prepared = prepare(config_path);
+    }
+    Prepared& p = std::get<Prepared>(prepared);
+    for (const std::string& line : supervisor::describe_blob_stores(p.blob_stores)) log::info("{}", line);
     const bool from_store = passed->device.has_value();
     unique_fd device;
     if (from_store) {
@@ -111,14 +134,14 @@ int run(const std::string& config_path) {
                   "(changes to cache.dir or cache.tag apply after a stop and start)",
                   supervisor::kDevicePath);
     } else {
-        auto bound = supervisor::bind_cache(config->cache_dir, config->cache_tag);
+        auto bound = supervisor::bind_cache(p.config.cache_dir, p.config.cache_tag);
         if (!bound) {
             log::error("{}", bound.error().message());
             return EXIT_FAILURE;
         }
         device = std::move(*bound);
-        log::info("bound {} to cache {} (tag {}) in on-demand mode", supervisor::kDevicePath, config->cache_dir,
-                  config->cache_tag);
+        log::info("bound {} to cache {} (tag {}) in on-demand mode", supervisor::kDevicePath, p.config.cache_dir,
+                  p.config.cache_tag);
     }
     auto outcome = supervisor::store_device(device.get());
     if (!outcome)
@@ -128,18 +151,24 @@ int run(const std::string& config_path) {
                      "the supervisor itself; worker crashes are still recovered");
     else if (!from_store)
         log::info("device fd handed to systemd's fd store (kept if the unit sets FileDescriptorStoreMax=)");
-    supervisor::Supervisor supervisor(*config, std::move(device), std::move(blob_stores), std::move(*worker),
+    supervisor::Supervisor supervisor(p.config, std::move(device), std::move(p.blob_stores), std::move(p.worker),
                                       from_store);
     supervisor.set_fd_store(outcome && *outcome == supervisor::StoreOutcome::stored);
     supervisor.set_config_path(config_path);
     // Without the control socket the daemon still serves; only `status` is lost.
-    auto control = passed->control
-                       ? supervisor::ControlServer::adopt(std::move(*passed->control), *control_group)
-                       : supervisor::ControlServer::create(control::kDefaultSocketPath, *control_group);
-    if (control)
+    if (control) {
+        // The one served while holding the device: now for the configured group too.
+        if (auto set = control->set_group(p.control_group); !set) log::warning("{}", set.error().message());
         supervisor.set_control(std::move(*control));
-    else
-        log::warning("no control socket, so `cfsupervisor status` cannot answer: {}", control.error().message());
+    } else {
+        auto created = passed->control
+                           ? supervisor::ControlServer::adopt(std::move(*passed->control), p.control_group)
+                           : supervisor::ControlServer::create(control::kDefaultSocketPath, p.control_group);
+        if (created)
+            supervisor.set_control(std::move(*created));
+        else
+            log::warning("no control socket, so `cfsupervisor status` cannot answer: {}", created.error().message());
+    }
     return supervisor.run();
 }
 

@@ -1,0 +1,81 @@
+#include "supervisor/hold_device.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "common/unique_fd.h"
+
+namespace cfs::supervisor {
+
+HoldOutcome hold_device(std::string_view why, ControlServer* control) {
+    using Clock = std::chrono::steady_clock;
+    const std::string status = fmt::format(
+        "not serving: cannot start: {}; holding the cache device so that mounted images survive (their reads wait); "
+        "trying again every {} s and at SIGHUP",
+        why, kHoldRetry.count());
+    log::warning("{}", status);
+    (void)sd_notify(0, fmt::format("READY=1\nSTATUS={}", status).c_str());
+
+    sigset_t mask;
+    ::sigemptyset(&mask);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) ::sigaddset(&mask, s);
+    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+    unique_fd signals(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    std::uint64_t watchdog_usec = 0;
+    const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+    const ControlServer::Handler answer = [&status](std::string_view, bool) {
+        return ControlReply{control::Code::failed, status + "\n"};
+    };
+
+    const auto until = Clock::now() + kHoldRetry;
+    std::vector<int> clients;
+    for (;;) {
+        const auto now = Clock::now();
+        if (now >= until) return HoldOutcome::retry;
+        if (watchdog) (void)sd_notify(0, "WATCHDOG=1");
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
+        if (watchdog) wait = std::min(wait, std::chrono::milliseconds(watchdog_usec / 2000));
+        if (control) control->expire(now);
+
+        std::vector<pollfd> fds{{signals.get(), POLLIN, 0}};
+        if (control) fds.push_back({control->listener(), POLLIN, 0});
+        for (int c : clients) fds.push_back({c, POLLIN, 0});
+        if (::poll(fds.data(), fds.size(), static_cast<int>(wait.count()) + 1) < 0 && errno != EINTR) {
+            // Cannot wait: waiting by sleeping still keeps the device.
+            (void)::poll(nullptr, 0, static_cast<int>(wait.count()) + 1);
+            continue;
+        }
+        if (fds[0].revents & POLLIN) {
+            signalfd_siginfo si{};
+            while (::read(signals.get(), &si, sizeof si) == sizeof si) {
+                if (si.ssi_signo == SIGHUP) {
+                    log::info("received SIGHUP: trying to start again");
+                    return HoldOutcome::retry;
+                }
+                log::info("received {} while holding the cache device", ::strsignal(static_cast<int>(si.ssi_signo)));
+                return HoldOutcome::stop;
+            }
+        }
+        if (!control) continue;
+        std::vector<int> ready;
+        for (std::size_t i = 2; i < fds.size(); ++i)
+            if (fds[i].revents != 0) ready.push_back(fds[i].fd);
+        // Served once each: the server closes a client it answered, or drops it at its
+        // deadline (expire) if its request never comes.
+        std::erase_if(clients, [&](int c) { return std::find(ready.begin(), ready.end(), c) != ready.end(); });
+        for (int c : ready) (void)control->serve(c, answer);
+        if (fds[1].revents & POLLIN)
+            for (int c : control->accept_clients()) clients.push_back(c);
+    }
+}
+
+}  // namespace cfs::supervisor

@@ -1,0 +1,31 @@
+// A restarted supervisor that cannot start while the device came from systemd's fd
+// store: the config was made invalid since, the workers' user or the control group
+// is gone, a registry host does not resolve. Exiting would end the unit, systemd 252
+// would drop its fd store, and the cache with it: every mounted image's reads would
+// fail with EIO. So the supervisor holds the device instead, says why (the log,
+// systemd's STATUS=, and the answer to every control-socket request), and tries to
+// start again every kHoldRetry and at SIGHUP, until it can or is told to stop.
+// Readers wait meanwhile: their requests stay queued in the kernel, and `restore`
+// delivers the ones a dead worker had taken once the supervisor starts.
+#pragma once
+
+#include <chrono>
+#include <string_view>
+
+#include "supervisor/control_server.h"
+
+namespace cfs::supervisor {
+
+inline constexpr auto kHoldRetry = std::chrono::seconds(10);
+
+enum class HoldOutcome {
+    retry,  // kHoldRetry passed, or SIGHUP: try to start again
+    stop,   // SIGTERM or SIGINT
+};
+
+// Waits as above, pinging systemd's watchdog and answering `control`'s clients (if
+// any) with `why`. The first call tells systemd the unit is up (READY=1), so that its
+// start does not time out and drop the fd store.
+[[nodiscard]] HoldOutcome hold_device(std::string_view why, ControlServer* control);
+
+}  // namespace cfs::supervisor
