@@ -91,6 +91,7 @@ Status ControlServer::set_group(std::optional<gid_t> group) {
 
 std::vector<int> ControlServer::accept_clients() {
     std::vector<int> added;
+    unsigned dropped = 0;  // one warning per batch, not one per connection
     for (;;) {
         unique_fd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!client) {
@@ -99,14 +100,27 @@ std::vector<int> ControlServer::accept_clients() {
             return added;
         }
         if (clients_.size() >= kMaxClients) {
-            // Busy: the oldest waiter is the likeliest to be stuck (one waiting for a
-            // command to finish is not stuck, so it goes last).
-            log::warning("control socket: {} clients waiting; dropping the oldest", clients_.size());
-            auto oldest = std::find_if(clients_.begin(), clients_.end(), [](const Client& c) { return !c.answer_pending; });
-            clients_.erase(oldest != clients_.end() ? oldest : clients_.begin());
+            // Busy: the oldest waiter is the likeliest to be stuck. One waiting for a
+            // command to finish is not stuck, so it goes last, and root's go after
+            // everyone else's: a reader of status who keeps connecting must not push
+            // out root's `reload`.
+            auto victim = clients_.end();
+            for (const bool spare_root : {true, false}) {
+                victim = std::find_if(clients_.begin(), clients_.end(), [&](const Client& c) {
+                    return !c.answer_pending && !(spare_root && c.root);
+                });
+                if (victim != clients_.end()) break;
+            }
+            if (victim == clients_.end()) victim = clients_.begin();
+            if (dropped++ == 0) log::warning("control socket: {} clients waiting; dropping the oldest", clients_.size());
+            std::erase(added, victim->fd.get());
+            clients_.erase(victim);
         }
+        ucred peer{};
+        socklen_t len = sizeof peer;
+        const bool root = ::getsockopt(client.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.uid == 0;
         added.push_back(client.get());
-        clients_.push_back(Client{std::move(client), Clock::now() + kClientTimeout, next_id_++, false});
+        clients_.push_back(Client{std::move(client), Clock::now() + kClientTimeout, next_id_++, false, root});
     }
 }
 

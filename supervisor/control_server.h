@@ -84,6 +84,7 @@ private:
         Clock::time_point deadline;
         ClientId id = 0;
         bool answer_pending = false;  // its request was read; the answer comes later
+        bool root = false;            // dropped last when too many wait
     };
     [[nodiscard]] bool may_read(int fd, const ucred& peer) const;
 

@@ -182,6 +182,88 @@ TEST_CASE("control server: answers root, bounds requests, refuses others") {
     ::unlink(path.c_str());
 }
 
+TEST_CASE("control server: a crowd of connections from a reader cannot push out root's") {
+    if (::geteuid() != 0) {
+        MESSAGE("needs root (CI runs as root): connections from another uid");
+        return;
+    }
+    const auto path = temp_socket_path() + ".4";
+    // As systemd's socket unit passes it: a long backlog, so one batch of accepts can
+    // hold more than kMaxClients new connections.
+    unique_fd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    sockaddr_un at{};
+    at.sun_family = AF_UNIX;
+    std::memcpy(at.sun_path, path.c_str(), path.size() + 1);
+    ::unlink(path.c_str());
+    REQUIRE(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&at), sizeof at) == 0);
+    REQUIRE(::listen(listener.get(), 128) == 0);
+    REQUIRE(::chmod(path.c_str(), 0666) == 0);
+    auto server = ControlServer::adopt(std::move(listener), gid_t{4242});
+    REQUIRE_MESSAGE(server.ok(), server.error().message());
+    auto connect_to = [&] {
+        const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        return ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? fd : -1;
+    };
+    // One child as uid 65534 (a member of the control group) opens `n` connections and
+    // holds them until `release` closes.
+    int release[2], ready[2];
+    REQUIRE((::pipe(release) == 0 && ::pipe(ready) == 0));
+    auto crowd = [&](int n) {
+        const pid_t child = ::fork();
+        REQUIRE(child >= 0);
+        if (child == 0) {
+            ::close(release[1]);
+            const gid_t groups[] = {4242};
+            if (::setgroups(1, groups) < 0 || ::setgid(65534) < 0 || ::setuid(65534) < 0) ::_exit(3);
+            for (int i = 0; i < n; ++i)
+                if (connect_to() < 0) ::_exit(4);
+            (void)!::write(ready[1], "x", 1);
+            char c;
+            (void)!::read(release[0], &c, 1);
+            ::_exit(0);
+        }
+        char c;
+        REQUIRE(::read(ready[0], &c, 1) == 1);
+        return child;
+    };
+    const pid_t first = crowd(static_cast<int>(kMaxClients));
+    CHECK(server->accept_clients().size() == kMaxClients);
+    const int mine = connect_to();
+    REQUIRE(mine >= 0);
+    const std::string request = "reload";
+    REQUIRE(::send(mine, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    // Root's connection first, then more of the crowd than there is room for, all in
+    // one batch.
+    std::vector<int> accepted;
+    const pid_t second = crowd(static_cast<int>(kMaxClients) + 4);
+    for (int fd : server->accept_clients()) accepted.push_back(fd);
+    REQUIRE_FALSE(accepted.empty());
+    const ControlServer::Handler handler = [](std::string_view command, bool admin) {
+        return ControlReply{control::Code::ok, std::string(command) + (admin ? " admin" : " reader")};
+    };
+    for (int fd : accepted) (void)server->serve(fd, handler);
+    std::array<char, 64> reply{};
+    const timeval timeout{2, 0};
+    (void)::setsockopt(mine, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    const ssize_t n = ::recv(mine, reply.data(), reply.size(), 0);
+    CHECK(std::string(reply.data(), n > 0 ? static_cast<std::size_t>(n) : 0) == "0\nreload admin");
+    ::close(mine);
+    ::close(release[1]);
+    for (pid_t p : {first, second}) {
+        int status = 0;
+        ::waitpid(p, &status, 0);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0);
+    }
+    ::close(release[0]);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    ::unlink(path.c_str());
+}
+
 TEST_CASE("control server: a silent client is dropped at its deadline") {
     const auto path = temp_socket_path() + ".2";
     auto server = ControlServer::create(path, std::nullopt);
