@@ -63,6 +63,7 @@ struct Response {
     // Content-Range: bytes <first>-<last>/<total>
     bool has_range = false;
     std::uint64_t range_first = 0;
+    std::uint64_t range_last = 0;
     std::uint64_t range_total = 0;
     std::string www_authenticate;
 };
@@ -114,7 +115,9 @@ bool parse_u64(std::string_view s, std::uint64_t& out) {
 std::size_t on_header(char* data, std::size_t, std::size_t n, void* user) {
     auto* r = static_cast<Response*>(user);
     std::string_view line(data, n);
-    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+    // Trailing white space is no part of a field's value (RFC 9110, 5.5).
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n' || line.back() == ' ' || line.back() == '\t'))
+        line.remove_suffix(1);
     // A new status line (after a 100 Continue, say): what came before is not this answer's.
     if (line.starts_with("HTTP/")) {
         r->www_authenticate.clear();
@@ -137,8 +140,8 @@ std::size_t on_header(char* data, std::size_t, std::size_t n, void* user) {
     v.remove_prefix(6);
     const std::size_t dash = v.find('-'), slash = v.find('/');
     if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return n;
-    std::uint64_t last = 0;
-    r->has_range = parse_u64(v.substr(0, dash), r->range_first) && parse_u64(v.substr(dash + 1, slash - dash - 1), last) &&
+    r->has_range = parse_u64(v.substr(0, dash), r->range_first) &&
+                   parse_u64(v.substr(dash + 1, slash - dash - 1), r->range_last) &&
                    parse_u64(v.substr(slash + 1), r->range_total);
     return n;
 }
@@ -423,7 +426,7 @@ Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_
             a.why = "the server did not answer 206 Partial Content";
             return;
         }
-        if (!response.has_range || response.range_first != offset) {
+        if (!response.has_range || response.range_first != offset || response.range_last != last) {
             a.why = "the answer's Content-Range does not match the range asked for";
             return;
         }

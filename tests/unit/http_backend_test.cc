@@ -205,6 +205,16 @@ TEST_CASE("http backend: a server that ignores Range, or a blob that changed siz
     auto changed = (*blob)->read_at(buf, 0);
     REQUIRE_FALSE(changed);
     CHECK(changed.error().message().find("the blob is now 9000 bytes, not the 8192") != std::string::npos);
+    // A Content-Range whose last byte is not the one asked for is no answer to it
+    // either (the test server also ends the field with a space, which is allowed).
+    server.put("b", pattern(8192));
+    server.misreport_range_end(true);
+    auto misreported = (*blob)->read_at(buf, 0);
+    REQUIRE_FALSE(misreported);
+    CHECK(misreported.error().message().find("Content-Range does not match the range asked for") != std::string::npos);
+    server.misreport_range_end(false);
+    auto fine = (*blob)->read_at(buf, 0);
+    REQUIRE_MESSAGE(fine, fine.error().message());
 }
 
 TEST_CASE("http backend: nothing listening gives a connection error naming the URL") {

@@ -67,6 +67,8 @@ public:
     // Range answers send their body 100 bytes every 50 ms (2 KB/s: above curl's
     // low-speed cut, far below any useful rate).
     void drip(bool on) { drip_ = on; }
+    // Range answers name a last byte one past the one sent (a broken proxy).
+    void misreport_range_end(bool on) { misreport_range_end_ = on; }
     // Blob requests need "Authorization: Basic base64(credentials)"; 401 otherwise.
     void require_basic(std::string credentials) {
         std::lock_guard lock(mutex_);
@@ -236,8 +238,9 @@ private:
             return send_all(c, fmt::format("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\n"
                                            "Content-Length: 0\r\n\r\n", data.size()));
         last = std::min<std::uint64_t>(last, data.size() - 1);
-        if (!send_all(c, fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{}\r\n"
-                                     "Content-Length: {}\r\n\r\n", first, last, data.size(), last - first + 1)))
+        if (!send_all(c, fmt::format("HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {}-{}/{} \r\n"
+                                     "Content-Length: {}\r\n\r\n", first, last + (misreport_range_end_ ? 1 : 0),
+                                     data.size(), last - first + 1)))
             return false;
         if (is_head) return true;
         std::string_view body = std::string_view(data).substr(first, last - first + 1);
@@ -270,6 +273,7 @@ private:
     int fail_status_ = 0;
     std::atomic<bool> ignore_ranges_{false};
     std::atomic<bool> drip_{false};
+    std::atomic<bool> misreport_range_end_{false};
     std::string basic_, bearer_, token_basic_, last_token_request_, issued_, realm_, redirect_base_;
     int expires_in_ = 300;
     std::atomic<bool> refuse_authorization_{false};
