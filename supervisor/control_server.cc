@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,6 +45,24 @@ Result<ControlServer> ControlServer::adopt(unique_fd listener, std::optional<gid
     return ControlServer(std::move(listener), group);
 }
 
+namespace {
+
+// The socket file to `group` (root's own without one), mode 0660 (0600). The unit
+// grants no CAP_CHOWN, but an owner may give its file to a group it is in: for the
+// chown the filesystem gid (CAP_SETGID) is that group.
+Status give_to_group(const std::string& path, std::optional<gid_t> group) {
+    const gid_t gid = group.value_or(0);
+    const auto previous = static_cast<gid_t>(::setfsgid(gid));
+    const int chowned = ::chown(path.c_str(), static_cast<uid_t>(-1), gid);
+    const int err = errno;
+    (void)::setfsgid(previous);
+    if (chowned < 0) return sys_error(err, fmt::format("giving {} to group {}", path, gid));
+    if (::chmod(path.c_str(), group ? 0660 : 0600) < 0) return sys_error(fmt::format("setting the mode of {}", path));
+    return {};
+}
+
+}  // namespace
+
 Result<ControlServer> ControlServer::create(const std::string& path, std::optional<gid_t> group) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
@@ -60,8 +79,7 @@ Result<ControlServer> ControlServer::create(const std::string& path, std::option
     (void)::unlink(path.c_str());
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0)
         return sys_error(fmt::format("binding the control socket {}", path));
-    if (::chmod(path.c_str(), group ? 0660 : 0600) < 0 || (group && ::chown(path.c_str(), 0, *group) < 0))
-        return sys_error(fmt::format("setting the owner and mode of {}", path));
+    if (auto given = give_to_group(path, group); !given) return std::move(given).error();
     if (::listen(fd.get(), 16) < 0) return sys_error(fmt::format("listening on {}", path));
     return ControlServer(std::move(fd), group, path);
 }
@@ -82,9 +100,8 @@ Result<std::optional<gid_t>> ControlServer::resolve_group(const std::string& nam
 }
 
 Status ControlServer::set_group(std::optional<gid_t> group) {
-    if (!path_.empty() &&
-        (::chown(path_.c_str(), 0, group.value_or(0)) < 0 || ::chmod(path_.c_str(), group ? 0660 : 0600) < 0))
-        return sys_error(fmt::format("setting the owner and mode of {}", path_));
+    if (!path_.empty())
+        if (auto given = give_to_group(path_, group); !given) return given;
     group_ = group;
     return {};
 }

@@ -146,3 +146,15 @@ st=0
 cfsupervisor status > /tmp/status4.txt 2>&1 || st=$?
 [ "$st" -eq 3 ] || fail "status with no daemon exited $st, expected 3: $(cat /tmp/status4.txt)"
 grep -q 'not running' /tmp/status4.txt || fail "no 'not running' message: $(cat /tmp/status4.txt)"
+
+step "started without its socket unit, the daemon makes the socket itself, for control.group"
+# The unit grants no CAP_CHOWN: the socket's group is set as its owner may
+# (supervisor/control_server.cc, set_group).
+systemd_start_supervisor
+sock=/run/cfsupervisor/control
+[ -S "$sock" ] || fail "no control socket at $sock"
+[ "$(stat -c '%G %a' "$sock")" = "cfsreaders 660" ] || fail "the control socket is $(stat -c '%U:%G %a' "$sock")"
+! daemon_log | grep -q 'no control socket' || fail "the daemon made no control socket: $(daemon_log | grep 'no control socket')"
+runuser -u reader -- cfsupervisor status > /tmp/status5.txt 2>&1 \
+    || fail "status as a member of cfsreaders failed: $(cat /tmp/status5.txt)"
+systemd_stop_supervisor
