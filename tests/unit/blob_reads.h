@@ -4,7 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
+#include <span>
+#include <string_view>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,6 +16,15 @@
 #include "worker/blob_backend.h"
 
 namespace cfs::testing {
+
+// What a blob holding `data` reads at `offset` into `buffer`: the bytes there, fewer
+// at its end, none past it (the fake blobs' read_at).
+inline std::size_t read_from(std::string_view data, std::span<std::byte> buffer, std::uint64_t offset) {
+    if (offset >= data.size()) return 0;
+    const std::size_t n = std::min<std::size_t>(buffer.size(), data.size() - offset);
+    std::memcpy(buffer.data(), data.data() + offset, n);
+    return n;
+}
 
 // n bytes that differ from block to block (and with `seed`), so a range read from
 // the wrong place shows.

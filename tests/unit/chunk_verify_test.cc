@@ -38,10 +38,7 @@ public:
     std::uint64_t size() const override { return data_.size(); }
     Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
         fetches_.push_back({offset, buffer.size()});
-        if (offset >= data_.size()) return std::size_t{0};
-        const std::size_t n = std::min<std::size_t>(buffer.size(), data_.size() - offset);
-        std::memcpy(buffer.data(), data_.data() + offset, n);
-        return n;
+        return testing::read_from(data_, buffer, offset);
     }
 
 private:
