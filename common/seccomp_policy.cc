@@ -62,6 +62,7 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"MSG_NOSIGNAL", MSG_NOSIGNAL},
     {"MSG_CMSG_CLOEXEC", MSG_CMSG_CLOEXEC},
     {"MSG_DONTWAIT", MSG_DONTWAIT},
+    {"MSG_PEEK", MSG_PEEK},
     {"EPOLL_CLOEXEC", EPOLL_CLOEXEC},
     {"SEEK_DATA", SEEK_DATA},
     {"SEEK_HOLE", SEEK_HOLE},

@@ -73,7 +73,14 @@ Status on_object_copened(SupervisorState& state, WorkerSlot& from, const wire::M
                          std::vector<unique_fd>&) {
     const auto id = std::get<wire::ObjectCopened>(m).object_id;
     RegisteredObject* object = state.objects.find(id);
-    if (object == nullptr || object->opener != from.id || object->copened)
+    if (object == nullptr) {
+        // Closed between its ObjectAck and this: a CLOSE another worker read and
+        // reported (any worker may report any CLOSE). Not this worker's fault.
+        log::debug(log::Fields{.object_id = id, .worker_pid = from.pid},
+                   "worker {} copened object {}, which is closed already", from.id, id);
+        return {};
+    }
+    if (object->opener != from.id || object->copened)
         return logic_error(fmt::format("ObjectCopened for object {} that it did not just open", id));
     object->copened = true;
     // Spares get a copy now (sent after this message batch, spare_objects.h).

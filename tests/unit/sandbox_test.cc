@@ -917,6 +917,10 @@ TEST_CASE("sandbox (remote): UDP, raw, packet, netlink and unix sockets stay SIG
     check_killed(dir, "bind", [] { return ::syscall(SYS_bind, -1, nullptr, 0); }, net);
     check_killed(dir, "listen", [] { return ::syscall(SYS_listen, -1, 0); }, net);
     check_killed(dir, "accept4", [] { return ::syscall(SYS_accept4, -1, nullptr, nullptr, 0); }, net);
+    // sendto(MSG_FASTOPEN) would open a connection without connect(), where
+    // Landlock's port rule is checked.
+    check_killed(dir, "sendto MSG_FASTOPEN", [] { return ::syscall(SYS_sendto, -1, nullptr, 0, MSG_FASTOPEN, nullptr, 0); },
+                 net);
     // And a local-only worker still has no TCP at all.
     check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP); });
 }

@@ -281,7 +281,9 @@ TEST_CASE("dispatch: ObjectCopened only for an object the sender just opened") {
     auto fd = f.open_object(0, 7);
     CHECK(mentions(f.dispatch(1, wire::ObjectCopened{7}), "did not just open"));
     CHECK_FALSE(f.state.objects.find(7)->copened);
-    CHECK(mentions(f.dispatch(0, wire::ObjectCopened{8}), "did not just open"));
+    // An id no longer registered: closed meanwhile (another worker reported its CLOSE,
+    // which any worker may), so no one's fault.
+    CHECK(f.dispatch(0, wire::ObjectCopened{8}).ok());
     REQUIRE(f.dispatch(0, wire::ObjectCopened{7}).ok());
     CHECK(f.state.objects.find(7)->copened);
     CHECK(mentions(f.dispatch(0, wire::ObjectCopened{7}), "did not just open"));
