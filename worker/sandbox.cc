@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <sys/capability.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -50,6 +51,9 @@ Result<unique_fd> clone_read_only(int dir, std::string_view what) {
     if (!tree) return sys_error(fmt::format("cloning {}'s mount (open_tree)", what));
     mount_attr read_only{};
     read_only.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    // Private: a clone keeps the source's propagation, and a mount made later beneath
+    // the directory on the host would appear, writable, in a running worker's view.
+    read_only.propagation = MS_PRIVATE;
     if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH, &read_only, sizeof read_only) < 0)
         return sys_error(fmt::format("making {}'s mount read-only", what));
     return tree;
@@ -182,6 +186,9 @@ Status become_user(SandboxUser user) {
     if (::setgroups(0, nullptr) < 0) return sys_error("dropping the supplementary groups");
     if (::setresgid(user.gid, user.gid, user.gid) < 0) return sys_error(fmt::format("switching to gid {}", user.gid));
     if (::setresuid(user.uid, user.uid, user.uid) < 0) return sys_error(fmt::format("switching to uid {}", user.uid));
+    // The kernel forgets a parent-death signal when the ids change: set it again, or a
+    // worker would outlive its supervisor (main.cc set it at start).
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return sys_error("asking for SIGKILL when the supervisor dies");
     // Leaving uid 0 already empties the permitted and effective sets; say so
     // explicitly, the inheritable set included.
     unique_cap none(cap_init());

@@ -839,6 +839,55 @@ TEST_CASE("sandbox: entered with only the capabilities units/cfsupervisor.servic
     CHECK(out.report.find("opened, 12388 bytes\n") != std::string::npos);
 }
 
+TEST_CASE("sandbox: a sandboxed worker still dies with its supervisor (the user switch forgets PR_SET_PDEATHSIG)") {
+    if (!have_root()) return;
+    BlobDir dir;
+    int alive[2];
+    REQUIRE(::pipe2(alive, O_CLOEXEC) == 0);
+    unique_fd alive_read(alive[0]), alive_write(alive[1]);
+    std::fflush(nullptr);
+    // The supervisor's stand-in starts a worker, waits until it is sandboxed, and dies.
+    const pid_t supervisor = ::fork();
+    REQUIRE(supervisor >= 0);
+    if (supervisor == 0) {
+        alive_read.reset();
+        int ready[2];
+        if (::pipe2(ready, O_CLOEXEC) < 0) ::_exit(2);
+        const pid_t parent = ::getpid();
+        const pid_t worker = ::fork();
+        if (worker < 0) ::_exit(2);
+        if (worker == 0) {
+            for (int sig = 1; sig < NSIG; ++sig) ::signal(sig, SIG_DFL);
+            // As worker/main.cc starts.
+            if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || ::getppid() != parent) ::_exit(3);
+            auto policy = seccomp::builtin_policy_for(false);
+            if (!policy) ::_exit(kSandboxFailed);
+            unique_fd blob_dir(::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!worker::enter_sandbox(std::move(blob_dir), worker::SandboxUser{kNobody, kNobody}, *policy,
+                                       std::nullopt, {}))
+                ::_exit(kSandboxFailed);
+            const pid_t me = ::getpid();
+            (void)!::write(alive_write.get(), &me, sizeof me);  // the write end stays open until it dies
+            (void)!::write(ready[1], "s", 1);
+            for (;;) (void)::poll(nullptr, 0, -1);
+        }
+        alive_write.reset();
+        char c;
+        ::_exit(::read(ready[0], &c, 1) == 1 ? 0 : 4);
+    }
+    alive_write.reset();
+    int status = 0;
+    REQUIRE(::waitpid(supervisor, &status, 0) == supervisor);
+    REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), "the stand-in ", describe_status(status));
+    pid_t worker = 0;
+    REQUIRE(::read(alive_read.get(), &worker, sizeof worker) == static_cast<ssize_t>(sizeof worker));
+    // The worker's end closes when it dies: EOF within 10 s, or it outlived its supervisor.
+    pollfd p{alive_read.get(), POLLIN, 0};
+    const bool died = ::poll(&p, 1, 10'000) == 1 && ::read(alive_read.get(), &status, 1) == 0;
+    if (!died) ::kill(worker, SIGKILL);
+    CHECK_MESSAGE(died, "the sandboxed worker ", worker, " lived on after its supervisor died");
+}
+
 // ---- Remote workers (blobs.url): network kept, policy/worker-remote.seccomp added ----
 
 TEST_CASE("sandbox (remote): a remote worker fetches a blob over TCP from inside its sandbox: HEAD, ranges, and a "
