@@ -33,8 +33,9 @@ public:
     // worker that answered its OPEN opened the blob, and handed with the object to
     // every worker that serves it later (a spare after a failover, another worker a
     // READ lands on). A backend that asks the store for a blob's size (HTTP: a HEAD
-    // round trip, before the READ that waits) takes this one; the rest open as open()
-    // does.
+    // round trip, before the READ that waits) takes this one; one that takes the size
+    // from the store as it is now (a local file) refuses a blob of another size (EIO);
+    // the rest open as open() does.
     [[nodiscard]] virtual Result<std::unique_ptr<BlobSource>> open_with_size(std::string_view name,
                                                                              std::uint64_t /*size*/) {
         return open(name);

@@ -168,8 +168,18 @@ Result<std::unique_ptr<BlobSource>> LocalDirBackend::open(std::string_view name)
                                     direct ? bounce_ : nullptr));
 }
 
-std::unique_ptr<BlobSource> LocalDirBackend::open_ahead(std::string_view name, std::uint64_t /*size*/) {
+Result<std::unique_ptr<BlobSource>> LocalDirBackend::open_with_size(std::string_view name, std::uint64_t size) {
     auto blob = open(name);
+    // A file's size is what it is now: one replaced while its image is mounted would
+    // mix two images' bytes in one cache file.
+    if (blob && (*blob)->size() != size)
+        return sys_error(EIO, fmt::format("the blob has {} bytes now, {} when the object was opened",
+                                          (*blob)->size(), size));
+    return blob;
+}
+
+std::unique_ptr<BlobSource> LocalDirBackend::open_ahead(std::string_view name, std::uint64_t size) {
+    auto blob = open_with_size(name, size);
     return blob ? std::move(*blob) : nullptr;
 }
 

@@ -155,12 +155,8 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
 void RequestHandler::open_blob(std::uint32_t object_id, Object& object) {
     // With the object's size: a remote store is not asked for it again while the
     // READ waits.
+    // (A local store refuses a file of another size: BlobBackend::open_with_size.)
     auto blob = blobs_.open_with_size(object.volume_key, object.cookie_key, object.size);
-    // A local blob's size is its file's now: one replaced while mounted would mix
-    // two images' bytes in one cache file.
-    if (blob && (*blob)->size() != object.size)
-        blob = sys_error(EIO, fmt::format("the blob has {} bytes now, {} when the object was opened",
-                                          (*blob)->size(), object.size));
     if (blob)
         object.blob = std::move(*blob);
     else
@@ -359,8 +355,6 @@ void RequestHandler::take_shared(SharedObject object) {
     ++counters_.shares_kept;
     const auto& d = object.description;
     auto blob = paused_ ? blobs_.open_ahead(d.volume_key, d.cookie_key, d.size) : nullptr;
-    // Of another size now: left to open_blob, which refuses it and says why.
-    if (blob && blob->size() != d.size) blob.reset();
     if (blob) {
         ++counters_.shares_opened_ahead;
         log::debug("object {}: blob \"{}\" opened ahead of need", id, kmsg::printable(d.cookie_key));

@@ -114,6 +114,26 @@ TEST_CASE("LocalDirBackend: opens a regular file and reads ranges") {
     CHECK(backend.open_ahead("missing", 10000) == nullptr);
 }
 
+TEST_CASE("LocalDirBackend: a blob whose size is no longer the object's is refused, and not opened ahead") {
+    if (!have_openat2()) {
+        MESSAGE("openat2 unavailable; skipped");
+        return;
+    }
+    TempDir dir;
+    dir.write("replaced", pattern(12288));  // 8192 bytes when its object was opened
+    LocalDirBackend backend(dir.open());
+    auto refused = backend.open_with_size("replaced", 8192);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().errnum == EIO);
+    CHECK(refused.error().message().find("the blob has 12288 bytes now, 8192 when the object was opened") !=
+          std::string::npos);
+    // Two images' bytes never mix: a spare leaves it to the READ, which says why.
+    CHECK(backend.open_ahead("replaced", 8192) == nullptr);
+    auto same = backend.open_with_size("replaced", 12288);
+    REQUIRE_MESSAGE(same.ok(), same.error().message());
+    CHECK((*same)->size() == 12288);
+}
+
 TEST_CASE("LocalDirBackend: a symlink inside the directory is followed") {
     if (!have_openat2()) return;
     TempDir dir;

@@ -787,21 +787,6 @@ TEST_CASE("worker: malformed READ for an object held as an unused copy completes
     CHECK(f.handler.counters().malformed == 1);
 }
 
-TEST_CASE("worker: a blob whose size is no longer the object's is not served: two images never mix") {
-    Fixture f;
-    f.backend.blobs["replaced"] = pattern(12288, 6);  // 8192 bytes when it was opened
-    f.link.known[79] = wire::ObjectDescription{79, 8192, "erofs,vol", "replaced"};
-    REQUIRE(f.handler.handle(read_msg(39, 79, 0, 4096).span()).ok());
-    CHECK(f.kernel.writes.empty());
-    CHECK(f.kernel.completed.size() == 1);
-    CHECK(f.handler.counters().reads_short == 1);
-    // Nor opened ahead by a spare (a local store opens a blob as its copy arrives).
-    f.backend.opens_ahead = true;
-    f.handler.set_paused(true);
-    f.handler.take_shared(shared_copy(80, "replaced"));
-    CHECK(f.handler.counters().shares_opened_ahead == 0);
-}
-
 // A paused spare whose store opens a local blob when its copy arrives, as a local
 // directory does (BlobBackend::open_ahead), holding the 8 KiB blob "local".
 struct SpareFixture : Fixture {
