@@ -24,8 +24,9 @@ enum class HoldOutcome {
 };
 
 // Waits as above, pinging systemd's watchdog and answering `control`'s clients (if
-// any) with `why`. The first call tells systemd the unit is up (READY=1), so that its
-// start does not time out and drop the fd store.
+// any) with `why`. It tells systemd the unit is up (READY=1; again on each call,
+// which systemd takes as it is), so that its start does not time out and drop the fd
+// store.
 [[nodiscard]] HoldOutcome hold_device(std::string_view why, ControlServer* control);
 
 }  // namespace cfs::supervisor

@@ -18,11 +18,10 @@ std::string duration(double seconds) {
     return fmt::format("{}d {}h", s / 86400, (s % 86400) / 3600);
 }
 
-// JSON string literal: quotes, backslashes and control characters escaped; other
-// bytes pass through (volume keys come from mounts and may be any bytes, so they
-// are made printable first).
-// Valid UTF-8 (a path from the config) as it is, control characters escaped; a
-// byte that is no UTF-8 becomes U+FFFD, so the document is always valid JSON.
+// JSON string literal: valid UTF-8 (a path from the config) as it is, quotes,
+// backslashes and control characters escaped; a byte that is no UTF-8 becomes
+// U+FFFD, so the document is always valid JSON (volume keys come from mounts and may
+// be any bytes, so they are made printable first).
 std::string json_string(std::string_view in) {
     return nlohmann::json(std::string(in)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
