@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "supervisor/control_commands.h"
 #include "common/unique_fd.h"
 
 namespace cfs::supervisor {
@@ -32,7 +33,16 @@ HoldOutcome hold_device(std::string_view why, ControlServer* control) {
     unique_fd signals(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
     std::uint64_t watchdog_usec = 0;
     const bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-    const ControlServer::Handler answer = [&status](std::string_view, bool) {
+    // Root's `reload` after fixing what stopped the start retries now, and is told
+    // the outcome; every other request gets why the supervisor is not serving.
+    bool reload_asked = false;
+    const ControlServer::Handler answer = [&status, &reload_asked](std::string_view request, bool admin) {
+        const auto routed = route_control_request(request, admin);
+        const auto* command = std::get_if<ControlCommandId>(&routed);
+        if (command != nullptr && *command == ControlCommandId::reload) {
+            reload_asked = true;
+            return ControlReply::later(kHoldReloadAnswerWithin);
+        }
         return ControlReply{control::Code::failed, status + "\n"};
     };
 
@@ -40,7 +50,7 @@ HoldOutcome hold_device(std::string_view why, ControlServer* control) {
     std::vector<int> clients;
     for (;;) {
         const auto now = Clock::now();
-        if (now >= until) return HoldOutcome::retry;
+        if (now >= until) return HoldOutcome{HoldOutcome::retry, std::nullopt};
         if (watchdog) (void)sd_notify(0, "WATCHDOG=1");
         auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
         if (watchdog) wait = std::min(wait, std::chrono::milliseconds(watchdog_usec / 2000));
@@ -59,10 +69,10 @@ HoldOutcome hold_device(std::string_view why, ControlServer* control) {
             while (::read(signals.get(), &si, sizeof si) == sizeof si) {
                 if (si.ssi_signo == SIGHUP) {
                     log::info("received SIGHUP: trying to start again");
-                    return HoldOutcome::retry;
+                    return HoldOutcome{HoldOutcome::retry, std::nullopt};
                 }
                 log::info("received {} while holding the cache device", ::strsignal(static_cast<int>(si.ssi_signo)));
-                return HoldOutcome::stop;
+                return HoldOutcome{HoldOutcome::stop, std::nullopt};
             }
         }
         if (!control) continue;
@@ -72,7 +82,16 @@ HoldOutcome hold_device(std::string_view why, ControlServer* control) {
         // Served once each: the server closes a client it answered, or drops it at its
         // deadline (expire) if its request never comes.
         std::erase_if(clients, [&](int c) { return std::find(ready.begin(), ready.end(), c) != ready.end(); });
-        for (int c : ready) (void)control->serve(c, answer);
+        std::optional<ControlServer::ClientId> reload_client;
+        for (int c : ready) {
+            const auto waiting = control->serve(c, answer);
+            if (reload_asked && waiting && !reload_client) reload_client = waiting;
+            reload_asked = false;
+        }
+        if (reload_client) {
+            log::info("root asked to reload: trying to start again");
+            return HoldOutcome{HoldOutcome::retry, reload_client};
+        }
         if (fds[1].revents & POLLIN)
             for (int c : control->accept_clients()) clients.push_back(c);
     }

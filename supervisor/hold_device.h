@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string_view>
 
 #include "supervisor/control_server.h"
@@ -18,15 +19,24 @@ namespace cfs::supervisor {
 
 inline constexpr auto kHoldRetry = std::chrono::seconds(10);
 
-enum class HoldOutcome {
-    retry,  // kHoldRetry passed, or SIGHUP: try to start again
-    stop,   // SIGTERM or SIGINT
+// How long root's `reload` (`systemctl reload`) waits for the next start's outcome
+// (under the CLI's own 30 s).
+inline constexpr auto kHoldReloadAnswerWithin = std::chrono::seconds(25);
+
+struct HoldOutcome {
+    enum What {
+        retry,  // kHoldRetry passed, SIGHUP, or root's `reload`: try to start again
+        stop,   // SIGTERM or SIGINT
+    } what = retry;
+    // Root's `reload` that asked for this retry: answered (ControlServer::answer) with
+    // whether the start that follows got past what stopped this one.
+    std::optional<ControlServer::ClientId> reload_client;
 };
 
 // Waits as above, pinging systemd's watchdog and answering `control`'s clients (if
-// any) with `why`. It tells systemd the unit is up (READY=1; again on each call,
-// which systemd takes as it is), so that its start does not time out and drop the fd
-// store.
+// any) with `why`, except root's `reload`, which retries at once. It tells systemd
+// the unit is up (READY=1; again on each call, which systemd takes as it is), so
+// that its start does not time out and drop the fd store.
 [[nodiscard]] HoldOutcome hold_device(std::string_view why, ControlServer* control);
 
 }  // namespace cfs::supervisor

@@ -1,6 +1,7 @@
 // cfsupervisor: the privileged daemon and its command line.
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -97,6 +98,15 @@ std::variant<Prepared, NotPrepared> prepare(const std::string& config_path) {
 }
 
 int run(const std::string& config_path) {
+    // Blocked before the first step that can take long (the config's DNS lookups, a
+    // slow NSS): left at its default, a SIGHUP (`systemctl reload`) arriving while
+    // starting would end the process, which systemd counts as a clean exit and does
+    // not restart, dropping the fd store's device. Pending, it is read by the event
+    // loop's (or hold_device's) signalfd as a reload, SIGTERM as a stop.
+    sigset_t stop_and_reload;
+    ::sigemptyset(&stop_and_reload);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) ::sigaddset(&stop_and_reload, s);
+    ::sigprocmask(SIG_BLOCK, &stop_and_reload, nullptr);
     // Under systemd, lines are journal entries with fields from here on.
     (void)supervisor::log_to_journal_if_under_systemd();
     // Taken before anything can fail: with the device from the fd store, a start that
@@ -107,10 +117,17 @@ int run(const std::string& config_path) {
         return EXIT_FAILURE;
     }
     std::optional<supervisor::ControlServer> control;
+    // Root's `reload` while holding the device waits for the start it asked for.
+    std::optional<supervisor::ControlServer::ClientId> reload_client;
+    auto answer_reload = [&](control::Code code, std::string text) {
+        if (control && reload_client) control->answer(*reload_client, supervisor::ControlReply{code, std::move(text)});
+        reload_client.reset();
+    };
     auto prepared = prepare(config_path);
     while (auto* failed = std::get_if<NotPrepared>(&prepared)) {
         // One line, as systemd and operators read it.
         log::error("{}", failed->why);
+        answer_reload(control::Code::failed, fmt::format("still cannot start: {}\n", failed->why));
         if (!passed->device) return failed->exit_status;
         if (!control) {
             // Root only while the config that names the control group cannot be read.
@@ -119,10 +136,12 @@ int run(const std::string& config_path) {
             passed->control.reset();
             if (held) control = std::move(*held);
         }
-        if (supervisor::hold_device(failed->why, control ? &*control : nullptr) == supervisor::HoldOutcome::stop)
-            return EXIT_SUCCESS;
+        const auto held = supervisor::hold_device(failed->why, control ? &*control : nullptr);
+        if (held.what == supervisor::HoldOutcome::stop) return EXIT_SUCCESS;
+        reload_client = held.reload_client;
         prepared = prepare(config_path);
     }
+    answer_reload(control::Code::ok, "the config is valid again: starting to serve\n");
     Prepared& p = std::get<Prepared>(prepared);
     for (const std::string& line : supervisor::describe_blob_stores(p.blob_stores)) log::info("{}", line);
     const bool from_store = passed->device.has_value();

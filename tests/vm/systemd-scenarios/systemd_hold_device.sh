@@ -2,9 +2,9 @@
 # invalid since the last start) holds the device it took from the fd store instead
 # of exiting, which would end the unit and, with systemd 252, drop the fd store and
 # the cache with it (supervisor/hold_device.h). Readers wait, `cfsupervisor status`
-# and the unit's status say why; once the config is fixed the supervisor starts by
-# itself (it tries every 10 s), writes `restore`, and every reader completes with
-# correct data and no error.
+# and the unit's status say why; once the config is fixed `systemctl reload` starts
+# the supervisor (it would also try by itself every 10 s), which writes `restore`,
+# and every reader completes with correct data and no error.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 step "start the unit, mount, read"
@@ -37,8 +37,18 @@ echo "$out" | grep -q 'not serving: cannot start: .*cfsupervisor.toml' \
     || fail "cfsupervisor status does not say why: $out"
 unit_prop StatusText | grep -q 'not serving' || fail "the unit's status does not say why: $(unit_prop StatusText)"
 
-step "fix the config: the supervisor starts by itself, restores, and the readers finish"
+step "reload with the config still broken: refused, saying why"
+_st=0
+out=$(cfsupervisor reload 2>&1) || _st=$?
+[ "$_st" -eq 1 ] || fail "cfsupervisor reload exited $_st with the config still broken: $out"
+echo "$out" | grep -q 'still cannot start: .*cfsupervisor.toml' || fail "cfsupervisor reload does not say why: $out"
+
+step "fix the config and reload: the supervisor starts, restores, and the readers finish"
 cp /tmp/good.toml "$CFS_CONFIG"
+# At once, not at the next 10 s retry: the reload itself succeeds.
+_st=0
+out=$(systemctl reload "$CFS_UNIT" 2>&1) || _st=$?
+[ "$_st" -eq 0 ] || fail "systemctl reload exited $_st after the config was fixed: $out; $(daemon_log | tail -n 5)"
 _serving() { unit_prop StatusText | grep -q '^serving'; }
 wait_for 30 _serving || fail "the supervisor did not start after the config was fixed: $(unit_state), $(unit_prop StatusText)"
 check_readers "after holding the device"
