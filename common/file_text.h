@@ -10,7 +10,8 @@
 namespace cfs {
 
 // The contents of `path`, at most `max_bytes` of them. Errors say "opening WHAT",
-// "reading WHAT" or "reading WHAT: larger than N bytes" (EFBIG), with errno.
+// "reading WHAT", "reading WHAT: not a regular file" (EINVAL; never blocks on a FIFO)
+// or "reading WHAT: larger than N bytes" (EFBIG), with errno.
 [[nodiscard]] Result<std::string> read_file_text(const std::string& path, std::string_view what,
                                                  std::size_t max_bytes);
 

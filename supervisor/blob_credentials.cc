@@ -14,7 +14,8 @@
 namespace cfs::supervisor {
 
 Result<std::string> read_blob_credentials(const std::string& path, std::string_view key) {
-    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW));
+    // O_NONBLOCK: a FIFO here must fail the check below, not block the start.
+    unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK));
     if (!fd) return sys_error(fmt::format("opening {} {}", key, path));
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0) return sys_error(fmt::format("inspecting {} {}", key, path));

@@ -546,4 +546,16 @@ TEST_CASE("credentials: a root-only file with one user:password line is read; an
     auto missing = supervisor::read_blob_credentials("/nonexistent/credentials");
     REQUIRE_FALSE(missing);
     CHECK(missing.error().errnum == ENOENT);
+    // A FIFO is refused at once; blocked in open() instead, SIGALRM ends the test run.
+    char dir[] = "/tmp/cfs-credentials-fifo.XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string fifo = std::string(dir) + "/credentials";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    ::alarm(5);
+    auto from_fifo = supervisor::read_blob_credentials(fifo);
+    ::alarm(0);
+    ::unlink(fifo.c_str());
+    ::rmdir(dir);
+    REQUIRE_FALSE(from_fifo);
+    CHECK(from_fifo.error().message().find("is not a regular file") != std::string::npos);
 }
