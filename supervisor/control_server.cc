@@ -109,7 +109,10 @@ Status ControlServer::set_group(std::optional<gid_t> group) {
 std::vector<int> ControlServer::accept_clients() {
     std::vector<int> added;
     unsigned dropped = 0;  // one warning per batch, not one per connection
-    for (;;) {
+    // At most one client table's worth per call: clients that connect as fast as we
+    // accept would keep the loop here, and failovers and the watchdog wait behind it.
+    // The listener is level-triggered, so the rest come at the next wake-up.
+    for (std::size_t accepted = 0; accepted < kMaxClients; ++accepted) {
         unique_fd client(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!client) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
@@ -139,6 +142,7 @@ std::vector<int> ControlServer::accept_clients() {
         added.push_back(client.get());
         clients_.push_back(Client{std::move(client), Clock::now() + kClientTimeout, next_id_++, false, root});
     }
+    return added;
 }
 
 bool ControlServer::may_read(int fd, const ucred& peer) const {

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 using namespace cfs;
 using namespace cfs::supervisor;
@@ -261,6 +262,32 @@ TEST_CASE("control server: a crowd of connections from a reader cannot push out 
     ::close(release[0]);
     ::close(ready[0]);
     ::close(ready[1]);
+    ::unlink(path.c_str());
+}
+
+// Clients connecting as fast as they are accepted must not keep the event loop in
+// accept_clients(): one call takes at most a client table's worth.
+TEST_CASE("control server: one call accepts at most kMaxClients connections; the rest wait their turn") {
+    const auto path = temp_socket_path() + ".accept";
+    auto server = ControlServer::create(path, std::nullopt);
+    REQUIRE_MESSAGE(server.ok(), server.error().message());
+    std::vector<int> clients;
+    for (std::size_t i = 0; i < 2 * kMaxClients; ++i) {
+        const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+            ::close(fd);
+            break;  // the backlog is full
+        }
+        clients.push_back(fd);
+    }
+    REQUIRE(clients.size() > kMaxClients);
+    CHECK(server->accept_clients().size() == kMaxClients);
+    CHECK(server->accept_clients().size() == clients.size() - kMaxClients);
+    for (int fd : clients) ::close(fd);
     ::unlink(path.c_str());
 }
 
