@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -58,12 +59,19 @@ namespace {
 // missed: the worker's own writes ahead (worker/read_ahead.h).
 class LocalBlob final : public BlobSource {
 public:
-    // `bounce`: for direct reads (null when not `direct`).
-    LocalBlob(unique_fd fd, std::uint64_t size, std::shared_ptr<DirectBounce> bounce)
-        : fd_(std::move(fd)), size_(size), bounce_(std::move(bounce)) {}
+    // `opened`: the file's fstat at open. `bounce`: for direct reads (null when not
+    // `direct`).
+    LocalBlob(unique_fd fd, const struct stat& opened, std::shared_ptr<DirectBounce> bounce)
+        : fd_(std::move(fd)),
+          size_(static_cast<std::uint64_t>(opened.st_size)),
+          modified_(opened.st_mtim),
+          bounce_(std::move(bounce)) {}
     std::uint64_t size() const override { return size_; }
 
     Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
+        // Never past the size the object was opened with, whatever the file has now.
+        if (offset >= size_) return std::size_t{0};
+        buffer = buffer.first(static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size_ - offset)));
         std::size_t done = 0;
         while (done < buffer.size()) {
             auto n = bounce_ ? read_direct(buffer.subspan(done), offset + done)
@@ -72,6 +80,7 @@ public:
             if (*n == 0) break;  // end of the blob
             done += *n;
         }
+        if (auto same = unchanged(); !same) return std::move(same).error();
         return done;
     }
 
@@ -113,8 +122,24 @@ private:
         return n;
     }
 
+    // Checked after each read: a blob rewritten in place (`cp` over it, rsync
+    // --inplace) while its image is mounted would mix two images' bytes in one cache
+    // file, which the size check at open (open_with_size) cannot see. Its modification
+    // time, not its ctime, so that a chmod or chown of the blob stops nothing.
+    Status unchanged() const {
+        struct stat now {};
+        if (::fstat(fd_.get(), &now) < 0) return sys_error("inspecting the blob after reading it");
+        if (static_cast<std::uint64_t>(now.st_size) == size_ && now.st_mtim.tv_sec == modified_.tv_sec &&
+            now.st_mtim.tv_nsec == modified_.tv_nsec)
+            return {};
+        return sys_error(EIO, fmt::format("the blob file was changed since its object was opened ({} bytes then, "
+                                          "{} now, and modified since): its bytes are no longer the image's",
+                                          size_, now.st_size));
+    }
+
     unique_fd fd_;
     std::uint64_t size_;
+    timespec modified_;
     std::shared_ptr<DirectBounce> bounce_;
 };
 
@@ -164,8 +189,7 @@ Result<std::unique_ptr<BlobSource>> LocalDirBackend::open(std::string_view name)
     if (::fstat(blob.get(), &st) < 0) return sys_error("inspecting the blob");
     if (!S_ISREG(st.st_mode)) return sys_error(EINVAL, "the blob is not a regular file");
     return std::unique_ptr<BlobSource>(
-        std::make_unique<LocalBlob>(std::move(blob), static_cast<std::uint64_t>(st.st_size),
-                                    direct ? bounce_ : nullptr));
+        std::make_unique<LocalBlob>(std::move(blob), st, direct ? bounce_ : nullptr));
 }
 
 Result<std::unique_ptr<BlobSource>> LocalDirBackend::open_with_size(std::string_view name, std::uint64_t size) {

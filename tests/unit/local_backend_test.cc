@@ -134,6 +134,44 @@ TEST_CASE("LocalDirBackend: a blob whose size is no longer the object's is refus
     CHECK((*same)->size() == 12288);
 }
 
+// `cp new.img blobs/img` rewrites the file an open object reads (same inode): those
+// bytes are another image's, so reads fail rather than mix them into the cache file.
+TEST_CASE("LocalDirBackend: a blob rewritten in place after it was opened fails its reads with EIO") {
+    if (!have_openat2()) return;
+    TempDir dir;
+    dir.write("grown", pattern(5000));
+    dir.write("same_size", pattern(5000));
+    dir.write("chmodded", pattern(5000));
+    LocalDirBackend backend(dir.open());
+    auto grown = backend.open("grown");
+    auto same_size = backend.open("same_size");
+    auto chmodded = backend.open("chmodded");
+    REQUIRE((grown && same_size && chmodded));
+    std::vector<std::byte> buf(8192);
+
+    dir.write("grown", pattern(9000, 1));
+    auto n = (*grown)->read_at(buf, 0);
+    REQUIRE_FALSE(n);
+    CHECK(n.error().errnum == EIO);
+    CHECK(n.error().message().find("5000 bytes then, 9000 now") != std::string::npos);
+
+    // The same size: its modification time tells (set apart from the first, which a
+    // write within one clock tick might not change).
+    dir.write("same_size", pattern(5000, 1));
+    const timespec later[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+    REQUIRE(::utimensat(AT_FDCWD, (dir.path / "same_size").c_str(), later, 0) == 0);
+    n = (*same_size)->read_at(buf, 0);
+    REQUIRE_FALSE(n);
+    CHECK(n.error().errnum == EIO);
+
+    // A chmod changes no byte: reads go on.
+    REQUIRE(::chmod((dir.path / "chmodded").c_str(), 0400) == 0);
+    n = (*chmodded)->read_at(buf, 0);
+    REQUIRE_MESSAGE(n, n.error().message());
+    CHECK(*n == 5000);
+    CHECK(std::memcmp(buf.data(), pattern(5000).data(), 5000) == 0);
+}
+
 TEST_CASE("LocalDirBackend: a symlink inside the directory is followed") {
     if (!have_openat2()) return;
     TempDir dir;
