@@ -28,7 +28,17 @@ void ChunkCache::put(const void* blob, std::uint64_t index, std::span<const std:
 
 void ChunkCache::forget(const void* blob) {
     for (auto& s : slots_)
-        if (s.blob == blob) s.blob = nullptr;
+        if (s.blob == blob) {
+            s.blob = nullptr;
+            // Its memory too: up to a 16 MiB chunk, against the worker's RLIMIT_DATA.
+            std::vector<std::byte>().swap(s.data);
+        }
+}
+
+std::size_t ChunkCache::bytes_held() const {
+    std::size_t n = 0;
+    for (const auto& s : slots_) n += s.data.capacity();
+    return n;
 }
 
 ChunkVerifiedSource::ChunkVerifiedSource(std::unique_ptr<BlobSource> inner, std::string name,

@@ -15,8 +15,8 @@
 // must not cost a round trip each). The last two chunks verified are kept in a
 // ChunkCache the worker's blobs share: a 1 MiB read not aligned to chunks starts in
 // the chunk the read before it ended in, and a reader's small reads fall in one
-// chunk. One cache per worker, not per blob: a worker holds many objects, and it
-// serves one request at a time.
+// chunk. One cache per worker, not per blob or per store: a worker holds many
+// objects, and it serves one request at a time; a blob that goes frees its chunks.
 #pragma once
 
 #include <array>
@@ -38,6 +38,8 @@ public:
     void put(const void* blob, std::uint64_t index, std::span<const std::byte> data);
     // A blob going away: its chunks must not be found by a new blob at its address.
     void forget(const void* blob);
+    // The memory its chunks take.
+    [[nodiscard]] std::size_t bytes_held() const;
 
 private:
     struct Slot {

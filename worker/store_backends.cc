@@ -83,6 +83,7 @@ void StoreBackends::attach_dirs(std::vector<unique_fd> dirs) {
         if (!s.http) continue;
         s.verifying.emplace(*s.http, kWholeBlobLimit, on_fetch_error_);
         s.verifying->share_whole_blob_pool(*whole_blobs_);
+        s.verifying->share_chunk_cache(*chunks_);
         if (!s.local) continue;
         // Chunk manifests live where the store's local copies of blobs do
         // (worker/chunk_manifest.h): in root's directory, never on the server.

@@ -49,6 +49,9 @@ private:
     // RLIMIT_DATA is one); unique_ptr, as the stores refer to it. Declared first:
     // it outlives their blobs.
     std::unique_ptr<WholeBlobPool> whole_blobs_ = std::make_unique<WholeBlobPool>();
+    // And one for the chunks chunk-checked blobs keep, so that the stores' count does
+    // not multiply it.
+    std::unique_ptr<ChunkCache> chunks_ = std::make_unique<ChunkCache>();
     // unique_ptr: the backends refer to one another, so a Store never moves.
     std::vector<std::unique_ptr<Store>> stores_;
     std::function<void()> on_fetch_error_;

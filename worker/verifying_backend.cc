@@ -28,6 +28,18 @@ public:
                          std::function<void()> on_mismatch)
         : inner_(std::move(inner)), name_(std::move(name)), expected_(expected),
           on_mismatch_(std::move(on_mismatch)) {}
+    // The check is this worker's alone (README, "Remote blobs"): a blob it served in
+    // part but never saw whole went unchecked, which the operator should know.
+    ~VerifiedWhenComplete() override {
+        if (verified_ || failed_ || fetched_.empty()) return;
+        std::uint64_t fetched = 0;
+        for (const auto& [start, end] : fetched_) fetched += end - start;
+        log::warning("blob {} was served without its digest checked: this worker fetched {} of its {} bytes (the "
+                     "others through other workers, or from the cache file)",
+                     name_, fetched, size());
+    }
+    VerifiedWhenComplete(const VerifiedWhenComplete&) = delete;
+    VerifiedWhenComplete& operator=(const VerifiedWhenComplete&) = delete;
     std::uint64_t size() const override { return inner_->size(); }
 
     Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
@@ -38,7 +50,13 @@ public:
         note_fetched(offset, offset + *got);
         if (!complete()) return got;
         if (auto done = finish(); !done) {
-            failed_ = true;
+            if (!failed_) {
+                // The blob could not be fetched again to check it (the server gone for
+                // a while): this READ's own bytes are fine, and the next READ resumes
+                // the check where this one stopped.
+                log::warning("{}; checked at its next READ", done.error().message());
+                return got;
+            }
             log::error("{}; every later READ of it fails, and what was served of it before stays in the cache "
                        "until the object is dropped",
                        done.error().message());
@@ -75,6 +93,8 @@ private:
         return fetched_.size() == 1 && fetched_.begin()->first == 0 && fetched_.begin()->second >= size();
     }
     // Every byte was fetched once; hash what came out of order by fetching it again.
+    // Sets failed_ when the blob is bad; a fetch that failed leaves it unset, and the
+    // hash where it got to.
     Status finish() {
         if (hashed_ < size()) {
             log::info("blob {}: every byte fetched, {} of them out of order; fetching those again to check its digest",
@@ -83,17 +103,22 @@ private:
             while (hashed_ < size()) {
                 auto got = inner_->read_at(chunk, hashed_);
                 if (!got) return sys_error(EIO, fmt::format("checking blob {}: {}", name_, got.error().message()));
-                if (*got == 0) return sys_error(EIO, fmt::format("checking blob {}: it ends early", name_));
+                if (*got == 0) {
+                    failed_ = true;
+                    return sys_error(EIO, fmt::format("checking blob {}: it ends early", name_));
+                }
                 hasher_.update(std::span(chunk).first(*got));
                 hashed_ += *got;
             }
         }
+        failed_ = true;
         auto digest = hasher_.finish();
         if (!digest) return sys_error(EIO, fmt::format("checking blob {}: SHA-256 failed", name_));
         if (*digest != expected_) {
             if (on_mismatch_) on_mismatch_();
             return digest_mismatch(name_, *digest);
         }
+        failed_ = false;
         return {};
     }
 
@@ -165,7 +190,7 @@ Result<std::unique_ptr<BlobSource>> VerifyingBackend::checked(std::string_view n
                                               manifest->blob_size, shown, (*blob)->size()));
         log::info("blob {}: checked by chunks of {} bytes against {}", shown, manifest->chunk_size, file);
         return std::unique_ptr<BlobSource>(
-            std::make_unique<ChunkVerifiedSource>(std::move(*blob), shown, std::move(*manifest), chunk_cache_,
+            std::make_unique<ChunkVerifiedSource>(std::move(*blob), shown, std::move(*manifest), *chunk_cache_,
                                                   on_mismatch_));
     }
     const auto expected = digest_from_name(name);

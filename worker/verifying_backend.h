@@ -62,6 +62,9 @@ public:
     // stores (worker/whole_blob_pool.h); by default this backend's own. `pool` must
     // outlive this backend and its blobs.
     void share_whole_blob_pool(WholeBlobPool& pool) { pool_ = &pool; }
+    // The same for the chunks kept by chunk-checked blobs (chunk_verified_source.h):
+    // up to two chunks of 16 MiB each, per worker rather than per store.
+    void share_chunk_cache(ChunkCache& cache) { chunk_cache_ = &cache; }
     // EIO, naming both digests, for a small blob that does not match its name; EIO
     // naming the manifest for one that is unreadable, malformed or of another size.
     Result<std::unique_ptr<BlobSource>> open(std::string_view name) override;
@@ -80,7 +83,8 @@ private:
     std::uint64_t whole_blob_limit_;
     std::function<void()> on_mismatch_;
     BlobBackend* manifests_ = nullptr;
-    ChunkCache chunk_cache_;  // shared by this worker's chunk-checked blobs
+    ChunkCache own_chunk_cache_;
+    ChunkCache* chunk_cache_ = &own_chunk_cache_;
     WholeBlobPool own_pool_;
     WholeBlobPool* pool_ = &own_pool_;
 };

@@ -245,3 +245,22 @@ TEST_CASE("chunks: a whole-blob mismatch is counted too") {
     CHECK_FALSE(c.verifying.open(wrong));
     CHECK(c.mismatches == 1);
 }
+
+// Chunks may be 16 MiB: a blob that goes gives its kept chunks' memory back, and the
+// stores of a worker keep theirs in one cache, not one each.
+TEST_CASE("chunks: a blob that goes frees its kept chunks; backends can share one cache") {
+    worker::ChunkCache shared;
+    Chunked c;
+    c.verifying.share_chunk_cache(shared);
+    Chunked other;
+    other.verifying.share_chunk_cache(shared);
+    {
+        auto blob = c.open();
+        CHECK(read_range(*blob, 0, 10) == kBlob.substr(0, 10));
+        CHECK(shared.bytes_held() >= 4096);
+        auto from_other = other.open();
+        CHECK(read_range(*from_other, 4096, 10) == kBlob.substr(4096, 10));
+        CHECK(shared.bytes_held() >= 2 * 4096);
+    }
+    CHECK(shared.bytes_held() == 0);
+}

@@ -25,6 +25,7 @@ const std::string kWrongDigest = "sha256:" + std::string(64, '0');
 struct Fetches {
     unsigned reads = 0;
     std::uint64_t bytes = 0;
+    unsigned fail_from = 0;  // reads from this one on fail (0: none)
 };
 
 class MemoryBlob final : public worker::BlobSource {
@@ -33,6 +34,7 @@ public:
     std::uint64_t size() const override { return data_.size(); }
     Result<std::size_t> read_at(std::span<std::byte> buffer, std::uint64_t offset) override {
         ++f_.reads;
+        if (f_.fail_from != 0 && f_.reads >= f_.fail_from) return sys_error(ECONNRESET, "the server went away");
         const std::size_t n = testing::read_from(data_, buffer, offset);
         f_.bytes += n;
         return n;
@@ -235,4 +237,32 @@ TEST_CASE("verify: a large blob that does not match fails the completing READ an
     err = 0;
     CHECK(read_range(**blob, 0, 10, &err).find("failed verification earlier") != std::string::npos);
     CHECK(err == EIO);
+}
+
+// The check's second fetch of what came out of order can fail like any fetch: that
+// is no verdict on the blob, and the next READ carries the check on.
+TEST_CASE("verify: a large blob whose check could not fetch it again is checked at the next READ, not failed") {
+    MemoryBackend inner;
+    inner.blobs[kMillionADigest] = std::string(1'000'000, 'a');
+    worker::VerifyingBackend backend(inner, 65536);
+    auto blob = backend.open(kMillionADigest);
+    REQUIRE(blob);
+    CHECK(read_range(**blob, 600'000, 400'000).size() == 400'000);
+    // The completing READ's own fetch succeeds, the check's fetch of [600000, 1000000)
+    // after it fails.
+    inner.fetches.fail_from = inner.fetches.reads + 2;
+    int err = 0;
+    const std::string completing = read_range(**blob, 0, 600'000, &err);
+    CHECK(err == 0);
+    CHECK(completing.size() == 600'000);
+    CHECK(completing.find_first_not_of('a') == std::string::npos);
+    inner.fetches.fail_from = 0;
+    const auto before = inner.fetches.bytes;
+    CHECK(read_range(**blob, 0, 10, &err) == std::string(10, 'a'));
+    CHECK(err == 0);
+    // That READ finished the check: its 10 bytes, and the 400,000 fetched again.
+    CHECK(inner.fetches.bytes == before + 10 + 400'000);
+    // Verified: later reads pass through, with no more fetches for the check.
+    CHECK(read_range(**blob, 20, 10) == std::string(10, 'a'));
+    CHECK(inner.fetches.bytes == before + 10 + 400'000 + 10);
 }
