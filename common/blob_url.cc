@@ -1,5 +1,8 @@
 #include "common/blob_url.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -59,7 +62,11 @@ Result<BlobUrl> parse_blob_url(std::string_view text) {
         const std::size_t close = authority.find(']');
         if (close == std::string_view::npos) return logic_error("expected ']' after an IPv6 address");
         const std::string_view v6 = authority.substr(1, close - 1);
-        if (v6.empty() || !std::all_of(v6.begin(), v6.end(), is_ipv6_char))
+        in6_addr parsed{};
+        // The characters alone let through "[1.2.3.4]", which resolves but which curl
+        // refuses as an address at every fetch.
+        if (v6.empty() || !std::all_of(v6.begin(), v6.end(), is_ipv6_char) ||
+            ::inet_pton(AF_INET6, std::string(v6).c_str(), &parsed) != 1)
             return logic_error("expected an IPv6 address between '[' and ']'");
         url.host = std::string(v6);
         authority.remove_prefix(close + 1);

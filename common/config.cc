@@ -32,6 +32,9 @@ constexpr std::size_t kMaxTagLength = 32;
 constexpr std::size_t kMaxUserNameLength = 32;
 // The kernel copies paths with getname(): PATH_MAX (4096) bytes including the NUL.
 constexpr std::size_t kMaxPathBytes = 4095;
+// The kernel takes a command of at most a page less one byte (cachefiles_daemon_write),
+// and cache.dir goes to it as "dir <path>".
+constexpr std::size_t kMaxCacheDirBytes = kMaxPathBytes - 4;
 // A config file is a few hundred bytes; anything this big is the wrong file (or
 // /dev/zero), and reading it unbounded would never finish.
 constexpr std::size_t kMaxFileBytes = std::size_t{1} << 20;
@@ -201,7 +204,8 @@ private:
     [[nodiscard]] Result<Section> section(const toml::table& root, std::string_view name) const;
     [[nodiscard]] Result<std::string> path(const Section& s, std::string_view key,
                                            std::string_view dotdot_reason,
-                                           std::string_view newline_reason) const;
+                                           std::string_view newline_reason,
+                                           std::size_t max_bytes = kMaxPathBytes) const;
     [[nodiscard]] Status tag(const Section& s, Config& config) const;
     [[nodiscard]] Status bounded_integer(const Section& s, std::string_view key, std::int64_t min,
                                          std::int64_t max, unsigned& out) const;
@@ -276,7 +280,7 @@ Result<Checker::Section> Checker::section(const toml::table& root, std::string_v
 
 Result<std::string> Checker::path(const Section& s, std::string_view key,
                                   std::string_view dotdot_reason,
-                                  std::string_view newline_reason) const {
+                                  std::string_view newline_reason, std::size_t max_bytes) const {
     const std::string what = fmt::format("{}.{}", s.name, key);
     const toml::node* node = s.table != nullptr ? s.table->get(key) : nullptr;
     if (node == nullptr) {
@@ -309,9 +313,9 @@ Result<std::string> Checker::path(const Section& s, std::string_view key,
         return at(pos, fmt::format("{}: expected an absolute path (starting with '/'), got {}",
                                    what, quoted(value)));
     }
-    if (value.size() > kMaxPathBytes) {
+    if (value.size() > max_bytes) {
         return at(pos, fmt::format("{}: expected a path of at most {} bytes, got {} bytes", what,
-                                   kMaxPathBytes, value.size()));
+                                   max_bytes, value.size()));
     }
     std::string_view rest = value;
     while (!rest.empty()) {
@@ -554,7 +558,8 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
     auto cache_dir = path(*cache, "dir",
                           "the kernel resolves cache.dir itself, and after a symlink '..' "
                           "does not lead where it appears to",
-                          " (it is sent to the kernel as one line of a command)");
+                          " (it is sent to the kernel as one line of a command)",
+                          kMaxCacheDirBytes);
     if (!cache_dir) return std::move(cache_dir).error();
     config.cache_dir = std::move(*cache_dir);
     if (Status st = tag(*cache, config); !st) return std::move(st).error();

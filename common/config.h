@@ -18,7 +18,7 @@
 //   user = "cfsupervisor-worker"         # optional: the user workers run as
 //   read_ahead_kib = 65536               # optional: 0..65536, a multiple of 4; 0 = off
 //   [control]
-//   group = ""                           # optional: group allowed to read status
+//   group = "cfs-readers"                # optional (default none: root only): group allowed to read status
 //   [log]
 //   level = "info"                       # optional: debug|info|warning|error
 //   [testing]                            # only in builds with CFS_FAULT_INJECTION

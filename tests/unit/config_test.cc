@@ -414,12 +414,12 @@ TEST_CASE("config: NUL and newline in paths are rejected and shown escaped") {
 
 TEST_CASE("config: a path longer than the kernel's PATH_MAX is rejected") {
     const std::string ok_path = "/" + std::string(4094, 'a');  // 4095 bytes
-    auto r = parse_config("[cache]\ndir = \"" + ok_path + "\"\n[blobs]\ndir = \"/b\"\n", "x.toml");
+    auto r = parse_config("[cache]\ndir = \"/c\"\n[blobs]\ndir = \"" + ok_path + "\"\n", "x.toml");
     REQUIRE_MESSAGE(r.ok(), r.error().message());
-    CHECK(r->cache_dir.size() == 4095u);
+    CHECK(r->blobs.dir.size() == 4095u);
 
-    CHECK(error_of("[cache]\ndir = \"" + ok_path + "a\"\n") ==
-          "x.toml:2:7: cache.dir: expected a path of at most 4095 bytes, got 4096 bytes");
+    CHECK(error_of("[cache]\ndir = \"/c\"\n[blobs]\ndir = \"" + ok_path + "a\"\n") ==
+          "x.toml:4:7: blobs.dir: expected a path of at most 4095 bytes, got 4096 bytes");
 }
 
 TEST_CASE("config: a long bad value is cut in the message") {
@@ -766,6 +766,21 @@ TEST_CASE("config: a bad blobs.url is named at its value, saying what is wrong")
           "x.toml:5:7: blobs.url: expected a port number from 1 to 65535, got \"http://h:99999/\"");
     CHECK(starts_with(error_of(base + "url = \"http://h/" + std::string(600, 'a') + "/\"\n"),
                       "x.toml:5:7: blobs.url: expected a URL of at most 512 bytes, got 610 bytes"));
+    // Brackets hold an IPv6 address, not any of its characters: curl would refuse
+    // these at every fetch.
+    for (const char* host : {"[1.2.3.4]", "[beef]", "[::1::2]"})
+        CHECK(error_of(base + "url = \"http://" + host + "/\"\n") ==
+              fmt::format("x.toml:5:7: blobs.url: expected an IPv6 address between '[' and ']', got \"http://{}/\"",
+                          host));
+    auto v6 = parse_config(base + "url = \"http://[fd00::1]:8080/b/\"\n", "x.toml");
+    CHECK_MESSAGE(v6.ok(), v6.error().message());
+}
+
+TEST_CASE("config: cache.dir must leave room in the kernel's one-page command") {
+    auto at_limit = parse_config("[cache]\ndir = \"/" + std::string(4090, 'c') + "\"\n[blobs]\ndir = \"/b\"\n", "x.toml");
+    CHECK_MESSAGE(at_limit.ok(), at_limit.error().message());
+    CHECK(error_of("[cache]\ndir = \"/" + std::string(4091, 'c') + "\"\n[blobs]\ndir = \"/b\"\n") ==
+          "x.toml:2:7: cache.dir: expected a path of at most 4091 bytes, got 4092 bytes");
 }
 
 TEST_CASE("config: blobs.credentials is a path, and only with blobs.url") {
