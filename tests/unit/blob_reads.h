@@ -26,12 +26,25 @@ inline std::size_t read_from(std::string_view data, std::span<std::byte> buffer,
     return n;
 }
 
+// splitmix64's finalizer: a bijection, so distinct inputs give distinct words.
+inline std::uint64_t mix64(std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+    return z ^ (z >> 31);
+}
+
 // n bytes that differ from block to block (and with `seed`), so a range read from
-// the wrong place shows.
+// the wrong place shows. A hash of the position, not a formula in it: one in i
+// repeats ((i * 131 + i / 4096 * 7) & 0xff did every MiB, so a read whole MiBs off
+// compared equal). No two of its 8-byte words are alike.
 inline std::string pattern(std::size_t n, unsigned seed = 0) {
     std::string s(n, '\0');
-    for (std::size_t i = 0; i < n; ++i)
-        s[i] = static_cast<char>((i * 131 + i / 4096 * 7 + seed) & 0xff);
+    std::uint64_t word = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i % 8 == 0) word = mix64((std::uint64_t{seed} << 40) ^ (i / 8));
+        s[i] = static_cast<char>(word >> (i % 8 * 8));
+    }
     return s;
 }
 

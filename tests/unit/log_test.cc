@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/stderr_capture.h"
+
 namespace {
 
 namespace log = cfs::log;
@@ -72,11 +74,16 @@ TEST_CASE("log: lines below the level never reach the sink, with or without fiel
 }
 
 TEST_CASE("log: set_sink(nullptr) goes back to stderr") {
+    cfs::testing::StderrCapture err;
     {
         SinkGuard guard;
-        log::error("to the sink");
+        log::error("log_test: to the sink");
     }
     const auto before = g_captured.size();
-    log::error(log::Fields{.worker_pid = 3}, "log_test: this line is expected on stderr");
+    log::error(log::Fields{.worker_pid = 3}, "log_test: back on stderr");
     CHECK(g_captured.size() == before);
+    const std::string text = err.text();
+    INFO("stderr:\n", text);
+    CHECK(text.find("log_test: back on stderr\n") != std::string::npos);
+    CHECK(text.find("log_test: to the sink") == std::string::npos);
 }

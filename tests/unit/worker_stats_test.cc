@@ -21,10 +21,12 @@
 #include "supervisor/stats_book.h"
 #include "supervisor/stats_page.h"
 #include "supervisor/status.h"
+#include "tests/unit/stderr_capture.h"
 #include "worker/request_stats.h"
 
 using namespace cfs;
 using namespace cfs::supervisor;
+using cfs::testing::StderrCapture;
 
 namespace {
 
@@ -80,37 +82,6 @@ WorkerStatus worker_status(unsigned id, pid_t pid, const char* state) {
 
 std::uint64_t g_fake_now = 0;
 std::uint64_t fake_clock() { return g_fake_now; }
-
-// What this process writes to stderr (log lines) while it lives.
-class StderrCapture {
-public:
-    StderrCapture() {
-        std::fflush(stderr);
-        file_ = std::tmpfile();
-        REQUIRE(file_ != nullptr);
-        saved_ = ::dup(STDERR_FILENO);
-        REQUIRE(::dup2(::fileno(file_), STDERR_FILENO) >= 0);
-    }
-    ~StderrCapture() { restore(); }
-    std::string text() {
-        restore();
-        std::string out;
-        std::rewind(file_);
-        for (int c; (c = std::fgetc(file_)) != EOF;) out += static_cast<char>(c);
-        return out;
-    }
-
-private:
-    void restore() {
-        if (saved_ < 0) return;
-        std::fflush(stderr);
-        ::dup2(saved_, STDERR_FILENO);
-        ::close(saved_);
-        saved_ = -1;
-    }
-    std::FILE* file_ = nullptr;
-    int saved_ = -1;
-};
 
 std::size_t occurrences(const std::string& text, const std::string& what) {
     std::size_t n = 0;

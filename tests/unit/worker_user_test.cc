@@ -109,9 +109,13 @@ TEST_CASE("check-policy: prints the user and every rule; the exit status says wh
     CHECK(printed.find("remote      no url in [blobs] or any [[volume]]: workers are local only\n") != std::string::npos);
     const auto remote_at = printed.find("remote workers (blobs.url) also, ");
     REQUIRE(remote_at != std::string::npos);
-    CHECK(printed.find("socket arg0 == AF_INET && arg1 in SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC && arg2 == "
-                       "IPPROTO_TCP\n") > remote_at);
-    CHECK(printed.find("connect\n") > remote_at);
+    const auto socket_at = printed.find(
+        "socket arg0 == AF_INET && arg1 in SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC && arg2 == IPPROTO_TCP\n");
+    REQUIRE(socket_at != std::string::npos);
+    CHECK(socket_at > remote_at);
+    const auto connect_at = printed.find("connect\n");
+    REQUIRE(connect_at != std::string::npos);
+    CHECK(connect_at > remote_at);
     // An edited policy that does not parse: 1, nothing printed (the error, with
     // file:line, is logged).
     const TempFile bad("read\nioctl arg1 == NOT_A_CONSTANT\n");

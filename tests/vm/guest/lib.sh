@@ -68,13 +68,32 @@ EOF
     [ -z "${CFS_FAULT_FILE:-}" ] || printf '[testing]\nfault_file = "%s"\n' "$CFS_FAULT_FILE" >> "$CFS_CONFIG"
 }
 
-# manifest_sha MANIFEST PATH: the sha256 MANIFEST lists for PATH (empty if none).
-manifest_sha() { grep "  $2\$" "$1" | cut -d' ' -f1; }
+# Whether $1 is one sha256: 64 lowercase hex digits.
+is_sha256() { case "$1" in *[!0-9a-f]*) return 1 ;; esac; [ ${#1} -eq 64 ]; }
+
+# manifest_sha MANIFEST PATH: the sha256 MANIFEST lists for PATH. Fails if it lists
+# none (or several): an empty expected hash would equal an empty computed one.
+manifest_sha() {
+    _ms=$(grep "  $2\$" "$1" | cut -d' ' -f1)
+    is_sha256 "$_ms" || fail "$(basename "$1") lists no single sha256 for $2: '$_ms'"
+    echo "$_ms"
+}
+
+# file_sha FILE: the sha256 of FILE. Returns non-zero if reading it fails, for
+# `x=$(file_sha F) || fail ...`: in `sha256sum F | cut`, the status would be cut's.
+file_sha() {
+    _fs=$(sha256sum "$1") || return 1
+    _fs=${_fs%% *}
+    is_sha256 "$_fs" || return 1
+    echo "$_fs"
+}
 
 # Everything the daemon (supervisor and workers) logged so far.
 daemon_log() { cat "$CFS_LOG"; }
 
-supervisor_alive() { [ -n "$CFS_SUP_PID" ] && kill -0 "$CFS_SUP_PID" 2>/dev/null; }
+# Not kill -0: the supervisor is our child, and one that died stays a zombie (which
+# kill -0 finds) until we wait for it.
+supervisor_alive() { [ -n "$CFS_SUP_PID" ] && ! pid_gone "$CFS_SUP_PID"; }
 supervisor_ready() { grep -q 'ready:' "$CFS_LOG" 2>/dev/null; }
 supervisor_ready_or_dead() { supervisor_ready || ! supervisor_alive; }
 
@@ -102,7 +121,8 @@ start_supervisor() {
 }
 
 # stop_supervisor [SECONDS]: SIGTERM, wait (bounded) for it to exit; fails if it
-# does not. Sets CFS_SUP_STATUS to its exit status.
+# does not, or if its exit status is not 0 (a supervisor that crashed on its way
+# out is no clean stop). Sets CFS_SUP_STATUS to its exit status.
 stop_supervisor() {
     [ -n "$CFS_SUP_PID" ] || fail "stop_supervisor: no supervisor started"
     log "stopping supervisor pid $CFS_SUP_PID"
@@ -112,6 +132,7 @@ stop_supervisor() {
     CFS_SUP_STATUS=0
     wait "$CFS_SUP_PID" || CFS_SUP_STATUS=$?
     log "supervisor exited with status $CFS_SUP_STATUS"
+    [ "$CFS_SUP_STATUS" -eq 0 ] || fail "supervisor pid $CFS_SUP_PID exited with status $CFS_SUP_STATUS after SIGTERM"
     CFS_SUP_PID=
 }
 

@@ -27,14 +27,19 @@ say "read one small file ($small); the cache holds $(cache_kib) KiB"
 
 step "read the 64 MiB file and kill a worker in the middle"
 want=$(manifest_sha "$CFS_MANIFESTS/img_a.sha256" "$big")
-(sha256sum "/mnt/a/$big" > /tmp/demo_big.out 2> /tmp/demo_big.err) &
-reader=$!
-sleep 1
 victim=$(serving_worker_pid)
 [ -n "$victim" ] || fail "no serving worker in status: $(cfsupervisor status)"
 before=$(worker_pids)
 n_before=$(worker_count)
+fetched_before=$(cache_kib)
+(sha256sum "/mnt/a/$big" > /tmp/demo_big.out 2> /tmp/demo_big.err) &
+reader=$!
+# The kill waits for the read to be under way, not for a set time: under TCG this
+# read takes about 1.5 s, and a faster host could finish it before a fixed sleep.
+reading() { [ "$(cache_kib)" -ge $((fetched_before + 4096)) ]; }
+wait_for 30 reading || fail "the reader fetched less than 4 MiB in 30 s: $(cat /tmp/demo_big.err)"
 kill -KILL "$victim"
+pid_gone "$reader" && fail "the reader had finished before the kill; the demo proves nothing"
 say "SIGKILLed serving worker pid $victim while the reader (pid $reader) streams $big"
 replaced() { [ "$(worker_count)" -eq "$n_before" ] && [ "$(worker_pids)" != "$before" ]; }
 wait_for 10 replaced || fail "worker $victim was not replaced within 10 s: workers $(worker_pids)"

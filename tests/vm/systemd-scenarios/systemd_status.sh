@@ -123,7 +123,7 @@ kill -KILL "$victim"
 # img_a's 64 MiB file was never read: its READs go to the spare, now serving.
 big=$(cat "$CFS_EXPECT/img_a.big_file")
 want=$(manifest_sha "$CFS_MANIFESTS/img_a.sha256" "$big")
-got=$(sha256sum "/mnt/a/$big" | cut -d' ' -f1) || fail "reading /mnt/a/$big after the failover failed"
+got=$(file_sha "/mnt/a/$big") || fail "reading /mnt/a/$big after the failover failed"
 [ "$got" = "$want" ] || fail "$big: sha256 $got after the failover, expected $want"
 answered() { [ "$(answers)" -gt "$answers_before" ]; }
 wait_for 10 answered || fail "no failover answer logged after worker $victim was killed"

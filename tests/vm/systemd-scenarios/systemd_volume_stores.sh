@@ -123,7 +123,9 @@ done
 cfsupervisor status --json > /tmp/status.json || fail "cfsupervisor status --json failed"
 grep -q "\"volumes\":\\[{\"volume\":\"erofs,img_b\",\"dir\":null,\"url\":\"$url_a\"}," /tmp/status.json \
     || fail "status --json does not list the volumes: $(cat /tmp/status.json)"
-daemon_log | grep -q -e "$secret" -e "$token" && fail "the journal holds the password or the token"
+daemon_log > /tmp/journal.txt
+[ -s /tmp/journal.txt ] || fail "the journal is empty"
+grep -q -F -e "$secret" -e "$token" /tmp/journal.txt && fail "the journal holds the password or the token"
 grep -q -e "$secret" -e "$token" /tmp/status.txt /tmp/status.json && fail "status shows the password or the token"
 for p in $CFS_SUP_PID $(worker_pids); do
     cat "/proc/$p/cmdline" "/proc/$p/environ" | tr '\0' '\n' > /tmp/proc-strings
