@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <linux/futex.h>
+#include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -59,6 +60,9 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"PROT_NONE", PROT_NONE},
     {"PROT_READ", PROT_READ},
     {"PROT_WRITE", PROT_WRITE},
+    {"MAP_PRIVATE", MAP_PRIVATE},
+    {"MAP_ANONYMOUS", MAP_ANONYMOUS},
+    {"MAP_NORESERVE", MAP_NORESERVE},
     {"MSG_NOSIGNAL", MSG_NOSIGNAL},
     {"MSG_CMSG_CLOEXEC", MSG_CMSG_CLOEXEC},
     {"MSG_DONTWAIT", MSG_DONTWAIT},
@@ -77,6 +81,9 @@ constexpr std::pair<std::string_view, std::uint64_t> kConstants[] = {
     {"SOCK_NONBLOCK", SOCK_NONBLOCK},
     {"SOCK_CLOEXEC", SOCK_CLOEXEC},
     {"IPPROTO_TCP", IPPROTO_TCP},
+    {"TCP_NODELAY", TCP_NODELAY},
+    {"SOL_SOCKET", SOL_SOCKET},
+    {"SO_ERROR", SO_ERROR},
     {"F_GETFL", F_GETFL},
     {"F_SETFL", F_SETFL},
     {"O_RDWR", O_RDWR},

@@ -183,12 +183,16 @@ Status become_user(SandboxUser user) {
     for (cap_value_t c = 0; c < cap_count; ++c)
         if (cap_drop_bound(c) < 0) return sys_error(fmt::format("dropping capability {} from the bounding set", c));
     if (cap_reset_ambient() < 0) return sys_error("clearing the ambient capabilities");
+    const pid_t supervisor = ::getppid();
     if (::setgroups(0, nullptr) < 0) return sys_error("dropping the supplementary groups");
     if (::setresgid(user.gid, user.gid, user.gid) < 0) return sys_error(fmt::format("switching to gid {}", user.gid));
     if (::setresuid(user.uid, user.uid, user.uid) < 0) return sys_error(fmt::format("switching to uid {}", user.uid));
     // The kernel forgets a parent-death signal when the ids change: set it again, or a
     // worker would outlive its supervisor (main.cc set it at start).
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) return sys_error("asking for SIGKILL when the supervisor dies");
+    // A supervisor that died while the signal was unset sent none: this worker would
+    // live on, holding the device a new supervisor then cannot open.
+    if (::getppid() != supervisor) return logic_error("the supervisor died while this worker switched user");
     // Leaving uid 0 already empties the permitted and effective sets; say so
     // explicitly, the inheritable set included.
     unique_cap none(cap_init());

@@ -27,6 +27,7 @@
 #include <sys/capability.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -577,6 +578,16 @@ TEST_CASE("sandbox: the rest of what a compromised worker would reach for is kil
         void* m = ::mmap(nullptr, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         return m == MAP_FAILED ? -1L : 0L;
     });
+    // Memory RLIMIT_DATA does not count (shared, stack-like) or that comes from the
+    // host's pools (huge pages, locked).
+    for (const auto& [what, flags] : {std::pair{"mmap MAP_SHARED", MAP_SHARED | MAP_ANONYMOUS},
+                                      std::pair{"mmap MAP_GROWSDOWN", MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN},
+                                      std::pair{"mmap MAP_HUGETLB", MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB},
+                                      std::pair{"mmap MAP_LOCKED", MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED}})
+        check_killed(dir, what, [flags = flags] {
+            void* m = ::mmap(nullptr, 1 << 21, PROT_READ | PROT_WRITE, flags, -1, 0);
+            return m == MAP_FAILED ? -1L : 0L;
+        });
     check_killed(dir, "mprotect", [] {
         static char page[4096] __attribute__((aligned(4096)));
         return ::syscall(SYS_mprotect, page, sizeof page, PROT_READ);
@@ -970,6 +981,23 @@ TEST_CASE("sandbox (remote): UDP, raw, packet, netlink and unix sockets stay SIG
     // Landlock's port rule is checked.
     check_killed(dir, "sendto MSG_FASTOPEN", [] { return ::syscall(SYS_sendto, -1, nullptr, 0, MSG_FASTOPEN, nullptr, 0); },
                  net);
+    // Socket options beyond curl's two: a classic BPF filter the kernel compiles,
+    // IPV6_ADDRFORM and TCP_ULP (use-after-free bugs of their own).
+    check_killed(dir, "setsockopt SO_ATTACH_FILTER",
+                 [] { return ::syscall(SYS_setsockopt, -1, SOL_SOCKET, SO_ATTACH_FILTER, nullptr, 0); }, net);
+    check_killed(dir, "setsockopt IPV6_ADDRFORM",
+                 [] { return ::syscall(SYS_setsockopt, -1, IPPROTO_IPV6, IPV6_ADDRFORM, nullptr, 0); }, net);
+    check_killed(dir, "setsockopt TCP_ULP", [] { return ::syscall(SYS_setsockopt, -1, IPPROTO_TCP, TCP_ULP, "tls", 3); },
+                 net);
+    check_killed(dir, "getsockopt TCP_INFO",
+                 [] { return ::syscall(SYS_getsockopt, -1, IPPROTO_TCP, TCP_INFO, nullptr, nullptr); }, net);
+    // What curl does is let through (EBADF: no socket).
+    const Outcome nodelay = run_call(
+        dir, "setsockopt TCP_NODELAY", [] { return ::syscall(SYS_setsockopt, -1, IPPROTO_TCP, TCP_NODELAY, nullptr, 0); },
+        net);
+    INFO("TCP_NODELAY: ", nodelay.report);
+    CHECK(nodelay.report.find(fmt::format("calling setsockopt TCP_NODELAY\nreturned -1 errno {}\n", EBADF)) !=
+          std::string::npos);
     // And a local-only worker still has no TCP at all.
     check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP); });
 }
