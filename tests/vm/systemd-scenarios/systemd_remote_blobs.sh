@@ -47,6 +47,8 @@ nginx_up() { systemctl is-active --quiet nginx; }
 
 step "the daemon with an empty blob directory and blobs.url = $url"
 allow_network
+# For the hostile worker below (test builds: common/fault_point.h).
+CFS_FAULT_FILE=/run/cfs-fault
 write_remote_config "$url"
 [ -z "$(ls -A "$CFS_BLOBS")" ] || fail "$CFS_BLOBS is not empty"
 systemd_start_supervisor
@@ -62,6 +64,25 @@ for w in $(worker_pids); do
     [ "$(readlink "/proc/$w/ns/mnt")" != "$(readlink /proc/1/ns/mnt)" ] || fail "worker $w has the host's mount namespace"
     grep -q '^Seccomp:[[:space:]]*2$' "/proc/$w/status" || fail "worker $w runs without its seccomp filter"
 done
+
+step "the remote worker's Landlock: TCP connections to the blob server's port only"
+# A worker started now (the spare replacing the one the failover resumes) runs
+# hostile.script from the blob directory once sandboxed: nothing listens on port 5,
+# so without Landlock's port rule its connect would say ECONNREFUSED.
+printf 'connect %s => ok\nconnect 5 => EACCES\n' "$port" > "$CFS_BLOBS/hostile.script"
+chmod a+r "$CFS_BLOBS/hostile.script"
+printf 'hostile 1\n' > "$CFS_FAULT_FILE.new" && mv "$CFS_FAULT_FILE.new" "$CFS_FAULT_FILE"
+victim=$(serving_worker_pid)
+[ -n "$victim" ] || fail "no serving worker: $(cfsupervisor status)"
+kill -KILL "$victim"
+scripted() { daemon_log | grep -q 'hostile: script done'; }
+wait_for 30 scripted || fail "no worker ran hostile.script: $(daemon_log | grep -i hostile | tail -n 3)"
+rm -f "$CFS_FAULT_FILE" "$CFS_BLOBS/hostile.script"
+daemon_log | grep 'hostile: ' | sed 's/^/CFS-INFO: /'
+daemon_log | grep -q "hostile: connect 5 => EACCES, expected EACCES: as expected" \
+    || fail "a remote worker connected to a port Landlock should refuse"
+daemon_log | grep -q 'hostile: script done, 2 as expected, 0 unexpected' \
+    || fail "the remote worker's connections were not as expected: $(daemon_log | grep 'hostile: ' | tail -n 3)"
 
 step "img_a mounted through HTTP; nginx stopped while a reader reads it cold"
 mount_erofs /mnt/a fsid=img_a
@@ -174,7 +195,10 @@ mount_checked /mnt/p img_b img_b
 grep -q '"GET /token?service=cfs-vm&scope=repository%3Acfs%2Fimages%3Apull HTTP/1.1" 200' /var/log/nginx/access.log \
     || fail "nginx gave out no token: $(grep token /var/log/nginx/access.log | tail -n 3)"
 grep -q '"GET /private/img_b HTTP/1.1" 206' /var/log/nginx/access.log || fail "nginx served no range of /private/img_b"
-daemon_log | grep -q -e "$secret" -e "$token" && fail "the journal holds the password or the token"
+# Saved first, so that a journal we cannot read fails instead of passing as "no match".
+daemon_log > /tmp/journal.txt
+[ -s /tmp/journal.txt ] || fail "the journal is empty"
+grep -q -F -e "$secret" -e "$token" /tmp/journal.txt && fail "the journal holds the password or the token"
 for p in $CFS_SUP_PID $(worker_pids); do
     # Copied first, so that a file we cannot read fails the scenario instead of
     # passing as "no match".
@@ -184,7 +208,9 @@ for p in $CFS_SUP_PID $(worker_pids); do
         fail "process $p has the password or the token in its command line or environment"
     fi
 done
-cfsupervisor status --json | grep -q -e "$secret" -e "$token" && fail "status shows the password or the token"
+cfsupervisor status --json > /tmp/status.json || fail "cfsupervisor status --json failed"
+[ -s /tmp/status.json ] || fail "cfsupervisor status --json printed nothing"
+grep -q -F -e "$secret" -e "$token" /tmp/status.json && fail "status shows the password or the token"
 require_alive
 
 umount_bounded /mnt/p

@@ -1,6 +1,8 @@
 #include "tests/vm/tools/hostile_script.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -150,6 +152,22 @@ std::optional<Outcome> attack(const HostileTarget& t, std::string_view verb, std
             }
         }
         return Outcome{"ok"};
+    }
+    if (verb == "connect") {
+        // A TCP connection to a port of this machine: a remote worker's Landlock
+        // ruleset allows only the blob servers' ports (EACCES for any other, where
+        // nothing listening would say ECONNREFUSED).
+        auto port = parse_count(arg);
+        if (!port || *port == 0 || *port > 65535) return std::nullopt;
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+        if (fd < 0) return from_result(-1);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(static_cast<std::uint16_t>(*port));
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        const Outcome o = from_result(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to));
+        ::close(fd);
+        return o;
     }
     if (verb == "ignore-pause") {
         g_ignore_pause = true;
