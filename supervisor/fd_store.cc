@@ -1,6 +1,9 @@
 #include "supervisor/fd_store.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <memory>
@@ -52,9 +55,53 @@ Result<PassedFds> take_passed_fds() {
             passed.control = std::move(fd);
             continue;
         }
+        if (name == kBindingFdName && !passed.binding) {
+            std::string text(4 * 4096, '\0');
+            const ssize_t got = ::pread(fd.get(), text.data(), text.size(), 0);
+            text.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+            passed.binding = parse_binding(text);
+            if (!passed.binding) log::warning("the fd store's \"{}\" does not say how the cache was bound; ignored",
+                                              kBindingFdName);
+            continue;
+        }
         log::warning("closing fd {} that systemd passed under the name \"{}\": not ours", fd.get(), name);
     }
     return passed;
+}
+
+std::string binding_text(const CacheBinding& binding) {
+    return fmt::format("cfs-binding 1\ndir {}\ntag {}\n", binding.dir, binding.tag);
+}
+
+std::optional<CacheBinding> parse_binding(std::string_view text) {
+    // The config refuses newlines in both values, so a line each holds them.
+    constexpr std::string_view head = "cfs-binding 1\ndir ";
+    if (!text.starts_with(head) || !text.ends_with('\n')) return std::nullopt;
+    text.remove_prefix(head.size());
+    const std::size_t dir_end = text.find('\n');
+    CacheBinding b{std::string(text.substr(0, dir_end)), {}};
+    text.remove_prefix(dir_end + 1);
+    if (!text.starts_with("tag ")) return std::nullopt;
+    text.remove_prefix(4);
+    text.remove_suffix(1);
+    if (text.find('\n') != std::string_view::npos || b.dir.empty() || b.dir.front() != '/' || text.empty())
+        return std::nullopt;
+    b.tag = std::string(text);
+    return b;
+}
+
+Status store_binding(const CacheBinding& binding) {
+    unique_fd memfd(::memfd_create("cfsupervisor-binding", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!memfd) return sys_error("creating the memfd for the cache's binding");
+    const std::string text = binding_text(binding);
+    if (::write(memfd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        return sys_error("writing the cache's binding into its memfd");
+    if (::fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+        return sys_error("sealing the cache's binding");
+    int fd = memfd.get();
+    const int sent = sd_pid_notify_with_fds(0, 0, "FDSTORE=1\nFDNAME=binding", &fd, 1);
+    if (sent < 0) return sys_error(-sent, "handing the cache's binding to systemd's fd store");
+    return {};
 }
 
 Result<StoreOutcome> store_device(int device) {

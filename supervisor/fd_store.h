@@ -5,6 +5,8 @@
 #pragma once
 
 #include <optional>
+#include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "common/unique_fd.h"
@@ -12,11 +14,26 @@
 namespace cfs::supervisor {
 
 inline constexpr const char* kDeviceFdName = "cachefiles";
+// A sealed memfd stored beside the device: the cache.dir and cache.tag it was bound
+// with. A restarted supervisor takes the device as it is, whatever its config says
+// now, and reports what the kernel really uses.
+inline constexpr const char* kBindingFdName = "binding";
+
+struct CacheBinding {
+    std::string dir;
+    std::string tag;
+    bool operator==(const CacheBinding&) const = default;
+};
 
 struct PassedFds {
     std::optional<unique_fd> device;   // from the fd store: "cachefiles"
     std::optional<unique_fd> control;  // socket activation: "control" (cfsupervisor.socket)
+    std::optional<CacheBinding> binding;  // from the fd store: "binding"
 };
+
+// The binding's text in its memfd, and back; nullopt for anything else.
+[[nodiscard]] std::string binding_text(const CacheBinding& binding);
+[[nodiscard]] std::optional<CacheBinding> parse_binding(std::string_view text);
 
 // Takes the fds systemd passed (sd_listen_fds_with_names; the environment is
 // cleared so workers never see it). A device must really be /dev/cachefiles. Passed
@@ -28,5 +45,7 @@ enum class StoreOutcome { stored, no_systemd };
 // FDPOLL=0: the device's poll flags are its own, and systemd would drop an fd that
 // reports POLLHUP). Storing the same fd again is harmless: systemd keeps one copy.
 [[nodiscard]] Result<StoreOutcome> store_device(int device);
+// Parks the binding the device was just bound with (kBindingFdName).
+[[nodiscard]] Status store_binding(const CacheBinding& binding);
 
 }  // namespace cfs::supervisor

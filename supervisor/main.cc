@@ -168,11 +168,28 @@ int run(const std::string& config_path) {
     else if (*outcome == supervisor::StoreOutcome::no_systemd)
         log::warning("not started by systemd (no NOTIFY_SOCKET): requests in flight cannot survive a restart of "
                      "the supervisor itself; worker crashes are still recovered");
-    else if (!from_store)
+    else if (!from_store) {
         log::info("device fd handed to systemd's fd store (kept if the unit sets FileDescriptorStoreMax=)");
+        if (auto kept = supervisor::store_binding({p.config.cache_dir, p.config.cache_tag}); !kept)
+            log::warning("{}; after a restart, status shows the configured cache.dir and cache.tag, which may "
+                         "not be the ones the kernel uses",
+                         kept.error().message());
+    }
+    // What the kernel uses: the device from the store keeps the binding of the start
+    // that made it, whatever the config says now.
+    supervisor::CacheBinding bound{p.config.cache_dir, p.config.cache_tag};
+    if (from_store && passed->binding) {
+        bound = *passed->binding;
+        if (bound.dir != p.config.cache_dir || bound.tag != p.config.cache_tag)
+            log::warning("the cache stays bound to {} (tag {}) as when it was first started; the config now says "
+                         "{} (tag {}), which applies once the unit is stopped and started again (a stop ends "
+                         "the cache: unmount its images first)",
+                         bound.dir, bound.tag, p.config.cache_dir, p.config.cache_tag);
+    }
     supervisor::Supervisor supervisor(p.config, std::move(device), std::move(p.blob_stores), std::move(p.worker),
                                       from_store);
     supervisor.set_fd_store(outcome && *outcome == supervisor::StoreOutcome::stored);
+    supervisor.set_bound_cache(std::move(bound));
     supervisor.set_config_path(config_path);
     // Without the control socket the daemon still serves; only `status` is lost.
     if (control) {

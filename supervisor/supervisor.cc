@@ -139,8 +139,8 @@ StatusSnapshot Supervisor::snapshot() const {
     StatusSnapshot s;
     s.version = CFS_VERSION_STRING;
     s.uptime_s = seconds(now - started_);
-    s.cache_dir = config_.cache_dir;
-    s.cache_tag = config_.cache_tag;
+    s.cache_dir = bound_ ? bound_->dir : config_.cache_dir;
+    s.cache_tag = bound_ ? bound_->tag : config_.cache_tag;
     s.blob_dir = config_.blobs.dir;
     s.blob_url = config_.blobs.url;
     for (const VolumeConfig& v : config_.volumes) s.volume_stores.push_back({v.name, v.blobs.dir, v.blobs.url});
@@ -678,7 +678,8 @@ void Supervisor::note_ready() {
     if (static_cast<unsigned>(serving) < config_.worker_count) return;
     announced_ready_ = true;
     log::info("ready: cache {} (tag {}) bound, {} worker(s) serving blobs from {}{}{}, {} spare(s)",
-              config_.cache_dir, config_.cache_tag, config_.worker_count, config_.blobs.dir,
+              bound_ ? bound_->dir : config_.cache_dir, bound_ ? bound_->tag : config_.cache_tag,
+              config_.worker_count, config_.blobs.dir,
               config_.blobs.url.empty() ? std::string() : fmt::format(", then {}", config_.blobs.url),
               config_.volumes.empty() ? std::string() : fmt::format(" and {} volume(s) of their own", config_.volumes.size()),
               config_.spare_count);

@@ -12,6 +12,7 @@
 #include "supervisor/blob_stores.h"
 #include "supervisor/control_server.h"
 #include "supervisor/fault_dealer.h"
+#include "supervisor/fd_store.h"
 #include "supervisor/stats_book.h"
 #include "supervisor/rolling_restart.h"
 #include "supervisor/status.h"
@@ -49,6 +50,9 @@ public:
     void set_control(ControlServer control) { control_.emplace(std::move(control)); }
     // Whether a copy of the device is in systemd's fd store (for status).
     void set_fd_store(bool stored) { in_fd_store_ = stored; }
+    // The cache.dir and cache.tag the kernel uses (fd_store.h, CacheBinding), shown in
+    // status and the ready line; by default the config's.
+    void set_bound_cache(CacheBinding bound) { bound_ = std::move(bound); }
     // The file `reload` and SIGHUP read again.
     void set_config_path(std::string path) { config_path_ = std::move(path); }
     [[nodiscard]] StatusSnapshot snapshot() const;
@@ -124,6 +128,7 @@ private:
     bool announced_ready_ = false;
     bool stopping_ = false;
     bool restore_first_ = false;
+    std::optional<CacheBinding> bound_;
     bool crash_loop_announced_ = false;
     bool in_fd_store_ = false;
     Clock::time_point started_ = Clock::now();

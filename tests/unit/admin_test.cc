@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "supervisor/control_commands.h"
 #include "supervisor/failover.h"
+#include "supervisor/fd_store.h"
 #include "supervisor/reload.h"
 #include "supervisor/rolling_restart.h"
 
@@ -337,4 +338,20 @@ TEST_CASE("retirement: workers serving beyond workers.count go back to being spa
     plan = plan_retirements(w, false, 1);
     CHECK(plan.to_spare == std::vector<unsigned>{2});
     CHECK(plan.pause == std::vector<unsigned>{0});
+}
+
+// The binding stored beside the device (supervisor/fd_store.h): read back as written,
+// and nothing else taken for one.
+TEST_CASE("fd store: the cache's binding reads back as written; anything else is no binding") {
+    const supervisor::CacheBinding b{"/var/cache/cfs dir", "cfs"};
+    const auto back = supervisor::parse_binding(supervisor::binding_text(b));
+    REQUIRE(back.has_value());
+    CHECK(*back == b);
+    for (const std::string_view bad :
+         {"", "cfs-binding 1\n", "cfs-binding 2\ndir /a\ntag t\n", "cfs-binding 1\ndir /a\ntag t",
+          "cfs-binding 1\ndir /a\n", "cfs-binding 1\ndir a\ntag t\n", "cfs-binding 1\ndir /a\ntag \n",
+          "cfs-binding 1\ndir /a\ntag t\nmore\n", "cfs-binding 1\ndir \ntag t\n"}) {
+        CAPTURE(bad);
+        CHECK_FALSE(supervisor::parse_binding(bad).has_value());
+    }
 }

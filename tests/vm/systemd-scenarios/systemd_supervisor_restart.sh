@@ -72,6 +72,19 @@ n=$(grep -c 'bound /dev/cachefiles to cache' /tmp/daemon.log || true)
 [ "$n" -eq 1 ] || fail "the device was bound $n times; the restarts must reuse the stored one"
 echo "CFS-INFO: $(grep -E "took /dev/cachefiles|restore written: requests" /tmp/daemon.log | head -n 2 | tr '\n' '|')"
 
+step "a new cache.tag in the config: a restart keeps the cache as bound, and says so"
+# The device from the fd store stays bound to the first start's cache.dir and tag;
+# status and the ready line show those, not the config's (supervisor/fd_store.h).
+sed -i "s/^tag = \"$CFS_TAG\"\$/tag = \"othertag\"/" "$CFS_CONFIG"
+grep -q '^tag = "othertag"$' "$CFS_CONFIG" || fail "could not change cache.tag in $CFS_CONFIG"
+systemd_restart_supervisor
+cfsupervisor status --json > /tmp/status.json || fail "cfsupervisor status --json failed"
+grep -q "\"cache\":{\"dir\":\"$CFS_CACHE_DIR\",\"tag\":\"$CFS_TAG\"" /tmp/status.json \
+    || fail "status does not show the tag the cache is bound with ($CFS_TAG): $(head -c 300 /tmp/status.json)"
+daemon_log | grep -q "the cache stays bound to $CFS_CACHE_DIR (tag $CFS_TAG) as when it was first started; the config now says .* (tag othertag)" \
+    || fail "no warning that the config's cache.tag does not apply: $(daemon_log | tail -n 5)"
+check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
+
 step "umount, stop"
 umount /mnt/ref
 umount_bounded /mnt/a
