@@ -44,8 +44,15 @@ Status DeviceKernelIo::write_cache(int anon_fd, std::span<const std::byte> data,
                              static_cast<off_t>(offset + done));
         if (n < 0) {
             if (errno == EINTR) continue;
-            return sys_error(fmt::format("writing {} bytes at offset {} into the cache file",
-                                         data.size() - done, offset + done));
+            // ENOBUFS: cachefiles refuses writes once the cache's filesystem has less
+            // free space (or files) than its bstop/fstop limit (3% by default), and
+            // waits for a daemon to cull old objects, which cfsupervisor does not yet.
+            return sys_error(fmt::format("writing {} bytes at offset {} into the cache file{}", data.size() - done,
+                                         offset + done,
+                                         errno == ENOBUFS ? " (the cache is full: its filesystem is below the "
+                                                            "free-space limit cachefiles keeps, and cfsupervisor "
+                                                            "does not cull old objects; free space there)"
+                                                          : ""));
         }
         if (n == 0) return sys_error(EIO, fmt::format("cache file accepted no bytes at offset {}", offset + done));
         done += static_cast<std::size_t>(n);
