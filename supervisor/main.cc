@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <fmt/ranges.h>
+#include <systemd/sd-daemon.h>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -139,6 +140,9 @@ int run(const std::string& config_path) {
         const auto held = supervisor::hold_device(failed->why, control ? &*control : nullptr);
         if (held.what == supervisor::HoldOutcome::stop) return EXIT_SUCCESS;
         reload_client = held.reload_client;
+        // hold_device told systemd the unit is up, which arms its watchdog; a retry
+        // (DNS lookups, NSS) gets the whole interval.
+        (void)sd_notify(0, "WATCHDOG=1");
         prepared = prepare(config_path);
     }
     answer_reload(control::Code::ok, "the config is valid again: starting to serve\n");
