@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "supervisor/cache_cull.h"
+
 namespace cfs::supervisor {
 namespace {
 
@@ -72,8 +74,12 @@ Result<unique_fd> bind_cache(const std::string& cache_dir, std::string_view tag)
     if (auto dir = ensure_directory(cache_dir); !dir) return std::move(dir).error();
     unique_fd device(::open(kDevicePath, O_RDWR | O_CLOEXEC));
     if (!device) return open_failure(errno);
-    for (const std::string& command :
-         {"dir " + cache_dir, "tag " + std::string(tag), std::string("bind ondemand")}) {
+    std::vector<std::string> commands{"dir " + cache_dir, "tag " + std::string(tag)};
+    // The free-space limits the supervisor culls by (cache_cull.h), so that the
+    // kernel's and ours agree.
+    for (std::string& limit : cull_limit_commands()) commands.push_back(std::move(limit));
+    commands.emplace_back("bind ondemand");
+    for (const std::string& command : commands) {
         if (auto written = write_command(device.get(), command, cache_dir); !written)
             return std::move(written).error();
     }

@@ -22,6 +22,7 @@
 #include "common/fd_passing.h"
 #include "common/kernel_msg.h"
 #include "common/log.h"
+#include "supervisor/cache_cull.h"
 #include "supervisor/cache_device.h"
 #include "supervisor/control_commands.h"
 #include "supervisor/failover.h"
@@ -103,6 +104,9 @@ Status Supervisor::setup() {
         if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, control_->listener(), &ev) < 0)
             return sys_error("watching the control socket");
     }
+    // The periodic checks (stuck requests, withdrawn objects, the cache's room) start
+    // now: left to the first event that arms the timer, a quiet daemon never ran them.
+    arm_timer();
     return {};
 }
 
@@ -602,6 +606,7 @@ void Supervisor::arm_timer() {
     if (rolling_)
         if (auto deadline = rolling_->deadline(); deadline && (!next || *deadline < *next)) next = deadline;
     if (!next || stats_.next_check() < *next) next = stats_.next_check();
+    if (next_cull_check_ < *next) next = next_cull_check_;
     itimerspec spec{};
     if (next) {
         auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*next - Clock::now()).count();
@@ -632,7 +637,34 @@ void Supervisor::on_timer() {
         stats_.check_stuck(state_.workers, now, [this](std::uint32_t id) { return describe_object(id); });
         sweep_withdrawn_objects();
     }
+    if (next_cull_check_ <= now) cull_cache(now);
     arm_timer();
+}
+
+void Supervisor::cull_cache(Clock::time_point now) {
+    next_cull_check_ = now + kCullCheckInterval;
+    const std::string& dir = bound_ ? bound_->dir : config_.cache_dir;
+    bool needed = false;
+    auto report = cull_if_needed(device_.get(), dir, needed);
+    if (!report) {
+        log::warning("cache {}: {}", dir, report.error().message());
+        return;
+    }
+    if (!needed) return;
+    if (report->culled > 0)
+        log::info("cache {} had less than {}% free: culled {} cache file(s) no image uses, {:.1f} MiB, the least "
+                  "recently used first ({} in use left alone)",
+                  dir, kCullLimits.cull, report->culled, static_cast<double>(report->freed_bytes) / (1 << 20),
+                  report->in_use);
+    auto room = free_at_least(dir, kCullLimits.run);
+    if (room && *room) return;
+    // Still short: everything left is in use. Said once a minute, not every second.
+    if (last_cache_full_warning_ && now - *last_cache_full_warning_ < std::chrono::minutes(1)) return;
+    last_cache_full_warning_ = now;
+    log::warning("cache {} has less than {}% free and nothing left to cull ({} cache file(s) in use): below {}% "
+                 "cachefiles refuses writes, and readers of data not yet cached get EIO; give the cache more room "
+                 "or unmount images",
+                 dir, kCullLimits.run, report->in_use, kCullLimits.stop);
 }
 
 void Supervisor::on_worker_message(WorkerSlot& slot) {

@@ -116,6 +116,8 @@ private:
     void on_retire_deadlines(Clock::time_point now);
     // Kills the workers whose connection closed kExitGrace ago and which still run.
     void on_exit_deadlines(Clock::time_point now);
+    // Every kCullCheckInterval: culls the cache when it runs out of room (cache_cull.h).
+    void cull_cache(Clock::time_point now);
 
     Config config_;
     unique_fd device_;
@@ -129,6 +131,8 @@ private:
     bool stopping_ = false;
     bool restore_first_ = false;
     std::optional<CacheBinding> bound_;
+    Clock::time_point next_cull_check_ = Clock::now();
+    std::optional<Clock::time_point> last_cache_full_warning_;
     bool crash_loop_announced_ = false;
     bool in_fd_store_ = false;
     Clock::time_point started_ = Clock::now();

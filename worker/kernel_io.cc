@@ -45,13 +45,13 @@ Status DeviceKernelIo::write_cache(int anon_fd, std::span<const std::byte> data,
         if (n < 0) {
             if (errno == EINTR) continue;
             // ENOBUFS: cachefiles refuses writes once the cache's filesystem has less
-            // free space (or files) than its bstop/fstop limit (3% by default), and
-            // waits for a daemon to cull old objects, which cfsupervisor does not yet.
+            // free space (or files) than its stop limit; the supervisor culls what no
+            // image uses (supervisor/cache_cull.h), and says when nothing is left.
             return sys_error(fmt::format("writing {} bytes at offset {} into the cache file{}", data.size() - done,
                                          offset + done,
                                          errno == ENOBUFS ? " (the cache is full: its filesystem is below the "
-                                                            "free-space limit cachefiles keeps, and cfsupervisor "
-                                                            "does not cull old objects; free space there)"
+                                                            "free-space limit cachefiles keeps; the supervisor's "
+                                                            "log says what it could cull)"
                                                           : ""));
         }
         if (n == 0) return sys_error(EIO, fmt::format("cache file accepted no bytes at offset {}", offset + done));
