@@ -20,7 +20,8 @@ filler_mib=$(( ($(avail_kib) - $(total_kib) * 5 / 100) / 1024 ))
 [ "$filler_mib" -gt 0 ] || fail "the cache disk has less than 5% free already"
 dd if=/dev/zero of=/cache/filler bs=1M count="$filler_mib" conv=fsync 2> /dev/null || fail "writing the filler"
 log "filler of $filler_mib MiB: $(free_percent)% free"
-[ "$(free_percent)" -lt 7 ] || fail "the filler left $(free_percent)% free, not below the cull limit"
+# (Not checked here: the supervisor may cull before this line runs. Its log line
+# below says the cache was under 7% free.)
 
 step "the supervisor culls img_big's cache file, back to 10% free"
 culled() { daemon_log | grep -q 'had less than 7% free: culled [1-9][0-9]* cache file'; }
