@@ -546,3 +546,27 @@ failover_figures() {
         | awk '{ v[NR] = $1 } END { if (NR == 0) { print "none"; exit }
                  printf "%d failovers timed, min %.1f ms, median %.1f ms, max %.1f ms\n", NR, v[1], v[int((NR + 1) / 2)], v[NR] }'
 }
+
+# The cache disk's free space as cachefiles counts it (blocks available to
+# unprivileged users), in percent of the filesystem (the cache_full scenarios).
+cache_free_percent() { df -k /cache | awk 'NR == 2 { print int($4 * 100 / $2) }'; }
+
+# fill_cache_to PERCENT: a filler file (/cache/filler) takes the cache disk down to
+# PERCENT% free.
+fill_cache_to() {
+    _fill_mib=$(df -k /cache | awk -v p="$1" 'NR == 2 { print int(($4 - $2 * p / 100) / 1024) }')
+    [ "$_fill_mib" -gt 0 ] || fail "the cache disk has less than $1% free already"
+    dd if=/dev/zero of=/cache/filler bs=1M count="$_fill_mib" conv=fsync 2> /dev/null || fail "writing the filler"
+    # (Not checked here: the supervisor may cull before this returns. Its log line,
+    # which expect_cull waits for, says the cache was under 7% free.)
+    log "filler of $_fill_mib MiB: $(cache_free_percent)% free"
+}
+
+# expect_cull: the supervisor logs a cull within 20 s (supervisor/cache_cull.h), and
+# the cache is back at its run limit (10% free).
+expect_cull() {
+    _culled() { daemon_log | grep -q 'had less than 7% free: culled [1-9][0-9]* cache file'; }
+    wait_for 20 _culled || fail "nothing culled 20 s after the cache went below 7% free: $(daemon_log | tail -n 5)"
+    daemon_log | grep 'culled' | sed 's/^/CFS-INFO: /'
+    [ "$(cache_free_percent)" -ge 10 ] || fail "only $(cache_free_percent)% free after culling, below the run limit"
+}
