@@ -164,9 +164,10 @@ public:
         c.arg = static_cast<unsigned>(arg[3] - '0');
         if (op == "==") c.op = Condition::Op::equal;
         else if (op == "in") c.op = Condition::Op::within;
-        else return at(fmt::format("expected '==' or 'in' after {}, got '{}'", arg, printable(op)));
+        else if (op == ">=") c.op = Condition::Op::at_least;
+        else return at(fmt::format("expected '==', 'in' or '>=' after {}, got '{}'", arg, printable(op)));
         if (value == kSelfPid) {
-            if (c.op != Condition::Op::equal) return at("SELF_PID is a pid, not flags: use '== SELF_PID'");
+            if (c.op != Condition::Op::equal) return at("SELF_PID is one pid: use '== SELF_PID'");
             c.self_pid = true;
             return c;
         }
@@ -201,8 +202,8 @@ public:
                 ++i;
             }
             if (i + 3 > words.size())
-                return at("incomplete condition at the end of the line (a condition is 'argN == VALUE' or "
-                          "'argN in FLAGS')");
+                return at("incomplete condition at the end of the line (a condition is 'argN == VALUE', "
+                          "'argN in FLAGS' or 'argN >= VALUE')");
             auto c = condition(words[i], words[i + 1], words[i + 2]);
             if (!c) return std::move(c).error();
             for (const Condition& other : r.conditions)
@@ -333,6 +334,8 @@ Result<Filter> compile(const Policy& policy, pid_t self_pid) {
                 cmps.push_back({c.arg, SCMP_CMP_EQ, static_cast<scmp_datum_t>(self_pid), 0});
             else if (c.op == Condition::Op::equal)
                 cmps.push_back({c.arg, SCMP_CMP_EQ, c.value, 0});
+            else if (c.op == Condition::Op::at_least)
+                cmps.push_back({c.arg, SCMP_CMP_GE, c.value, 0});
             else  // no bit outside the value: (arg & ~value) == 0
                 cmps.push_back({c.arg, SCMP_CMP_MASKED_EQ, ~c.value, 0});
         }

@@ -32,7 +32,7 @@
 namespace cfs::seccomp {
 
 struct Condition {
-    enum class Op { equal, within };  // "==", "in"
+    enum class Op { equal, within, at_least };  // "==", "in", ">="
     unsigned arg = 0;
     Op op = Op::equal;
     std::uint64_t value = 0;

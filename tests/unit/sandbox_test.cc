@@ -1002,6 +1002,30 @@ TEST_CASE("sandbox (remote): UDP, raw, packet, netlink and unix sockets stay SIG
     check_killed(dir, "socket", [] { return ::syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP); });
 }
 
+TEST_CASE("sandbox (remote): F_SETFL on stdin, stdout or stderr is killed with SIGSYS; on its own sockets it is allowed") {
+    if (!have_root()) return;
+    BlobDir dir;
+    const worker::NetworkAccess net{{8080}};
+    // The open files behind fds 0 to 2 are the supervisor's and every worker's: a
+    // non-blocking stderr would make their log writes fail.
+    check_killed(dir, "fcntl F_SETFL stderr", [] { return ::syscall(SYS_fcntl, 2, F_SETFL, O_NONBLOCK); }, net);
+    check_killed(dir, "fcntl F_SETFL stdout", [] { return ::syscall(SYS_fcntl, 1, F_SETFL, O_NONBLOCK); }, net);
+    check_killed(dir, "fcntl F_SETFL stdin", [] { return ::syscall(SYS_fcntl, 0, F_SETFL, O_NONBLOCK); }, net);
+    const Outcome own = run_call(
+        dir, "fcntl F_SETFL socket",
+        [] {
+            const long fd = ::syscall(SYS_socket, AF_INET, SOCK_STREAM, IPPROTO_TCP);
+            if (fd < 0) return fd;
+            const long rc = ::syscall(SYS_fcntl, fd, F_SETFL, O_NONBLOCK);
+            if (rc < 0) return rc;
+            return ::syscall(SYS_fcntl, fd, F_GETFL) & O_NONBLOCK;
+        },
+        net);
+    INFO("own socket: ", own.report);
+    CHECK(own.report.find(fmt::format("calling fcntl F_SETFL socket\nreturned {} errno 0\n", O_NONBLOCK)) !=
+          std::string::npos);
+}
+
 TEST_CASE("sandbox (remote): with Landlock ABI 4+, TCP connect to any port but the allowed ones is EACCES") {
     if (!have_root()) return;
     BlobDir dir;

@@ -106,10 +106,11 @@ TEST_CASE("seccomp policy: rules, conditions, values and comments") {
                           "openat arg2 in O_RDONLY|O_CLOEXEC|0x100\n"
                           "tgkill arg0 == SELF_PID && arg2 == SIGABRT\n"
                           "write arg0 == 2\n"
-                          "write arg0 == 1\n",
+                          "write arg0 == 1\n"
+                          "fcntl arg0 >= 3 && arg1 == 4\n",
                           "t.seccomp");
     REQUIRE_MESSAGE(p.ok(), p.error().message());
-    REQUIRE(p->rules.size() == 6);
+    REQUIRE(p->rules.size() == 7);
     CHECK(p->rules[0].syscall == "read");
     CHECK(p->rules[0].line == 3);
     CHECK(p->rules[0].number == SYS_read);
@@ -125,6 +126,9 @@ TEST_CASE("seccomp policy: rules, conditions, values and comments") {
     CHECK(p->rules[3].conditions[1].value == SIGABRT);
     CHECK(describe(p->rules[3]) == "tgkill arg0 == SELF_PID && arg2 == SIGABRT");
     CHECK(describe(p->rules[5]) == "write arg0 == 1");
+    CHECK(p->rules[6].conditions.at(0).op == Condition::Op::at_least);
+    CHECK(p->rules[6].conditions.at(0).value == 3);
+    CHECK(describe(p->rules[6]) == "fcntl arg0 >= 3 && arg1 == 4");
     CHECK(compile(*p, ::getpid()).ok());
 }
 
@@ -133,7 +137,7 @@ TEST_CASE("seccomp policy: every error names file:line and what is wrong") {
     CHECK(error_of("Read\n") == "t.seccomp:1: expected a syscall name (lower case, digits, '_'), got 'Read'");
     CHECK(error_of("ioctl argv == 1\n") == "t.seccomp:1: expected arg0 to arg5, got 'argv'");
     CHECK(error_of("ioctl arg6 == 1\n") == "t.seccomp:1: expected arg0 to arg5, got 'arg6'");
-    CHECK(error_of("ioctl arg1 = 1\n") == "t.seccomp:1: expected '==' or 'in' after arg1, got '='");
+    CHECK(error_of("ioctl arg1 = 1\n") == "t.seccomp:1: expected '==', 'in' or '>=' after arg1, got '='");
     CHECK(error_of("ioctl arg1 ==\n").starts_with("t.seccomp:1: incomplete condition at the end of the line"));
     CHECK(error_of("ioctl arg1 == 1 arg2 == 2\n") ==
           "t.seccomp:1: expected '&&' between conditions, got 'arg2'");
@@ -144,7 +148,8 @@ TEST_CASE("seccomp policy: every error names file:line and what is wrong") {
           "t.seccomp:1: expected a number (decimal or 0x hex) below 2^64, got '18446744073709551616'");
     CHECK(error_of("ioctl arg1 == 1||2\n") ==
           "t.seccomp:1: expected a value, got an empty term (two '|' in a row?)");
-    CHECK(error_of("kill arg0 in SELF_PID\n") == "t.seccomp:1: SELF_PID is a pid, not flags: use '== SELF_PID'");
+    CHECK(error_of("kill arg0 in SELF_PID\n") == "t.seccomp:1: SELF_PID is one pid: use '== SELF_PID'");
+    CHECK(error_of("kill arg0 >= SELF_PID\n") == "t.seccomp:1: SELF_PID is one pid: use '== SELF_PID'");
     CHECK(error_of("kill arg0 == SELF_PID|1\n") == "t.seccomp:1: SELF_PID stands alone: 'argN == SELF_PID'");
     CHECK(error_of("mmap arg2 in 1 && arg2 in 2\n") ==
           "t.seccomp:1: two conditions on arg2 in one rule; write two rules to allow either");
