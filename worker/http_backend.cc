@@ -123,11 +123,18 @@ std::size_t on_header(char* data, std::size_t, std::size_t n, void* user) {
         r->www_authenticate.clear();
         r->has_range = false;
     }
+    // Every WWW-Authenticate line, joined as one list (RFC 9110, 5.3): a server may
+    // offer Basic on one line and Bearer on the next. Bounded: it is the server's text.
     constexpr std::string_view kAuth = "www-authenticate:";
-    if (line.size() > kAuth.size() && r->www_authenticate.empty()) {
+    constexpr std::size_t kMaxChallengeText = 16 * 1024;
+    if (line.size() > kAuth.size()) {
         std::string name(line.substr(0, kAuth.size()));
         std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-        if (name == kAuth) r->www_authenticate = std::string(line.substr(kAuth.size()));
+        const std::string_view value = line.substr(kAuth.size());
+        if (name == kAuth && r->www_authenticate.size() + value.size() + 2 <= kMaxChallengeText) {
+            if (!r->www_authenticate.empty()) r->www_authenticate += ", ";
+            r->www_authenticate += value;
+        }
     }
     constexpr std::string_view kName = "content-range:";
     if (line.size() < kName.size()) return n;
@@ -445,8 +452,9 @@ Result<std::size_t> HttpBackend::read_range(const std::string& url, std::uint64_
 
 Status HttpBackend::authorize(std::string_view challenge_text, bool& transient) {
     transient = false;
-    const auto challenge = parse_challenge(challenge_text);
-    if (!challenge) return logic_error("no challenge this worker understands in its WWW-Authenticate");
+    const auto offered = parse_challenges(challenge_text);
+    const AuthChallenge* challenge = choose_challenge(offered);
+    if (challenge == nullptr) return logic_error("no challenge this worker understands in its WWW-Authenticate");
     if (challenge->scheme == "basic") {
         if (options_.credentials.empty())
             return logic_error(fmt::format("it asks for Basic credentials, and {} gives none",

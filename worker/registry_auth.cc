@@ -25,9 +25,8 @@ bool is_token_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-}  // namespace
-
-std::optional<AuthChallenge> parse_challenge(std::string_view s) {
+// One challenge from the front of `s`, which is left at the next one's scheme.
+std::optional<AuthChallenge> parse_one(std::string_view& s) {
     skip_space(s);
     std::size_t n = 0;
     while (n < s.size() && is_token_char(s[n])) ++n;
@@ -79,6 +78,32 @@ std::optional<AuthChallenge> parse_challenge(std::string_view s) {
         s = rest;
     }
     return c;
+}
+
+}  // namespace
+
+std::optional<AuthChallenge> parse_challenge(std::string_view value) { return parse_one(value); }
+
+std::vector<AuthChallenge> parse_challenges(std::string_view value) {
+    std::vector<AuthChallenge> all;
+    // A server that sends a thousand is not offering a choice; the first few are it.
+    constexpr std::size_t kMaxChallenges = 16;
+    while (all.size() < kMaxChallenges) {
+        auto one = parse_one(value);
+        if (!one) break;
+        all.push_back(std::move(*one));
+    }
+    return all;
+}
+
+const AuthChallenge* choose_challenge(std::span<const AuthChallenge> offered) {
+    const auto is = [&](std::string_view scheme) {
+        return std::find_if(offered.begin(), offered.end(), [&](const AuthChallenge& c) { return c.scheme == scheme; });
+    };
+    // A registry's token service is what Bearer names; Basic is the fallback.
+    if (auto bearer = is("bearer"); bearer != offered.end()) return &*bearer;
+    if (auto basic = is("basic"); basic != offered.end()) return &*basic;
+    return offered.empty() ? nullptr : &offered.front();
 }
 
 Result<TokenGrant> token_from_json(std::string_view body) {

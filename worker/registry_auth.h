@@ -18,8 +18,10 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -32,6 +34,12 @@ struct AuthChallenge {
 
 // The first challenge of a WWW-Authenticate value; nullopt if it has none.
 [[nodiscard]] std::optional<AuthChallenge> parse_challenge(std::string_view value);
+// Every challenge of a value (several header lines joined with ", ", as RFC 9110
+// allows for a list field), up to the first that does not parse; at most 16.
+[[nodiscard]] std::vector<AuthChallenge> parse_challenges(std::string_view value);
+// The one to answer: Bearer if offered, else Basic, else the first (which the caller
+// then refuses by name); null when there are none.
+[[nodiscard]] const AuthChallenge* choose_challenge(std::span<const AuthChallenge> offered);
 
 struct TokenGrant {
     std::string token;

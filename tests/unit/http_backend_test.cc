@@ -391,6 +391,44 @@ TEST_CASE("auth: WWW-Authenticate challenges and token answers are parsed, bad o
     CHECK_FALSE(worker::token_from_json("{\"token\":\"a\\r\\nX-Injected: 1\"}"));
 }
 
+TEST_CASE("auth: every challenge of a WWW-Authenticate list is parsed, and Bearer is chosen over Basic") {
+    const auto all = worker::parse_challenges(
+        R"(Basic realm="a, b", Bearer realm="https://auth.test/token",service="r", Negotiate)");
+    REQUIRE(all.size() == 3);
+    CHECK(all[0].scheme == "basic");
+    CHECK(all[0].params.at("realm") == "a, b");
+    CHECK(all[1].scheme == "bearer");
+    CHECK(all[1].params.at("service") == "r");
+    CHECK(all[2].scheme == "negotiate");
+    CHECK(all[2].params.empty());
+    const worker::AuthChallenge* chosen = worker::choose_challenge(all);
+    REQUIRE(chosen != nullptr);
+    CHECK(chosen->scheme == "bearer");
+    const auto basic_only = worker::parse_challenges(R"(Negotiate, Basic realm="x")");
+    REQUIRE(basic_only.size() == 2);
+    CHECK(worker::choose_challenge(basic_only)->scheme == "basic");
+    const auto unknown = worker::parse_challenges("Negotiate");
+    CHECK(worker::choose_challenge(unknown)->scheme == "negotiate");  // refused by name
+    CHECK(worker::choose_challenge({}) == nullptr);
+    CHECK(worker::parse_challenges(R"(Bearer realm="unterminated)").empty());
+}
+
+TEST_CASE("auth: a Bearer challenge on the second WWW-Authenticate line is answered") {
+    HttpTestServer server;
+    REQUIRE(server.ok());
+    const std::string data = pattern(5000);
+    server.put("sha256:y", data);
+    server.require_bearer("token-1");
+    server.offer_first(R"(Basic realm="legacy")");
+    // No credentials: answering the first line (Basic) would fail.
+    auto backend = worker::HttpBackend::create(options_for(server, quick_policy(5000)));
+    REQUIRE(backend);
+    auto blob = (*backend)->open("sha256:y");
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    CHECK(server.token_requests() == 1);
+    CHECK(read_all(**blob, 4096) == data);
+}
+
 TEST_CASE("auth: Basic credentials are sent when the server asks, and a wrong password is EACCES at once") {
     HttpTestServer server;
     REQUIRE(server.ok());

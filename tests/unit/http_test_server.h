@@ -83,6 +83,12 @@ public:
         issued_ = bearer_;
         token_basic_ = credentials.empty() ? std::string() : "Basic " + base64(credentials);
     }
+    // The Bearer challenge comes after a WWW-Authenticate line with this value (another
+    // scheme the server also takes).
+    void offer_first(std::string challenge) {
+        std::lock_guard lock(mutex_);
+        other_challenge_ = std::move(challenge);
+    }
     // The Bearer challenge names this realm instead of this server's /token (a token
     // service on another server).
     void set_realm(std::string realm) {
@@ -206,10 +212,12 @@ private:
             if (!bearer_.empty() && authorization != "Bearer " + bearer_) {
                 ++unauthorized_;
                 const std::string realm = realm_.empty() ? fmt::format("http://127.0.0.1:{}/token", port_) : realm_;
-                return send_all(c, fmt::format("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer "
+                const std::string other =
+                    other_challenge_.empty() ? std::string() : fmt::format("WWW-Authenticate: {}\r\n", other_challenge_);
+                return send_all(c, fmt::format("HTTP/1.1 401 Unauthorized\r\n{}WWW-Authenticate: Bearer "
                                                "realm=\"{}\",service=\"test-registry\","
                                                "scope=\"repository:cfs/images:pull\"\r\nContent-Length: 0\r\n\r\n",
-                                               realm));
+                                               other, realm));
             }
             if (!redirect_base_.empty() && path.starts_with("/blobs/")) {
                 ++redirects_;
@@ -274,7 +282,7 @@ private:
     std::atomic<bool> ignore_ranges_{false};
     std::atomic<bool> drip_{false};
     std::atomic<bool> misreport_range_end_{false};
-    std::string basic_, bearer_, token_basic_, last_token_request_, issued_, realm_, redirect_base_;
+    std::string basic_, bearer_, token_basic_, last_token_request_, issued_, realm_, redirect_base_, other_challenge_;
     int expires_in_ = 300;
     std::atomic<bool> refuse_authorization_{false};
     std::atomic<unsigned> redirects_{0};
