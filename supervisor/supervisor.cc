@@ -400,7 +400,10 @@ void Supervisor::release_dead() {
 void Supervisor::on_worker_exit(WorkerSlot& slot) {
     const auto noticed = Clock::now();
     const pid_t pid = slot.pid;
-    const bool held_requests = slot.may_hold_requests();
+    // A worker we killed for breaking the protocol may have broken it before, too: a
+    // spare that read requests anyway would leave their readers waiting for good. A
+    // failover costs the serving workers a pause.
+    const bool held_requests = slot.may_hold_requests() || (slot.killed_by_us && slot.ready());
     // Only answering requests proves a worker healthy: one that died before it
     // answered any since its Resume (or a spare that died idle) may be crash-looping.
     // A SIGKILL from outside says nothing about the worker: it neither forgives nor

@@ -56,6 +56,11 @@ Status on_object_opened(SupervisorState& state, WorkerSlot& from, const wire::Me
                                        opened.object_id));
     if (auto name = validate_blob_name(opened.cookie_key); !name)
         return logic_error(fmt::format("object {}: {}", opened.object_id, name.error().context));
+    // Only a worker reading the device has an OPEN to answer; a spare that registers
+    // objects is not doing what it was started for.
+    if (!from.may_hold_requests())
+        return logic_error(fmt::format("said ObjectOpened for object {} while {}", opened.object_id,
+                                       state_name(from.state)));
     if (state.objects.size() >= state.max_objects)
         return logic_error(fmt::format("object {} would be open object number {}, more than this supervisor's fd "
                                        "limit leaves room for ({}); dropping every object, which are reopened "
@@ -135,7 +140,7 @@ constexpr WorkerMessageRule kRules[] = {
      "dies, which it could reach by behaving.",
      on_progress},
     {wire::Type::object_opened, false,
-     "We keep an fd only if it is a cachefiles anon fd (which only the kernel can mint, for an "
+     "Only while serving or pausing. We keep an fd only if it is a cachefiles anon fd (which only the kernel can mint, for an "
      "object of this cache) under an id no one registered; the worker gains nothing it did not "
      "already hold.",
      on_object_opened},

@@ -132,9 +132,9 @@ TEST_CASE("spares: an object copened later goes to stocked spares only, not to s
     CHECK(f.worker(2).to_share.empty());
     CHECK(f.worker(3).to_share.empty());
     // An OPEN not yet copened is not shared; its ObjectCopened shares it.
-    auto b = f.open_object(2, 11, /*copen=*/false);
+    auto b = f.open_object(3, 11, /*copen=*/false);
     CHECK(f.worker(1).to_share == std::deque<std::uint32_t>{9});
-    REQUIRE(f.dispatch(2, wire::ObjectCopened{11}).ok());
+    REQUIRE(f.dispatch(3, wire::ObjectCopened{11}).ok());
     CHECK(f.worker(1).to_share == std::deque<std::uint32_t>{9, 11});
     REQUIRE(send_shares(f.state, f.worker(1)).ok());
     CHECK(f.shares_to(1) == Ids{9, 11});

@@ -64,6 +64,12 @@ struct Fixture {
     }
 
     Status ready(unsigned from) { return dispatch(from, wire::Ready{}); }
+    // Ready, then resumed: reading the device, as a worker that opens objects is.
+    Status serving(unsigned from) {
+        auto said = ready(from);
+        if (said) worker(from).state = WorkerState::serving;
+        return said;
+    }
 
     // What the supervisor sent to worker `i`, or nothing.
     std::optional<Received> received(unsigned i) { return testing::receive_sent(worker_ends.at(i).get()); }
@@ -166,7 +172,7 @@ TEST_CASE("dispatch: types workers may not send are violations") {
 
 TEST_CASE("dispatch: ObjectOpened with an fd that is not a cachefiles anon fd is a violation") {
     Fixture f;
-    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.serving(0).ok());
     f.anon_answer = false;
     int raw = -1;
     auto r = f.dispatch(0, Fixture::opened(5), one_fd(&raw));
@@ -179,7 +185,7 @@ TEST_CASE("dispatch: ObjectOpened with an fd that is not a cachefiles anon fd is
 
 TEST_CASE("dispatch: ObjectOpened with a bad blob name is a violation") {
     Fixture f;
-    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.serving(0).ok());
     for (const std::string name : {"../x", "a/b", "..", ""}) {
         CAPTURE(name);
         CHECK_FALSE(f.dispatch(0, Fixture::opened(5, name), one_fd()).ok());
@@ -191,7 +197,7 @@ TEST_CASE("dispatch: ObjectOpened with a bad blob name is a violation") {
 
 TEST_CASE("dispatch: ObjectOpened with an id or size out of the kernel's range is a violation") {
     Fixture f;
-    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.serving(0).ok());
     CHECK(mentions(f.dispatch(0, Fixture::opened(0), one_fd()), "outside the kernel's range"));
     CHECK(mentions(f.dispatch(0, Fixture::opened(static_cast<std::uint32_t>(INT_MAX) + 1U), one_fd()),
                    "outside the kernel's range"));
@@ -207,7 +213,7 @@ TEST_CASE("dispatch: ObjectOpened with an id or size out of the kernel's range i
 
 TEST_CASE("dispatch: a valid ObjectOpened is registered and acknowledged") {
     Fixture f;
-    REQUIRE(f.ready(1).ok());
+    REQUIRE(f.serving(1).ok());
     unique_fd mine(make_memfd());
     std::vector<unique_fd> fds;
     fds.emplace_back(::fcntl(mine.get(), F_DUPFD_CLOEXEC, 0));
@@ -236,10 +242,22 @@ TEST_CASE("dispatch: a valid ObjectOpened is registered and acknowledged") {
     CHECK(same_file(reg->anon_fd.get(), mine.get()));
 }
 
-TEST_CASE("dispatch: a duplicate object id is a violation and keeps the first registration") {
+TEST_CASE("dispatch: ObjectOpened from a worker not reading the device (a paused spare) is a violation") {
     Fixture f;
     REQUIRE(f.ready(0).ok());
-    REQUIRE(f.ready(1).ok());
+    CHECK(mentions(f.dispatch(0, Fixture::opened(5), one_fd()), "said ObjectOpened for object 5 while paused"));
+    CHECK(f.state.objects.find(5) == nullptr);
+    CHECK_FALSE(f.received(0).has_value());
+    // Pausing: an OPEN read before the Pause is still answered.
+    f.worker(0).state = WorkerState::pausing;
+    CHECK(f.dispatch(0, Fixture::opened(5), one_fd()).ok());
+    CHECK(f.state.objects.find(5) != nullptr);
+}
+
+TEST_CASE("dispatch: a duplicate object id is a violation and keeps the first registration") {
+    Fixture f;
+    REQUIRE(f.serving(0).ok());
+    REQUIRE(f.serving(1).ok());
     unique_fd first = f.open_object(0, 7);
     int raw = -1;
     CHECK(mentions(f.dispatch(1, Fixture::opened(7), one_fd(&raw)), "registered twice"));
@@ -256,7 +274,7 @@ TEST_CASE("dispatch: objects beyond the fd budget are a violation, and the fd is
     // cost the supervisor an fd (supervisor/fd_budget.h).
     Fixture f;
     f.state.max_objects = 2;
-    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.serving(0).ok());
     unique_fd a = f.open_object(0, 1);
     unique_fd b = f.open_object(0, 2);
     int raw = -1;
@@ -276,8 +294,8 @@ TEST_CASE("fd budget: the reserve is kept for other uses, and there is always ro
 
 TEST_CASE("dispatch: ObjectCopened only for an object the sender just opened") {
     Fixture f;
-    REQUIRE(f.ready(0).ok());
-    REQUIRE(f.ready(1).ok());
+    REQUIRE(f.serving(0).ok());
+    REQUIRE(f.serving(1).ok());
     auto fd = f.open_object(0, 7);
     CHECK(mentions(f.dispatch(1, wire::ObjectCopened{7}), "did not just open"));
     CHECK_FALSE(f.state.objects.find(7)->copened);
@@ -292,8 +310,8 @@ TEST_CASE("dispatch: ObjectCopened only for an object the sender just opened") {
 
 TEST_CASE("dispatch: ObjectQuery for a known object answers ObjectInfo with a copy of its fd") {
     Fixture f;
-    REQUIRE(f.ready(0).ok());
-    REQUIRE(f.ready(2).ok());
+    REQUIRE(f.serving(0).ok());
+    REQUIRE(f.serving(2).ok());
     unique_fd mine = f.open_object(0, 7, "shared-blob");
     REQUIRE(f.dispatch(2, wire::ObjectQuery{7}).ok());
     auto info = f.received(2);
@@ -319,7 +337,7 @@ TEST_CASE("dispatch: ObjectQuery for a known object answers ObjectInfo with a co
 
 TEST_CASE("dispatch: ObjectQuery for an unknown object answers ObjectUnknown") {
     Fixture f;
-    REQUIRE(f.ready(0).ok());
+    REQUIRE(f.serving(0).ok());
     REQUIRE(f.dispatch(0, wire::ObjectQuery{99}).ok());
     auto r = f.received(0);
     REQUIRE(r.has_value());
@@ -330,7 +348,7 @@ TEST_CASE("dispatch: ObjectQuery for an unknown object answers ObjectUnknown") {
 
 TEST_CASE("dispatch: ObjectClosed removes the object and tells the other running workers") {
     Fixture f(4);
-    for (unsigned i = 0; i < 4; ++i) REQUIRE(f.ready(i).ok());
+    for (unsigned i = 0; i < 4; ++i) REQUIRE(f.serving(i).ok());
     auto fd = f.open_object(1, 7);
     f.worker(3).pid = -1;  // slot 3 has no process right now
     REQUIRE(f.dispatch(2, wire::ObjectClosed{7}).ok());
@@ -349,8 +367,8 @@ TEST_CASE("dispatch: ObjectClosed removes the object and tells the other running
 
 TEST_CASE("dispatch: ObjectClosed for an object no longer held is accepted silently") {
     Fixture f;
-    REQUIRE(f.ready(0).ok());
-    REQUIRE(f.ready(1).ok());
+    REQUIRE(f.serving(0).ok());
+    REQUIRE(f.serving(1).ok());
     CHECK(f.dispatch(0, wire::ObjectClosed{123}).ok());
     CHECK_FALSE(f.received(0).has_value());
     CHECK_FALSE(f.received(1).has_value());

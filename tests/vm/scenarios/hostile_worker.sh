@@ -12,7 +12,7 @@
 # attack scripts where a worker can read them: it is the only directory they see.
 CFS_BLOBS=/cache/blobs
 mkdir -p "$CFS_BLOBS"
-for b in img_a img_b img_multi img_multi_data img_dom1 img_dom_data; do cp "/data/blobs/$b" "$CFS_BLOBS/" || fail "copying blob $b"; done
+for b in img_a img_b img_multi img_multi_data img_dom1 img_dom_data img_big; do cp "/data/blobs/$b" "$CFS_BLOBS/" || fail "copying blob $b"; done
 CFS_FAULT_FILE=/tmp/fault
 SCRIPT=$CFS_BLOBS/hostile.script
 # One spare slot per attack that ends its worker, so no slot reaches three failures
@@ -212,14 +212,38 @@ done
 pid_gone "$HOSTILE_PID" && fail "the hostile worker that only wrote commands (pid $HOSTILE_PID) died"
 check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
 
+step "a spare reads the device anyway and holds a READ, then breaks the protocol: the READ is delivered again"
+mount_erofs /mnt/big fsid=img_big
+mkdir -p /mnt/ref
+mount -t erofs -o ro,loop "$CFS_BLOBS/img_big" /mnt/ref || fail "loop mount of img_big failed"
+failovers_before=$(daemon_log | grep -c 'failover: requests worker' || true)
+# Random 4 KiB reads of a cold file: a READ for each, for the spare to take one of.
+start_readers 0 1 600
+attack steal-read <<'EOF'
+steal-read 60 => ok
+send-hex 63000000 => ok
+EOF
+ended_by 'protocol violation'
+daemon_log | grep -q "\[$HOSTILE_PID\]: warning: hostile: took a READ of object" \
+    || fail "hostile worker pid $HOSTILE_PID took no READ: the step proves nothing"
+[ "$(readers_left)" -gt 0 ] || fail "the reader finished before the spare was killed: the step proves nothing"
+# Without a `restore` after the kill, the reader of the taken READ waits for good.
+check_readers "the reader whose READ a spare took" 120
+redelivered() { [ "$(daemon_log | grep -c 'failover: requests worker' || true)" -gt "$failovers_before" ]; }
+wait_for 10 redelivered || fail "no failover logged for the spare killed while it held a READ"
+log "$(daemon_log | grep 'failover: requests worker' | tail -n 1)"
+umount_bounded /mnt/big
+umount /mnt/ref
+
 step "every attack had the outcome the threat model states"
 daemon_log | grep 'hostile: ' > /tmp/hostile.log || true
 unexpected=$(grep -c 'UNEXPECTED\|unknown attack\|no " => ' /tmp/hostile.log || true)
 [ "$unexpected" -eq 0 ] || fail "$unexpected attacks did not go as expected: $(grep 'UNEXPECTED\|unknown attack' /tmp/hostile.log | head -n 3)"
 # The supervisor may kill a worker before it logs the outcome of its last send, so
-# sends are not counted: 26 other attacks in the first script, 8 in restore-during-reads.
+# sends are not counted: 26 other attacks in the first script, 8 in restore-during-reads,
+# 1 in steal-read.
 expected=$(grep -v 'hostile: send-' /tmp/hostile.log | grep -c 'as expected$' || true)
-[ "$expected" -eq 34 ] || fail "$expected attacks (sends aside) reported as expected, the scripts have 34"
+[ "$expected" -eq 35 ] || fail "$expected attacks (sends aside) reported as expected, the scripts have 35"
 sed 's/^/CFS-INFO: /' /tmp/hostile.log | grep 'as expected$\|must end' | head -n 40
 
 step "the supervisor is the same process and serving"

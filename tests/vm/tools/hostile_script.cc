@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/cachefiles.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -168,6 +169,28 @@ std::optional<Outcome> attack(const HostileTarget& t, std::string_view verb, std
         const Outcome o = from_result(::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to));
         ::close(fd);
         return o;
+    }
+    if (verb == "steal-read") {
+        // Reads the device as a spare never does, until it has taken a READ, which it
+        // then holds unanswered: its reader waits until a `restore` delivers it again.
+        auto seconds = parse_count(arg);
+        if (!seconds) return std::nullopt;
+        std::array<std::byte, 4096> message{};
+        for (unsigned waited_ms = 0; waited_ms < *seconds * 1000; waited_ms += 10) {
+            pollfd p{t.device, POLLIN, 0};
+            if (::poll(&p, 1, 10) != 1) continue;
+            const ssize_t n = ::read(t.device, message.data(), message.size());
+            std::uint32_t opcode = 0;
+            if (n < 8) continue;
+            std::memcpy(&opcode, message.data() + 4, sizeof opcode);  // msg_id, then opcode
+            if (opcode == CACHEFILES_OP_READ) {
+                std::uint32_t object_id = 0;
+                std::memcpy(&object_id, message.data() + 12, sizeof object_id);  // then len, object_id
+                log::warning("hostile: took a READ of object {} and holds it", object_id);
+                return Outcome{"ok"};
+            }
+        }
+        return Outcome{"ETIMEDOUT"};
     }
     if (verb == "ignore-pause") {
         g_ignore_pause = true;
