@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "common/log.h"
+#include "supervisor/nss_lookup.h"
 
 namespace cfs::supervisor {
 namespace {
@@ -89,10 +90,9 @@ Result<std::optional<gid_t>> ControlServer::resolve_group(const std::string& nam
     group grp{}, *found = nullptr;
     // A group with many members (a directory service's) needs more than a page.
     std::vector<char> buffer(4096);
-    int rc;
-    while ((rc = ::getgrnam_r(name.c_str(), &grp, buffer.data(), buffer.size(), &found)) == ERANGE &&
-           buffer.size() < (std::size_t{1} << 22))
-        buffer.resize(buffer.size() * 2);
+    const int rc = lookup_growing_buffer(buffer, std::size_t{1} << 22, [&](char* room, std::size_t size) {
+        return ::getgrnam_r(name.c_str(), &grp, room, size, &found);
+    });
     if (rc != 0) return sys_error(rc, fmt::format("looking up the control group \"{}\" (control.group)", name));
     if (found == nullptr)
         return logic_error(fmt::format("the control group \"{}\" (control.group) does not exist", name));

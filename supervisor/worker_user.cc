@@ -3,10 +3,11 @@
 #include <pwd.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "supervisor/nss_lookup.h"
 
 namespace cfs::supervisor {
 
@@ -15,10 +16,9 @@ Result<WorkerUser> resolve_worker_user(std::string_view name) {
     std::vector<char> buffer(16384);
     passwd entry{};
     passwd* found = nullptr;
-    int rc;
-    while ((rc = ::getpwnam_r(user.c_str(), &entry, buffer.data(), buffer.size(), &found)) == ERANGE &&
-           buffer.size() < (std::size_t{1} << 20))
-        buffer.resize(buffer.size() * 2);
+    const int rc = lookup_growing_buffer(buffer, std::size_t{1} << 20, [&](char* room, std::size_t size) {
+        return ::getpwnam_r(user.c_str(), &entry, room, size, &found);
+    });
     if (rc != 0) return sys_error(rc, fmt::format("looking up the workers' user \"{}\" (workers.user)", user));
     if (found == nullptr)
         return logic_error(fmt::format("the workers' user \"{}\" (workers.user) does not exist; the default one is "
