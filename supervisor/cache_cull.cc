@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <optional>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -15,13 +14,13 @@
 namespace cfs::supervisor {
 namespace {
 
-// A cache holds one file per object; past this many, the oldest of those seen are
-// culled first and the next pass sees the rest.
+// A cache holds one file per object. Past this many a pass looks at the first ones
+// the walk finds only (the same ones each time): bounded memory and time.
 constexpr std::size_t kMaxFilesPerPass = 200'000;
 
 // Every cache file under `root`, not following symlinks (the cache is root's, but a
 // link in it must not lead the walk elsewhere).
-Result<std::vector<CacheFile>> cache_files(const std::string& root) {
+Result<std::vector<CacheFile>> cache_files(const std::string& root, bool& capped) {
     namespace fs = std::filesystem;
     std::vector<CacheFile> files;
     std::error_code ec;
@@ -36,6 +35,7 @@ Result<std::vector<CacheFile>> cache_files(const std::string& root) {
                                   static_cast<std::uint64_t>(st.st_blocks) * 512});
     }
     if (ec) return sys_error(ec.value(), fmt::format("listing the cache {}", root));
+    capped = files.size() >= kMaxFilesPerPass;
     return files;
 }
 
@@ -64,13 +64,14 @@ std::vector<std::string> cull_limit_commands() {
     return out;
 }
 
-Result<CullReport> cull_oldest(std::vector<CacheFile> files, const std::function<int(const CacheFile&)>& cull,
-                               const std::function<bool()>& enough) {
+CullReport cull_oldest(std::vector<CacheFile> files, const std::function<int(const CacheFile&)>& cull,
+                       CullTarget target, std::string& first_failure) {
     std::sort(files.begin(), files.end(),
               [](const CacheFile& a, const CacheFile& b) { return a.atime_ns < b.atime_ns; });
     CullReport report;
+    unsigned failures_in_a_row = 0;
     for (const CacheFile& f : files) {
-        if (enough()) break;
+        if (report.freed_bytes >= target.bytes && report.culled >= target.files) break;
         const int err = cull(f);
         if (err == 0) {
             ++report.culled;
@@ -80,42 +81,52 @@ Result<CullReport> cull_oldest(std::vector<CacheFile> files, const std::function
         } else if (err == ESTALE || err == ENOENT) {
             ++report.gone;
         } else {
-            return sys_error(err, fmt::format("culling {}/{} after {} culled", f.dir, f.name, report.culled));
+            if (report.failed++ == 0)
+                first_failure = sys_error(err, fmt::format("culling {}/{}", f.dir, f.name)).message();
+            if (++failures_in_a_row >= kMaxCullFailuresInARow) break;
+            continue;
         }
+        failures_in_a_row = 0;
     }
     return report;
 }
 
-Result<bool> free_at_least(const std::string& path, unsigned percent) {
+Result<CullTarget> room_needed(const std::string& path, unsigned percent) {
     struct statvfs s {};
     if (::statvfs(path.c_str(), &s) < 0) return sys_error(fmt::format("looking at the free space of {}", path));
-    // As cachefiles counts: blocks available to unprivileged users, free inodes.
-    const bool blocks = static_cast<unsigned __int128>(s.f_bavail) * 100 >=
-                        static_cast<unsigned __int128>(s.f_blocks) * percent;
-    const bool inodes = s.f_files == 0 || static_cast<unsigned __int128>(s.f_ffree) * 100 >=
-                                              static_cast<unsigned __int128>(s.f_files) * percent;
-    return blocks && inodes;
+    // ceil(total * percent / 100) - free, never below 0.
+    const auto lacking = [percent](unsigned __int128 total, unsigned __int128 free) -> std::uint64_t {
+        const unsigned __int128 wanted = (total * percent + 99) / 100;
+        return wanted > free ? static_cast<std::uint64_t>(wanted - free) : 0;
+    };
+    CullTarget t;
+    t.bytes = lacking(s.f_blocks, s.f_bavail) * std::max<std::uint64_t>(s.f_frsize, 1);
+    t.files = s.f_files == 0 ? 0 : lacking(s.f_files, s.f_ffree);
+    return t;
 }
 
-Result<CullReport> cull_if_needed(int device, const std::string& cache_dir, bool& was_needed) {
-    was_needed = false;
-    auto room = free_at_least(cache_dir, kCullLimits.cull);
-    if (!room) return std::move(room).error();
-    if (*room) return CullReport{};
-    was_needed = true;
-    auto files = cache_files(cache_dir + "/cache");
+Result<bool> free_at_least(const std::string& path, unsigned percent) {
+    auto needed = room_needed(path, percent);
+    if (!needed) return std::move(needed).error();
+    return needed->reached();
+}
+
+Result<CullOutcome> cull_to_run_limit(int device, const std::string& cache_dir, unsigned run_percent) {
+    auto target = room_needed(cache_dir, run_percent);
+    if (!target) return std::move(target).error();
+    CullOutcome outcome;
+    if (target->reached()) return outcome;
+    bool capped = false;
+    auto files = cache_files(cache_dir + "/cache", capped);
     if (!files) return std::move(files).error();
-    std::optional<Error> space_error;
-    auto report = cull_oldest(
-        std::move(*files), [device](const CacheFile& f) { return cull_through(device, f); },
-        [&] {
-            auto enough = free_at_least(cache_dir, kCullLimits.run);
-            if (!enough) space_error = enough.error();
-            return !enough || *enough;
-        });
+    outcome.report = cull_oldest(
+        std::move(*files), [device](const CacheFile& f) { return cull_through(device, f); }, *target,
+        outcome.failure);
+    outcome.report.walk_capped = capped;
     (void)!::chdir("/");
-    if (space_error) return std::move(*space_error);
-    return report;
+    // By the count, not statvfs: blocks some filesystems free later are not short.
+    outcome.still_short = outcome.report.freed_bytes < target->bytes || outcome.report.culled < target->files;
+    return outcome;
 }
 
 }  // namespace cfs::supervisor

@@ -5,7 +5,8 @@
 // kCullCheckInterval and, below the cull limit, culls cache files oldest first (by
 // access time, as cachefilesd does) through the device ("cull <name>" from the
 // file's directory) until it is back at the run limit. The kernel refuses to cull a
-// file an object has open (EBUSY), so what mounted images use stays.
+// file an object has open (EBUSY), so what mounted images use stays. The pass runs
+// in a child process (cull_pass.h).
 #pragma once
 
 #include <sys/types.h>
@@ -24,7 +25,8 @@ inline constexpr auto kCullCheckInterval = std::chrono::seconds(1);
 
 // Percent of the filesystem's blocks, and of its files, left free: culling starts
 // below `cull` and goes on to `run`; the kernel refuses writes below `stop`. Set at
-// bind ("brun 10%" and so on), the kernel's own defaults, so that the two agree.
+// bind ("brun 10%" and so on), so that the two agree: cachefilesd's defaults (the
+// kernel's own, 7/5/1%, leave 1% between a full disk and failing writes).
 struct CullLimits {
     unsigned run = 10;
     unsigned cull = 7;
@@ -47,21 +49,43 @@ struct CullReport {
     std::uint64_t freed_bytes = 0;
     unsigned in_use = 0;  // refused by the kernel: an object has it open
     unsigned gone = 0;    // removed meanwhile (ESTALE, ENOENT)
+    unsigned failed = 0;  // refused otherwise (the kernel says EIO for most): skipped
+    bool walk_capped = false;  // the cache held more files than one pass looks at
+};
+
+// What must be freed to be back at a limit: bytes and files (both 0: there).
+struct CullTarget {
+    std::uint64_t bytes = 0;
+    std::uint64_t files = 0;
+    [[nodiscard]] bool reached() const { return bytes == 0 && files == 0; }
 };
 
 // Culls `files` oldest first with `cull` (0, or an errno: EBUSY in use, ESTALE or
-// ENOENT gone; anything else ends the pass as an Error) until `enough` says so.
-[[nodiscard]] Result<CullReport> cull_oldest(std::vector<CacheFile> files,
-                                             const std::function<int(const CacheFile&)>& cull,
-                                             const std::function<bool()>& enough);
+// ENOENT gone, anything else a failure, skipped) until the culled files add up to
+// `target`. Counted rather than asked of the filesystem after each cull: some free
+// their blocks later (XFS), and asking would cull far more than needed. Stops after
+// kMaxCullFailuresInARow failures in a row (the device, not a file, is at fault);
+// `first_failure` describes the first.
+inline constexpr unsigned kMaxCullFailuresInARow = 16;
+[[nodiscard]] CullReport cull_oldest(std::vector<CacheFile> files, const std::function<int(const CacheFile&)>& cull,
+                                     CullTarget target, std::string& first_failure);
 
-// Whether the filesystem of `path` has at least `percent` of its blocks and of its
-// files free (for `cull_oldest`'s `enough`, and to decide to start).
+// What the filesystem of `path` lacks to have `percent` of its blocks (available to
+// unprivileged users, as cachefiles counts) and of its files free.
+[[nodiscard]] Result<CullTarget> room_needed(const std::string& path, unsigned percent);
+// Whether it has that much free (to decide to start a pass).
 [[nodiscard]] Result<bool> free_at_least(const std::string& path, unsigned percent);
 
-// The real thing: when `cache_dir`'s filesystem is below kCullLimits.cull, walks
-// `cache_dir`/cache and culls through `device` down to kCullLimits.run. Leaves the
-// process's working directory at "/". A report of nothing done when not needed.
-[[nodiscard]] Result<CullReport> cull_if_needed(int device, const std::string& cache_dir, bool& was_needed);
+struct CullOutcome {
+    CullReport report;
+    bool still_short = false;  // freed less than was lacking of `run_percent`
+    std::string failure;       // the first failed cull, if any
+};
+
+// The pass: walks `cache_dir`/cache and culls through `device` until the culled
+// files make up what the filesystem lacked of `run_percent`. Changes the process's
+// working directory (cull resolves names in it): run in a child (cull_pass.h).
+[[nodiscard]] Result<CullOutcome> cull_to_run_limit(int device, const std::string& cache_dir,
+                                                    unsigned run_percent = kCullLimits.run);
 
 }  // namespace cfs::supervisor

@@ -43,6 +43,7 @@ enum class Source : std::uint32_t {
     worker_exit = 4,
     control_listener = 5,
     control_client = 6,  // the "slot" is the client's fd
+    cull_pass_exit = 7,
 };
 std::uint64_t tag(Source s, unsigned slot = 0) {
     return (static_cast<std::uint64_t>(s) << 32) | slot;
@@ -646,28 +647,59 @@ void Supervisor::on_timer() {
 
 void Supervisor::cull_cache(Clock::time_point now) {
     next_cull_check_ = now + kCullCheckInterval;
+    if (cull_pass_) return;  // its end is an event of its own
     const std::string& dir = bound_ ? bound_->dir : config_.cache_dir;
-    bool needed = false;
-    auto report = cull_if_needed(device_.get(), dir, needed);
-    if (!report) {
-        log::warning("cache {}: {}", dir, report.error().message());
+    auto room = free_at_least(dir, kCullLimits.cull);
+    if (!room) {
+        log::warning("cache {}: {}", dir, room.error().message());
         return;
     }
-    if (!needed) return;
-    if (report->culled > 0)
+    if (*room) return;
+    auto pass = CullPass::start(device_.get(), dir);
+    if (!pass) {
+        log::warning("cache {} has less than {}% free: {}", dir, kCullLimits.cull, pass.error().message());
+        return;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag(Source::cull_pass_exit);
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, pass->pidfd(), &ev) < 0) {
+        log::warning("cache {}: {}", dir, sys_error("watching the cull pass").message());
+        return;  // the pass is killed and reaped as it goes out of scope
+    }
+    cull_pass_.emplace(std::move(*pass));
+}
+
+void Supervisor::on_cull_pass_done() {
+    if (!cull_pass_) return;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, cull_pass_->pidfd(), nullptr);
+    auto outcome = cull_pass_->finish();
+    cull_pass_.reset();
+    const std::string& dir = bound_ ? bound_->dir : config_.cache_dir;
+    if (!outcome) {
+        log::warning("cache {}: {}", dir, outcome.error().message());
+        return;
+    }
+    const CullReport& r = outcome->report;
+    if (r.culled > 0)
         log::info("cache {} had less than {}% free: culled {} cache file(s) no image uses, {:.1f} MiB, the least "
                   "recently used first ({} in use left alone)",
-                  dir, kCullLimits.cull, report->culled, static_cast<double>(report->freed_bytes) / (1 << 20),
-                  report->in_use);
-    auto room = free_at_least(dir, kCullLimits.run);
-    if (room && *room) return;
-    // Still short: everything left is in use. Said once a minute, not every second.
+                  dir, kCullLimits.cull, r.culled, static_cast<double>(r.freed_bytes) / (1 << 20), r.in_use);
+    if (r.failed > 0)
+        log::warning("cache {}: {} cache file(s) could not be culled and were skipped; the first: {}", dir, r.failed,
+                     outcome->failure);
+    if (!outcome->still_short) return;
+    // Said once a minute, not after every pass.
+    const auto now = Clock::now();
     if (last_cache_full_warning_ && now - *last_cache_full_warning_ < std::chrono::minutes(1)) return;
     last_cache_full_warning_ = now;
-    log::warning("cache {} has less than {}% free and nothing left to cull ({} cache file(s) in use): below {}% "
-                 "cachefiles refuses writes, and readers of data not yet cached get EIO; give the cache more room "
-                 "or unmount images",
-                 dir, kCullLimits.run, report->in_use, kCullLimits.stop);
+    const std::string why =
+        r.walk_capped ? fmt::format("the cache holds more files than one pass looks at; {} in use", r.in_use)
+        : r.failed > 0 ? fmt::format("{} in use, {} could not be culled", r.in_use, r.failed)
+                       : fmt::format("nothing left to cull: {} cache file(s) in use", r.in_use);
+    log::warning("cache {} is still short of {}% free after culling ({}): below {}% cachefiles refuses writes, and "
+                 "readers of data not yet cached get EIO; give the cache more room or unmount images",
+                 dir, kCullLimits.run, why, kCullLimits.stop);
 }
 
 void Supervisor::on_worker_message(WorkerSlot& slot) {
@@ -818,6 +850,7 @@ int Supervisor::run() {
                     if (slot < state_.workers.size() && state_.workers[slot].running())
                         on_worker_exit(state_.workers[slot]);
                     break;
+                case Source::cull_pass_exit: on_cull_pass_done(); break;
             }
         }
         reconcile();

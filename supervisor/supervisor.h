@@ -11,6 +11,7 @@
 #include "common/unique_fd.h"
 #include "supervisor/blob_stores.h"
 #include "supervisor/control_server.h"
+#include "supervisor/cull_pass.h"
 #include "supervisor/fault_dealer.h"
 #include "supervisor/fd_store.h"
 #include "supervisor/stats_book.h"
@@ -116,8 +117,10 @@ private:
     void on_retire_deadlines(Clock::time_point now);
     // Kills the workers whose connection closed kExitGrace ago and which still run.
     void on_exit_deadlines(Clock::time_point now);
-    // Every kCullCheckInterval: culls the cache when it runs out of room (cache_cull.h).
+    // Every kCullCheckInterval: starts a cull pass when the cache runs out of room
+    // (cache_cull.h, cull_pass.h); one at a time.
     void cull_cache(Clock::time_point now);
+    void on_cull_pass_done();
 
     Config config_;
     unique_fd device_;
@@ -133,6 +136,7 @@ private:
     std::optional<CacheBinding> bound_;
     Clock::time_point next_cull_check_ = Clock::now();
     std::optional<Clock::time_point> last_cache_full_warning_;
+    std::optional<CullPass> cull_pass_;
     bool crash_loop_announced_ = false;
     bool in_fd_store_ = false;
     Clock::time_point started_ = Clock::now();

@@ -4,14 +4,25 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "common/unique_fd.h"
+#include "supervisor/cull_pass.h"
 
 using namespace cfs;
 using namespace cfs::supervisor;
 
-TEST_CASE("cull: the least recently used first, past those in use or gone, until there is room") {
+TEST_CASE("cull: the least recently used first, past those in use or gone, until the target is freed") {
     const std::vector<CacheFile> files{
         {"/c/cache/Iv/@1", "new", 300, 100}, {"/c/cache/Iv/@2", "oldest", 100, 10},
         {"/c/cache/Iv/@1", "busy", 150, 1000}, {"/c/cache/Iv/@3", "gone", 170, 1000},
@@ -23,30 +34,109 @@ TEST_CASE("cull: the least recently used first, past those in use or gone, until
         if (f.name == "gone") return ESTALE;
         return 0;
     };
-    unsigned culled = 0;
-    auto report = cull_oldest(files, [&](const CacheFile& f) {
-        const int r = cull(f);
-        culled += r == 0;
-        return r;
-    }, [&] { return culled == 3; });
-    REQUIRE(report);
+    std::string failure;
+    // 130 bytes: oldest (10) + second (20) + new (100); newest is left.
+    const CullReport report = cull_oldest(files, cull, CullTarget{.bytes = 130, .files = 1}, failure);
     CHECK(asked == std::vector<std::string>{"oldest", "busy", "gone", "second", "new"});
-    CHECK(report->culled == 3);
-    CHECK(report->freed_bytes == 130);
-    CHECK(report->in_use == 1);
-    CHECK(report->gone == 1);
+    CHECK(report.culled == 3);
+    CHECK(report.freed_bytes == 130);
+    CHECK(report.in_use == 1);
+    CHECK(report.gone == 1);
+    CHECK(report.failed == 0);
+    CHECK(failure.empty());
+
+    // Files are a target of their own: 1 byte but 4 files.
+    asked.clear();
+    const CullReport by_files = cull_oldest(files, cull, CullTarget{.bytes = 1, .files = 4}, failure);
+    CHECK(by_files.culled == 4);
+    CHECK(asked.back() == "newest");
+
+    // Nothing lacking: nothing culled.
+    asked.clear();
+    CHECK(cull_oldest(files, cull, CullTarget{}, failure).culled == 0);
+    CHECK(asked.empty());
 }
 
-TEST_CASE("cull: an error other than in use or gone ends the pass, naming the file") {
-    const std::vector<CacheFile> files{{"/c/cache/Iv/@1", "a", 1, 1}, {"/c/cache/Iv/@1", "b", 2, 1}};
+TEST_CASE("cull: a file the kernel will not cull is skipped, not the end of culling; a failing device ends the pass") {
+    const std::vector<CacheFile> files{{"/c/cache/Iv/@1", "a", 1, 1}, {"/c/cache/Iv/@1", "broken", 2, 1},
+                                       {"/c/cache/Iv/@1", "c", 3, 1}};
+    std::string failure;
+    const CullReport report = cull_oldest(
+        files, [](const CacheFile& f) { return f.name == "broken" ? EIO : 0; }, CullTarget{.bytes = 3, .files = 0},
+        failure);
+    CHECK(report.culled == 2);
+    CHECK(report.failed == 1);
+    CHECK(failure.find("culling /c/cache/Iv/@1/broken") != std::string::npos);
+
+    std::vector<CacheFile> many;
+    for (int i = 0; i < 100; ++i) many.push_back({"/c/cache/Iv/@1", "f" + std::to_string(i), i, 1});
     unsigned calls = 0;
-    auto report = cull_oldest(files, [&](const CacheFile&) { return ++calls == 1 ? 0 : EIO; }, [] { return false; });
-    REQUIRE_FALSE(report);
-    CHECK(report.error().errnum == EIO);
-    CHECK(report.error().message().find("/c/cache/Iv/@1/b after 1 culled") != std::string::npos);
+    failure.clear();
+    const CullReport dead = cull_oldest(
+        many, [&](const CacheFile&) { return ++calls, EIO; }, CullTarget{.bytes = 100, .files = 0}, failure);
+    CHECK(calls == kMaxCullFailuresInARow);
+    CHECK(dead.failed == kMaxCullFailuresInARow);
+    CHECK(failure.find("f0") != std::string::npos);
 }
 
 TEST_CASE("cull: the limits are set from the top down, blocks then files") {
     CHECK(cull_limit_commands() ==
           std::vector<std::string>{"brun 10%", "bcull 7%", "bstop 3%", "frun 10%", "fcull 7%", "fstop 3%"});
+}
+
+TEST_CASE("cull pass: runs in a child that culls through the device, oldest first, and reports; our working "
+          "directory stays") {
+    char templ[] = "/tmp/cfs-cull-XXXXXX";
+    REQUIRE(::mkdtemp(templ) != nullptr);
+    const std::string cache = templ;
+    const std::string dir = cache + "/cache/Ierofs,img/@4a";
+    REQUIRE(std::filesystem::create_directories(dir));
+    // Access times 100, 200 and 300 s after the epoch: "mid" is written first, so
+    // the order is not the directory's.
+    for (const auto& [name, atime] : {std::pair{"mid", 200}, std::pair{"old", 100}, std::pair{"new", 300}}) {
+        const std::string path = dir + "/" + name;
+        std::ofstream(path) << std::string(8192, 'x');
+        const timespec times[2] = {{atime, 0}, {atime, 0}};
+        REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+    }
+    int device[2];
+    REQUIRE(::pipe2(device, O_CLOEXEC | O_NONBLOCK) == 0);
+    cfs::unique_fd commands(device[0]), device_end(device[1]);
+    char before[4096];
+    REQUIRE(::getcwd(before, sizeof before) != nullptr);
+
+    // 100%: this filesystem always lacks some, so every file is culled.
+    auto pass = CullPass::start(device_end.get(), cache, 100);
+    REQUIRE_MESSAGE(pass, pass.error().message());
+    pollfd done{pass->pidfd(), POLLIN, 0};
+    REQUIRE(::poll(&done, 1, 10'000) == 1);
+    auto outcome = pass->finish();
+    REQUIRE_MESSAGE(outcome, outcome.error().message());
+    CHECK(outcome->report.culled == 3);
+    CHECK(outcome->report.freed_bytes >= 3 * 8192);
+    CHECK(outcome->still_short);
+    CHECK(outcome->failure.empty());
+
+    std::string written(256, '\0');
+    const ssize_t n = ::read(commands.get(), written.data(), written.size());
+    REQUIRE(n > 0);
+    written.resize(static_cast<std::size_t>(n));
+    CHECK(written == "cull oldcull midcull new");
+    char after[4096];
+    REQUIRE(::getcwd(after, sizeof after) != nullptr);
+    CHECK(std::string(after) == before);
+    std::filesystem::remove_all(cache);
+}
+
+TEST_CASE("cull pass: a cache directory that cannot be walked is reported, not a crash") {
+    int device[2];
+    REQUIRE(::pipe2(device, O_CLOEXEC) == 0);
+    cfs::unique_fd commands(device[0]), device_end(device[1]);
+    auto pass = CullPass::start(device_end.get(), "/nonexistent/cfs-cache", 100);
+    REQUIRE(pass);
+    pollfd done{pass->pidfd(), POLLIN, 0};
+    REQUIRE(::poll(&done, 1, 10'000) == 1);
+    auto outcome = pass->finish();
+    REQUIRE_FALSE(outcome);
+    CHECK(outcome.error().message().find("/nonexistent/cfs-cache") != std::string::npos);
 }
