@@ -39,8 +39,12 @@ ReconcilePlan plan_reconcile(std::span<const WorkerSlot> workers, bool failover_
             }));
         for (const auto& w : workers) {
             if (serving >= wanted) break;
-            // One whose connection closed cannot be told to resume; it is on its way out.
-            if (w.state != WorkerState::paused || w.retiring != retiring || w.dismissed || w.hangup_deadline) continue;
+            // One whose connection closed cannot be told to resume, and one we killed
+            // (its exit can take long: a read stuck on a hung mount) would fail the
+            // Resume and yet count as serving here: both are on their way out.
+            if (w.state != WorkerState::paused || w.retiring != retiring || w.dismissed || w.hangup_deadline ||
+                w.killed_by_us)
+                continue;
             plan.resume.push_back(w.id);
             ++serving;
         }

@@ -555,6 +555,10 @@ TEST_CASE("failover: spares stay paused until a serving worker is missing") {
     // Starting workers cannot be resumed before they said Ready.
     w = slots({S::starting, S::starting, S::paused});
     CHECK(plan_reconcile(w, false, 2).resume == std::vector<unsigned>{2});
+    // A spare we killed, whose exit has not come yet, is not resumed: the next one is.
+    w = slots({S::absent, S::paused, S::paused});
+    w[1].killed_by_us = true;
+    CHECK(plan_reconcile(w, false, 1).resume == std::vector<unsigned>{2});
 }
 
 TEST_CASE("failover: nothing resumed when there is no failover and nothing is paused") {
