@@ -409,7 +409,7 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
     // answered any since its Resume (or a spare that died idle) may be crash-looping.
     // A SIGKILL from outside says nothing about the worker: it neither forgives nor
     // counts (an operator killing workers gets them back at once).
-    const bool was_stable = slot.made_progress;
+    const bool was_stable = slot.made_progress || (slot.ready() && noticed - slot.started >= kStableUptime);
     const auto state_at_death = slot.state;
     const bool dismissed = slot.dismissed;
     reap(slot);
@@ -640,6 +640,12 @@ void Supervisor::on_timer() {
     if (stats_.next_check() <= now) {
         stats_.check_stuck(state_.workers, now, [this](std::uint32_t id) { return describe_object(id); });
         sweep_withdrawn_objects();
+    }
+    if (!forgive_stable_workers(state_.workers, now, kCrashLoopFailures) && crash_loop_announced_) {
+        crash_loop_announced_ = false;
+        log::info("no longer crash-looping: the workers of the slots that failed have been up {} s since",
+                  kStableUptime.count());
+        (void)sd_notify(0, "STATUS=serving");
     }
     if (next_cull_check_ <= now) cull_cache(now);
     arm_timer();

@@ -22,8 +22,9 @@
 namespace cfs::supervisor {
 
 // Restart delays: the first restart is immediate, then doubling up to the cap. A
-// worker that answered a request since it was last resumed (Progress) is forgiven
-// its slot's earlier failures: it was killed, not crash-looping.
+// worker that answered a request since it was last resumed (Progress), or has been
+// up kStableUptime (a spare answers none), is forgiven its slot's earlier failures:
+// it was killed, not crash-looping.
 inline constexpr auto kRestartBaseDelay = std::chrono::milliseconds(100);
 inline constexpr auto kRestartMaxDelay = std::chrono::seconds(30);
 // A worker that has not paused this long after a Pause is stuck (a request it

@@ -32,6 +32,15 @@ std::string_view state_name(WorkerState s) {
     return "?";
 }
 
+bool forgive_stable_workers(std::span<WorkerSlot> workers, Clock::time_point now, unsigned crash_loop) {
+    bool looping = false;
+    for (WorkerSlot& w : workers) {
+        if (w.running() && w.ready() && now - w.started >= kStableUptime) w.consecutive_failures = 0;
+        looping = looping || w.consecutive_failures >= crash_loop;
+    }
+    return looping;
+}
+
 Status SupervisorState::send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds) {
     if (auto flushed = flush_forgets(to); !flushed) return flushed;
     const auto bytes = wire::encode(m);

@@ -97,6 +97,15 @@ struct WorkerSlot {
     }
 };
 
+// A worker up this long without failing is healthy even if it never answered a
+// request (a spare has none to answer): its slot's earlier failures are forgiven.
+inline constexpr auto kStableUptime = std::chrono::seconds(60);
+
+// Forgives the failures of every slot whose worker is ready and has been up
+// kStableUptime by `now`. Returns whether some slot still counts `crash_loop`
+// failures in a row or more.
+[[nodiscard]] bool forgive_stable_workers(std::span<WorkerSlot> workers, Clock::time_point now, unsigned crash_loop);
+
 struct SupervisorState {
     int device = -1;
     ObjectRegistry objects;

@@ -650,3 +650,29 @@ TEST_CASE("restart_delay: immediate first, then doubling from 100 ms, capped at 
     CHECK(restart_delay(1000) == milliseconds(30000));
     CHECK(restart_delay(UINT_MAX) == milliseconds(30000));
 }
+
+TEST_CASE("restarts: a worker up kStableUptime is forgiven its slot's failures, a spare too; the crash loop ends "
+          "when no slot counts enough") {
+    auto w = slots({S::serving, S::paused, S::starting});
+    const auto t0 = Clock::now();
+    for (auto& slot : w) {
+        slot.pid = 100 + static_cast<int>(slot.id);
+        slot.started = t0;
+        slot.consecutive_failures = 4;
+    }
+    CHECK(forgive_stable_workers(w, t0 + kStableUptime - std::chrono::seconds(1), 3));
+    CHECK(w[1].consecutive_failures == 4);
+    // The serving worker and the spare are forgiven; the one still starting is not,
+    // so the loop goes on.
+    CHECK(forgive_stable_workers(w, t0 + kStableUptime, 3));
+    CHECK(w[0].consecutive_failures == 0);
+    CHECK(w[1].consecutive_failures == 0);
+    CHECK(w[2].consecutive_failures == 4);
+    w[2].state = S::paused;
+    CHECK_FALSE(forgive_stable_workers(w, t0 + kStableUptime, 3));
+    // A slot with no process (waiting for its delayed restart) keeps its count.
+    w[0].pid = -1;
+    w[0].state = S::absent;
+    w[0].consecutive_failures = 3;
+    CHECK(forgive_stable_workers(w, t0 + 10 * kStableUptime, 3));
+}
