@@ -209,6 +209,7 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     slot.killed_by_us = false;
     slot.to_share.clear();
     slot.to_forget.clear();
+    slot.pause_owed = false;
     slot.stocked = false;
     slot.awaiting_room = false;
     slot.queries_since_resume = 0;
@@ -301,7 +302,7 @@ void Supervisor::await_exit(WorkerSlot& slot) {
 
 bool Supervisor::pause_worker(WorkerSlot& slot) {
     if (!slot.hangup_deadline) {
-        if (auto sent = state_.send(slot, wire::Pause{}); !sent) {
+        if (auto sent = state_.pause(slot); !sent) {
             kill_worker(slot, sent.error().message());
             if (!slot.hangup_deadline) {
                 // Killed, or found dead: nothing more runs in it, but until its exit is
@@ -374,6 +375,7 @@ void Supervisor::reap(WorkerSlot& slot) {
     state_.objects.drop_holder(slot.id);
     slot.to_share.clear();
     slot.to_forget.clear();
+    slot.pause_owed = false;
     slot.stocked = false;
     slot.awaiting_room = false;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
@@ -540,8 +542,8 @@ void Supervisor::keep_spares_stocked() {
     for (auto& w : state_.workers) {
         if (!w.running() || !w.socket) continue;
         bool done = true;
-        if (!w.to_forget.empty()) {
-            auto flushed = state_.flush_forgets(w);
+        if (!w.to_forget.empty() || w.pause_owed) {
+            auto flushed = state_.flush_owed(w);
             if (!flushed && flushed.error().errnum != EAGAIN) {
                 kill_worker(w, flushed.error().message());
                 continue;

@@ -57,6 +57,21 @@ Status SupervisorState::flush_forgets(WorkerSlot& to) {
     return {};
 }
 
+Status SupervisorState::pause(WorkerSlot& to) {
+    to.pause_owed = true;
+    auto sent = flush_owed(to);
+    if (!sent && sent.error().errnum == EAGAIN) return {};
+    return sent;
+}
+
+Status SupervisorState::flush_owed(WorkerSlot& to) {
+    if (auto flushed = flush_forgets(to); !flushed) return flushed;
+    if (!to.pause_owed) return {};
+    if (auto sent = send_message(to.socket.get(), wire::encode(wire::Pause{}), {}); !sent) return sent;
+    to.pause_owed = false;
+    return {};
+}
+
 void SupervisorState::broadcast_forget(std::uint32_t object_id, const WorkerSlot* except) {
     for (auto& w : workers) {
         if (&w == except || !w.running() || !w.socket) continue;

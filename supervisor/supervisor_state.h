@@ -79,7 +79,10 @@ struct WorkerSlot {
     // reads nothing meanwhile), first in front. Sent before anything else we send
     // it, so it has closed those copies before it answers a Pause.
     std::deque<std::uint32_t> to_forget;
-    // to_forget or to_share waits for room in its socket (watched for EPOLLOUT).
+    // A Pause its full socket had no room for: sent right after to_forget, once there
+    // is room (the pause deadline runs meanwhile).
+    bool pause_owed = false;
+    // to_forget, pause_owed or to_share waits for room in its socket (watched for EPOLLOUT).
     bool awaiting_room = false;
     // ObjectQuery it sent since its last Resume (logged with a failover's first READ).
     unsigned queries_since_resume = 0;
@@ -135,6 +138,12 @@ struct SupervisorState {
     void broadcast_forget(std::uint32_t object_id, const WorkerSlot* except);
     // Sends `to`'s waiting ObjectForgets, in order; EAGAIN leaves the rest waiting.
     [[nodiscard]] Status flush_forgets(WorkerSlot& to);
+    // Tells `to` to pause. A socket full of messages it has not read yet (a worker
+    // busy with one long request reads none) is no failure: the Pause is owed, and
+    // flush_owed sends it after the ObjectForgets ahead of it.
+    [[nodiscard]] Status pause(WorkerSlot& to);
+    // The ObjectForgets, then an owed Pause; EAGAIN while some still wait.
+    [[nodiscard]] Status flush_owed(WorkerSlot& to);
 };
 
 // Reads /proc/self/fd/N: a cachefiles anon fd links to "anon_inode:[cachefiles]".

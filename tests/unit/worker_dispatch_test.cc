@@ -508,6 +508,42 @@ TEST_CASE("forget: an ObjectForget a full socket cannot take waits, and goes bef
     CHECK(std::holds_alternative<wire::Pause>(second->message));
 }
 
+TEST_CASE("pause: a full socket owes the Pause, which goes after the waiting forgets once there is room") {
+    Fixture f(1);
+    WorkerSlot& w = f.worker(0);
+    unsigned queued = 0;
+    for (;;) {
+        auto sent = f.state.send(w, wire::Resume{});
+        if (!sent) {
+            REQUIRE(sent.error().errnum == EAGAIN);
+            break;
+        }
+        ++queued;
+        REQUIRE(queued < 100000);
+    }
+    f.state.broadcast_forget(9, nullptr);
+    // Not a failure (the worker is only busy): owed.
+    REQUIRE(f.state.pause(w).ok());
+    CHECK(w.pause_owed);
+    auto still_full = f.state.flush_owed(w);
+    REQUIRE_FALSE(still_full);
+    CHECK(still_full.error().errnum == EAGAIN);
+    for (unsigned i = 0; i < queued; ++i) REQUIRE(f.received(0).has_value());
+    REQUIRE(f.state.flush_owed(w).ok());
+    CHECK_FALSE(w.pause_owed);
+    CHECK(w.to_forget.empty());
+    auto first = f.received(0);
+    REQUIRE(first.has_value());
+    REQUIRE(std::holds_alternative<wire::ObjectForget>(first->message));
+    auto second = f.received(0);
+    REQUIRE(second.has_value());
+    CHECK(std::holds_alternative<wire::Pause>(second->message));
+    CHECK_FALSE(f.received(0).has_value());
+    // Nothing owed: nothing more sent.
+    REQUIRE(f.state.flush_owed(w).ok());
+    CHECK_FALSE(f.received(0).has_value());
+}
+
 TEST_CASE("failover: only serving workers are paused") {
     CHECK(workers_to_pause(slots({S::serving, S::paused, S::starting, S::absent, S::serving, S::pausing})) ==
           std::vector<unsigned>{0, 4});
