@@ -650,6 +650,13 @@ void Supervisor::on_timer() {
         (void)sd_notify(0, "STATUS=serving");
     }
     if (next_cull_check_ <= now) cull_cache(now);
+    if (awaiting_first_answer_ && now - awaiting_first_answer_->began >= kRecoveryWindow) {
+        // An idle worker's death: no reader was waiting, and a READ hours later would
+        // pass for a very slow recovery (log and status).
+        log::info("failover: no READ answered within {} s of worker {}'s death: no reader was waiting; not timed",
+                  kRecoveryWindow.count(), awaiting_first_answer_->dead_worker);
+        awaiting_first_answer_.reset();
+    }
     arm_timer();
 }
 

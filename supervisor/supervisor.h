@@ -38,6 +38,10 @@ inline constexpr unsigned kCrashLoopFailures = 3;
 // exec, sandbox) takes a CPU the recovery needs (benchmarked: docs/benchmarks.md).
 inline constexpr auto kReplacementDeferral = std::chrono::milliseconds(250);
 
+// A failover's first answered READ is timed (log, status) only within this long of
+// the death; later, no reader was waiting when the worker died.
+inline constexpr auto kRecoveryWindow = std::chrono::seconds(60);
+
 [[nodiscard]] std::chrono::milliseconds restart_delay(unsigned consecutive_failures);
 
 class Supervisor {
