@@ -180,6 +180,8 @@ public:
             if (bar == std::string_view::npos) break;
             rest.remove_prefix(bar + 1);
         }
+        if (c.op == Condition::Op::at_least && c.value > 0xffffffffULL)
+            return at(fmt::format("'>=' compares 32-bit values (fds, counts); {} is larger", printable(value)));
         return c;
     }
 
@@ -209,6 +211,9 @@ public:
             for (const Condition& other : r.conditions)
                 if (other.arg == c->arg)
                     return at(fmt::format("two conditions on arg{} in one rule; write two rules to allow either", c->arg));
+            if (c->op == Condition::Op::at_least)
+                for (const Condition& other : r.conditions)
+                    if (other.op == Condition::Op::at_least) return at("one '>=' condition per rule");
             r.conditions.push_back(std::move(*c));
             i += 3;
         }
@@ -299,6 +304,19 @@ std::string describe(const Rule& rule) {
 
 // ---- Compiling -------------------------------------------------------------------
 
+std::vector<std::pair<std::uint64_t, std::uint64_t>> at_least_blocks(std::uint64_t value) {
+    constexpr std::uint64_t kEnd = std::uint64_t{1} << 32;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;
+    for (std::uint64_t start = value; start < kEnd;) {
+        // The largest power of two that start is aligned to and that stays below 2^32.
+        std::uint64_t size = start == 0 ? kEnd : (start & (~start + 1));
+        while (start + size > kEnd) size >>= 1;
+        blocks.emplace_back(~(size - 1), start);
+        start += size;
+    }
+    return blocks;
+}
+
 struct Filter::Context {
     scmp_filter_ctx ctx = nullptr;
     ~Context() {
@@ -329,19 +347,33 @@ Result<Filter> compile(const Policy& policy, pid_t self_pid) {
         return sys_error(-rc, "asking for the seccomp filter on every thread (TSYNC)");
     for (const Rule& rule : policy.rules) {
         std::vector<scmp_arg_cmp> cmps;
+        const Condition* at_least = nullptr;
         for (const Condition& c : rule.conditions) {
             if (c.self_pid)
                 cmps.push_back({c.arg, SCMP_CMP_EQ, static_cast<scmp_datum_t>(self_pid), 0});
             else if (c.op == Condition::Op::equal)
                 cmps.push_back({c.arg, SCMP_CMP_EQ, c.value, 0});
-            else if (c.op == Condition::Op::at_least)
-                cmps.push_back({c.arg, SCMP_CMP_GE, c.value, 0});
-            else  // no bit outside the value: (arg & ~value) == 0
+            else if (c.op == Condition::Op::within)  // no bit outside the value: (arg & ~value) == 0
                 cmps.push_back({c.arg, SCMP_CMP_MASKED_EQ, ~c.value, 0});
+            else
+                at_least = &c;
         }
-        const int rc = seccomp_rule_add_exact_array(context->ctx, SCMP_ACT_ALLOW, rule.number,
-                                                    static_cast<unsigned>(cmps.size()), cmps.data());
-        if (rc < 0) return sys_error(-rc, fmt::format("{}:{}: compiling '{}'", rule.origin, rule.line, describe(rule)));
+        // '>=' as one rule per aligned block of [value, 2^32), each a masked compare of
+        // all 64 bits: a plain SCMP_CMP_GE would let 0x1'0000'0002 through for an int
+        // argument the kernel truncates to 2.
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks;  // mask, value
+        if (at_least != nullptr)
+            blocks = at_least_blocks(at_least->value);
+        else
+            blocks.emplace_back(0, 0);
+        for (const auto& [mask, value] : blocks) {
+            std::vector<scmp_arg_cmp> all = cmps;
+            if (at_least != nullptr) all.push_back({at_least->arg, SCMP_CMP_MASKED_EQ, mask, value});
+            const int rc = seccomp_rule_add_exact_array(context->ctx, SCMP_ACT_ALLOW, rule.number,
+                                                        static_cast<unsigned>(all.size()), all.data());
+            if (rc < 0)
+                return sys_error(-rc, fmt::format("{}:{}: compiling '{}'", rule.origin, rule.line, describe(rule)));
+        }
     }
     return Filter(std::move(context));
 }

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -39,6 +40,11 @@ struct Condition {
     bool self_pid = false;  // the value is SELF_PID, known only when compiled
     std::string text;       // as written ("arg1 == CACHEFILES_IOC_READ_COMPLETE")
 };
+
+// What 'argN >= VALUE' compiles to: the aligned blocks [value, value + size) that
+// make up [VALUE, 2^32), each as (mask, value) for a masked compare of all 64 bits.
+// The kernel truncates an int argument to 32 bits, so any upper bit set is refused.
+[[nodiscard]] std::vector<std::pair<std::uint64_t, std::uint64_t>> at_least_blocks(std::uint64_t value);
 
 struct Rule {
     std::string syscall;

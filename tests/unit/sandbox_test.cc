@@ -1011,6 +1011,9 @@ TEST_CASE("sandbox (remote): F_SETFL on stdin, stdout or stderr is killed with S
     check_killed(dir, "fcntl F_SETFL stderr", [] { return ::syscall(SYS_fcntl, 2, F_SETFL, O_NONBLOCK); }, net);
     check_killed(dir, "fcntl F_SETFL stdout", [] { return ::syscall(SYS_fcntl, 1, F_SETFL, O_NONBLOCK); }, net);
     check_killed(dir, "fcntl F_SETFL stdin", [] { return ::syscall(SYS_fcntl, 0, F_SETFL, O_NONBLOCK); }, net);
+    // The kernel truncates the fd to 32 bits: 0x1'0000'0002 is stderr too.
+    check_killed(dir, "fcntl F_SETFL stderr with high bits",
+                 [] { return ::syscall(SYS_fcntl, 0x100000002L, F_SETFL, O_NONBLOCK); }, net);
     const Outcome own = run_call(
         dir, "fcntl F_SETFL socket",
         [] {

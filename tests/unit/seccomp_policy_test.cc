@@ -132,6 +132,25 @@ TEST_CASE("seccomp policy: rules, conditions, values and comments") {
     CHECK(compile(*p, ::getpid()).ok());
 }
 
+TEST_CASE("seccomp policy: '>=' compiles to aligned blocks from the value up to 2^32, over all 64 bits") {
+    using Blocks = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+    const std::uint64_t high = ~std::uint64_t{0xffffffff};
+    CHECK(at_least_blocks(0) == Blocks{{high, 0}});
+    CHECK(at_least_blocks(0x80000000) == Blocks{{high | 0x80000000, 0x80000000}});
+    const auto three = at_least_blocks(3);
+    REQUIRE(three.size() == 31);  // 3, 4-7, 8-15, ..., 2^31 to 2^32-1
+    CHECK(three[0] == std::pair<std::uint64_t, std::uint64_t>{~std::uint64_t{0}, 3});
+    CHECK(three[1] == std::pair<std::uint64_t, std::uint64_t>{~std::uint64_t{3}, 4});
+    // Every value is in exactly one block when it is in [3, 2^32), in none otherwise.
+    for (const std::uint64_t x : {0ULL, 1ULL, 2ULL, 3ULL, 4ULL, 7ULL, 8ULL, 1000ULL, 0x7fffffffULL, 0x80000000ULL,
+                                  0xffffffffULL, 0x100000000ULL, 0x100000002ULL, ~0ULL}) {
+        unsigned in = 0;
+        for (const auto& [mask, value] : three) in += (x & mask) == value;
+        CHECK_MESSAGE(in == ((x >= 3 && x <= 0xffffffffULL) ? 1U : 0U), x);
+    }
+    CHECK(at_least_blocks(0x100000000).empty());
+}
+
 TEST_CASE("seccomp policy: every error names file:line and what is wrong") {
     CHECK(error_of("read\nopneat\n") == "t.seccomp:2: 'opneat' is not a system call on this architecture");
     CHECK(error_of("Read\n") == "t.seccomp:1: expected a syscall name (lower case, digits, '_'), got 'Read'");
@@ -150,6 +169,9 @@ TEST_CASE("seccomp policy: every error names file:line and what is wrong") {
           "t.seccomp:1: expected a value, got an empty term (two '|' in a row?)");
     CHECK(error_of("kill arg0 in SELF_PID\n") == "t.seccomp:1: SELF_PID is one pid: use '== SELF_PID'");
     CHECK(error_of("kill arg0 >= SELF_PID\n") == "t.seccomp:1: SELF_PID is one pid: use '== SELF_PID'");
+    CHECK(error_of("fcntl arg0 >= 0x100000000\n") ==
+          "t.seccomp:1: '>=' compares 32-bit values (fds, counts); 0x100000000 is larger");
+    CHECK(error_of("mmap arg0 >= 1 && arg1 >= 2\n") == "t.seccomp:1: one '>=' condition per rule");
     CHECK(error_of("kill arg0 == SELF_PID|1\n") == "t.seccomp:1: SELF_PID stands alone: 'argN == SELF_PID'");
     CHECK(error_of("mmap arg2 in 1 && arg2 in 2\n") ==
           "t.seccomp:1: two conditions on arg2 in one rule; write two rules to allow either");
