@@ -455,21 +455,32 @@ Status HttpBackend::authorize(std::string_view challenge_text, bool& transient) 
     const auto offered = parse_challenges(challenge_text);
     const AuthChallenge* challenge = choose_challenge(offered);
     if (challenge == nullptr) return logic_error("no challenge this worker understands in its WWW-Authenticate");
-    if (challenge->scheme == "basic") {
-        if (options_.credentials.empty())
-            return logic_error(fmt::format("it asks for Basic credentials, and {} gives none",
-                                           store_setting(options_.store, "credentials")));
-        basic_ = true;
-        return {};
-    }
-    if (challenge->scheme != "bearer")
+    const bool basic_offered = std::any_of(offered.begin(), offered.end(),
+                                           [](const AuthChallenge& c) { return c.scheme == "basic"; });
+    if (challenge->scheme == "bearer") {
+        auto done = authorize_bearer(*challenge, transient);
+        // A server that also takes Basic is answered with it when the token service is
+        // out of reach for good (not on an allowed origin, refusing us), as it was
+        // before Bearer was preferred.
+        if (done || transient || !basic_offered || options_.credentials.empty()) return done;
+        log::debug("{}; answering its Basic challenge instead", done.error().message());
+    } else if (challenge->scheme != "basic") {
         return logic_error(fmt::format("its authentication scheme '{}' is not supported (Basic and Bearer are)",
                                        challenge->scheme));
-    const auto realm = challenge->params.find("realm");
-    if (realm == challenge->params.end() || realm->second.empty())
+    }
+    if (options_.credentials.empty())
+        return logic_error(fmt::format("it asks for Basic credentials, and {} gives none",
+                                       store_setting(options_.store, "credentials")));
+    basic_ = true;
+    return {};
+}
+
+Status HttpBackend::authorize_bearer(const AuthChallenge& challenge, bool& transient) {
+    const auto realm = challenge.params.find("realm");
+    if (realm == challenge.params.end() || realm->second.empty())
         return logic_error("its Bearer challenge names no realm");
     if (auto allowed = origins_.check(realm->second, "its token service"); !allowed) return std::move(allowed).error();
-    return fetch_token(*challenge, transient);
+    return fetch_token(challenge, transient);
 }
 
 Status HttpBackend::fetch_token(const AuthChallenge& challenge, bool& transient) {

@@ -111,9 +111,12 @@ private:
     // One request with retries, redirects and authentication; `exchange` says what
     // to ask and judges each answer.
     [[nodiscard]] Status perform(Exchange& exchange);
-    // Answers a 401's challenge: Basic credentials, or a Bearer token from the realm.
+    // Answers a 401's challenge: a Bearer token from the realm, else (or when the
+    // token service is out of reach for good) Basic credentials.
     // Sets `transient` when the token service may answer later (no connection, 5xx).
     [[nodiscard]] Status authorize(std::string_view challenge, bool& transient);
+    // A Bearer challenge: its realm on an allowed origin, then a token from it.
+    [[nodiscard]] Status authorize_bearer(const AuthChallenge& challenge, bool& transient);
     // Fetches a token as `challenge` (a Bearer one) says.
     [[nodiscard]] Status fetch_token(const AuthChallenge& challenge, bool& transient);
     // Renews the token when token_refresh_after() has passed; a failure is logged and

@@ -429,6 +429,30 @@ TEST_CASE("auth: a Bearer challenge on the second WWW-Authenticate line is answe
     CHECK(read_all(**blob, 4096) == data);
 }
 
+TEST_CASE("auth: Bearer whose token service is not on an allowed origin falls back to the Basic also offered") {
+    HttpTestServer server;
+    REQUIRE(server.ok());
+    const std::string data = pattern(5000);
+    server.put("b", data);
+    server.require_basic("reader:s3cret");
+    server.offer_first(R"(Bearer realm="http://127.0.0.9:9/token",service="elsewhere")");
+    auto options = options_for(server, quick_policy(5000));
+    options.credentials = "reader:s3cret";
+    auto backend = worker::HttpBackend::create(options);
+    REQUIRE(backend);
+    auto blob = (*backend)->open("b");
+    REQUIRE_MESSAGE(blob, blob.error().message());
+    CHECK(read_all(**blob, 4096) == data);
+    CHECK(server.token_requests() == 0);
+
+    // Without credentials there is nothing to fall back to: the Bearer refusal stands.
+    auto anonymous = worker::HttpBackend::create(options_for(server, quick_policy(5000)));
+    REQUIRE(anonymous);
+    auto refused = (*anonymous)->open("b");
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message().find("token service") != std::string::npos);
+}
+
 TEST_CASE("auth: Basic credentials are sent when the server asks, and a wrong password is EACCES at once") {
     HttpTestServer server;
     REQUIRE(server.ok());

@@ -83,8 +83,8 @@ public:
         issued_ = bearer_;
         token_basic_ = credentials.empty() ? std::string() : "Basic " + base64(credentials);
     }
-    // The Bearer challenge comes after a WWW-Authenticate line with this value (another
-    // scheme the server also takes).
+    // The Bearer challenge comes after a WWW-Authenticate line with this value, and the
+    // Basic one before it (another scheme the server also offers).
     void offer_first(std::string challenge) {
         std::lock_guard lock(mutex_);
         other_challenge_ = std::move(challenge);
@@ -206,8 +206,11 @@ private:
             }
             if (!basic_.empty() && authorization != basic_) {
                 ++unauthorized_;
-                return send_all(c, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\n"
-                                   "Content-Length: 0\r\n\r\n");
+                const std::string other =
+                    other_challenge_.empty() ? std::string() : fmt::format("WWW-Authenticate: {}\r\n", other_challenge_);
+                return send_all(c, fmt::format("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\n"
+                                               "{}Content-Length: 0\r\n\r\n",
+                                               other));
             }
             if (!bearer_.empty() && authorization != "Bearer " + bearer_) {
                 ++unauthorized_;
