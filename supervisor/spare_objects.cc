@@ -30,7 +30,10 @@ void stock_spare(SupervisorState& state, WorkerSlot& spare) {
 
 void share_with_spares(SupervisorState& state, std::uint32_t object_id) {
     for (auto& w : state.workers)
-        if (w.stocked && w.state == WorkerState::paused && w.running()) w.to_share.push_back(object_id);
+        // Bounded for a spare that never reads its socket: a longer queue would hold
+        // mostly objects closed since, and a READ can still ask for any object.
+        if (w.stocked && w.state == WorkerState::paused && w.running() && w.to_share.size() < state.max_objects)
+            w.to_share.push_back(object_id);
 }
 
 Result<bool> send_shares(SupervisorState& state, WorkerSlot& w) {

@@ -210,6 +210,7 @@ void Supervisor::start_worker(WorkerSlot& slot) {
     slot.to_share.clear();
     slot.to_forget.clear();
     slot.pause_owed = false;
+    slot.reply_owed.reset();
     slot.stocked = false;
     slot.awaiting_room = false;
     slot.queries_since_resume = 0;
@@ -376,6 +377,7 @@ void Supervisor::reap(WorkerSlot& slot) {
     slot.to_share.clear();
     slot.to_forget.clear();
     slot.pause_owed = false;
+    slot.reply_owed.reset();
     slot.stocked = false;
     slot.awaiting_room = false;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, slot.pidfd.get(), nullptr);
@@ -403,15 +405,15 @@ void Supervisor::release_dead() {
 void Supervisor::on_worker_exit(WorkerSlot& slot) {
     const auto noticed = Clock::now();
     const pid_t pid = slot.pid;
-    // A worker we killed for breaking the protocol may have broken it before, too: a
-    // spare that read requests anyway would leave their readers waiting for good. A
-    // failover costs the serving workers a pause.
-    const bool held_requests = slot.may_hold_requests() || (slot.killed_by_us && slot.ready());
+    // Counts a worker we killed for breaking the protocol, whatever its state: a spare
+    // that read requests anyway would leave their readers waiting for good, and a
+    // failover costs the serving workers only a pause.
+    const bool held_requests = slot.may_hold_requests();
     // Only answering requests proves a worker healthy: one that died before it
     // answered any since its Resume (or a spare that died idle) may be crash-looping.
     // A SIGKILL from outside says nothing about the worker: it neither forgives nor
     // counts (an operator killing workers gets them back at once).
-    const bool was_stable = slot.made_progress || (slot.ready() && noticed - slot.started >= kStableUptime);
+    const bool was_stable = slot.proved_stable(noticed);
     const auto state_at_death = slot.state;
     const bool dismissed = slot.dismissed;
     reap(slot);
@@ -453,7 +455,7 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
     // needed for the recovery, and would only compete with it for a CPU.
     const bool spare_takes_over =
         held_requests && std::any_of(state_.workers.begin(), state_.workers.end(), [&](const WorkerSlot& w) {
-            return w.id != slot.id && w.state == WorkerState::paused && !w.retiring;
+            return w.id != slot.id && w.state == WorkerState::paused && !w.retiring && !w.killed_by_us;
         });
     if (spare_takes_over && restart_delay(slot.consecutive_failures).count() == 0)
         defer_restart(slot);
@@ -542,7 +544,12 @@ void Supervisor::keep_spares_stocked() {
     for (auto& w : state_.workers) {
         if (!w.running() || !w.socket) continue;
         bool done = true;
-        if (!w.to_forget.empty() || w.pause_owed) {
+        if (w.to_forget.size() > state_.max_objects) {
+            // More than there are objects: it has read nothing for that long.
+            kill_worker(w, fmt::format("reads nothing from its socket: {} ObjectForget waiting", w.to_forget.size()));
+            continue;
+        }
+        if (!w.to_forget.empty() || w.pause_owed || w.reply_owed) {
             auto flushed = state_.flush_owed(w);
             if (!flushed && flushed.error().errnum != EAGAIN) {
                 kill_worker(w, flushed.error().message());

@@ -1,5 +1,6 @@
 #include "supervisor/supervisor_state.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
@@ -32,28 +33,49 @@ std::string_view state_name(WorkerState s) {
     return "?";
 }
 
+bool WorkerSlot::proved_stable(Clock::time_point now) const {
+    if (made_progress) return true;
+    if (killed_by_us || !ready()) return false;
+    return now - serving_since.value_or(started) >= kStableUptime;
+}
+
 bool forgive_stable_workers(std::span<WorkerSlot> workers, Clock::time_point now, unsigned crash_loop) {
     bool looping = false;
     for (WorkerSlot& w : workers) {
-        if (w.running() && w.ready() && now - w.started >= kStableUptime) w.consecutive_failures = 0;
+        if (w.running() && w.proved_stable(now)) w.consecutive_failures = 0;
         looping = looping || w.consecutive_failures >= crash_loop;
     }
     return looping;
 }
 
 Status SupervisorState::send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds) {
-    if (auto flushed = flush_forgets(to); !flushed) return flushed;
+    if (auto flushed = flush_owed(to); !flushed) return flushed;
     const auto bytes = wire::encode(m);
     return send_message(to.socket.get(), bytes, fds);
 }
 
-Status SupervisorState::flush_forgets(WorkerSlot& to) {
+Status SupervisorState::flush_forgets(WorkerSlot& to, std::size_t at_most) {
     if (!to.running() || !to.socket) return logic_error("worker is not connected");
-    while (!to.to_forget.empty()) {
+    for (std::size_t sent_count = 0; sent_count < at_most && !to.to_forget.empty(); ++sent_count) {
         const auto bytes = wire::encode(wire::ObjectForget{to.to_forget.front()});
         if (auto sent = send_message(to.socket.get(), bytes, {}); !sent) return sent;
         to.to_forget.pop_front();
+        if (to.reply_owed && to.reply_owed->after_forgets > 0) --to.reply_owed->after_forgets;
     }
+    return {};
+}
+
+Status SupervisorState::reply(WorkerSlot& to, const wire::Message& m, std::span<const int> fds) {
+    if (to.reply_owed) return logic_error("sent a request before reading the answer to its last one");
+    auto sent = send(to, m, fds);
+    if (sent || sent.error().errnum != EAGAIN) return sent;
+    WorkerSlot::OwedReply owed{wire::encode(m), {}, to.to_forget.size()};
+    for (const int fd : fds) {
+        unique_fd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
+        if (!copy) return sys_error("keeping an fd for an answer its full socket cannot take yet");
+        owed.fds.push_back(std::move(copy));
+    }
+    to.reply_owed = std::move(owed);
     return {};
 }
 
@@ -65,6 +87,13 @@ Status SupervisorState::pause(WorkerSlot& to) {
 }
 
 Status SupervisorState::flush_owed(WorkerSlot& to) {
+    if (to.reply_owed) {
+        if (auto flushed = flush_forgets(to, to.reply_owed->after_forgets); !flushed) return flushed;
+        std::vector<int> fds;
+        for (const unique_fd& fd : to.reply_owed->fds) fds.push_back(fd.get());
+        if (auto sent = send_message(to.socket.get(), to.reply_owed->bytes, fds); !sent) return sent;
+        to.reply_owed.reset();
+    }
     if (auto flushed = flush_forgets(to); !flushed) return flushed;
     if (!to.pause_owed) return {};
     if (auto sent = send_message(to.socket.get(), wire::encode(wire::Pause{}), {}); !sent) return sent;
@@ -76,7 +105,7 @@ void SupervisorState::broadcast_forget(std::uint32_t object_id, const WorkerSlot
     for (auto& w : workers) {
         if (&w == except || !w.running() || !w.socket) continue;
         w.to_forget.push_back(object_id);
-        if (auto sent = flush_forgets(w); !sent && sent.error().errnum != EAGAIN) {
+        if (auto sent = flush_owed(w); !sent && sent.error().errnum != EAGAIN) {
             // A worker we cannot reach is dying; its copies close with it.
             log::debug("worker {}: {}", w.id, sent.error().message());
             w.to_forget.clear();

@@ -79,6 +79,15 @@ struct WorkerSlot {
     // reads nothing meanwhile), first in front. Sent before anything else we send
     // it, so it has closed those copies before it answers a Pause.
     std::deque<std::uint32_t> to_forget;
+    // An answer (ObjectAck, ObjectInfo, ObjectUnknown) its full socket had no room
+    // for: sent after the forgets queued before it, once there is room. The worker
+    // waits for it, reading its socket, so the room comes.
+    struct OwedReply {
+        std::vector<std::byte> bytes;
+        std::vector<unique_fd> fds;
+        std::size_t after_forgets = 0;  // how many of to_forget go first
+    };
+    std::optional<OwedReply> reply_owed;
     // A Pause its full socket had no room for: sent right after to_forget, once there
     // is room (the pause deadline runs meanwhile).
     bool pause_owed = false;
@@ -94,18 +103,23 @@ struct WorkerSlot {
 
     [[nodiscard]] bool running() const { return pid > 0; }
     [[nodiscard]] bool ready() const { return state != WorkerState::absent && state != WorkerState::starting; }
-    // Whether requests the kernel would deliver again after `restore` may be in hand.
+    // Whether requests the kernel would deliver again after `restore` may be in hand:
+    // a worker told to serve, or one we killed for misbehaving (whatever its state, it
+    // may have read requests), until its exit.
     [[nodiscard]] bool may_hold_requests() const {
-        return state == WorkerState::serving || state == WorkerState::pausing;
+        return state == WorkerState::serving || state == WorkerState::pausing || (killed_by_us && ready());
     }
+    // Proved healthy: answered a request since its Resume, or was not killed by us and
+    // has been up kStableUptime (serving: since its Resume, so a spare that crashes on
+    // its first READ is not healthy for having waited idle).
+    [[nodiscard]] bool proved_stable(Clock::time_point now) const;
 };
 
 // A worker up this long without failing is healthy even if it never answered a
 // request (a spare has none to answer): its slot's earlier failures are forgiven.
 inline constexpr auto kStableUptime = std::chrono::seconds(60);
 
-// Forgives the failures of every slot whose worker is ready and has been up
-// kStableUptime by `now`. Returns whether some slot still counts `crash_loop`
+// Forgives the failures of every slot whose worker proved_stable by `now`. Returns whether some slot still counts `crash_loop`
 // failures in a row or more.
 [[nodiscard]] bool forgive_stable_workers(std::span<WorkerSlot> workers, Clock::time_point now, unsigned crash_loop);
 
@@ -131,18 +145,23 @@ struct SupervisorState {
     std::uint64_t objects_shared = 0;
     std::uint64_t object_queries = 0;
 
-    // Sends its waiting ObjectForgets first: EAGAIN while any still waits.
+    // Sends what it is owed first (flush_owed): EAGAIN while any still waits.
     [[nodiscard]] Status send(WorkerSlot& to, const wire::Message& m, std::span<const int> fds = {});
     // Tells every running worker except `except` to close its copy of an object; one
     // whose socket is full gets it queued (to_forget), never dropped.
     void broadcast_forget(std::uint32_t object_id, const WorkerSlot* except);
     // Sends `to`'s waiting ObjectForgets, in order; EAGAIN leaves the rest waiting.
-    [[nodiscard]] Status flush_forgets(WorkerSlot& to);
+    [[nodiscard]] Status flush_forgets(WorkerSlot& to, std::size_t at_most = SIZE_MAX);
+    // Answers a request of `to` (ObjectOpened, ObjectQuery): a full socket owes the
+    // answer rather than fail (flush_owed sends it). A second request while one is
+    // owed is a violation: an honest worker waits for its answer.
+    [[nodiscard]] Status reply(WorkerSlot& to, const wire::Message& m, std::span<const int> fds = {});
     // Tells `to` to pause. A socket full of messages it has not read yet (a worker
     // busy with one long request reads none) is no failure: the Pause is owed, and
     // flush_owed sends it after the ObjectForgets ahead of it.
     [[nodiscard]] Status pause(WorkerSlot& to);
-    // The ObjectForgets, then an owed Pause; EAGAIN while some still wait.
+    // In order: the ObjectForgets queued before an owed answer, the answer, the other
+    // ObjectForgets, an owed Pause; EAGAIN while some still wait.
     [[nodiscard]] Status flush_owed(WorkerSlot& to);
 };
 

@@ -71,7 +71,7 @@ Status on_object_opened(SupervisorState& state, WorkerSlot& from, const wire::Me
     const std::string volume = kmsg::printable(opened.volume_key), blob = kmsg::printable(opened.cookie_key);
     log::debug(log::Fields{.object_id = opened.object_id, .volume = volume, .cookie_key = blob, .worker_pid = from.pid},
                "worker {} opened object {}: volume \"{}\" blob \"{}\"", from.id, opened.object_id, volume, blob);
-    return state.send(from, wire::ObjectAck{opened.object_id});
+    return state.reply(from, wire::ObjectAck{opened.object_id});
 }
 
 Status on_object_copened(SupervisorState& state, WorkerSlot& from, const wire::Message& m,
@@ -101,12 +101,12 @@ Status on_object_query(SupervisorState& state, WorkerSlot& from, const wire::Mes
     RegisteredObject* object = state.objects.find(id);
     if (object == nullptr) {
         log::debug(log::Fields{.object_id = id, .worker_pid = from.pid}, "worker {} asked for unknown object {}", from.id, id);
-        return state.send(from, wire::ObjectUnknown{id});
+        return state.reply(from, wire::ObjectUnknown{id});
     }
     wire::ObjectInfo info;
     static_cast<wire::ObjectDescription&>(info) = object->description;
     const int fds[] = {object->anon_fd.get()};
-    if (auto sent = state.send(from, info, fds); !sent) return sent;
+    if (auto sent = state.reply(from, info, fds); !sent) return sent;
     (void)state.objects.add_holder(id, from.id);
     return {};
 }
@@ -120,7 +120,9 @@ Status on_object_closed(SupervisorState& state, WorkerSlot& from, const wire::Me
         return {};
     }
     log::debug(log::Fields{.object_id = id, .worker_pid = from.pid}, "object {} closed (worker {})", id, from.id);
-    state.broadcast_forget(id, &from);
+    // The sender too: a resumed spare may read this CLOSE before an ObjectShare of the
+    // same object still unread in its socket, and would keep that copy for good.
+    state.broadcast_forget(id, nullptr);
     return {};
 }
 

@@ -314,3 +314,11 @@ TEST_CASE("dispatch: ObjectShare from a worker is a violation, and its fd is clo
     CHECK((::fcntl(raw, F_GETFD) < 0 && errno == EBADF));
     CHECK(f.state.objects.size() == 0);
 }
+
+TEST_CASE("spares: the queue of a spare that never reads is bounded by the objects there can be") {
+    Fixture f(2);
+    stock_spare(f.state, f.worker(1));
+    f.state.max_objects = 3;
+    for (std::uint32_t id = 1; id <= 10; ++id) share_with_spares(f.state, id);
+    CHECK(f.worker(1).to_share.size() == 3);
+}

@@ -346,14 +346,16 @@ TEST_CASE("dispatch: ObjectQuery for an unknown object answers ObjectUnknown") {
     CHECK(r->fds.empty());
 }
 
-TEST_CASE("dispatch: ObjectClosed removes the object and tells the other running workers") {
+TEST_CASE("dispatch: ObjectClosed removes the object and tells every running worker, the sender too") {
     Fixture f(4);
     for (unsigned i = 0; i < 4; ++i) REQUIRE(f.serving(i).ok());
     auto fd = f.open_object(1, 7);
     f.worker(3).pid = -1;  // slot 3 has no process right now
     REQUIRE(f.dispatch(2, wire::ObjectClosed{7}).ok());
     CHECK(f.state.objects.find(7) == nullptr);
-    for (unsigned i : {0U, 1U}) {
+    // The sender too: an ObjectShare of the object may still be in its socket,
+    // unread, and would otherwise keep a copy for good.
+    for (unsigned i : {0U, 1U, 2U}) {
         CAPTURE(i);
         auto r = f.received(i);
         REQUIRE(r.has_value());
@@ -361,7 +363,6 @@ TEST_CASE("dispatch: ObjectClosed removes the object and tells the other running
         CHECK(std::get<wire::ObjectForget>(r->message).object_id == 7);
         CHECK_FALSE(f.received(i).has_value());
     }
-    CHECK_FALSE(f.received(2).has_value());  // the sender
     CHECK_FALSE(f.received(3).has_value());  // not running
 }
 
@@ -544,6 +545,47 @@ TEST_CASE("pause: a full socket owes the Pause, which goes after the waiting for
     CHECK_FALSE(f.received(0).has_value());
 }
 
+TEST_CASE("reply: an answer a full socket cannot take is owed, goes after the forgets queued before it and "
+          "before later ones; a second request meanwhile is a violation") {
+    Fixture f(2);
+    REQUIRE(f.serving(0).ok());
+    REQUIRE(f.serving(1).ok());
+    unique_fd object = f.open_object(1, 7);
+    WorkerSlot& w = f.worker(0);
+    unsigned queued = 0;
+    for (;;) {
+        auto sent = f.state.send(w, wire::Resume{});
+        if (!sent) {
+            REQUIRE(sent.error().errnum == EAGAIN);
+            break;
+        }
+        ++queued;
+        REQUIRE(queued < 100000);
+    }
+    f.state.broadcast_forget(9, nullptr);
+    // A busy worker's socket filled: its ObjectQuery is no violation, the answer owed.
+    REQUIRE(f.dispatch(0, wire::ObjectQuery{7}).ok());
+    REQUIRE(w.reply_owed.has_value());
+    f.state.broadcast_forget(11, nullptr);
+    CHECK(mentions(f.dispatch(0, wire::ObjectQuery{7}), "sent a request before reading the answer to its last one"));
+    for (unsigned i = 0; i < queued; ++i) REQUIRE(f.received(0).has_value());
+    REQUIRE(f.state.flush_owed(w).ok());
+    CHECK_FALSE(w.reply_owed.has_value());
+    auto first = f.received(0);
+    REQUIRE(first.has_value());
+    REQUIRE(std::holds_alternative<wire::ObjectForget>(first->message));
+    CHECK(std::get<wire::ObjectForget>(first->message).object_id == 9);
+    auto answer = f.received(0);
+    REQUIRE(answer.has_value());
+    REQUIRE(std::holds_alternative<wire::ObjectInfo>(answer->message));
+    REQUIRE(answer->fds.size() == 1);
+    CHECK(same_file(answer->fds[0].get(), object.get()));
+    auto last = f.received(0);
+    REQUIRE(last.has_value());
+    REQUIRE(std::holds_alternative<wire::ObjectForget>(last->message));
+    CHECK(std::get<wire::ObjectForget>(last->message).object_id == 11);
+}
+
 TEST_CASE("failover: only serving workers are paused") {
     CHECK(workers_to_pause(slots({S::serving, S::paused, S::starting, S::absent, S::serving, S::pausing})) ==
           std::vector<unsigned>{0, 4});
@@ -711,4 +753,25 @@ TEST_CASE("restarts: a worker up kStableUptime is forgiven its slot's failures, 
     w[0].state = S::absent;
     w[0].consecutive_failures = 3;
     CHECK(forgive_stable_workers(w, t0 + 10 * kStableUptime, 3));
+}
+
+TEST_CASE("restarts: neither a worker we killed nor a spare resumed less than kStableUptime ago proved stable") {
+    auto w = slots({S::paused, S::serving});
+    const auto t0 = Clock::now();
+    for (auto& slot : w) {
+        slot.pid = 100 + static_cast<int>(slot.id);
+        slot.started = t0;
+    }
+    const auto later = t0 + 2 * kStableUptime;
+    CHECK(w[0].proved_stable(later));
+    w[0].killed_by_us = true;
+    CHECK_FALSE(w[0].proved_stable(later));
+    // Up long, but serving only since a moment ago: its first READs are still to come.
+    w[1].serving_since = later - std::chrono::seconds(1);
+    CHECK_FALSE(w[1].proved_stable(later));
+    CHECK(w[1].proved_stable(later + kStableUptime));
+    w[1].made_progress = true;
+    CHECK(w[1].proved_stable(later));
+    // A killed spare may hold requests until its exit (a failover waits for it).
+    CHECK(w[0].may_hold_requests());
 }

@@ -150,7 +150,7 @@ step "a flood of valid messages whose answers it never reads"
 attack flood <<'EOF'
 flood-query 1000000 => dies
 EOF
-ended_by 'sending a message to the peer'
+ended_by 'sent a request before reading the answer to its last one'
 
 step "fchdir into the blob directory (where \`cull\` would resolve names)"
 attack fchdir <<'EOF'
