@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <array>
+#include <chrono>
 #include <cerrno>
 
 #include <fmt/format.h>
@@ -27,7 +28,16 @@ std::uint32_t object_id_of(const wire::Message& m) {
 
 Status SocketSupervisorLink::send(const wire::Message& m, std::span<const int> fds) {
     const auto bytes = wire::encode(m);
-    return send_message(sock_, bytes, fds);
+    // A burst (CLOSEs of a mass unmount) can fill the socket while the supervisor is
+    // busy: wait for room as long as for an answer. It never waits for us in turn
+    // (it queues what it sends), so the room comes unless it is wedged.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReplyTimeoutMs);
+    for (;;) {
+        auto sent = send_message(sock_, bytes, fds);
+        if (sent || sent.error().errnum != EAGAIN || std::chrono::steady_clock::now() >= deadline) return sent;
+        pollfd p{sock_, POLLOUT, 0};
+        if (::poll(&p, 1, 100) < 0 && errno != EINTR) return sys_error("waiting for room to the supervisor");
+    }
 }
 
 Result<std::optional<SocketSupervisorLink::Incoming>> SocketSupervisorLink::receive(int timeout_ms) {

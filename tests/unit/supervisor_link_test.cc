@@ -6,6 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -120,4 +123,29 @@ TEST_CASE("supervisor link: an ObjectShare without its fd breaks the link") {
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message().find("carries 0 fds, expected 1") != std::string::npos);
     CHECK(f.shared.empty());
+}
+
+TEST_CASE("supervisor link: a send to a full socket waits for the supervisor to read, instead of failing") {
+    LinkFixture f;
+    unsigned queued = 0;
+    for (;;) {
+        auto sent = send_message(f.worker_end.get(), wire::encode(wire::ObjectClosed{1}), {});
+        if (!sent) {
+            REQUIRE(sent.error().errnum == EAGAIN);
+            break;
+        }
+        ++queued;
+        REQUIRE(queued < 100000);
+    }
+    // The supervisor reads them a moment later, while the worker's send waits.
+    std::thread supervisor([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        for (unsigned i = 0; i < queued; ++i) (void)f.heard();
+    });
+    const auto sent = f.link->send(wire::ObjectClosed{2});
+    supervisor.join();
+    REQUIRE_MESSAGE(sent.ok(), sent.error().message());
+    const auto last = f.heard();
+    REQUIRE(std::holds_alternative<wire::ObjectClosed>(last));
+    CHECK(std::get<wire::ObjectClosed>(last).object_id == 2);
 }
