@@ -26,7 +26,8 @@ inline constexpr Limit kLimits[] = {
     {RLIMIT_CORE, "RLIMIT_CORE", 0, "no core files: a crash loop must not fill a disk"},
     {RLIMIT_NPROC, "RLIMIT_NPROC", 0, "no new processes or threads"},
     {RLIMIT_NOFILE, "RLIMIT_NOFILE", 6144,
-     "two fds per object served, about 2000 objects, and two per copy handed over ahead of need, up to 1024"},
+     "two fds per object served, up to 2000 (RequestHandler::kMaxServedObjects), and two per copy handed over "
+     "ahead of need, up to 1024"},
     {RLIMIT_DATA, "RLIMIT_DATA", rlim_t{256} << 20, "256 MiB of heap and private mappings; a worker uses a few MiB"},
 };
 

@@ -118,13 +118,14 @@ Status RequestHandler::handle_open(kmsg::OpenRequest& r) {
     log::debug("object {} open: volume \"{}\" blob \"{}\" size {}", r.object_id,
                kmsg::printable(r.volume_key), blob_name, (*blob)->size());
     const std::uint64_t size = (*blob)->size();
-    objects_.insert_or_assign(r.object_id, Object{std::move(anon), std::move(*blob), std::move(r.volume_key),
-                                                  std::move(r.cookie_key), size});
+    (void)keep_object(r.object_id, Object{std::move(anon), std::move(*blob), std::move(r.volume_key),
+                                          std::move(r.cookie_key), size});
     return supervisor_.object_copened(r.object_id);
 }
 
 Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object_id) {
     if (auto it = objects_.find(object_id); it != objects_.end()) {
+        it->second.last_used = ++use_clock_;
         // Tried again at every READ until it opens: one failed open (a remote store's
         // 503, a full fd table) must not fail every later READ of the object here.
         if (!it->second.blob) open_blob(object_id, it->second);
@@ -149,7 +150,22 @@ Result<RequestHandler::Object*> RequestHandler::find_object(std::uint32_t object
     auto& d = shared.description;
     Object object{std::move(shared.anon_fd), std::move(opened_ahead), d.volume_key, d.cookie_key, d.size};
     if (!object.blob) open_blob(object_id, object);
-    return &objects_.insert_or_assign(object_id, std::move(object)).first->second;
+    return &keep_object(object_id, std::move(object));
+}
+
+RequestHandler::Object& RequestHandler::keep_object(std::uint32_t object_id, Object object) {
+    if (!objects_.contains(object_id) && objects_.size() >= max_objects_ && !objects_.empty()) {
+        const auto oldest = std::min_element(objects_.begin(), objects_.end(), [](const auto& a, const auto& b) {
+            return a.second.last_used < b.second.last_used;
+        });
+        ++counters_.objects_let_go;
+        log::debug("object {}: closed this worker's copy, the least recently read of {} (the supervisor keeps one; "
+                   "a READ asks for it again)",
+                   oldest->first, objects_.size());
+        drop_object(oldest->first);
+    }
+    object.last_used = ++use_clock_;
+    return objects_.insert_or_assign(object_id, std::move(object)).first->second;
 }
 
 void RequestHandler::open_blob(std::uint32_t object_id, Object& object) {

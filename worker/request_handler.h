@@ -66,6 +66,7 @@ struct RequestCounters {
     std::uint64_t shares_closed = 0;
     std::uint64_t shares_opened_ahead = 0;  // of shares_kept, their blob opened on arrival
     std::uint64_t queries = 0;  // ObjectQuery sent: a READ for an object this worker lacked
+    std::uint64_t objects_let_go = 0;  // copies closed to stay within kMaxServedObjects
 };
 
 class RequestHandler {
@@ -104,6 +105,11 @@ public:
     void set_paused(bool paused) { paused_ = paused; }
 
     [[nodiscard]] std::size_t object_count() const { return objects_.size(); }
+    // At most this many objects are kept (two fds each, within the worker's
+    // RLIMIT_NOFILE, common/worker_sandbox.h); beyond it the least recently read one's
+    // copy is closed. The supervisor keeps one, and a READ asks for it again.
+    static constexpr std::size_t kMaxServedObjects = 2000;
+    void set_max_objects(std::size_t n) { max_objects_ = n; }
     [[nodiscard]] std::size_t shared_count() const { return shared_.size(); }
     [[nodiscard]] const RequestCounters& counters() const { return counters_; }
 
@@ -114,6 +120,7 @@ private:
         std::string volume_key;
         std::string cookie_key;
         std::uint64_t size = 0;  // as copened: a remote store is not asked for it again
+        std::uint64_t last_used = 0;  // use_clock_ at its last READ
     };
     // Read-ahead planned for one object and not yet written.
     struct AheadStream {
@@ -143,6 +150,9 @@ private:
     bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead,
                     std::uint64_t next_end = 0);
     void drop_object(std::uint32_t object_id);
+    // Keeps `object` as `object_id`, closing the least recently read copy first when
+    // max_objects_ are kept already.
+    Object& keep_object(std::uint32_t object_id, Object object);
     // A spare's first READ after a failover is the first time its process runs the
     // READ path: the blob read, the cache file's probes and write. In the test VM
     // (TCG) that first pass cost about 3 ms against under 1 ms later, and it sits on
@@ -159,6 +169,8 @@ private:
     SupervisorLink& supervisor_;
     ReadAheadPolicy read_ahead_;
     std::unordered_map<std::uint32_t, Object> objects_;
+    std::size_t max_objects_ = kMaxServedObjects;
+    std::uint64_t use_clock_ = 0;
     // A copy handed over ahead of need, not used yet, and its blob if opened ahead.
     struct HeldShare {
         SharedObject object;

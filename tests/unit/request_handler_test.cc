@@ -1335,3 +1335,24 @@ TEST_CASE("worker: the copy buffer is aligned to huge pages, asks the kernel for
     CAPTURE(flags);
     CHECK(flags.find(" hg") != std::string::npos);  // MADV_HUGEPAGE taken
 }
+
+TEST_CASE("worker: beyond its most objects, the least recently read copy is closed, and a READ asks for it again") {
+    Fixture f;
+    f.handler.set_max_objects(2);
+    for (const char* name : {"a", "b", "c"}) f.backend.blobs[name] = pattern(8192, 3);
+    const int a = f.open_object(1, "a");
+    f.open_object(2, "b", 2);
+    // A READ of 1 makes 2 the least recently read.
+    REQUIRE(f.handler.handle(read_msg(10, 1, 0, 4096).span()).ok());
+    f.open_object(3, "c", 3);
+    CHECK(f.handler.object_count() == 2);
+    CHECK(f.handler.counters().objects_let_go == 1);
+    CHECK(fd_is_open(a));
+    f.events.clear();
+    // Object 2's copy went: its READ asks the supervisor, which knows it.
+    f.link.known[2] = wire::ObjectDescription{2, 8192, "erofs,vol", "b"};
+    REQUIRE(f.handler.handle(read_msg(11, 2, 0, 4096).span()).ok());
+    CHECK(f.events == Events{"query:2", "complete:11"});
+    CHECK(f.handler.object_count() == 2);
+    CHECK(f.handler.counters().objects_let_go == 2);
+}
