@@ -74,6 +74,21 @@ struct Fixture {
     // What the supervisor sent to worker `i`, or nothing.
     std::optional<Received> received(unsigned i) { return testing::receive_sent(worker_ends.at(i).get()); }
 
+    // Fills `w`'s socket as a worker busy with one long request leaves it (it reads
+    // nothing); returns how many messages it took.
+    unsigned fill_socket(WorkerSlot& w) {
+        unsigned queued = 0;
+        for (;;) {
+            auto sent = state.send(w, wire::Resume{});
+            if (!sent) {
+                REQUIRE(sent.error().errnum == EAGAIN);
+                return queued;
+            }
+            ++queued;
+            REQUIRE(queued < 100000);
+        }
+    }
+
     // Registers `id` as opened by worker `from`; returns the fd the test kept.
     unique_fd open_object(unsigned from, std::uint32_t id, const std::string& blob = "img") {
         unique_fd mine(make_memfd());
@@ -481,16 +496,7 @@ TEST_CASE("forget: an ObjectForget a full socket cannot take waits, and goes bef
     Fixture f(1);
     WorkerSlot& w = f.worker(0);
     // A worker busy with one long request reads nothing: its socket fills.
-    unsigned queued = 0;
-    for (;;) {
-        auto sent = f.state.send(w, wire::Resume{});
-        if (!sent) {
-            REQUIRE(sent.error().errnum == EAGAIN);
-            break;
-        }
-        ++queued;
-        REQUIRE(queued < 100000);
-    }
+    const unsigned queued = f.fill_socket(w);
     f.state.broadcast_forget(9, nullptr);
     CHECK(w.to_forget == std::deque<std::uint32_t>{9});
     // Nothing overtakes it: a Pause now would reach the worker before the forget.
@@ -512,16 +518,7 @@ TEST_CASE("forget: an ObjectForget a full socket cannot take waits, and goes bef
 TEST_CASE("pause: a full socket owes the Pause, which goes after the waiting forgets once there is room") {
     Fixture f(1);
     WorkerSlot& w = f.worker(0);
-    unsigned queued = 0;
-    for (;;) {
-        auto sent = f.state.send(w, wire::Resume{});
-        if (!sent) {
-            REQUIRE(sent.error().errnum == EAGAIN);
-            break;
-        }
-        ++queued;
-        REQUIRE(queued < 100000);
-    }
+    const unsigned queued = f.fill_socket(w);
     f.state.broadcast_forget(9, nullptr);
     // Not a failure (the worker is only busy): owed.
     REQUIRE(f.state.pause(w).ok());
@@ -552,16 +549,7 @@ TEST_CASE("reply: an answer a full socket cannot take is owed, goes after the fo
     REQUIRE(f.serving(1).ok());
     unique_fd object = f.open_object(1, 7);
     WorkerSlot& w = f.worker(0);
-    unsigned queued = 0;
-    for (;;) {
-        auto sent = f.state.send(w, wire::Resume{});
-        if (!sent) {
-            REQUIRE(sent.error().errnum == EAGAIN);
-            break;
-        }
-        ++queued;
-        REQUIRE(queued < 100000);
-    }
+    const unsigned queued = f.fill_socket(w);
     f.state.broadcast_forget(9, nullptr);
     // A busy worker's socket filled: its ObjectQuery is no violation, the answer owed.
     REQUIRE(f.dispatch(0, wire::ObjectQuery{7}).ok());
