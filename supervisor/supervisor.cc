@@ -409,8 +409,9 @@ void Supervisor::on_worker_exit(WorkerSlot& slot) {
     // that read requests anyway would leave their readers waiting for good, and a
     // failover costs the serving workers only a pause.
     const bool held_requests = slot.may_hold_requests();
-    // Only answering requests proves a worker healthy: one that died before it
-    // answered any since its Resume (or a spare that died idle) may be crash-looping.
+    // A worker that answered a request since its Resume, or was up kStableUptime
+    // without being killed by us, proved healthy (WorkerSlot::proved_stable); one
+    // that died sooner may be crash-looping.
     // A SIGKILL from outside says nothing about the worker: it neither forgives nor
     // counts (an operator killing workers gets them back at once).
     const bool was_stable = slot.proved_stable(noticed);

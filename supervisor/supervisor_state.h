@@ -119,8 +119,8 @@ struct WorkerSlot {
 // request (a spare has none to answer): its slot's earlier failures are forgiven.
 inline constexpr auto kStableUptime = std::chrono::seconds(60);
 
-// Forgives the failures of every slot whose worker proved_stable by `now`. Returns whether some slot still counts `crash_loop`
-// failures in a row or more.
+// Forgives the failures of every slot whose worker proved_stable by `now`. Returns
+// whether some slot still counts `crash_loop` failures in a row or more.
 [[nodiscard]] bool forgive_stable_workers(std::span<WorkerSlot> workers, Clock::time_point now, unsigned crash_loop);
 
 struct SupervisorState {
@@ -150,7 +150,8 @@ struct SupervisorState {
     // Tells every running worker except `except` to close its copy of an object; one
     // whose socket is full gets it queued (to_forget), never dropped.
     void broadcast_forget(std::uint32_t object_id, const WorkerSlot* except);
-    // Sends `to`'s waiting ObjectForgets, in order; EAGAIN leaves the rest waiting.
+    // Sends `to`'s waiting ObjectForgets, in order, at most `at_most`; EAGAIN leaves
+    // the rest waiting. Callers outside flush_owed would overtake an owed answer.
     [[nodiscard]] Status flush_forgets(WorkerSlot& to, std::size_t at_most = SIZE_MAX);
     // Answers a request of `to` (ObjectOpened, ObjectQuery): a full socket owes the
     // answer rather than fail (flush_owed sends it). A second request while one is
