@@ -341,6 +341,8 @@ void RequestHandler::write_ahead_step() {
     auto it = objects_.find(stream.object_id);
     if (it == objects_.end() || !it->second.blob) return;
     Object& object = it->second;
+    // A reader the read-ahead keeps ahead of sends no READs: its object is in use.
+    object.last_used = ++use_clock_;
     // Skip what is there already: the reader's own READs, or another worker's read-ahead.
     AnonFdPresence cache(kernel_, object.anon_fd.get());
     const std::uint64_t begin = round_down(cache.hole_from(stream.left.begin));
@@ -396,7 +398,9 @@ void RequestHandler::rehearse_read(std::uint32_t object_id) {
         (void)read_ahead_.plan_ahead(read_ahead_.widen(rehearsal.offset, rehearsal.length), object.blob->size(),
                                      cache);
     }
+    const std::uint64_t let_go = counters_.objects_let_go;  // a real copy closed, rehearsal or not
     counters_ = counted;
+    counters_.objects_let_go = let_go;
     log::debug("object {}: rehearsed the READ path", object_id);
 }
 
