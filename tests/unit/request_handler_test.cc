@@ -1356,3 +1356,17 @@ TEST_CASE("worker: beyond its most objects, the least recently read copy is clos
     CHECK(f.handler.object_count() == 2);
     CHECK(f.handler.counters().objects_let_go == 2);
 }
+
+TEST_CASE("worker: malformed READ for an object this worker holds no copy of completes it through the supervisor's") {
+    Fixture f;
+    f.link.known[79] = wire::ObjectDescription{79, 8192, "erofs,vol", "elsewhere"};
+    REQUIRE(f.handler.handle(read_msg(39, 79, 0, 0).span()).ok());  // zero length
+    REQUIRE(f.link.handed_out_fds.size() == 1);
+    CHECK(f.kernel.completed == std::vector<std::pair<int, std::uint32_t>>{{f.link.handed_out_fds[0], 39}});
+    CHECK(f.events == Events{"query:79", "complete:39"});
+    CHECK(f.handler.counters().malformed == 1);
+    // The supervisor does not know it either: nothing to complete through.
+    f.events.clear();
+    REQUIRE(f.handler.handle(read_msg(40, 80, 0, 0).span()).ok());
+    CHECK(f.events == Events{"query:80"});
+}
