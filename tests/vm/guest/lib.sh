@@ -562,6 +562,32 @@ fill_cache_to() {
     log "filler of $_fill_mib MiB: $(cache_free_percent)% free"
 }
 
+# cache_full_steps: what both cache_full scenarios check once the supervisor runs
+# (started outside a unit or by it): img_big read whole and unmounted, so its cache
+# file is no image's; a filler takes the cache disk to 5% free; the supervisor culls
+# back to 10%; img_a then reads right.
+cache_full_steps() {
+    step "read img_big whole, then unmount it"
+    mount_erofs /mnt/big fsid=img_big
+    check_manifest /mnt/big "$CFS_MANIFESTS/img_big.sha256"
+    umount_bounded /mnt/big
+    log "cache disk: $(cache_free_percent)% free"
+
+    step "a filler takes the cache disk to 5% free"
+    fill_cache_to 5
+
+    step "the supervisor culls img_big's cache file, back to 10% free"
+    expect_cull
+
+    step "img_a reads whole, with no error"
+    mount_erofs /mnt/a fsid=img_a
+    check_manifest /mnt/a "$CFS_MANIFESTS/img_a.sha256"
+    log "after img_a: $(cache_free_percent)% free"
+    umount_bounded /mnt/a
+    rm -f /cache/filler
+    require_alive
+}
+
 # expect_cull: the supervisor logs a cull within 20 s (supervisor/cache_cull.h), and
 # the cache is back at its run limit (10% free).
 expect_cull() {
