@@ -82,14 +82,9 @@ Result<CullPass> CullPass::start(int device, const std::string& cache_dir, unsig
     const pid_t pid = ::fork();
     if (pid < 0) return sys_error("forking the cull pass");
     if (pid == 0) run_child(device, write_end.get(), cache_dir, run_percent, parent);
-    unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U)));
-    if (!pidfd) {
-        const Error e = sys_error("watching the cull pass");
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        return e;
-    }
-    return CullPass(pid, std::move(pidfd), std::move(read_end));
+    auto pidfd = pidfd_for_child(pid, "watching the cull pass");
+    if (!pidfd) return std::move(pidfd).error();
+    return CullPass(pid, std::move(*pidfd), std::move(read_end));
 }
 
 Result<CullOutcome> CullPass::finish() {

@@ -93,14 +93,18 @@ Result<SpawnedWorker> spawn_worker(int executable_fd, std::string_view user) {
         ::syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
         ::_exit(127);
     }
+    auto pidfd = pidfd_for_child(pid, "watching a new worker");
+    if (!pidfd) return std::move(pidfd).error();
+    return SpawnedWorker{pid, std::move(*pidfd), std::move(ours)};
+}
+
+Result<unique_fd> pidfd_for_child(pid_t pid, std::string_view what) {
     unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    if (!pidfd) {
-        const Error e = sys_error("watching a new worker");
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        return e;
-    }
-    return SpawnedWorker{pid, std::move(pidfd), std::move(ours)};
+    if (pidfd) return pidfd;
+    const Error e = sys_error(std::string(what));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return e;
 }
 
 bool has_exited(int pidfd) {

@@ -31,6 +31,9 @@ struct SpawnedWorker {
 // Whether the process behind `pidfd` has exited, without reaping it (its pidfd
 // stays readable, and waitid() still reports how it ended).
 [[nodiscard]] bool has_exited(int pidfd);
+// A pidfd for `pid`, a child just forked; if none can be had, the child is killed
+// and reaped, and the error says it was `what` (e.g. "watching a new worker").
+[[nodiscard]] Result<unique_fd> pidfd_for_child(pid_t pid, std::string_view what);
 
 // Human-readable exit reason from a waitid() result: "exited with status 1",
 // "killed by signal 9 (Killed)".
