@@ -20,7 +20,7 @@ constexpr std::size_t kMaxFilesPerPass = 200'000;
 
 // Every cache file under `root`, not following symlinks (the cache is root's, but a
 // link in it must not lead the walk elsewhere).
-Result<std::vector<CacheFile>> cache_files(const std::string& root, bool& capped) {
+Result<std::vector<CacheFile>> cache_files(const std::string& root) {
     namespace fs = std::filesystem;
     std::vector<CacheFile> files;
     std::error_code ec;
@@ -35,7 +35,6 @@ Result<std::vector<CacheFile>> cache_files(const std::string& root, bool& capped
                                   static_cast<std::uint64_t>(st.st_blocks) * 512});
     }
     if (ec) return sys_error(ec.value(), fmt::format("listing the cache {}", root));
-    capped = files.size() >= kMaxFilesPerPass;
     return files;
 }
 
@@ -116,9 +115,9 @@ Result<CullOutcome> cull_to_run_limit(int device, const std::string& cache_dir, 
     if (!target) return std::move(target).error();
     CullOutcome outcome;
     if (target->reached()) return outcome;
-    bool capped = false;
-    auto files = cache_files(cache_dir + "/cache", capped);
+    auto files = cache_files(cache_dir + "/cache");
     if (!files) return std::move(files).error();
+    const bool capped = files->size() >= kMaxFilesPerPass;
     outcome.report = cull_oldest(
         std::move(*files), [device](const CacheFile& f) { return cull_through(device, f); }, *target,
         outcome.failure);
