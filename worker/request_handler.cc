@@ -310,23 +310,12 @@ Status RequestHandler::handle_malformed(std::span<const std::byte> message, cons
         reply_copen(header->msg_id, -EINVAL);
     } else if (header->opcode == static_cast<std::uint32_t>(kmsg::Opcode::read)) {
         // Fail the reader fast rather than leave it waiting: through the object's anon
-        // fd, served here or a copy held unused (a spare's), else a copy the supervisor
-        // hands over (one closed here past kMaxServedObjects). Without any it waits
-        // for the next `restore`, as any READ of an unknown object does.
-        int anon_fd = -1;
-        std::optional<SharedObject> asked;
-        if (auto it = objects_.find(header->object_id); it != objects_.end()) {
-            anon_fd = it->second.anon_fd.get();
-        } else if (auto held = shared_.find(header->object_id); held != shared_.end()) {
-            anon_fd = held->second.object.anon_fd.get();
-        } else {
-            ++counters_.queries;
-            auto answer = supervisor_.query_object(header->object_id);
-            if (!answer) return std::move(answer).error();
-            asked = std::move(*answer);
-            if (asked) anon_fd = asked->anon_fd.get();
-        }
-        if (anon_fd >= 0) (void)kernel_.complete_read(anon_fd, header->msg_id);
+        // fd, found as a READ finds it (held here, a copy held unused, or one asked of
+        // the supervisor). Without one it waits for the next `restore`, as any READ of
+        // an unknown object does.
+        auto found = find_object(header->object_id);
+        if (!found) return std::move(found).error();
+        if (*found != nullptr) (void)kernel_.complete_read((*found)->anon_fd.get(), header->msg_id);
     }
     return {};
 }
