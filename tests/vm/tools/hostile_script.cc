@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <linux/cachefiles.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -20,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/kernel_msg.h"
 #include "common/log.h"
 #include "common/worker_protocol.h"
 
@@ -180,13 +180,10 @@ std::optional<Outcome> attack(const HostileTarget& t, std::string_view verb, std
             pollfd p{t.device, POLLIN, 0};
             if (::poll(&p, 1, 10) != 1) continue;
             const ssize_t n = ::read(t.device, message.data(), message.size());
-            std::uint32_t opcode = 0;
-            if (n < 8) continue;
-            std::memcpy(&opcode, message.data() + 4, sizeof opcode);  // msg_id, then opcode
-            if (opcode == CACHEFILES_OP_READ) {
-                std::uint32_t object_id = 0;
-                std::memcpy(&object_id, message.data() + 12, sizeof object_id);  // then len, object_id
-                log::warning("hostile: took a READ of object {} and holds it", object_id);
+            if (n <= 0) continue;
+            const auto header = kmsg::peek_header(std::span(message).first(static_cast<std::size_t>(n)));
+            if (header && header->opcode == static_cast<std::uint32_t>(kmsg::Opcode::read)) {
+                log::warning("hostile: took a READ of object {} and holds it", header->object_id);
                 return Outcome{"ok"};
             }
         }
