@@ -28,6 +28,8 @@ constexpr std::size_t kMaxAllowedOrigins = 4;
 // keep the kernel's volume key "erofs,<name>" well within its 1024-byte message.
 constexpr std::size_t kMaxVolumeNameLength = 255;
 constexpr std::size_t kMaxTagLength = 32;
+// The kernel takes free-space limits below 100%.
+constexpr std::int64_t kMaxCullPercent = 99;
 // useradd's and systemd-sysusers' limit.
 constexpr std::size_t kMaxUserNameLength = 32;
 // The kernel copies paths with getname(): PATH_MAX (4096) bytes including the NUL.
@@ -131,7 +133,8 @@ struct TableSchema {
     std::span<const std::string_view> keys;
 };
 
-constexpr std::string_view kCacheKeys[] = {"dir", "tag"};
+constexpr std::string_view kCacheKeys[] = {"dir", "tag", "cull_below_percent", "cull_until_percent",
+                                           "refuse_below_percent"};
 constexpr std::string_view kBlobsKeys[] = {"dir", "url", "credentials", "allowed_origins"};
 constexpr std::string_view kWorkersKeys[] = {"count", "spares", "user", "read_ahead_kib"};
 constexpr std::string_view kLogKeys[] = {"level"};
@@ -209,6 +212,7 @@ private:
     [[nodiscard]] Status tag(const Section& s, Config& config) const;
     [[nodiscard]] Status bounded_integer(const Section& s, std::string_view key, std::int64_t min,
                                          std::int64_t max, unsigned& out) const;
+    [[nodiscard]] Status cull_limits(const Section& s, Config& config) const;
     [[nodiscard]] Status worker_user(const Section& s, Config& config) const;
     [[nodiscard]] Status account_name(const Section& s, std::string_view key, std::string_view kind,
                                       std::string& out) const;
@@ -381,6 +385,39 @@ Status Checker::bounded_integer(const Section& s, std::string_view key, std::int
     if (value < min || value > max)
         return at(pos, fmt::format("{}.{}: expected an integer from {} to {}, got {}", s.name, key, min, max, value));
     out = static_cast<unsigned>(value);
+    return {};
+}
+
+Status Checker::cull_limits(const Section& s, Config& config) const {
+    CullLimits& limits = config.cull_limits;
+    struct Limit {
+        std::string_view key;
+        unsigned& value;
+    };
+    // In the order they must rise; each is checked against the one before it.
+    const Limit order[] = {{"refuse_below_percent", limits.stop},
+                           {"cull_below_percent", limits.cull},
+                           {"cull_until_percent", limits.run}};
+    for (const Limit& l : order)
+        if (Status st = bounded_integer(s, l.key, 0, kMaxCullPercent, l.value); !st) return st;
+    auto given = [&s](std::string_view key) { return s.table != nullptr && s.table->get(key) != nullptr; };
+    for (std::size_t i = 1; i < std::size(order); ++i) {
+        const Limit& low = order[i - 1];
+        const Limit& high = order[i];
+        if (low.value < high.value) continue;
+        // Reported at the one the file sets (the later, when it sets both): the other
+        // may be a default the operator never wrote.
+        const Limit& blamed = given(high.key) ? high : low;
+        const Limit& other = &blamed == &high ? low : high;
+        const auto value_of = [&](const Limit& l) {
+            return given(l.key) ? fmt::format("{}", l.value) : fmt::format("{}, the default", l.value);
+        };
+        return at(position_of(*s.table->get(blamed.key)),
+                  fmt::format("cache.{}: expected {} cache.{} ({}), got {}; the limits must rise from "
+                              "refuse_below_percent to cull_below_percent to cull_until_percent",
+                              blamed.key, &blamed == &high ? "above" : "below", other.key, value_of(other),
+                              blamed.value));
+    }
     return {};
 }
 
@@ -563,6 +600,7 @@ Result<Config> Checker::check_schema(const toml::table& root) const {
     if (!cache_dir) return std::move(cache_dir).error();
     config.cache_dir = std::move(*cache_dir);
     if (Status st = tag(*cache, config); !st) return std::move(st).error();
+    if (Status st = cull_limits(*cache, config); !st) return std::move(st).error();
 
     auto blobs = section(root, "blobs");
     if (!blobs) return std::move(blobs).error();

@@ -3,6 +3,10 @@
 //   [cache]
 //   dir = "/var/cache/cfsupervisor"      # required: absolute path, handed to the kernel
 //   tag = "cfs"                          # optional: 1..32 chars of [A-Za-z0-9_.-]
+//   cull_below_percent = 7               # optional: percent free (blocks and files)
+//   cull_until_percent = 10              #   below which culling starts, up to which it
+//   refuse_below_percent = 3             #   frees, below which the kernel refuses
+//                                        #   writes; 0 <= refuse < cull_below < cull_until <= 99
 //   [blobs]
 //   dir = "/var/lib/cfsupervisor/blobs"  # required: absolute path
 //   url = "http://host:port/path/"       # optional: remote blobs (common/blob_url.h)
@@ -84,9 +88,23 @@ struct VolumeConfig {
     bool operator==(const VolumeConfig&) const = default;
 };
 
+// Percent of the cache filesystem's blocks, and of its files, left free: culling
+// starts below `cull` and frees up to `run`; the kernel refuses cache writes below
+// `stop` (cachefilesd's brun/bcull/bstop and frun/fcull/fstop; the same three apply
+// to blocks and files). The defaults are cachefilesd's: the kernel's own, 7/5/1%,
+// leave 1% between a full disk and failing writes.
+struct CullLimits {
+    unsigned run = 10;   // [cache] cull_until_percent
+    unsigned cull = 7;   // [cache] cull_below_percent
+    unsigned stop = 3;   // [cache] refuse_below_percent
+
+    bool operator==(const CullLimits&) const = default;
+};
+
 struct Config {
     std::string cache_dir;
     std::string cache_tag = "cfs";
+    CullLimits cull_limits;
     BlobStoreConfig blobs;
     std::vector<VolumeConfig> volumes;  // in file order; names unique
     unsigned worker_count = 1;

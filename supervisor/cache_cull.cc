@@ -51,14 +51,16 @@ int cull_through(int device, const CacheFile& file) {
 
 }  // namespace
 
-std::vector<std::string> cull_limit_commands() {
-    // Each "run" limit must stay above its "cull", and "cull" above "stop", at every
-    // step, or the kernel refuses the command: from the top down.
+std::vector<std::string> cull_limit_commands(const CullLimits& limits) {
+    // Whatever the old limits: run 99 is above any old cull, stop 0 below it; then
+    // cull fits between those two, and run and stop are set around it.
     std::vector<std::string> out;
     for (const char* kind : {"b", "f"}) {
-        out.push_back(fmt::format("{}run {}%", kind, kCullLimits.run));
-        out.push_back(fmt::format("{}cull {}%", kind, kCullLimits.cull));
-        out.push_back(fmt::format("{}stop {}%", kind, kCullLimits.stop));
+        out.push_back(fmt::format("{}run 99%", kind));
+        out.push_back(fmt::format("{}stop 0%", kind));
+        out.push_back(fmt::format("{}cull {}%", kind, limits.cull));
+        out.push_back(fmt::format("{}run {}%", kind, limits.run));
+        out.push_back(fmt::format("{}stop {}%", kind, limits.stop));
     }
     return out;
 }
@@ -102,6 +104,15 @@ Result<CullTarget> room_needed(const std::string& path, unsigned percent) {
     t.bytes = lacking(s.f_blocks, s.f_bavail) * std::max<std::uint64_t>(s.f_frsize, 1);
     t.files = s.f_files == 0 ? 0 : lacking(s.f_files, s.f_ffree);
     return t;
+}
+
+Result<FreeRoom> free_room(const std::string& path) {
+    struct statvfs s {};
+    if (::statvfs(path.c_str(), &s) < 0) return sys_error(fmt::format("looking at the free space of {}", path));
+    FreeRoom room;
+    if (s.f_blocks > 0) room.blocks = 100.0 * static_cast<double>(s.f_bavail) / static_cast<double>(s.f_blocks);
+    if (s.f_files > 0) room.files = 100.0 * static_cast<double>(s.f_ffree) / static_cast<double>(s.f_files);
+    return room;
 }
 
 Result<bool> free_at_least(const std::string& path, unsigned percent) {

@@ -14,28 +14,23 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/config.h"
 #include "common/result.h"
 
 namespace cfs::supervisor {
 
 inline constexpr auto kCullCheckInterval = std::chrono::seconds(1);
 
-// Percent of the filesystem's blocks, and of its files, left free: culling starts
-// below `cull` and goes on to `run`; the kernel refuses writes below `stop`. Set at
-// bind ("brun 10%" and so on), so that the two agree: cachefilesd's defaults (the
-// kernel's own, 7/5/1%, leave 1% between a full disk and failing writes).
-struct CullLimits {
-    unsigned run = 10;
-    unsigned cull = 7;
-    unsigned stop = 3;
-};
-inline constexpr CullLimits kCullLimits{};
-
-// The device commands that give the kernel kCullLimits.
-[[nodiscard]] std::vector<std::string> cull_limit_commands();
+// The device commands that give the kernel `limits` (common/config.h) before "bind".
+// The kernel checks each command against the other two limits as they are at that
+// moment, so the order is one every step of which is valid from any valid limits
+// (its own defaults, 7/5/1%, among them) to any others, 0 <= stop < cull < run <= 99.
+// Blocks, then files.
+[[nodiscard]] std::vector<std::string> cull_limit_commands(const CullLimits& limits);
 
 struct CacheFile {
     std::string dir;   // its directory, absolute
@@ -73,6 +68,13 @@ inline constexpr unsigned kMaxCullFailuresInARow = 16;
 // What the filesystem of `path` lacks to have `percent` of its blocks (available to
 // unprivileged users, as cachefiles counts) and of its files free.
 [[nodiscard]] Result<CullTarget> room_needed(const std::string& path, unsigned percent);
+// Percent of its blocks (available to unprivileged users) and files free; files are
+// nullopt on a filesystem without an inode count.
+struct FreeRoom {
+    double blocks = 0;
+    std::optional<double> files;
+};
+[[nodiscard]] Result<FreeRoom> free_room(const std::string& path);
 // Whether it has that much free (to decide to start a pass).
 [[nodiscard]] Result<bool> free_at_least(const std::string& path, unsigned percent);
 
@@ -86,6 +88,6 @@ struct CullOutcome {
 // files make up what the filesystem lacked of `run_percent`. Changes the process's
 // working directory (cull resolves names in it): run in a child (cull_pass.h).
 [[nodiscard]] Result<CullOutcome> cull_to_run_limit(int device, const std::string& cache_dir,
-                                                    unsigned run_percent = kCullLimits.run);
+                                                    unsigned run_percent);
 
 }  // namespace cfs::supervisor

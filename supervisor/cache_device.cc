@@ -70,14 +70,14 @@ Status ensure_directory(const std::string& path) {
 
 }  // namespace
 
-Result<unique_fd> bind_cache(const std::string& cache_dir, std::string_view tag) {
+Result<unique_fd> bind_cache(const std::string& cache_dir, std::string_view tag, const CullLimits& limits) {
     if (auto dir = ensure_directory(cache_dir); !dir) return std::move(dir).error();
     unique_fd device(::open(kDevicePath, O_RDWR | O_CLOEXEC));
     if (!device) return open_failure(errno);
     std::vector<std::string> commands{"dir " + cache_dir, "tag " + std::string(tag)};
     // The free-space limits the supervisor culls by (cache_cull.h), so that the
     // kernel's and ours agree.
-    for (std::string& limit : cull_limit_commands()) commands.push_back(std::move(limit));
+    for (std::string& limit : cull_limit_commands(limits)) commands.push_back(std::move(limit));
     commands.emplace_back("bind ondemand");
     for (const std::string& command : commands) {
         if (auto written = write_command(device.get(), command, cache_dir); !written)

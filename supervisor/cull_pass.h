@@ -21,7 +21,7 @@ class CullPass {
 public:
     // Forks the child, which runs cull_to_run_limit(device, cache_dir, run_percent).
     [[nodiscard]] static Result<CullPass> start(int device, const std::string& cache_dir,
-                                                unsigned run_percent = kCullLimits.run);
+                                                unsigned run_percent);
 
     CullPass(CullPass&& other) noexcept;
     CullPass& operator=(CullPass&&) = delete;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string_view>
@@ -70,23 +71,36 @@ Result<PassedFds> take_passed_fds() {
 }
 
 std::string binding_text(const CacheBinding& binding) {
-    return fmt::format("cfs-binding 1\ndir {}\ntag {}\n", binding.dir, binding.tag);
+    std::string text = fmt::format("cfs-binding 1\ndir {}\ntag {}\n", binding.dir, binding.tag);
+    if (binding.refuse_below_percent) text += fmt::format("refuse_below {}\n", *binding.refuse_below_percent);
+    return text;
 }
 
 std::optional<CacheBinding> parse_binding(std::string_view text) {
     // The config refuses newlines in both values, so a line each holds them.
-    constexpr std::string_view head = "cfs-binding 1\ndir ";
+    constexpr std::string_view head = "cfs-binding 1\n";
     if (!text.starts_with(head) || !text.ends_with('\n')) return std::nullopt;
     text.remove_prefix(head.size());
-    const std::size_t dir_end = text.find('\n');
-    CacheBinding b{std::string(text.substr(0, dir_end)), {}};
-    text.remove_prefix(dir_end + 1);
-    if (!text.starts_with("tag ")) return std::nullopt;
-    text.remove_prefix(4);
-    text.remove_suffix(1);
-    if (text.find('\n') != std::string_view::npos || b.dir.empty() || b.dir.front() != '/' || text.empty())
-        return std::nullopt;
-    b.tag = std::string(text);
+    // The value of the next line if it is "<key> <value>".
+    auto line = [&text](std::string_view key) -> std::optional<std::string_view> {
+        if (!text.starts_with(key) || text.size() <= key.size() || text[key.size()] != ' ') return std::nullopt;
+        const std::size_t end = text.find('\n');
+        const std::string_view value = text.substr(key.size() + 1, end - key.size() - 1);
+        text.remove_prefix(end + 1);
+        return value;
+    };
+    const auto dir = line("dir");
+    const auto tag = line("tag");
+    if (!dir || !tag || dir->empty() || dir->front() != '/' || tag->empty()) return std::nullopt;
+    CacheBinding b{std::string(*dir), std::string(*tag), std::nullopt};
+    if (const auto refuse = line("refuse_below")) {
+        // What the config allows: 0 to 99.
+        if (refuse->empty() || refuse->size() > 2 ||
+            !std::all_of(refuse->begin(), refuse->end(), [](char c) { return c >= '0' && c <= '9'; }))
+            return std::nullopt;
+        b.refuse_below_percent = static_cast<unsigned>(std::stoul(std::string(*refuse)));
+    }
+    if (!text.empty()) return std::nullopt;
     return b;
 }
 

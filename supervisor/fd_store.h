@@ -14,14 +14,17 @@
 namespace cfs::supervisor {
 
 inline constexpr const char* kDeviceFdName = "cachefiles";
-// A sealed memfd stored beside the device: the cache.dir and cache.tag it was bound
-// with. A restarted supervisor takes the device as it is, whatever its config says
-// now, and reports what the kernel really uses.
+// A sealed memfd stored beside the device: the cache.dir, cache.tag and
+// cache.refuse_below_percent it was bound with (the kernel turns the percentages into
+// block and file counts at bind). A restarted supervisor takes the device as it is,
+// whatever its config says now, and reports what the kernel really uses.
 inline constexpr const char* kBindingFdName = "binding";
 
 struct CacheBinding {
     std::string dir;
     std::string tag;
+    // Unknown in a binding stored by a version before it was recorded.
+    std::optional<unsigned> refuse_below_percent;
     bool operator==(const CacheBinding&) const = default;
 };
 

@@ -154,10 +154,10 @@ int run(const std::string& config_path) {
         // Binding again would fail (EBUSY) and is not needed: the cache never went away.
         device = std::move(*passed->device);
         log::info("took {} from systemd's fd store: the cache stayed bound across the restart "
-                  "(changes to cache.dir or cache.tag apply after a stop and start)",
+                  "(changes to cache.dir, cache.tag or cache.refuse_below_percent apply after a stop and start)",
                   supervisor::kDevicePath);
     } else {
-        auto bound = supervisor::bind_cache(p.config.cache_dir, p.config.cache_tag);
+        auto bound = supervisor::bind_cache(p.config.cache_dir, p.config.cache_tag, p.config.cull_limits);
         if (!bound) {
             log::error("{}", bound.error().message());
             return EXIT_FAILURE;
@@ -174,14 +174,16 @@ int run(const std::string& config_path) {
                      "the supervisor itself; worker crashes are still recovered");
     else if (!from_store) {
         log::info("device fd handed to systemd's fd store (kept if the unit sets FileDescriptorStoreMax=)");
-        if (auto kept = supervisor::store_binding({p.config.cache_dir, p.config.cache_tag}); !kept)
+        if (auto kept = supervisor::store_binding(
+                {p.config.cache_dir, p.config.cache_tag, p.config.cull_limits.stop});
+            !kept)
             log::warning("{}; after a restart, status shows the configured cache.dir and cache.tag, which may "
                          "not be the ones the kernel uses",
                          kept.error().message());
     }
     // What the kernel uses: the device from the store keeps the binding of the start
     // that made it, whatever the config says now.
-    supervisor::CacheBinding bound{p.config.cache_dir, p.config.cache_tag};
+    supervisor::CacheBinding bound{p.config.cache_dir, p.config.cache_tag, p.config.cull_limits.stop};
     if (from_store && passed->binding) {
         bound = *passed->binding;
         if (bound.dir != p.config.cache_dir || bound.tag != p.config.cache_tag)
@@ -189,6 +191,13 @@ int run(const std::string& config_path) {
                          "{} (tag {}), which applies once the unit is stopped and started again (a stop ends "
                          "the cache: unmount its images first)",
                          bound.dir, bound.tag, p.config.cache_dir, p.config.cache_tag);
+        if (bound.refuse_below_percent && *bound.refuse_below_percent != p.config.cull_limits.stop)
+            log::warning("cachefiles refuses cache writes below {}% free, as when the cache was bound; the config "
+                         "now says cache.refuse_below_percent = {}, which applies once the unit is stopped and "
+                         "started again",
+                         *bound.refuse_below_percent, p.config.cull_limits.stop);
+    } else if (from_store) {
+        bound.refuse_below_percent.reset();  // the kernel's is whatever that start gave it
     }
     supervisor::Supervisor supervisor(p.config, std::move(device), std::move(p.blob_stores), std::move(p.worker),
                                       from_store);

@@ -12,10 +12,13 @@ std::string shown(const std::string& s) { return s.empty() ? "(none)" : fmt::for
 
 ReloadPlan plan_reload(const Config& running, const Config& next) {
     ReloadPlan plan;
-    auto refuse = [&](std::string_view key, const std::string& from, const std::string& to, std::string_view how) {
+    auto refuse_shown = [&](std::string_view key, const std::string& from, const std::string& to,
+                            std::string_view how) {
         if (from == to) return;
-        plan.refused.push_back(fmt::format("{} cannot change while cfsupervisor runs ({} -> {}): {}", key, shown(from),
-                                           shown(to), how));
+        plan.refused.push_back(fmt::format("{} cannot change while cfsupervisor runs ({} -> {}): {}", key, from, to, how));
+    };
+    auto refuse = [&](std::string_view key, const std::string& from, const std::string& to, std::string_view how) {
+        refuse_shown(key, shown(from), shown(to), how);
     };
     // A `systemctl restart` keeps the bound device in the fd store, so the cache keeps
     // its old directory and tag: only a stop and a start binds again.
@@ -24,6 +27,9 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
         "`systemctl stop cfsupervisor` and `systemctl start cfsupervisor`";
     refuse("cache.dir", running.cache_dir, next.cache_dir, kRebind);
     refuse("cache.tag", running.cache_tag, next.cache_tag, kRebind);
+    // The kernel counts it in blocks and files at bind.
+    refuse_shown("cache.refuse_below_percent", std::to_string(running.cull_limits.stop),
+                 std::to_string(next.cull_limits.stop), kRebind);
     refuse("blobs.dir", running.blobs.dir, next.blobs.dir,
            "it is opened once at start; apply it with `systemctl restart cfsupervisor`");
     // Objects already open keep the size the old source gave; a new source could
@@ -65,6 +71,13 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
            "it is read from the start; apply it with `systemctl restart cfsupervisor`");
     if (!plan.refused.empty()) return plan;
 
+    const auto limit_changed = [&](std::string_view key, unsigned from, unsigned to) {
+        if (from == to) return;
+        plan.cull_limits = true;
+        plan.changes.push_back(fmt::format("cache.{} {} -> {}", key, from, to));
+    };
+    limit_changed("cull_below_percent", running.cull_limits.cull, next.cull_limits.cull);
+    limit_changed("cull_until_percent", running.cull_limits.run, next.cull_limits.run);
     if (running.log_level != next.log_level) {
         plan.log_level = true;
         plan.changes.push_back(fmt::format("log.level {} -> {}", log::level_name(running.log_level),

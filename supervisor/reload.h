@@ -7,12 +7,13 @@
 //   a running worker's windows are its own business; `restart-workers` applies it
 //   to all),
 //   workers.count and workers.spares (workers are started, or paused and let go),
-//   control.group (who may read status from then on).
+//   control.group (who may read status from then on),
+//   cache.cull_below_percent and cull_until_percent (the supervisor's next checks).
 // - Live, with a rolling restart: workers.user. A worker switches user once, in its
 //   sandbox, so every running worker is replaced (as `restart-workers` does).
-// - Refused, naming the key: cache.dir, cache.tag (the kernel keeps the cache bound
-//   with them, across restarts too, through the fd store: they take a stop and a
-//   start), blobs.dir (opened once at start: a restart), blobs.url (objects already
+// - Refused, naming the key: cache.dir, cache.tag, cache.refuse_below_percent (the
+//   kernel keeps the cache bound with them, across restarts too, through the fd
+//   store: they take a stop and a start), blobs.dir (opened once at start: a restart), blobs.url (objects already
 //   open were sized by the old source, and its host is resolved once, at start: a
 //   restart), testing.fault_file.
 //   A refused reload changes nothing, not even the live keys.
@@ -35,6 +36,7 @@ struct ReloadPlan {
     bool read_ahead = false;     // workers started from now on
     bool workers = false;        // count or spares
     bool control_group = false;
+    bool cull_limits = false;    // when the supervisor culls
     bool worker_user = false;    // needs every worker replaced
 
     [[nodiscard]] bool accepted() const { return refused.empty(); }

@@ -70,6 +70,17 @@ std::string render_text(const StatusSnapshot& s) {
     out += fmt::format("      Uptime: {}\n", duration(s.uptime_s));
     out += fmt::format("       Cache: {} (tag {}), device {}{}\n", s.cache_dir, s.cache_tag, s.device_origin,
                        s.in_fd_store ? ", copy in systemd's fd store" : ", NOT in an fd store");
+    out += "  Cache room: ";
+    if (s.cache_room) {
+        out += fmt::format("{:.1f}% of blocks free", s.cache_room->blocks_free);
+        if (s.cache_room->files_free) out += fmt::format(", {:.1f}% of files", *s.cache_room->files_free);
+    } else {
+        out += "unknown (statvfs failed)";
+    }
+    out += fmt::format("; culls below {}% up to {}%; writes refused below {}\n", s.cull_below_percent,
+                       s.cull_until_percent,
+                       s.refuse_below_percent ? fmt::format("{}%", *s.refuse_below_percent)
+                                              : std::string("the limit it was bound with"));
     out += fmt::format("       Blobs: {}\n", s.blob_dir);
     if (!s.blob_url.empty()) out += fmt::format("              then {}\n", s.blob_url);
     for (const auto& v : s.volume_stores) {
@@ -130,9 +141,20 @@ std::string render_json(const StatusSnapshot& s) {
     std::string out = "{";
     out += fmt::format("\"schema\":1,\"version\":{},\"state\":{},\"uptime_s\":{:.3f},", json_string(s.version),
                        json_string(s.state), s.uptime_s);
-    out += fmt::format("\"cache\":{{\"dir\":{},\"tag\":{},\"device\":{},\"in_fd_store\":{}}},",
+    std::string blocks_free = "null";
+    std::string files_free = "null";
+    if (s.cache_room) {
+        blocks_free = fmt::format("{:.1f}", s.cache_room->blocks_free);
+        if (s.cache_room->files_free) files_free = fmt::format("{:.1f}", *s.cache_room->files_free);
+    }
+    const std::string refuse_below =
+        s.refuse_below_percent ? std::to_string(*s.refuse_below_percent) : std::string("null");
+    out += fmt::format("\"cache\":{{\"dir\":{},\"tag\":{},\"device\":{},\"in_fd_store\":{},"
+                       "\"free_blocks_percent\":{},\"free_files_percent\":{},\"cull_below_percent\":{},"
+                       "\"cull_until_percent\":{},\"refuse_below_percent\":{}}},",
                        json_string(s.cache_dir), json_string(s.cache_tag), json_string(s.device_origin),
-                       s.in_fd_store ? "true" : "false");
+                       s.in_fd_store ? "true" : "false", blocks_free, files_free, s.cull_below_percent,
+                       s.cull_until_percent, refuse_below);
     out += fmt::format("\"blob_dir\":{},", json_string(s.blob_dir));
     out += fmt::format("\"blob_url\":{},", s.blob_url.empty() ? std::string("null") : json_string(s.blob_url));
     out += "\"volumes\":[";

@@ -59,6 +59,18 @@ struct StatusSnapshot {
     double uptime_s = 0;
     std::string cache_dir;
     std::string cache_tag;
+    // The cache filesystem's free room, percent (blocks available to unprivileged
+    // users, as cachefiles counts them; files: nullopt where it has no inode count),
+    // and the limits: culls below `cull_below` up to `cull_until`; cachefiles refuses
+    // writes below `refuse_below` (nullopt: not recorded when it was bound).
+    struct CacheRoom {
+        double blocks_free = 0;
+        std::optional<double> files_free;
+    };
+    std::optional<CacheRoom> cache_room;  // nullopt: statvfs failed
+    unsigned cull_below_percent = 0;
+    unsigned cull_until_percent = 0;
+    std::optional<unsigned> refuse_below_percent;
     std::string blob_dir;
     std::string blob_url;  // empty: none
     // [[volume]] tables: their blobs come from these, never from blob_dir/blob_url.

@@ -146,6 +146,10 @@ StatusSnapshot Supervisor::snapshot() const {
     s.uptime_s = seconds(now - started_);
     s.cache_dir = bound_ ? bound_->dir : config_.cache_dir;
     s.cache_tag = bound_ ? bound_->tag : config_.cache_tag;
+    if (auto room = free_room(s.cache_dir)) s.cache_room = StatusSnapshot::CacheRoom{room->blocks, room->files};
+    s.cull_below_percent = config_.cull_limits.cull;
+    s.cull_until_percent = config_.cull_limits.run;
+    s.refuse_below_percent = refuse_below_percent();
     s.blob_dir = config_.blobs.dir;
     s.blob_url = config_.blobs.url;
     for (const VolumeConfig& v : config_.volumes) s.volume_stores.push_back({v.name, v.blobs.dir, v.blobs.url});
@@ -668,19 +672,23 @@ void Supervisor::on_timer() {
     arm_timer();
 }
 
+std::optional<unsigned> Supervisor::refuse_below_percent() const {
+    return bound_ ? bound_->refuse_below_percent : std::optional<unsigned>(config_.cull_limits.stop);
+}
+
 void Supervisor::cull_cache(Clock::time_point now) {
     next_cull_check_ = now + kCullCheckInterval;
     if (cull_pass_) return;  // its end is an event of its own
     const std::string& dir = bound_ ? bound_->dir : config_.cache_dir;
-    auto room = free_at_least(dir, kCullLimits.cull);
+    auto room = free_at_least(dir, config_.cull_limits.cull);
     if (!room) {
         log::warning("cache {}: {}", dir, room.error().message());
         return;
     }
     if (*room) return;
-    auto pass = CullPass::start(device_.get(), dir);
+    auto pass = CullPass::start(device_.get(), dir, config_.cull_limits.run);
     if (!pass) {
-        log::warning("cache {} has less than {}% free: {}", dir, kCullLimits.cull, pass.error().message());
+        log::warning("cache {} has less than {}% free: {}", dir, config_.cull_limits.cull, pass.error().message());
         return;
     }
     epoll_event ev{};
@@ -707,7 +715,7 @@ void Supervisor::on_cull_pass_done() {
     if (r.culled > 0)
         log::info("cache {} had less than {}% free: culled {} cache file(s) no image uses, {:.1f} MiB, the least "
                   "recently used first ({} in use left alone)",
-                  dir, kCullLimits.cull, r.culled, static_cast<double>(r.freed_bytes) / (1 << 20), r.in_use);
+                  dir, config_.cull_limits.cull, r.culled, static_cast<double>(r.freed_bytes) / (1 << 20), r.in_use);
     if (r.failed > 0)
         log::warning("cache {}: {} cache file(s) could not be culled and were skipped; the first: {}", dir, r.failed,
                      outcome->failure);
@@ -720,9 +728,11 @@ void Supervisor::on_cull_pass_done() {
         r.walk_capped ? fmt::format("the cache holds more files than one pass looks at; {} in use", r.in_use)
         : r.failed > 0 ? fmt::format("{} in use, {} could not be culled", r.in_use, r.failed)
                        : fmt::format("nothing left to cull: {} cache file(s) in use", r.in_use);
-    log::warning("cache {} is still short of {}% free after culling ({}): below {}% cachefiles refuses writes, and "
+    const auto refuse = refuse_below_percent();
+    log::warning("cache {} is still short of {}% free after culling ({}): below {} cachefiles refuses writes, and "
                  "readers of data not yet cached get EIO; give the cache more room or unmount images",
-                 dir, kCullLimits.run, why, kCullLimits.stop);
+                 dir, config_.cull_limits.run, why,
+                 refuse ? fmt::format("{}%", *refuse) : std::string("the limit it was bound with"));
 }
 
 void Supervisor::on_worker_message(WorkerSlot& slot) {

@@ -124,6 +124,9 @@ private:
     void on_exit_deadlines(Clock::time_point now);
     // Every kCullCheckInterval: starts a cull pass when the cache runs out of room
     // (cache_cull.h, cull_pass.h); one at a time.
+    // Free space below which cachefiles refuses cache writes, as the cache was bound
+    // (nullopt: bound by a version that did not record it).
+    [[nodiscard]] std::optional<unsigned> refuse_below_percent() const;
     void cull_cache(Clock::time_point now);
     void on_cull_pass_done();
 

@@ -74,7 +74,6 @@ ControlReply Supervisor::apply_reload(std::string_view origin) {
     }
     if (plan.control_group && control_)
         if (auto set = control_->set_group(group); !set) return refuse(set.error().message());
-
     config_ = std::move(*next);
     log::set_level(config_.log_level);
     std::string notes;

@@ -98,7 +98,8 @@ TEST_CASE("reload: the same config changes nothing") {
     const auto plan = plan_reload(base_config(), base_config());
     CHECK(plan.accepted());
     CHECK(plan.changes.empty());
-    CHECK_FALSE((plan.log_level || plan.workers || plan.control_group || plan.worker_user || plan.read_ahead));
+    CHECK_FALSE((plan.log_level || plan.workers || plan.control_group || plan.worker_user || plan.read_ahead ||
+                 plan.cull_limits));
 }
 
 TEST_CASE("reload: live keys are applied and described") {
@@ -129,6 +130,25 @@ TEST_CASE("reload: workers.read_ahead_kib is live for workers started from then 
     CHECK(plan.read_ahead);
     CHECK_FALSE((plan.workers || plan.worker_user || plan.log_level || plan.control_group));
     CHECK(plan.changes == std::vector<std::string>{"workers.read_ahead_kib 65536 -> 1024"});
+}
+
+TEST_CASE("reload: when the supervisor culls is live; where the kernel refuses writes is fixed at bind") {
+    auto next = base_config();
+    next.cull_limits = CullLimits{.run = 20, .cull = 15, .stop = 3};
+    auto plan = plan_reload(base_config(), next);
+    REQUIRE(plan.accepted());
+    CHECK(plan.cull_limits);
+    CHECK_FALSE((plan.workers || plan.worker_user || plan.log_level || plan.control_group || plan.read_ahead));
+    CHECK(plan.changes ==
+          std::vector<std::string>{"cache.cull_below_percent 7 -> 15", "cache.cull_until_percent 10 -> 20"});
+
+    next.cull_limits.stop = 5;
+    plan = plan_reload(base_config(), next);
+    CHECK_FALSE(plan.accepted());
+    CHECK(plan.refused ==
+          std::vector<std::string>{"cache.refuse_below_percent cannot change while cfsupervisor runs (3 -> 5): the "
+                                   "kernel keeps the cache bound with it, across restarts too; apply it with "
+                                   "`systemctl stop cfsupervisor` and `systemctl start cfsupervisor`"});
 }
 
 TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old source), set, changed or removed") {
@@ -343,14 +363,24 @@ TEST_CASE("retirement: workers serving beyond workers.count go back to being spa
 // The binding stored beside the device (supervisor/fd_store.h): read back as written,
 // and nothing else taken for one.
 TEST_CASE("fd store: the cache's binding reads back as written; anything else is no binding") {
-    const supervisor::CacheBinding b{"/var/cache/cfs dir", "cfs"};
-    const auto back = supervisor::parse_binding(supervisor::binding_text(b));
-    REQUIRE(back.has_value());
-    CHECK(*back == b);
+    for (const supervisor::CacheBinding& b : {supervisor::CacheBinding{"/var/cache/cfs dir", "cfs", 3},
+                                              supervisor::CacheBinding{"/c", "t", 0},
+                                              supervisor::CacheBinding{"/c", "t", 99}}) {
+        const auto back = supervisor::parse_binding(supervisor::binding_text(b));
+        REQUIRE(back.has_value());
+        CHECK(*back == b);
+    }
+    // As versions before the limit was recorded wrote it: the limit is unknown.
+    const auto old = supervisor::parse_binding("cfs-binding 1\ndir /a\ntag t\n");
+    REQUIRE(old.has_value());
+    CHECK(*old == supervisor::CacheBinding{"/a", "t", std::nullopt});
     for (const std::string_view bad :
          {"", "cfs-binding 1\n", "cfs-binding 2\ndir /a\ntag t\n", "cfs-binding 1\ndir /a\ntag t",
           "cfs-binding 1\ndir /a\n", "cfs-binding 1\ndir a\ntag t\n", "cfs-binding 1\ndir /a\ntag \n",
-          "cfs-binding 1\ndir /a\ntag t\nmore\n", "cfs-binding 1\ndir \ntag t\n"}) {
+          "cfs-binding 1\ndir /a\ntag t\nmore\n", "cfs-binding 1\ndir \ntag t\n",
+          "cfs-binding 1\ndir /a\ntag t\nrefuse_below \n", "cfs-binding 1\ndir /a\ntag t\nrefuse_below 100\n",
+          "cfs-binding 1\ndir /a\ntag t\nrefuse_below -1\n", "cfs-binding 1\ndir /a\ntag t\nrefuse_below 3\nmore\n",
+          "cfs-binding 1\ntag t\ndir /a\n"}) {
         CAPTURE(bad);
         CHECK_FALSE(supervisor::parse_binding(bad).has_value());
     }

@@ -79,9 +79,61 @@ TEST_CASE("cull: a file the kernel will not cull is skipped, not the end of cull
     CHECK(failure.find("f0") != std::string::npos);
 }
 
-TEST_CASE("cull: the limits are set from the top down, blocks then files") {
-    CHECK(cull_limit_commands() ==
-          std::vector<std::string>{"brun 10%", "bcull 7%", "bstop 3%", "frun 10%", "fcull 7%", "fstop 3%"});
+// The kernel's checks of each limit command (fs/cachefiles/daemon.c, Linux 6.12):
+// each is judged against the other two limits as they are at that moment.
+struct KernelLimits {
+    unsigned run, cull, stop;
+
+    // Applies "<b|f><run|cull|stop> N%"; false where the kernel says ERANGE.
+    bool apply(const std::string& command) {
+        const auto space = command.find(' ');
+        const std::string verb = command.substr(1, space - 1);
+        const unsigned n = static_cast<unsigned>(std::stoul(command.substr(space + 1)));
+        REQUIRE(command.back() == '%');
+        if (verb == "run") {
+            if (n <= cull || n >= 100) return false;
+            run = n;
+        } else if (verb == "cull") {
+            if (n <= stop || n >= run) return false;
+            cull = n;
+        } else if (verb == "stop") {
+            if (n >= cull) return false;
+            stop = n;
+        } else {
+            FAIL("not a limit command: " << command);
+        }
+        return true;
+    }
+};
+
+TEST_CASE("cull: the limit commands are taken by the kernel in order, from any valid limits to any other") {
+    const CullLimits defaults{};
+    CHECK(cull_limit_commands(defaults) == std::vector<std::string>{"brun 99%", "bstop 0%", "bcull 7%", "brun 10%",
+                                                                    "bstop 3%", "frun 99%", "fstop 0%", "fcull 7%",
+                                                                    "frun 10%", "fstop 3%"});
+    // The kernel's own (a device just opened), cachefilesd's, and the extremes.
+    const CullLimits states[] = {{7, 5, 1}, {10, 7, 3}, {99, 98, 97}, {2, 1, 0}, {50, 40, 30}, {99, 1, 0}};
+    for (const CullLimits& from : states) {
+        for (const CullLimits& to : states) {
+            CAPTURE(from.run);
+            CAPTURE(from.cull);
+            CAPTURE(from.stop);
+            CAPTURE(to.run);
+            CAPTURE(to.cull);
+            CAPTURE(to.stop);
+            KernelLimits blocks{from.run, from.cull, from.stop};
+            KernelLimits files = blocks;
+            for (const std::string& command : cull_limit_commands(to)) {
+                CAPTURE(command);
+                CHECK((command[0] == 'b' ? blocks : files).apply(command));
+            }
+            for (const KernelLimits& k : {blocks, files}) {
+                CHECK(k.run == to.run);
+                CHECK(k.cull == to.cull);
+                CHECK(k.stop == to.stop);
+            }
+        }
+    }
 }
 
 TEST_CASE("cull pass: runs in a child that culls through the device, oldest first, and reports; our working "

@@ -675,6 +675,37 @@ TEST_CASE("config: workers.spares defaults to 1 and is bounded") {
     CHECK(r.error().message() == "t.toml:6:10: workers.spares: expected an integer from 0 to 8, got 9");
 }
 
+TEST_CASE("config: the cache's cull limits default to cachefilesd's 10/7/3 and must rise stop < cull < run < 100") {
+    const std::string base = "[blobs]\ndir = \"/b\"\n[cache]\ndir = \"/c\"\n";
+    auto r = parse_config(base, "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->cull_limits == cfs::CullLimits{.run = 10, .cull = 7, .stop = 3});
+    r = parse_config(base + "cull_below_percent = 40\ncull_until_percent = 50\nrefuse_below_percent = 0\n", "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->cull_limits == cfs::CullLimits{.run = 50, .cull = 40, .stop = 0});
+    r = parse_config(base + "cull_until_percent = 99\n", "t.toml");
+    REQUIRE(r.ok());
+    CHECK(r->cull_limits == cfs::CullLimits{.run = 99, .cull = 7, .stop = 3});
+
+    CHECK(error_of(base + "cull_until_percent = 100\n") ==
+          "x.toml:5:22: cache.cull_until_percent: expected an integer from 0 to 99, got 100");
+    CHECK(error_of(base + "refuse_below_percent = -1\n") ==
+          "x.toml:5:24: cache.refuse_below_percent: expected an integer from 0 to 99, got -1");
+    CHECK(error_of(base + "cull_below_percent = \"7%\"\n") ==
+          "x.toml:5:22: cache.cull_below_percent: expected an integer from 0 to 99, got a string");
+    // One key against a default it may not know it contradicts: the default is named.
+    CHECK(error_of(base + "cull_below_percent = 20\n") ==
+          "x.toml:5:22: cache.cull_below_percent: expected below cache.cull_until_percent (10, the default), got "
+          "20; the limits must rise from refuse_below_percent to cull_below_percent to cull_until_percent");
+    CHECK(error_of(base + "refuse_below_percent = 7\n") ==
+          "x.toml:5:24: cache.refuse_below_percent: expected below cache.cull_below_percent (7, the default), got "
+          "7; the limits must rise from refuse_below_percent to cull_below_percent to cull_until_percent");
+    // Both set: the later of the pair in the rising order is blamed.
+    CHECK(error_of(base + "cull_until_percent = 5\ncull_below_percent = 6\n") ==
+          "x.toml:5:22: cache.cull_until_percent: expected above cache.cull_below_percent (6), got 5; the limits "
+          "must rise from refuse_below_percent to cull_below_percent to cull_until_percent");
+}
+
 TEST_CASE("config: workers.read_ahead_kib defaults to 65536, is bounded and whole 4 KiB blocks") {
     const std::string base = "[cache]\ndir = \"/c\"\n[blobs]\ndir = \"/b\"\n";
     auto r = parse_config(base, "t.toml");

@@ -29,6 +29,10 @@ StatusSnapshot sample() {
     s.uptime_s = 3725;
     s.cache_dir = "/var/cache/cfs";
     s.cache_tag = "cfs";
+    s.cache_room = StatusSnapshot::CacheRoom{42.25, 97.0};
+    s.cull_below_percent = 7;
+    s.cull_until_percent = 10;
+    s.refuse_below_percent = 3;
     s.blob_dir = "/blobs";
     s.device_origin = "bound by this instance";
     s.in_fd_store = true;
@@ -75,6 +79,15 @@ TEST_CASE("status: text names the state, the binding, every worker and the objec
     CHECK(text.find("/var/cache/cfs (tag cfs), device bound by this instance, copy in systemd's fd store") !=
           std::string::npos);
     CHECK(text.find("Failovers: 3 (last recovery 57 ms)") != std::string::npos);
+    CHECK(text.find("Cache room: 42.2% of blocks free, 97.0% of files; culls below 7% up to 10%; writes refused "
+                    "below 3%\n") != std::string::npos);
+    auto unknown = sample();
+    unknown.cache_room->files_free.reset();
+    unknown.refuse_below_percent.reset();
+    CHECK(render_text(unknown).find("Cache room: 42.2% of blocks free; culls below 7% up to 10%; writes refused "
+                                    "below the limit it was bound with\n") != std::string::npos);
+    unknown.cache_room.reset();
+    CHECK(render_text(unknown).find("Cache room: unknown (statvfs failed);") != std::string::npos);
     CHECK(text.find("pid 1234") != std::string::npos);
     CHECK(text.find("restarts 5, 4 failures in a row, last exit: killed by signal 6 (Aborted), restarts in 1.5s") !=
           std::string::npos);
@@ -84,7 +97,9 @@ TEST_CASE("status: text names the state, the binding, every worker and the objec
 TEST_CASE("status: JSON has the documented fields and escapes strings") {
     const auto json = render_json(sample());
     CHECK(json.find("{\"schema\":1,\"version\":\"0.1.0\",\"state\":\"serving\",\"uptime_s\":3725.000,") == 0);
-    CHECK(json.find("\"in_fd_store\":true") != std::string::npos);
+    CHECK(json.find("\"in_fd_store\":true,\"free_blocks_percent\":42.2,\"free_files_percent\":97.0,"
+                    "\"cull_below_percent\":7,\"cull_until_percent\":10,\"refuse_below_percent\":3},") !=
+          std::string::npos);
     CHECK(json.find("\"failovers\":3,\"last_recovery_ms\":57,") != std::string::npos);
     CHECK(json.find("{\"id\":1,\"pid\":null,\"state\":\"absent\"") != std::string::npos);
     CHECK(json.find("\"restart_in_s\":1.500") != std::string::npos);
@@ -92,7 +107,11 @@ TEST_CASE("status: JSON has the documented fields and escapes strings") {
     CHECK(json.find("\"objects\":{\"erofs,img\\\\x22a\":2}") != std::string::npos);
     auto s = sample();
     s.last_recovery_ms.reset();
+    s.cache_room.reset();
+    s.refuse_below_percent.reset();
     CHECK(render_json(s).find("\"last_recovery_ms\":null") != std::string::npos);
+    CHECK(render_json(s).find("\"free_blocks_percent\":null,\"free_files_percent\":null,\"cull_below_percent\":7,"
+                              "\"cull_until_percent\":10,\"refuse_below_percent\":null}") != std::string::npos);
 }
 
 TEST_CASE("status: JSON keeps UTF-8 as it is and turns bytes that are no UTF-8 into U+FFFD") {

@@ -54,6 +54,9 @@ write_config() {
 [cache]
 dir = "$CFS_CACHE_DIR"
 tag = "$CFS_TAG"
+${CFS_CULL_BELOW:+cull_below_percent = $CFS_CULL_BELOW}
+${CFS_CULL_UNTIL:+cull_until_percent = $CFS_CULL_UNTIL}
+${CFS_REFUSE_BELOW:+refuse_below_percent = $CFS_REFUSE_BELOW}
 [blobs]
 dir = "$CFS_BLOBS"
 [workers]
@@ -558,26 +561,36 @@ fill_cache_to() {
     [ "$_fill_mib" -gt 0 ] || fail "the cache disk has less than $1% free already"
     dd if=/dev/zero of=/cache/filler bs=1M count="$_fill_mib" conv=fsync 2> /dev/null || fail "writing the filler"
     # (Not checked here: the supervisor may cull before this returns. Its log line,
-    # which expect_cull waits for, says the cache was under 7% free.)
+    # which expect_cull waits for, says the cache was under its cull limit.)
     log "filler of $_fill_mib MiB: $(cache_free_percent)% free"
 }
 
 # cache_full_steps: what both cache_full scenarios check once the supervisor runs
-# (started outside a unit or by it): img_big read whole and unmounted, so its cache
-# file is no image's; a filler takes the cache disk to 5% free; the supervisor culls
-# back to 10%; img_a then reads right.
+# (started outside a unit or by it), with the limits of write_config
+# (CFS_CULL_BELOW, CFS_CULL_UNTIL, CFS_REFUSE_BELOW, or the defaults 7, 10 and 3):
+# status shows them; img_big read whole and unmounted, so its cache file is no
+# image's; a filler takes the cache disk to 2% below the cull limit; the supervisor
+# culls back to the run limit; img_a then reads right.
 cache_full_steps() {
+    _below=${CFS_CULL_BELOW:-7}
+    _until=${CFS_CULL_UNTIL:-10}
+    step "status shows the cache's room and the limits ($_below%, $_until%, ${CFS_REFUSE_BELOW:-3}%)"
+    cfsupervisor status > /tmp/cache_status.txt || fail "cfsupervisor status failed"
+    grep 'Cache room:' /tmp/cache_status.txt | sed 's/^/CFS-INFO: /'
+    grep -Eq "Cache room: [0-9.]+% of blocks free, [0-9.]+% of files; culls below $_below% up to $_until%; writes refused below ${CFS_REFUSE_BELOW:-3}%" \
+        /tmp/cache_status.txt || fail "status does not show the cache's room and limits: $(cat /tmp/cache_status.txt)"
+
     step "read img_big whole, then unmount it"
     mount_erofs /mnt/big fsid=img_big
     check_manifest /mnt/big "$CFS_MANIFESTS/img_big.sha256"
     umount_bounded /mnt/big
     log "cache disk: $(cache_free_percent)% free"
 
-    step "a filler takes the cache disk to 5% free"
-    fill_cache_to 5
+    step "a filler takes the cache disk to $((_below - 2))% free"
+    fill_cache_to $((_below - 2))
 
-    step "the supervisor culls img_big's cache file, back to 10% free"
-    expect_cull
+    step "the supervisor culls img_big's cache file, back to $_until% free"
+    expect_cull "$_below" "$_until"
 
     step "img_a reads whole, with no error"
     mount_erofs /mnt/a fsid=img_a
@@ -588,11 +601,12 @@ cache_full_steps() {
     require_alive
 }
 
-# expect_cull: the supervisor logs a cull within 20 s (supervisor/cache_cull.h), and
-# the cache is back at its run limit (10% free).
+# expect_cull BELOW UNTIL: the supervisor logs a cull within 20 s
+# (supervisor/cache_cull.h), and the cache is back at its run limit (UNTIL% free).
 expect_cull() {
-    _culled() { daemon_log | grep -q 'had less than 7% free: culled [1-9][0-9]* cache file'; }
-    wait_for 20 _culled || fail "nothing culled 20 s after the cache went below 7% free: $(daemon_log | tail -n 5)"
+    _cull_below=$1
+    _culled() { daemon_log | grep -q "had less than $_cull_below% free: culled [1-9][0-9]* cache file"; }
+    wait_for 20 _culled || fail "nothing culled 20 s after the cache went below $1% free: $(daemon_log | tail -n 5)"
     daemon_log | grep 'culled' | sed 's/^/CFS-INFO: /'
-    [ "$(cache_free_percent)" -ge 10 ] || fail "only $(cache_free_percent)% free after culling, below the run limit"
+    [ "$(cache_free_percent)" -ge "$2" ] || fail "only $(cache_free_percent)% free after culling, below the run limit $2%"
 }

@@ -1,11 +1,47 @@
 # vm_cache_full under the installed unit (its sandbox: ProtectSystem=strict, the
-# system call filter, the capability bounding set): a cache taken to 5% free is
-# culled by the supervisor back above 10% (supervisor/cache_cull.h), and the next
-# image reads right.
+# system call filter, the capability bounding set), with limits of its own in the
+# config (cull below 12% free, up to 16%; the kernel refuses writes below 2%): the
+# kernel takes them at bind, a cache taken to 10% free is culled by the supervisor
+# back above 16% (supervisor/cache_cull.h), and the next image reads right. Then:
+# a reload changes when the supervisor culls, but not where the kernel refuses
+# writes (it counted that at bind), and a restart keeps the cache's bound limit
+# and says so.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 step "start the unit"
 CFS_LOG_LEVEL=info
+CFS_CULL_BELOW=12
+CFS_CULL_UNTIL=16
+CFS_REFUSE_BELOW=2
 systemd_start_supervisor 1
 cache_full_steps
+
+step "reload: the cull limits change, the refusal limit is refused by name"
+CFS_REFUSE_BELOW=4
+write_config 1
+st=0
+cfsupervisor reload > /tmp/reload_refuse.out 2> /tmp/reload_refuse.err || st=$?
+cat /tmp/reload_refuse.out /tmp/reload_refuse.err
+[ "$st" -eq 1 ] || fail "a reload changing cache.refuse_below_percent exited $st, expected 1"
+grep -q 'cache.refuse_below_percent cannot change while cfsupervisor runs (2 -> 4)' /tmp/reload_refuse.err \
+    || fail "the refusal does not name cache.refuse_below_percent: $(cat /tmp/reload_refuse.err)"
+CFS_REFUSE_BELOW=2
+CFS_CULL_BELOW=9
+CFS_CULL_UNTIL=20
+write_config 1
+cfsupervisor reload > /tmp/reload_cull.out 2> /tmp/reload_cull.err \
+    || fail "a reload of the cull limits failed: $(cat /tmp/reload_cull.out /tmp/reload_cull.err)"
+grep -q 'cache.cull_below_percent 12 -> 9; cache.cull_until_percent 16 -> 20' /tmp/reload_cull.out \
+    || fail "the reload does not name the changes: $(cat /tmp/reload_cull.out)"
+cfsupervisor status | grep -q 'culls below 9% up to 20%; writes refused below 2%' \
+    || fail "status does not show the reloaded limits: $(cfsupervisor status)"
+
+step "restart with a new refusal limit: the cache keeps the one it was bound with, and says so"
+CFS_REFUSE_BELOW=5
+write_config 1
+systemd_restart_supervisor
+_warned() { daemon_log | grep -q 'cachefiles refuses cache writes below 2% free, as when the cache was bound; the config now says cache.refuse_below_percent = 5'; }
+wait_for 10 _warned || fail "no warning that the bound refusal limit stays: $(daemon_log | tail -n 5)"
+cfsupervisor status | grep -q 'culls below 9% up to 20%; writes refused below 2%' \
+    || fail "status after the restart does not show the bound refusal limit: $(cfsupervisor status)"
 systemd_stop_supervisor
