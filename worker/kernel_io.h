@@ -3,6 +3,7 @@
 // is exercised only on a real kernel (tests/vm).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -32,6 +33,9 @@ public:
     // Whether `fd` really is a cachefiles anon fd (guards against closing, or writing
     // to, an unrelated descriptor named by a malformed message).
     [[nodiscard]] virtual bool is_cache_anon_fd(int fd) = 0;
+    // Does nothing for `how_long`: between tries of a write the kernel refused for
+    // want of room (RequestHandler, kCacheRoomWait).
+    virtual void wait(std::chrono::milliseconds how_long) = 0;
 };
 
 class DeviceKernelIo final : public KernelIo {
@@ -45,6 +49,7 @@ public:
     Result<std::uint64_t> seek(int anon_fd, std::uint64_t pos, Seek what) override;
     Status complete_read(int anon_fd, std::uint32_t msg_id) override;
     bool is_cache_anon_fd(int fd) override;
+    void wait(std::chrono::milliseconds how_long) override;
 
 private:
     unique_fd device_;

@@ -220,7 +220,7 @@ bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::Rea
             AnonFdPresence(kernel_, object.anon_fd.get()).hole_from(pos) >= pos + block_len;
         if (written_meanwhile) ++counters_.ahead_pieces_written_meanwhile;
         if (block_len > 0 && !written_meanwhile) {
-            if (auto written = kernel_.write_cache(object.anon_fd.get(), std::span(buffer_.get(), block_len), pos);
+            if (auto written = write_block(object.anon_fd.get(), std::span(buffer_.get(), block_len), pos, ahead);
                 !written) {
                 log::error("{} of object {} (volume \"{}\" blob \"{}\"): {}", ahead ? "read-ahead" : "READ",
                            r.object_id, kmsg::printable(object.volume_key), kmsg::printable(object.cookie_key),
@@ -246,6 +246,32 @@ bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::Rea
         pos += want;
     }
     return true;
+}
+
+Status RequestHandler::write_block(int anon_fd, std::span<const std::byte> data, std::uint64_t offset,
+                                   bool ahead) {
+    auto written = kernel_.write_cache(anon_fd, data, offset);
+    if (written) {
+        cache_full_ = false;
+        return written;
+    }
+    if (ahead || cache_full_ || written.error().errnum != ENOBUFS) return written;
+    ++counters_.room_waits;
+    for (auto waited = kCacheRoomRetry; waited <= kCacheRoomWait; waited += kCacheRoomRetry) {
+        kernel_.wait(kCacheRoomRetry);
+        written = kernel_.write_cache(anon_fd, data, offset);
+        if (written) {
+            log::warning("the cache was full: a READ's write into its cache file waited {} ms for the supervisor "
+                         "to cull",
+                         waited.count());
+            return written;
+        }
+        if (written.error().errnum != ENOBUFS) return written;
+    }
+    cache_full_ = true;
+    log::error("the cache is still full after {} ms: READs that need a write fail at once until one succeeds",
+               kCacheRoomWait.count());
+    return written;
 }
 
 Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {

@@ -4,6 +4,7 @@
 // blob; only a broken supervisor link is returned, because the worker cannot go on.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -45,6 +46,17 @@ static_assert(kCopyChunkSize % kHugePageSize == 0);
     return bytes;
 }
 
+// A cache-file write for a READ that the kernel refuses for want of room (ENOBUFS:
+// the cache's filesystem is below its stop limit) is tried again every
+// kCacheRoomRetry for up to kCacheRoomWait. The supervisor looks at the room every
+// second and culls what no image uses (supervisor/cache_cull.h): a cache filled
+// faster than that costs the reader a wait, not an EIO. A wait that ends with the
+// cache still full makes later writes fail at once, until one succeeds: a cache full
+// of what mounted images use costs each reader an EIO, not a wait each. Read-ahead
+// never waits.
+inline constexpr auto kCacheRoomWait = std::chrono::milliseconds(3000);
+inline constexpr auto kCacheRoomRetry = std::chrono::milliseconds(100);
+
 struct RequestCounters {
     std::uint64_t opens = 0;
     std::uint64_t opens_refused = 0;
@@ -67,6 +79,7 @@ struct RequestCounters {
     std::uint64_t shares_opened_ahead = 0;  // of shares_kept, their blob opened on arrival
     std::uint64_t queries = 0;  // ObjectQuery sent: a READ for an object this worker lacked
     std::uint64_t objects_let_go = 0;  // copies closed to stay within kMaxServedObjects
+    std::uint64_t room_waits = 0;      // READs' cache writes that waited for room (kCacheRoomWait)
 };
 
 class RequestHandler {
@@ -149,6 +162,8 @@ private:
     // read overlaps that write (BlobSource::will_need).
     bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead,
                     std::uint64_t next_end = 0);
+    // One cache-file write of copy_range; a READ's waits for room (kCacheRoomWait).
+    [[nodiscard]] Status write_block(int anon_fd, std::span<const std::byte> data, std::uint64_t offset, bool ahead);
     void drop_object(std::uint32_t object_id);
     // Keeps `object` as `object_id`, closing the least recently read copy first when
     // max_objects_ are kept already.
@@ -183,6 +198,8 @@ private:
     RequestCounters counters_;
     bool paused_ = true;
     bool rehearsed_ = false;
+    // A wait for room ended with the cache still full, and no write succeeded since.
+    bool cache_full_ = false;
 };
 
 }  // namespace cfs::worker

@@ -140,6 +140,10 @@ public:
         CHECK_MESSAGE(fd_is_open(anon_fd), "write to a closed fd " << anon_fd);
         writes.push_back({anon_fd, offset, std::string(reinterpret_cast<const char*>(data.data()), data.size())});
         if (fail_writes) return sys_error(EIO, "writing the cache");
+        if (writes_without_room > 0) {
+            --writes_without_room;
+            return sys_error(ENOBUFS, "writing the cache");
+        }
         cache_files[anon_fd].write(offset, data.size());
         return {};
     }
@@ -155,8 +159,12 @@ public:
         return {};
     }
     bool is_cache_anon_fd(int fd) override { return anon.contains(fd); }
+    void wait(std::chrono::milliseconds how_long) override { waited += how_long; }
 
     std::vector<std::string> commands;
+    // The next this many cache writes find the cache full (ENOBUFS).
+    unsigned writes_without_room = 0;
+    std::chrono::milliseconds waited{0};
     std::vector<CacheWrite> writes;
     std::vector<std::pair<int, std::uint32_t>> completed;
     std::set<int> anon;
@@ -645,6 +653,53 @@ TEST_CASE("worker: a failing cache write still completes the READ") {
     CHECK(f.kernel.completed.size() == 1);
     CHECK(f.handler.counters().reads_short == 1);
     CHECK(f.handler.counters().bytes_written == 0);
+}
+
+TEST_CASE("worker: a READ's write the kernel refuses for want of room waits for the cull, then succeeds") {
+    Fixture f;
+    const std::string blob = pattern(8192, 3);
+    f.backend.blobs["img"] = blob;
+    f.open_object(5, "img");
+    // Four tries more fail; the fifth, 500 ms on, finds room.
+    f.kernel.writes_without_room = 5;
+    REQUIRE(f.handler.handle(read_msg(28, 5, 0, 4096).span()).ok());
+    CHECK(f.kernel.waited == 5 * kCacheRoomRetry);
+    REQUIRE(f.kernel.writes.size() == 6);
+    CHECK(f.kernel.writes.back().bytes == blob.substr(0, 4096));
+    CHECK(f.kernel.completed.size() == 1);
+    CHECK(f.handler.counters().reads_short == 0);
+    CHECK(f.handler.counters().room_waits == 1);
+}
+
+TEST_CASE("worker: a cache that stays full fails a READ after kCacheRoomWait, and the next at once, until a write "
+          "succeeds") {
+    Fixture f;
+    const std::string blob = pattern(16384, 4);
+    f.backend.blobs["img"] = blob;
+    f.open_object(5, "img");
+    f.kernel.writes_without_room = 1000;
+    REQUIRE(f.handler.handle(read_msg(28, 5, 0, 4096).span()).ok());
+    CHECK(f.kernel.waited == kCacheRoomWait);
+    CHECK(f.kernel.completed.size() == 1);
+    CHECK(f.handler.counters().reads_short == 1);
+    // Known full: one try, no wait.
+    const auto writes = f.kernel.writes.size();
+    REQUIRE(f.handler.handle(read_msg(29, 5, 4096, 4096).span()).ok());
+    CHECK(f.kernel.waited == kCacheRoomWait);
+    CHECK(f.kernel.writes.size() == writes + 1);
+    CHECK(f.handler.counters().reads_short == 2);
+    // Room again: the write succeeds at the first try, and the next full cache is
+    // waited for again.
+    f.kernel.writes_without_room = 0;
+    REQUIRE(f.handler.handle(read_msg(30, 5, 8192, 4096).span()).ok());
+    CHECK(f.kernel.writes.back().bytes == blob.substr(8192, 4096));
+    CHECK(f.handler.counters().reads_short == 2);
+    f.kernel.writes_without_room = 1;
+    REQUIRE(f.handler.handle(read_msg(31, 5, 12288, 4096).span()).ok());
+    CHECK(f.kernel.waited == kCacheRoomWait + kCacheRoomRetry);
+    CHECK(f.kernel.writes.back().bytes == blob.substr(12288, 4096));
+    CHECK(f.handler.counters().reads_short == 2);
+    CHECK(f.handler.counters().room_waits == 2);
 }
 
 TEST_CASE("worker: READ for an object another worker opened asks the supervisor once") {

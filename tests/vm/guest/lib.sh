@@ -565,6 +565,16 @@ fill_cache_to() {
     log "filler of $_fill_mib MiB: $(cache_free_percent)% free"
 }
 
+# fill_cache_at_once_to PERCENT: as fill_cache_to, but with fallocate, which takes
+# the room in one step rather than over seconds of writing: the supervisor's check
+# (once a second) cannot cull during it.
+fill_cache_at_once_to() {
+    _fill_kib=$(df -k /cache | awk -v p="$1" 'NR == 2 { print int($4 - $2 * p / 100) }')
+    [ "$_fill_kib" -gt 0 ] || fail "the cache disk has less than $1% free already"
+    fallocate -l "$((_fill_kib * 1024))" /cache/filler || fail "allocating the filler"
+    log "filler of $((_fill_kib / 1024)) MiB allocated: $(cache_free_percent)% free"
+}
+
 # cache_full_steps: what both cache_full scenarios check once the supervisor runs
 # (started outside a unit or by it), with the limits of write_config
 # (CFS_CULL_BELOW, CFS_CULL_UNTIL, CFS_REFUSE_BELOW, or the defaults 7, 10 and 3):
