@@ -393,13 +393,16 @@ Status Checker::cull_limits(const Section& s, Config& config) const {
     struct Limit {
         std::string_view key;
         unsigned& value;
+        std::int64_t min;
     };
-    // In the order they must rise; each is checked against the one before it.
-    const Limit order[] = {{"refuse_below_percent", limits.stop},
-                           {"cull_below_percent", limits.cull},
-                           {"cull_until_percent", limits.run}};
+    // In the order they must rise; each is checked against the one before it. At a
+    // refusal limit of 0 the kernel never refuses, and a full disk fails writes with
+    // ENOSPC before anything is culled.
+    const Limit order[] = {{"refuse_below_percent", limits.stop, 1},
+                           {"cull_below_percent", limits.cull, 0},
+                           {"cull_until_percent", limits.run, 0}};
     for (const Limit& l : order)
-        if (Status st = bounded_integer(s, l.key, 0, kMaxCullPercent, l.value); !st) return st;
+        if (Status st = bounded_integer(s, l.key, l.min, kMaxCullPercent, l.value); !st) return st;
     auto given = [&s](std::string_view key) { return s.table != nullptr && s.table->get(key) != nullptr; };
     for (std::size_t i = 1; i < std::size(order); ++i) {
         const Limit& low = order[i - 1];

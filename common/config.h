@@ -6,7 +6,7 @@
 //   cull_below_percent = 7               # optional: percent free (blocks and files)
 //   cull_until_percent = 10              #   below which culling starts, up to which it
 //   refuse_below_percent = 3             #   frees, below which the kernel refuses
-//                                        #   writes; 0 <= refuse < cull_below < cull_until <= 99
+//                                        #   writes; 1 <= refuse < cull_below < cull_until <= 99
 //   [blobs]
 //   dir = "/var/lib/cfsupervisor/blobs"  # required: absolute path
 //   url = "http://host:port/path/"       # optional: remote blobs (common/blob_url.h)

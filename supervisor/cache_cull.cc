@@ -65,6 +65,16 @@ std::vector<std::string> cull_limit_commands(const CullLimits& limits) {
     return out;
 }
 
+CullLimits effective_cull_limits(const CullLimits& configured, std::optional<unsigned> bound_stop) {
+    CullLimits limits = configured;
+    if (!bound_stop) return limits;
+    // Within what the kernel takes: stop < cull < run <= 99.
+    limits.stop = std::min(*bound_stop, 97U);
+    limits.cull = std::max(limits.cull, limits.stop + 1);
+    limits.run = std::max(limits.run, limits.cull + 1);
+    return limits;
+}
+
 CullReport cull_oldest(std::vector<CacheFile> files, const std::function<int(const CacheFile&)>& cull,
                        CullTarget target, std::string& first_failure) {
     std::sort(files.begin(), files.end(),

@@ -32,6 +32,13 @@ inline constexpr auto kCullCheckInterval = std::chrono::seconds(1);
 // Blocks, then files.
 [[nodiscard]] std::vector<std::string> cull_limit_commands(const CullLimits& limits);
 
+// The limits the supervisor culls by: the config's, with `stop` the one the kernel
+// was bound with when that is known (a device from the fd store keeps the refusal
+// limit of the start that bound it), and cull and run raised above it where the
+// config's are not: culling below where the kernel refuses writes would never
+// happen in time.
+[[nodiscard]] CullLimits effective_cull_limits(const CullLimits& configured, std::optional<unsigned> bound_stop);
+
 struct CacheFile {
     std::string dir;   // its directory, absolute
     std::string name;  // its name in it

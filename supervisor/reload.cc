@@ -10,7 +10,7 @@ std::string shown(const std::string& s) { return s.empty() ? "(none)" : fmt::for
 
 }  // namespace
 
-ReloadPlan plan_reload(const Config& running, const Config& next) {
+ReloadPlan plan_reload(const Config& running, const Config& next, std::optional<unsigned> bound_refuse_below) {
     ReloadPlan plan;
     auto refuse_shown = [&](std::string_view key, const std::string& from, const std::string& to,
                             std::string_view how) {
@@ -28,8 +28,9 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
     refuse("cache.dir", running.cache_dir, next.cache_dir, kRebind);
     refuse("cache.tag", running.cache_tag, next.cache_tag, kRebind);
     // The kernel counts it in blocks and files at bind.
-    refuse_shown("cache.refuse_below_percent", std::to_string(running.cull_limits.stop),
-                 std::to_string(next.cull_limits.stop), kRebind);
+    if (next.cull_limits.stop != bound_refuse_below.value_or(running.cull_limits.stop))
+        refuse_shown("cache.refuse_below_percent", std::to_string(running.cull_limits.stop),
+                     std::to_string(next.cull_limits.stop), kRebind);
     refuse("blobs.dir", running.blobs.dir, next.blobs.dir,
            "it is opened once at start; apply it with `systemctl restart cfsupervisor`");
     // Objects already open keep the size the old source gave; a new source could
@@ -78,6 +79,7 @@ ReloadPlan plan_reload(const Config& running, const Config& next) {
     };
     limit_changed("cull_below_percent", running.cull_limits.cull, next.cull_limits.cull);
     limit_changed("cull_until_percent", running.cull_limits.run, next.cull_limits.run);
+    limit_changed("refuse_below_percent", running.cull_limits.stop, next.cull_limits.stop);
     if (running.log_level != next.log_level) {
         plan.log_level = true;
         plan.changes.push_back(fmt::format("log.level {} -> {}", log::level_name(running.log_level),

@@ -19,6 +19,7 @@
 //   A refused reload changes nothing, not even the live keys.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,10 @@ struct ReloadPlan {
     [[nodiscard]] bool accepted() const { return refused.empty(); }
 };
 
-[[nodiscard]] ReloadPlan plan_reload(const Config& running, const Config& next);
+// `bound_refuse_below`: the refusal limit the kernel was bound with, if known; a
+// config that goes back to it (after a restart that could not apply its own) is
+// accepted.
+[[nodiscard]] ReloadPlan plan_reload(const Config& running, const Config& next,
+                                     std::optional<unsigned> bound_refuse_below = std::nullopt);
 
 }  // namespace cfs::supervisor

@@ -67,6 +67,7 @@ Supervisor::Supervisor(const Config& config, unique_fd device, std::vector<Prepa
       worker_executable_(std::move(worker_executable)),
       restore_first_(restore_first) {
     state_.device = device_.get();
+    cull_limits_ = config_.cull_limits;
     state_.is_cache_anon_fd = is_cachefiles_anon_fd;
     state_.object_withdrawn = cachefiles_object_withdrawn;
     state_.on_progress = [this](const WorkerSlot& slot, Clock::time_point answered) { on_progress(slot, answered); };
@@ -147,8 +148,8 @@ StatusSnapshot Supervisor::snapshot() const {
     s.cache_dir = bound_ ? bound_->dir : config_.cache_dir;
     s.cache_tag = bound_ ? bound_->tag : config_.cache_tag;
     if (auto room = free_room(s.cache_dir)) s.cache_room = StatusSnapshot::CacheRoom{room->blocks, room->files};
-    s.cull_below_percent = config_.cull_limits.cull;
-    s.cull_until_percent = config_.cull_limits.run;
+    s.cull_below_percent = cull_limits_.cull;
+    s.cull_until_percent = cull_limits_.run;
     s.refuse_below_percent = refuse_below_percent();
     s.blob_dir = config_.blobs.dir;
     s.blob_url = config_.blobs.url;
@@ -672,6 +673,20 @@ void Supervisor::on_timer() {
     arm_timer();
 }
 
+void Supervisor::set_bound_cache(CacheBinding bound) {
+    bound_ = std::move(bound);
+    fit_cull_limits();
+}
+
+void Supervisor::fit_cull_limits() {
+    const CullLimits& configured = config_.cull_limits;
+    cull_limits_ = effective_cull_limits(configured, refuse_below_percent());
+    if (cull_limits_.cull != configured.cull || cull_limits_.run != configured.run)
+        log::warning("cachefiles refuses cache writes below {}% free, as the cache was bound: culling starts below "
+                     "{}% and frees up to {}% instead of the configured {}% and {}%",
+                     cull_limits_.stop, cull_limits_.cull, cull_limits_.run, configured.cull, configured.run);
+}
+
 std::optional<unsigned> Supervisor::refuse_below_percent() const {
     return bound_ ? bound_->refuse_below_percent : std::optional<unsigned>(config_.cull_limits.stop);
 }
@@ -680,15 +695,15 @@ void Supervisor::cull_cache(Clock::time_point now) {
     next_cull_check_ = now + kCullCheckInterval;
     if (cull_pass_) return;  // its end is an event of its own
     const std::string& dir = bound_ ? bound_->dir : config_.cache_dir;
-    auto room = free_at_least(dir, config_.cull_limits.cull);
+    auto room = free_at_least(dir, cull_limits_.cull);
     if (!room) {
         log::warning("cache {}: {}", dir, room.error().message());
         return;
     }
     if (*room) return;
-    auto pass = CullPass::start(device_.get(), dir, config_.cull_limits.run);
+    auto pass = CullPass::start(device_.get(), dir, cull_limits_.run);
     if (!pass) {
-        log::warning("cache {} has less than {}% free: {}", dir, config_.cull_limits.cull, pass.error().message());
+        log::warning("cache {} has less than {}% free: {}", dir, cull_limits_.cull, pass.error().message());
         return;
     }
     epoll_event ev{};
@@ -699,6 +714,7 @@ void Supervisor::cull_cache(Clock::time_point now) {
         return;  // the pass is killed and reaped as it goes out of scope
     }
     cull_pass_.emplace(std::move(*pass));
+    cull_pass_limits_ = cull_limits_;
 }
 
 void Supervisor::on_cull_pass_done() {
@@ -715,7 +731,7 @@ void Supervisor::on_cull_pass_done() {
     if (r.culled > 0)
         log::info("cache {} had less than {}% free: culled {} cache file(s) no image uses, {:.1f} MiB, the least "
                   "recently used first ({} in use left alone)",
-                  dir, config_.cull_limits.cull, r.culled, static_cast<double>(r.freed_bytes) / (1 << 20), r.in_use);
+                  dir, cull_pass_limits_.cull, r.culled, static_cast<double>(r.freed_bytes) / (1 << 20), r.in_use);
     if (r.failed > 0)
         log::warning("cache {}: {} cache file(s) could not be culled and were skipped; the first: {}", dir, r.failed,
                      outcome->failure);
@@ -731,7 +747,7 @@ void Supervisor::on_cull_pass_done() {
     const auto refuse = refuse_below_percent();
     log::warning("cache {} is still short of {}% free after culling ({}): below {} cachefiles refuses writes, and "
                  "readers of data not yet cached get EIO; give the cache more room or unmount images",
-                 dir, config_.cull_limits.run, why,
+                 dir, cull_pass_limits_.run, why,
                  refuse ? fmt::format("{}%", *refuse) : std::string("the limit it was bound with"));
 }
 

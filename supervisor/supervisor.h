@@ -58,7 +58,8 @@ public:
     void set_fd_store(bool stored) { in_fd_store_ = stored; }
     // The cache.dir and cache.tag the kernel uses (fd_store.h, CacheBinding), shown in
     // status and the ready line; by default the config's.
-    void set_bound_cache(CacheBinding bound) { bound_ = std::move(bound); }
+    // Also decides the limits culling goes by (effective_cull_limits).
+    void set_bound_cache(CacheBinding bound);
     // The file `reload` and SIGHUP read again.
     void set_config_path(std::string path) { config_path_ = std::move(path); }
     [[nodiscard]] StatusSnapshot snapshot() const;
@@ -127,6 +128,8 @@ private:
     // Free space below which cachefiles refuses cache writes, as the cache was bound
     // (nullopt: bound by a version that did not record it).
     [[nodiscard]] std::optional<unsigned> refuse_below_percent() const;
+    // cull_limits_ from the config and the binding; logs where they differ.
+    void fit_cull_limits();
     void cull_cache(Clock::time_point now);
     void on_cull_pass_done();
 
@@ -145,6 +148,10 @@ private:
     Clock::time_point next_cull_check_ = Clock::now();
     std::optional<Clock::time_point> last_cache_full_warning_;
     std::optional<CullPass> cull_pass_;
+    CullLimits cull_pass_limits_;  // the limits the pass under way was started with
+    // What culling goes by (effective_cull_limits): the config's, fitted to the
+    // refusal limit the cache was bound with. Set by set_bound_cache and reloads.
+    CullLimits cull_limits_;
     bool crash_loop_announced_ = false;
     bool in_fd_store_ = false;
     Clock::time_point started_ = Clock::now();

@@ -58,7 +58,7 @@ ControlReply Supervisor::apply_reload(std::string_view origin) {
     if (rolling_) return refuse("workers are being restarted one at a time; reload when that finished");
     auto next = load_config(config_path_);
     if (!next) return refuse(next.error().message());
-    const ReloadPlan plan = plan_reload(config_, *next);
+    const ReloadPlan plan = plan_reload(config_, *next, refuse_below_percent());
     if (!plan.accepted()) return refuse(join(plan.refused, "\n"));
     if (plan.worker_user)
         if (auto user = resolve_worker_user(next->worker_user); !user) return refuse(user.error().message());
@@ -76,6 +76,7 @@ ControlReply Supervisor::apply_reload(std::string_view origin) {
         if (auto set = control_->set_group(group); !set) return refuse(set.error().message());
     config_ = std::move(*next);
     log::set_level(config_.log_level);
+    if (plan.cull_limits) fit_cull_limits();
     std::string notes;
     if (plan.log_level)
         notes += "running workers keep their log level; workers started from now on (and after "

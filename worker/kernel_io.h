@@ -34,8 +34,9 @@ public:
     // to, an unrelated descriptor named by a malformed message).
     [[nodiscard]] virtual bool is_cache_anon_fd(int fd) = 0;
     // Does nothing for `how_long`: between tries of a write the kernel refused for
-    // want of room (RequestHandler, kCacheRoomWait).
+    // want of room (RequestHandler, kCacheRoomWait), timed by now().
     virtual void wait(std::chrono::milliseconds how_long) = 0;
+    [[nodiscard]] virtual std::chrono::steady_clock::time_point now() = 0;
 };
 
 class DeviceKernelIo final : public KernelIo {
@@ -50,6 +51,7 @@ public:
     Status complete_read(int anon_fd, std::uint32_t msg_id) override;
     bool is_cache_anon_fd(int fd) override;
     void wait(std::chrono::milliseconds how_long) override;
+    std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::now(); }
 
 private:
     unique_fd device_;

@@ -251,16 +251,24 @@ bool RequestHandler::copy_range(Object& object, ByteRange range, const kmsg::Rea
 Status RequestHandler::write_block(int anon_fd, std::span<const std::byte> data, std::uint64_t offset,
                                    bool ahead) {
     auto written = kernel_.write_cache(anon_fd, data, offset);
-    if (written) {
-        cache_full_ = false;
+    if (written || ahead || written.error().errnum != ENOBUFS) return written;
+    // The kernel says ENOBUFS also for an object closed under us (withdrawn, or its
+    // image unmounted); its cache file then answers no lseek either, and waiting
+    // would not help.
+    if (auto probe = kernel_.seek(anon_fd, offset, KernelIo::Seek::data); !probe && probe.error().errnum == ENOBUFS)
         return written;
-    }
-    if (ahead || cache_full_ || written.error().errnum != ENOBUFS) return written;
+    if (cache_full_until_ && kernel_.now() < *cache_full_until_) return written;
+    if (room_wait_left_ <= std::chrono::milliseconds::zero()) return written;
     ++counters_.room_waits;
-    for (auto waited = kCacheRoomRetry; waited <= kCacheRoomWait; waited += kCacheRoomRetry) {
-        kernel_.wait(kCacheRoomRetry);
+    std::chrono::milliseconds waited{0};
+    while (room_wait_left_ > std::chrono::milliseconds::zero()) {
+        const auto step = std::min(kCacheRoomRetry, room_wait_left_);
+        kernel_.wait(step);
+        waited += step;
+        room_wait_left_ -= step;
         written = kernel_.write_cache(anon_fd, data, offset);
         if (written) {
+            cache_full_until_.reset();
             log::warning("the cache was full: a READ's write into its cache file waited {} ms for the supervisor "
                          "to cull",
                          waited.count());
@@ -268,14 +276,16 @@ Status RequestHandler::write_block(int anon_fd, std::span<const std::byte> data,
         }
         if (written.error().errnum != ENOBUFS) return written;
     }
-    cache_full_ = true;
-    log::error("the cache is still full after {} ms: READs that need a write fail at once until one succeeds",
-               kCacheRoomWait.count());
+    cache_full_until_ = kernel_.now() + kCacheFullHold;
+    log::error("the cache is still full after a READ waited {} ms for room: for {} s, READs that need a write "
+               "fail at once",
+               waited.count(), kCacheFullHold.count());
     return written;
 }
 
 Status RequestHandler::handle_read(const kmsg::ReadRequest& r) {
     ++counters_.reads;
+    room_wait_left_ = kCacheRoomWait;
     auto found = find_object(r.object_id);
     if (!found) return std::move(found).error();
     Object* object = *found;

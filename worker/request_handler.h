@@ -47,15 +47,17 @@ static_assert(kCopyChunkSize % kHugePageSize == 0);
 }
 
 // A cache-file write for a READ that the kernel refuses for want of room (ENOBUFS:
-// the cache's filesystem is below its stop limit) is tried again every
-// kCacheRoomRetry for up to kCacheRoomWait. The supervisor looks at the room every
-// second and culls what no image uses (supervisor/cache_cull.h): a cache filled
-// faster than that costs the reader a wait, not an EIO. A wait that ends with the
-// cache still full makes later writes fail at once, until one succeeds: a cache full
-// of what mounted images use costs each reader an EIO, not a wait each. Read-ahead
-// never waits.
-inline constexpr auto kCacheRoomWait = std::chrono::milliseconds(3000);
+// the cache's filesystem is below its refusal limit) is tried again every
+// kCacheRoomRetry, for up to kCacheRoomWait in all per READ. The supervisor looks at
+// the room every second and culls what no image uses (supervisor/cache_cull.h): a
+// cache filled faster than that costs the reader a wait, not an EIO. The bound keeps
+// a READ well within the supervisor's 5 s for a Pause, which a worker reads only
+// between requests. A READ that waited in vain makes the READs of the next
+// kCacheFullHold fail at once (each tries once): a cache full of what mounted images
+// use then costs each reader an EIO, not a wait each. Read-ahead never waits.
+inline constexpr auto kCacheRoomWait = std::chrono::milliseconds(2000);
 inline constexpr auto kCacheRoomRetry = std::chrono::milliseconds(100);
+inline constexpr auto kCacheFullHold = std::chrono::seconds(5);
 
 struct RequestCounters {
     std::uint64_t opens = 0;
@@ -162,7 +164,8 @@ private:
     // read overlaps that write (BlobSource::will_need).
     bool copy_range(Object& object, ByteRange range, const kmsg::ReadRequest& request, bool ahead,
                     std::uint64_t next_end = 0);
-    // One cache-file write of copy_range; a READ's waits for room (kCacheRoomWait).
+    // One cache-file write of copy_range; a READ's waits for room (kCacheRoomWait),
+    // out of room_wait_left_.
     [[nodiscard]] Status write_block(int anon_fd, std::span<const std::byte> data, std::uint64_t offset, bool ahead);
     void drop_object(std::uint32_t object_id);
     // Keeps `object` as `object_id`, closing the least recently read copy first when
@@ -198,8 +201,10 @@ private:
     RequestCounters counters_;
     bool paused_ = true;
     bool rehearsed_ = false;
-    // A wait for room ended with the cache still full, and no write succeeded since.
-    bool cache_full_ = false;
+    // What the READ in hand may still wait for room (set by handle_read).
+    std::chrono::milliseconds room_wait_left_{0};
+    // Until when READs do not wait for room: one waited in vain (kCacheFullHold).
+    std::optional<std::chrono::steady_clock::time_point> cache_full_until_;
 };
 
 }  // namespace cfs::worker

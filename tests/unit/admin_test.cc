@@ -149,6 +149,24 @@ TEST_CASE("reload: when the supervisor culls is live; where the kernel refuses w
           std::vector<std::string>{"cache.refuse_below_percent cannot change while cfsupervisor runs (3 -> 5): the "
                                    "kernel keeps the cache bound with it, across restarts too; apply it with "
                                    "`systemctl stop cfsupervisor` and `systemctl start cfsupervisor`"});
+    CHECK_FALSE(plan_reload(base_config(), next, 3).accepted());
+}
+
+TEST_CASE("reload: after a restart kept the bound refusal limit, the config may go back to it, or stay") {
+    // Bound with 2; restarted with a config that says 3 (the kernel kept 2).
+    const auto running = base_config();
+    REQUIRE(running.cull_limits.stop == 3);
+    auto next = running;
+    next.log_level = log::Level::debug;
+    CHECK(plan_reload(running, next, 2).accepted());
+    next.cull_limits.stop = 2;
+    auto plan = plan_reload(running, next, 2);
+    REQUIRE(plan.accepted());
+    CHECK(plan.cull_limits);
+    CHECK(plan.changes ==
+          std::vector<std::string>{"cache.refuse_below_percent 3 -> 2", "log.level info -> debug"});
+    next.cull_limits.stop = 4;
+    CHECK_FALSE(plan_reload(running, next, 2).accepted());
 }
 
 TEST_CASE("reload: blobs.url is refused by name (objects were sized by the old source), set, changed or removed") {

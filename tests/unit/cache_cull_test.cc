@@ -136,6 +136,18 @@ TEST_CASE("cull: the limit commands are taken by the kernel in order, from any v
     }
 }
 
+TEST_CASE("cull: the limits culling goes by fit the refusal limit the cache was bound with") {
+    const CullLimits configured{.run = 10, .cull = 7, .stop = 3};
+    CHECK(effective_cull_limits(configured, std::nullopt) == configured);
+    CHECK(effective_cull_limits(configured, 3U) == configured);
+    CHECK(effective_cull_limits(configured, 1U) == CullLimits{.run = 10, .cull = 7, .stop = 1});
+    // Bound with 8 by an earlier start: culling below 7% would come too late.
+    CHECK(effective_cull_limits(configured, 8U) == CullLimits{.run = 10, .cull = 9, .stop = 8});
+    CHECK(effective_cull_limits(configured, 9U) == CullLimits{.run = 11, .cull = 10, .stop = 9});
+    // A record out of the kernel's range still leaves valid limits.
+    CHECK(effective_cull_limits(configured, 99U) == CullLimits{.run = 99, .cull = 98, .stop = 97});
+}
+
 TEST_CASE("cull pass: runs in a child that culls through the device, oldest first, and reports; our working "
           "directory stays") {
     char templ[] = "/tmp/cfs-cull-XXXXXX";

@@ -675,22 +675,23 @@ TEST_CASE("config: workers.spares defaults to 1 and is bounded") {
     CHECK(r.error().message() == "t.toml:6:10: workers.spares: expected an integer from 0 to 8, got 9");
 }
 
-TEST_CASE("config: the cache's cull limits default to cachefilesd's 10/7/3 and must rise stop < cull < run < 100") {
+TEST_CASE("config: the cache's cull limits default to cachefilesd's 10/7/3 and must rise 0 < stop < cull < run < 100") {
     const std::string base = "[blobs]\ndir = \"/b\"\n[cache]\ndir = \"/c\"\n";
     auto r = parse_config(base, "t.toml");
     REQUIRE(r.ok());
     CHECK(r->cull_limits == cfs::CullLimits{.run = 10, .cull = 7, .stop = 3});
-    r = parse_config(base + "cull_below_percent = 40\ncull_until_percent = 50\nrefuse_below_percent = 0\n", "t.toml");
+    r = parse_config(base + "cull_below_percent = 40\ncull_until_percent = 50\nrefuse_below_percent = 1\n", "t.toml");
     REQUIRE(r.ok());
-    CHECK(r->cull_limits == cfs::CullLimits{.run = 50, .cull = 40, .stop = 0});
+    CHECK(r->cull_limits == cfs::CullLimits{.run = 50, .cull = 40, .stop = 1});
     r = parse_config(base + "cull_until_percent = 99\n", "t.toml");
     REQUIRE(r.ok());
     CHECK(r->cull_limits == cfs::CullLimits{.run = 99, .cull = 7, .stop = 3});
 
     CHECK(error_of(base + "cull_until_percent = 100\n") ==
           "x.toml:5:22: cache.cull_until_percent: expected an integer from 0 to 99, got 100");
-    CHECK(error_of(base + "refuse_below_percent = -1\n") ==
-          "x.toml:5:24: cache.refuse_below_percent: expected an integer from 0 to 99, got -1");
+    // 0: the kernel would never refuse, and a full disk fails writes with ENOSPC first.
+    CHECK(error_of(base + "refuse_below_percent = 0\n") ==
+          "x.toml:5:24: cache.refuse_below_percent: expected an integer from 1 to 99, got 0");
     CHECK(error_of(base + "cull_below_percent = \"7%\"\n") ==
           "x.toml:5:22: cache.cull_below_percent: expected an integer from 0 to 99, got a string");
     // One key against a default it may not know it contradicts: the default is named.

@@ -140,8 +140,8 @@ public:
         CHECK_MESSAGE(fd_is_open(anon_fd), "write to a closed fd " << anon_fd);
         writes.push_back({anon_fd, offset, std::string(reinterpret_cast<const char*>(data.data()), data.size())});
         if (fail_writes) return sys_error(EIO, "writing the cache");
-        if (writes_without_room > 0) {
-            --writes_without_room;
+        if (writes_without_room > 0 || (no_room_from && offset >= *no_room_from)) {
+            if (writes_without_room > 0) --writes_without_room;
             return sys_error(ENOBUFS, "writing the cache");
         }
         cache_files[anon_fd].write(offset, data.size());
@@ -160,10 +160,12 @@ public:
     }
     bool is_cache_anon_fd(int fd) override { return anon.contains(fd); }
     void wait(std::chrono::milliseconds how_long) override { waited += how_long; }
+    std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::time_point{} + waited; }
 
     std::vector<std::string> commands;
     // The next this many cache writes find the cache full (ENOBUFS).
     unsigned writes_without_room = 0;
+    std::optional<std::uint64_t> no_room_from;  // writes at or past it always do
     std::chrono::milliseconds waited{0};
     std::vector<CacheWrite> writes;
     std::vector<std::pair<int, std::uint32_t>> completed;
@@ -671,8 +673,8 @@ TEST_CASE("worker: a READ's write the kernel refuses for want of room waits for 
     CHECK(f.handler.counters().room_waits == 1);
 }
 
-TEST_CASE("worker: a cache that stays full fails a READ after kCacheRoomWait, and the next at once, until a write "
-          "succeeds") {
+TEST_CASE("worker: a cache that stays full fails a READ after kCacheRoomWait, then READs at once for "
+          "kCacheFullHold") {
     Fixture f;
     const std::string blob = pattern(16384, 4);
     f.backend.blobs["img"] = blob;
@@ -682,24 +684,57 @@ TEST_CASE("worker: a cache that stays full fails a READ after kCacheRoomWait, an
     CHECK(f.kernel.waited == kCacheRoomWait);
     CHECK(f.kernel.completed.size() == 1);
     CHECK(f.handler.counters().reads_short == 1);
-    // Known full: one try, no wait.
+    // Held full: one try, no wait.
     const auto writes = f.kernel.writes.size();
     REQUIRE(f.handler.handle(read_msg(29, 5, 4096, 4096).span()).ok());
     CHECK(f.kernel.waited == kCacheRoomWait);
     CHECK(f.kernel.writes.size() == writes + 1);
     CHECK(f.handler.counters().reads_short == 2);
-    // Room again: the write succeeds at the first try, and the next full cache is
-    // waited for again.
+    // Room again: the write succeeds at its first try.
     f.kernel.writes_without_room = 0;
     REQUIRE(f.handler.handle(read_msg(30, 5, 8192, 4096).span()).ok());
     CHECK(f.kernel.writes.back().bytes == blob.substr(8192, 4096));
     CHECK(f.handler.counters().reads_short == 2);
+    // Full again within kCacheFullHold of the wait in vain: at once.
     f.kernel.writes_without_room = 1;
     REQUIRE(f.handler.handle(read_msg(31, 5, 12288, 4096).span()).ok());
-    CHECK(f.kernel.waited == kCacheRoomWait + kCacheRoomRetry);
+    CHECK(f.kernel.waited == kCacheRoomWait);
+    CHECK(f.handler.counters().reads_short == 3);
+    // After it, a READ waits again.
+    f.kernel.wait(kCacheFullHold);
+    f.kernel.writes_without_room = 1;
+    REQUIRE(f.handler.handle(read_msg(32, 5, 12288, 4096).span()).ok());
+    CHECK(f.kernel.waited == kCacheRoomWait + kCacheFullHold + kCacheRoomRetry);
     CHECK(f.kernel.writes.back().bytes == blob.substr(12288, 4096));
-    CHECK(f.handler.counters().reads_short == 2);
+    CHECK(f.handler.counters().reads_short == 3);
     CHECK(f.handler.counters().room_waits == 2);
+}
+
+TEST_CASE("worker: a READ waits for room kCacheRoomWait in all, however many chunks it writes") {
+    Fixture f;
+    const std::string blob = pattern(2 * kCopyChunkSize, 6);
+    f.backend.blobs["img"] = blob;
+    f.open_object(5, "img");
+    // The first chunk finds room after 1.5 s; the second never does.
+    f.kernel.writes_without_room = 15;
+    f.kernel.no_room_from = kCopyChunkSize;
+    REQUIRE(f.handler.handle(read_msg(28, 5, 0, 2 * kCopyChunkSize).span()).ok());
+    CHECK(f.kernel.waited == kCacheRoomWait);
+    CHECK(f.handler.counters().reads_short == 1);
+    CHECK(f.handler.counters().room_waits == 2);
+    CHECK(f.kernel.completed.size() == 1);
+}
+
+TEST_CASE("worker: ENOBUFS from an object closed under the worker is not waited for") {
+    Fixture f;
+    f.backend.blobs["img"] = pattern(8192, 5);
+    f.open_object(5, "img");
+    f.kernel.writes_without_room = 1000;
+    f.kernel.fail_seeks = true;  // ENOBUFS: the object's cache file is gone
+    REQUIRE(f.handler.handle(read_msg(28, 5, 0, 4096).span()).ok());
+    CHECK(f.kernel.waited == std::chrono::milliseconds(0));
+    CHECK(f.handler.counters().room_waits == 0);
+    CHECK(f.kernel.completed.size() == 1);
 }
 
 TEST_CASE("worker: READ for an object another worker opened asks the supervisor once") {

@@ -4,8 +4,8 @@
 # kernel takes them at bind, a cache taken to 10% free is culled by the supervisor
 # back above 16% (supervisor/cache_cull.h), and the next image reads right. Then:
 # a reload changes when the supervisor culls, but not where the kernel refuses
-# writes (it counted that at bind), and a restart keeps the cache's bound limit
-# and says so.
+# writes (it counted that at bind); a restart keeps the cache's bound limit, says
+# so, and culls above it; a reload back to it is accepted.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
 step "start the unit"
@@ -36,12 +36,27 @@ grep -q 'cache.cull_below_percent 12 -> 9; cache.cull_until_percent 16 -> 20' /t
 cfsupervisor status | grep -q 'culls below 9% up to 20%; writes refused below 2%' \
     || fail "status does not show the reloaded limits: $(cfsupervisor status)"
 
-step "restart with a new refusal limit: the cache keeps the one it was bound with, and says so"
-CFS_REFUSE_BELOW=5
+step "restart with a lower refusal limit and cull limit: the cache keeps the one it was bound with, culling fits it"
+CFS_REFUSE_BELOW=1
+CFS_CULL_BELOW=2
 write_config 1
 systemd_restart_supervisor
-_warned() { daemon_log | grep -q 'cachefiles refuses cache writes below 2% free, as when the cache was bound; the config now says cache.refuse_below_percent = 5'; }
-wait_for 10 _warned || fail "no warning that the bound refusal limit stays: $(daemon_log | tail -n 5)"
+_warned() {
+    daemon_log | grep -q 'cachefiles refuses cache writes below 2% free, as when the cache was bound; the config now says cache.refuse_below_percent = 1' &&
+        daemon_log | grep -q 'culling starts below 3% and frees up to 20% instead of the configured 2% and 20%'
+}
+wait_for 10 _warned || fail "no warnings that the bound refusal limit stays and culling fits it: $(daemon_log | tail -n 5)"
+cfsupervisor status | grep -q 'culls below 3% up to 20%; writes refused below 2%' \
+    || fail "status after the restart does not show the fitted limits: $(cfsupervisor status)"
+
+step "reload back to the bound refusal limit is accepted"
+CFS_REFUSE_BELOW=2
+CFS_CULL_BELOW=9
+write_config 1
+cfsupervisor reload > /tmp/reload_back.out 2> /tmp/reload_back.err \
+    || fail "a reload back to the bound refusal limit failed: $(cat /tmp/reload_back.out /tmp/reload_back.err)"
+grep -q 'cache.cull_below_percent 2 -> 9; cache.refuse_below_percent 1 -> 2' /tmp/reload_back.out \
+    || fail "the reload does not name the changes: $(cat /tmp/reload_back.out)"
 cfsupervisor status | grep -q 'culls below 9% up to 20%; writes refused below 2%' \
-    || fail "status after the restart does not show the bound refusal limit: $(cfsupervisor status)"
+    || fail "status does not show the reloaded limits: $(cfsupervisor status)"
 systemd_stop_supervisor
