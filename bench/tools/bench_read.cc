@@ -22,7 +22,12 @@
 //                                       kill, the longest time between two wakes
 //                                       that ended in the 500 ms after it
 //   cfs-bench-read kill PID             SIGKILL to PID; prints the CLOCK_MONOTONIC
-//                                       ns of the moment before it
+//                                       ns of the moment before it, then sleeps
+//                                       1 s before it exits: the shell that ran
+//                                       it forks its next process only after the
+//                                       failover (a fork and exec right after the
+//                                       kill took up to 5 ms of a vCPU in it,
+//                                       traced in the test VM)
 //   cfs-bench-read tree DIR             every regular file beneath DIR, in
 //                                       directory order, 64 KiB reads
 //   cfs-bench-read copy FILE DEST pread|willneed|direct CHUNK_KIB [MAX_MIB]
@@ -203,6 +208,10 @@ int kill_now(pid_t pid) {
         return 1;
     }
     std::printf("%llu\n", static_cast<unsigned long long>(at));
+    std::fflush(stdout);
+    timespec settle{1, 0};
+    while (::nanosleep(&settle, &settle) < 0 && errno == EINTR) {
+    }
     return 0;
 }
 
