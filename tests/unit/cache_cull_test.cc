@@ -192,6 +192,72 @@ TEST_CASE("cull pass: runs in a child that culls through the device, oldest firs
     std::filesystem::remove_all(cache);
 }
 
+// The pid behind a pidfd (its fdinfo says).
+pid_t pid_of(int pidfd) {
+    std::ifstream info("/proc/self/fdinfo/" + std::to_string(pidfd));
+    std::string line;
+    while (std::getline(info, line))
+        if (line.rfind("Pid:", 0) == 0) return static_cast<pid_t>(std::stol(line.substr(4)));
+    return -1;
+}
+
+// Whether process `pid` has `path` open.
+bool holds_open(pid_t pid, const std::string& path) {
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+        std::error_code link_ec;
+        const auto target = std::filesystem::read_symlink(fd.path(), link_ec);
+        if (!link_ec && target == path) return true;
+    }
+    return false;
+}
+
+TEST_CASE("cull pass: a file is held open while the kernel culls it, so its blocks are freed outside the "
+          "kernel's command mutex") {
+    char templ[] = "/tmp/cfs-cull-XXXXXX";
+    REQUIRE(::mkdtemp(templ) != nullptr);
+    const std::string cache = templ;
+    const std::string dir = cache + "/cache/Ierofs,img/@4a";
+    REQUIRE(std::filesystem::create_directories(dir));
+    std::ofstream(dir + "/only") << std::string(8192, 'x');
+    // A full pipe as the device: the child's "cull only" blocks until we read, and
+    // meanwhile we look at what it has open.
+    int device[2];
+    REQUIRE(::pipe2(device, O_CLOEXEC) == 0);
+    cfs::unique_fd commands(device[0]), device_end(device[1]);
+    REQUIRE(::fcntl(device_end.get(), F_SETFL, O_NONBLOCK) == 0);
+    const std::string filler(4096, 'f');
+    std::size_t filled = 0;
+    while (::write(device_end.get(), filler.data(), filler.size()) > 0) filled += filler.size();
+    REQUIRE(::fcntl(device_end.get(), F_SETFL, 0) == 0);
+
+    auto pass = CullPass::start(device_end.get(), cache, 100);
+    REQUIRE_MESSAGE(pass, pass.error().message());
+    const pid_t child = pid_of(pass->pidfd());
+    REQUIRE(child > 0);
+    bool held = false;
+    for (int i = 0; i < 500 && !held; ++i) {
+        held = holds_open(child, dir + "/only");
+        if (!held) ::usleep(10'000);
+    }
+    CHECK(held);
+
+    std::string drained(filled + 256, '\0');
+    std::size_t got = 0;
+    pollfd done{pass->pidfd(), POLLIN, 0};
+    while (::poll(&done, 1, 0) == 0 || got < filled) {
+        const ssize_t n = ::read(commands.get(), drained.data() + got, drained.size() - got);
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+        if (got > filled && drained.find("cull only", filled) != std::string::npos) break;
+    }
+    REQUIRE(::poll(&done, 1, 10'000) == 1);
+    auto outcome = pass->finish();
+    REQUIRE_MESSAGE(outcome, outcome.error().message());
+    CHECK(outcome->report.culled == 1);
+    std::filesystem::remove_all(cache);
+}
+
 TEST_CASE("cull pass: a cache directory that cannot be walked is reported, not a crash") {
     int device[2];
     REQUIRE(::pipe2(device, O_CLOEXEC) == 0);
