@@ -8,6 +8,17 @@
 # so, and culls above it; a reload back to it is accepted.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
+# reload_limits CHANGES LIMITS: writes the config from CFS_CULL_BELOW, CFS_CULL_UNTIL
+# and CFS_REFUSE_BELOW, reloads, and checks that the reload named CHANGES and that
+# status shows LIMITS ("culls below ...").
+reload_limits() {
+    write_config 1
+    cfsupervisor reload > /tmp/reload_limits.out 2> /tmp/reload_limits.err \
+        || fail "a reload of the cull limits failed: $(cat /tmp/reload_limits.out /tmp/reload_limits.err)"
+    grep -q "$1" /tmp/reload_limits.out || fail "the reload does not name the changes: $(cat /tmp/reload_limits.out)"
+    cfsupervisor status | grep -q "$2" || fail "status does not show the reloaded limits: $(cfsupervisor status)"
+}
+
 step "start the unit"
 CFS_LOG_LEVEL=info
 CFS_CULL_BELOW=12
@@ -28,13 +39,8 @@ grep -q 'cache.refuse_below_percent cannot change while cfsupervisor runs (2 -> 
 CFS_REFUSE_BELOW=2
 CFS_CULL_BELOW=9
 CFS_CULL_UNTIL=20
-write_config 1
-cfsupervisor reload > /tmp/reload_cull.out 2> /tmp/reload_cull.err \
-    || fail "a reload of the cull limits failed: $(cat /tmp/reload_cull.out /tmp/reload_cull.err)"
-grep -q 'cache.cull_below_percent 12 -> 9; cache.cull_until_percent 16 -> 20' /tmp/reload_cull.out \
-    || fail "the reload does not name the changes: $(cat /tmp/reload_cull.out)"
-cfsupervisor status | grep -q 'culls below 9% up to 20%; writes refused below 2%' \
-    || fail "status does not show the reloaded limits: $(cfsupervisor status)"
+reload_limits 'cache.cull_below_percent 12 -> 9; cache.cull_until_percent 16 -> 20' \
+    'culls below 9% up to 20%; writes refused below 2%'
 
 step "restart with a lower refusal limit and cull limit: the cache keeps the one it was bound with, culling fits it"
 CFS_REFUSE_BELOW=1
@@ -52,11 +58,6 @@ cfsupervisor status | grep -q 'culls below 3% up to 20%; writes refused below 2%
 step "reload back to the bound refusal limit is accepted"
 CFS_REFUSE_BELOW=2
 CFS_CULL_BELOW=9
-write_config 1
-cfsupervisor reload > /tmp/reload_back.out 2> /tmp/reload_back.err \
-    || fail "a reload back to the bound refusal limit failed: $(cat /tmp/reload_back.out /tmp/reload_back.err)"
-grep -q 'cache.cull_below_percent 2 -> 9; cache.refuse_below_percent 1 -> 2' /tmp/reload_back.out \
-    || fail "the reload does not name the changes: $(cat /tmp/reload_back.out)"
-cfsupervisor status | grep -q 'culls below 9% up to 20%; writes refused below 2%' \
-    || fail "status does not show the reloaded limits: $(cfsupervisor status)"
+reload_limits 'cache.cull_below_percent 2 -> 9; cache.refuse_below_percent 1 -> 2' \
+    'culls below 9% up to 20%; writes refused below 2%'
 systemd_stop_supervisor
