@@ -94,7 +94,7 @@ std::optional<CacheBinding> parse_binding(std::string_view text) {
     if (!dir || !tag || dir->empty() || dir->front() != '/' || tag->empty()) return std::nullopt;
     CacheBinding b{std::string(*dir), std::string(*tag), std::nullopt};
     if (const auto refuse = line("refuse_below")) {
-        // What the config allows: 0 to 99.
+        // Two digits at most (the config allows 1 to 99).
         if (refuse->empty() || refuse->size() > 2 ||
             !std::all_of(refuse->begin(), refuse->end(), [](char c) { return c >= '0' && c <= '9'; }))
             return std::nullopt;
