@@ -60,6 +60,13 @@ int cull_through(int device, const CacheFile& file) {
     return n < 0 ? errno : 0;
 }
 
+// The counts of the filesystem `path` is on, which room_needed and free_room read.
+Result<struct statvfs> filesystem_of(const std::string& path) {
+    struct statvfs s {};
+    if (::statvfs(path.c_str(), &s) < 0) return sys_error(fmt::format("looking at the free space of {}", path));
+    return s;
+}
+
 }  // namespace
 
 std::vector<std::string> cull_limit_commands(const CullLimits& limits) {
@@ -74,6 +81,10 @@ std::vector<std::string> cull_limit_commands(const CullLimits& limits) {
         out.push_back(fmt::format("{}stop {}%", kind, limits.stop));
     }
     return out;
+}
+
+std::string refusal_limit_text(std::optional<unsigned> refuse_below_percent) {
+    return refuse_below_percent ? fmt::format("{}%", *refuse_below_percent) : std::string("the limit it was bound with");
 }
 
 CullLimits effective_cull_limits(const CullLimits& configured, std::optional<unsigned> bound_stop) {
@@ -114,8 +125,9 @@ CullReport cull_oldest(std::vector<CacheFile> files, const std::function<int(con
 }
 
 Result<CullTarget> room_needed(const std::string& path, unsigned percent) {
-    struct statvfs s {};
-    if (::statvfs(path.c_str(), &s) < 0) return sys_error(fmt::format("looking at the free space of {}", path));
+    auto fs = filesystem_of(path);
+    if (!fs) return std::move(fs).error();
+    const struct statvfs& s = *fs;
     // ceil(total * percent / 100) - free, never below 0.
     const auto lacking = [percent](unsigned __int128 total, unsigned __int128 free) -> std::uint64_t {
         const unsigned __int128 wanted = (total * percent + 99) / 100;
@@ -128,8 +140,9 @@ Result<CullTarget> room_needed(const std::string& path, unsigned percent) {
 }
 
 Result<FreeRoom> free_room(const std::string& path) {
-    struct statvfs s {};
-    if (::statvfs(path.c_str(), &s) < 0) return sys_error(fmt::format("looking at the free space of {}", path));
+    auto fs = filesystem_of(path);
+    if (!fs) return std::move(fs).error();
+    const struct statvfs& s = *fs;
     FreeRoom room;
     if (s.f_blocks > 0) room.blocks = 100.0 * static_cast<double>(s.f_bavail) / static_cast<double>(s.f_blocks);
     if (s.f_files > 0) room.files = 100.0 * static_cast<double>(s.f_ffree) / static_cast<double>(s.f_files);

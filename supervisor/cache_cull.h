@@ -39,6 +39,10 @@ inline constexpr auto kCullCheckInterval = std::chrono::seconds(1);
 // happen in time.
 [[nodiscard]] CullLimits effective_cull_limits(const CullLimits& configured, std::optional<unsigned> bound_stop);
 
+// "3%", or, where the cache's binding did not record it, "the limit it was bound
+// with": how logs and `cfsupervisor status` name the refusal limit.
+[[nodiscard]] std::string refusal_limit_text(std::optional<unsigned> refuse_below_percent);
+
 struct CacheFile {
     std::string dir;   // its directory, absolute
     std::string name;  // its name in it

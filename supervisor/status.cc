@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/kernel_msg.h"
+#include "supervisor/cache_cull.h"
 
 namespace cfs::supervisor {
 namespace {
@@ -78,9 +79,7 @@ std::string render_text(const StatusSnapshot& s) {
         out += "unknown (statvfs failed)";
     }
     out += fmt::format("; culls below {}% up to {}%; writes refused below {}\n", s.cull_below_percent,
-                       s.cull_until_percent,
-                       s.refuse_below_percent ? fmt::format("{}%", *s.refuse_below_percent)
-                                              : std::string("the limit it was bound with"));
+                       s.cull_until_percent, refusal_limit_text(s.refuse_below_percent));
     out += fmt::format("       Blobs: {}\n", s.blob_dir);
     if (!s.blob_url.empty()) out += fmt::format("              then {}\n", s.blob_url);
     for (const auto& v : s.volume_stores) {

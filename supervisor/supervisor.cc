@@ -744,11 +744,9 @@ void Supervisor::on_cull_pass_done() {
         r.walk_capped ? fmt::format("the cache holds more files than one pass looks at; {} in use", r.in_use)
         : r.failed > 0 ? fmt::format("{} in use, {} could not be culled", r.in_use, r.failed)
                        : fmt::format("nothing left to cull: {} cache file(s) in use", r.in_use);
-    const auto refuse = refuse_below_percent();
     log::warning("cache {} is still short of {}% free after culling ({}): below {} cachefiles refuses writes, and "
                  "readers of data not yet cached get EIO; give the cache more room or unmount images",
-                 dir, cull_pass_limits_.run, why,
-                 refuse ? fmt::format("{}%", *refuse) : std::string("the limit it was bound with"));
+                 dir, cull_pass_limits_.run, why, refusal_limit_text(refuse_below_percent()));
 }
 
 void Supervisor::on_worker_message(WorkerSlot& slot) {
