@@ -554,10 +554,14 @@ failover_figures() {
 # unprivileged users), in percent of the filesystem (the cache_full scenarios).
 cache_free_percent() { df -k /cache | awk 'NR == 2 { print int($4 * 100 / $2) }'; }
 
+# filler_kib PERCENT: how many KiB a filler takes to leave the cache disk PERCENT%
+# free (0 or less: it has less already).
+filler_kib() { df -k /cache | awk -v p="$1" 'NR == 2 { print int($4 - $2 * p / 100) }'; }
+
 # fill_cache_to PERCENT: a filler file (/cache/filler) takes the cache disk down to
 # PERCENT% free.
 fill_cache_to() {
-    _fill_mib=$(df -k /cache | awk -v p="$1" 'NR == 2 { print int(($4 - $2 * p / 100) / 1024) }')
+    _fill_mib=$(( $(filler_kib "$1") / 1024 ))
     [ "$_fill_mib" -gt 0 ] || fail "the cache disk has less than $1% free already"
     dd if=/dev/zero of=/cache/filler bs=1M count="$_fill_mib" conv=fsync 2> /dev/null || fail "writing the filler"
     # (Not checked here: the supervisor may cull before this returns. Its log line,
@@ -569,7 +573,7 @@ fill_cache_to() {
 # the room in one step rather than over seconds of writing: the supervisor's check
 # (once a second) cannot cull during it.
 fill_cache_at_once_to() {
-    _fill_kib=$(df -k /cache | awk -v p="$1" 'NR == 2 { print int($4 - $2 * p / 100) }')
+    _fill_kib=$(filler_kib "$1")
     [ "$_fill_kib" -gt 0 ] || fail "the cache disk has less than $1% free already"
     fallocate -l "$((_fill_kib * 1024))" /cache/filler || fail "allocating the filler"
     log "filler of $((_fill_kib / 1024)) MiB allocated: $(cache_free_percent)% free"
