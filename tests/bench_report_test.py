@@ -19,9 +19,12 @@ def load_report(path):
     return module
 
 
-def row(workload, workers, seconds, mib=256):
-    return {"workload": workload, "workers": workers, "daemon_cpu_ticks": 0,
-            "result": {"bytes": mib * MIB, "seconds": seconds}}
+def row(workload, workers, seconds, mib=256, round=None):
+    r = {"workload": workload, "workers": workers, "daemon_cpu_ticks": 0,
+         "result": {"bytes": mib * MIB, "seconds": seconds}}
+    if round is not None:
+        r["round"] = round
+    return r
 
 
 class PairedRatios(unittest.TestCase):
@@ -114,15 +117,18 @@ class Failover(unittest.TestCase):
 
 class ColdOfWarm(unittest.TestCase):
     def test_cold_seq_over_the_warm_seq_of_its_round(self):
-        rows = [row("blob_file", 0, 1.0), row("cold_seq", 1, 2.0), row("warm_seq", 1, 1.0),
-                row("blob_file", 0, 1.0), row("cold_seq", 1, 1.5), row("warm_seq", 1, 1.2),
-                row("blob_file", 0, 1.0), row("cold_seq", 4, 1.0), row("warm_seq", 4, 1.0)]
-        ratios = report.cold_of_warm(rows)
+        rows = [row("blob_file", 0, 1.0), row("cold_seq", 1, 2.0, round="a"), row("warm_seq", 1, 1.0, round="a"),
+                row("blob_file", 0, 1.0), row("cold_seq", 1, 1.5, round="b"), row("warm_seq", 1, 1.2, round="b"),
+                row("blob_file", 0, 1.0), row("cold_seq", 4, 1.0, round="c"), row("warm_seq", 4, 1.0, round="c"),
+                # Not in a round: compared with nothing.
+                row("cold_seq", 1, 9.0), row("warm_seq", 1, 1.0)]
+        ratios = report.round_ratios(rows, "cold_seq", "warm_seq")
         self.assertEqual([round(r, 9) for r in ratios[1]], [0.5, 0.8])
         self.assertEqual(ratios[4], [1.0])
         figs = {(f["workload"], f["workers"]): f for f in report.figures(rows)}
-        self.assertAlmostEqual(figs[("cold_seq", 1)]["ratio_to_warm_seq"], 0.65)
-        self.assertNotIn("ratio_to_warm_seq", figs[("warm_seq", 1)])
+        self.assertAlmostEqual(figs[("cold_seq", 1)]["ratio_to_warm"], 0.65)
+        self.assertEqual(len(figs[("cold_seq", 1)]["ratios_to_warm"]), 2)
+        self.assertNotIn("ratio_to_warm", figs[("warm_seq", 1)])
 
     def test_the_daemons_reads_over_the_blob_read_with_direct_io(self):
         rows = [row("blob_file_direct_io", 0, 1.0), row("blob_file_direct_io", 0, 2.0),
@@ -133,7 +139,45 @@ class ColdOfWarm(unittest.TestCase):
         self.assertNotIn("ratio_to_disk", figs[("blob_file", 0)])
 
     def test_a_warm_seq_without_its_cold_seq_gives_nothing(self):
-        self.assertEqual(report.cold_of_warm([row("warm_seq", 1, 1.0)]), {})
+        self.assertEqual(report.round_ratios([row("warm_seq", 1, 1.0)], "cold_seq", "warm_seq"), {})
+
+
+def files_row(workload, workers, seconds, round=None):
+    r = row(workload, workers, seconds, mib=64, round=round)
+    r["result"]["files"] = 10000
+    return r
+
+
+class SmallFileRounds(unittest.TestCase):
+    # cold_small (1 worker) once among the worker counts, then rounds of cold_small,
+    # warm_small and cold_small_per_read (bench.sh small_round), in a VM that slows
+    # down by half between the rounds.
+    ROWS = [files_row("cold_small", 1, 4.0), files_row("cold_small", 2, 4.0),
+            files_row("cold_small", 1, 2.0, "s0"), files_row("warm_small", 1, 1.6, "s0"),
+            files_row("cold_small_per_read", 1, 10.0, "s0"),
+            files_row("cold_small", 1, 4.0, "s1"), files_row("warm_small", 1, 4.0, "s1"),
+            files_row("cold_small_per_read", 1, 18.0, "s1"),
+            files_row("cold_small", 1, 3.0, "s2"), files_row("warm_small", 1, 3.0, "s2"),
+            files_row("cold_small_per_read", 1, 9.0, "s2")]
+
+    def test_the_speedup_is_the_median_of_each_rounds_ratio(self):
+        figs = report.figures(self.ROWS)
+        speedups = report.speedups_over_per_read(self.ROWS, figs)
+        self.assertEqual(speedups["cold_small_rounds"], [5.0, 4.5, 3.0])
+        self.assertEqual(speedups["cold_small"], 4.5)
+        # The ratio of the two medians (cold_small 3.0 or 4.0 s, per-read 10 s) would
+        # mix rounds: 3.3.
+        self.assertNotIn("cold_seq", speedups)
+
+    def test_cold_small_over_the_warm_small_of_its_round(self):
+        figs = {(f["workload"], f["workers"]): f for f in report.figures(self.ROWS)}
+        self.assertEqual(figs[("cold_small", 1)]["ratios_to_warm"], [0.8, 1.0, 1.0])
+        self.assertEqual(figs[("cold_small", 1)]["ratio_to_warm"], 1.0)
+        self.assertNotIn("ratio_to_warm", figs[("cold_small", 2)])
+
+    def test_without_rounds_the_ratio_of_the_medians(self):
+        rows = [files_row("cold_small_per_read", 1, 8.0), files_row("cold_small", 1, 2.0)]
+        self.assertEqual(report.speedups_over_per_read(rows, report.figures(rows)), {"cold_small": 4.0})
 
 
 if __name__ == "__main__":

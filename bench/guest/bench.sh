@@ -10,8 +10,10 @@
 #   warm_seq    the same again, page cache dropped, data now in the cache file
 #   cold_rand   2000 random 4 KiB reads over the 256 MiB file
 #   cold_small  first read of 10,000 small files
+#   warm_small  the same again, page cache dropped, data now in the cache files
 #   *_per_read  cold_seq and cold_small with read-ahead off (each READ answered with
-#               its own range only), 1 worker
+#               its own range only), 1 worker; cold_small_per_read in rounds with
+#               cold_small and warm_small, 1 worker
 #   cold_seq_kernel_ra
 #               cold_seq with the mount's read-ahead at the kernel's 128 KiB rather
 #               than the udev rule's (units/60-cfsupervisor-erofs.rules), 1 worker
@@ -63,7 +65,10 @@ emit "{\"workload\":\"settings\",\"workers\":0,\"read_ahead_kib\":\"${CFS_READ_A
 peak_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # measure NAME WORKERS CMD...: runs the reader on a cold page cache and emits its
-# figures with the daemon's CPU time (none for the direct reads).
+# figures with the daemon's CPU time (none for the direct reads), and ROUND if set:
+# the measurements of one round are compared with each other (report.py
+# round_ratios).
+ROUND=
 measure() {
     _name=$1 _workers=$2
     shift 2
@@ -73,7 +78,7 @@ measure() {
     _out=$("$@") || fail "$_name with $_workers worker(s): $* failed"
     _cpu=0
     [ "$_workers" -eq 0 ] || _cpu=$(( $(daemon_ticks) - _c0 ))
-    emit "{\"workload\":\"$_name\",\"workers\":$_workers,\"daemon_cpu_ticks\":$_cpu,\"result\":$_out}"
+    emit "{\"workload\":\"$_name\",\"workers\":$_workers,\"daemon_cpu_ticks\":$_cpu${ROUND:+,\"round\":\"$ROUND\"},\"result\":$_out}"
     log "$_name workers=$_workers: $_out cpu=${_cpu} ticks"
 }
 
@@ -165,12 +170,14 @@ for n in $WORKER_COUNTS; do
     step "daemon with $n worker(s)"
     r=0
     while [ "$r" -lt "$REPEATS" ]; do
+        ROUND=seq-$n-$r
         paired_measure cold_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
         if [ "$r" -eq 0 ]; then
             got=$(sha256sum "/mnt/bench/$BIG" | cut -d' ' -f1)
             [ "$got" = "$(cut -d' ' -f1 /data/expect/bench.sha256)" ] || fail "$BIG read wrong through the daemon"
         fi
         measure warm_seq "$n" cfs-bench-read seq "/mnt/bench/$BIG"
+        ROUND=
         r=$((r + 1))
     done
     if [ "$n" -eq 1 ]; then
@@ -202,8 +209,30 @@ step "daemon with 1 worker, read-ahead off"
 saved_read_ahead=$CFS_READ_AHEAD_KIB
 CFS_READ_AHEAD_KIB=0
 repeat "$REPEATS" paired_measure cold_seq_per_read 1 cfs-bench-read seq "/mnt/bench/$BIG"
-fresh_measure cold_small_per_read 1 cfs-bench-read tree /mnt/bench/small
 CFS_READ_AHEAD_KIB=$saved_read_ahead
+
+# Issue 6's "4x" for the small files is the ratio of two reads that take seconds
+# each. Measured once each, minutes apart, it moved with the VM: in one run the
+# read answering each READ as it comes ran 593 files/s, faster than in any run
+# before (470 and 542 in the two runs just before it), against a cold_small of the
+# daemon measured minutes earlier. So, as the sequential reads have their direct
+# read, each round measures both one after the other, and report.py gives the
+# median of the rounds' ratios. Each round also re-reads the files from the cache
+# files (warm_small, the page cache dropped): the ceiling of cold_small, as
+# warm_seq is cold_seq's.
+step "cold_small, 1 worker, with read-ahead and answering each READ as it comes, round by round"
+small_rounds=0
+small_round() {
+    ROUND=small-$small_rounds
+    fresh_measure cold_small 1 cfs-bench-read tree /mnt/bench/small
+    measure warm_small 1 cfs-bench-read tree /mnt/bench/small
+    CFS_READ_AHEAD_KIB=0
+    fresh_measure cold_small_per_read 1 cfs-bench-read tree /mnt/bench/small
+    CFS_READ_AHEAD_KIB=$saved_read_ahead
+    ROUND=
+    small_rounds=$((small_rounds + 1))
+}
+repeat "$REPEATS" small_round
 
 step "daemon with 1 worker, the mount's read-ahead left at the kernel's default"
 CFS_MOUNT_READ_AHEAD_KIB=kernel
