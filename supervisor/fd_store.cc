@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <memory>
 #include <string_view>
@@ -94,11 +94,12 @@ std::optional<CacheBinding> parse_binding(std::string_view text) {
     if (!dir || !tag || dir->empty() || dir->front() != '/' || tag->empty()) return std::nullopt;
     CacheBinding b{std::string(*dir), std::string(*tag), std::nullopt};
     if (const auto refuse = line("refuse_below")) {
-        // Two digits at most (the config allows 1 to 99).
-        if (refuse->empty() || refuse->size() > 2 ||
-            !std::all_of(refuse->begin(), refuse->end(), [](char c) { return c >= '0' && c <= '9'; }))
-            return std::nullopt;
-        b.refuse_below_percent = static_cast<unsigned>(std::stoul(std::string(*refuse)));
+        // At most 99 (the config allows 1 to 99).
+        unsigned percent = 0;
+        const char* end = refuse->data() + refuse->size();
+        const auto parsed = std::from_chars(refuse->data(), end, percent);
+        if (parsed.ec != std::errc{} || parsed.ptr != end || percent > 99) return std::nullopt;
+        b.refuse_below_percent = percent;
     }
     if (!text.empty()) return std::nullopt;
     return b;
