@@ -13,8 +13,8 @@
 #   and how many HEAD requests nginx saw during the failovers.
 . /usr/lib/cfs-tests/systemd-lib.sh
 
-RESTARTS=10
-REMOTE_KILLS=20
+RESTARTS=${CFS_BENCH_RESTARTS:-10}
+REMOTE_KILLS=${CFS_BENCH_REMOTE_KILLS:-20}
 BIG=big/file256m
 CFS_BLOBS=/cache/blobs
 mkdir -p "$CFS_BLOBS"
