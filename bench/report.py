@@ -14,6 +14,8 @@ Rows named remote_* (bench/guest/systemd_bench.sh) carry the same workload on th
 local blob, measured in the same VM and run, and are given as a ratio to it.
 
 usage: report.py OUT_DIR CONSOLE_LOG...
+  (one run's logs: bench.console.log and systemd_bench.console.log; the rounds and
+  medians of two runs of bench.sh would mix)
 """
 import json
 import os

@@ -94,11 +94,11 @@ std::optional<CacheBinding> parse_binding(std::string_view text) {
     if (!dir || !tag || dir->empty() || dir->front() != '/' || tag->empty()) return std::nullopt;
     CacheBinding b{std::string(*dir), std::string(*tag), std::nullopt};
     if (const auto refuse = line("refuse_below")) {
-        // At most 99 (the config allows 1 to 99).
+        // Two digits at most, as binding_text writes them (the config allows 1 to 99).
         unsigned percent = 0;
         const char* end = refuse->data() + refuse->size();
         const auto parsed = std::from_chars(refuse->data(), end, percent);
-        if (parsed.ec != std::errc{} || parsed.ptr != end || percent > 99) return std::nullopt;
+        if (refuse->size() > 2 || parsed.ec != std::errc{} || parsed.ptr != end) return std::nullopt;
         b.refuse_below_percent = percent;
     }
     if (!text.empty()) return std::nullopt;

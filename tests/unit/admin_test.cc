@@ -397,7 +397,8 @@ TEST_CASE("fd store: the cache's binding reads back as written; anything else is
           "cfs-binding 1\ndir /a\n", "cfs-binding 1\ndir a\ntag t\n", "cfs-binding 1\ndir /a\ntag \n",
           "cfs-binding 1\ndir /a\ntag t\nmore\n", "cfs-binding 1\ndir \ntag t\n",
           "cfs-binding 1\ndir /a\ntag t\nrefuse_below \n", "cfs-binding 1\ndir /a\ntag t\nrefuse_below 100\n",
-          "cfs-binding 1\ndir /a\ntag t\nrefuse_below -1\n", "cfs-binding 1\ndir /a\ntag t\nrefuse_below 3\nmore\n",
+          "cfs-binding 1\ndir /a\ntag t\nrefuse_below -1\n", "cfs-binding 1\ndir /a\ntag t\nrefuse_below 007\n",
+          "cfs-binding 1\ndir /a\ntag t\nrefuse_below +3\n", "cfs-binding 1\ndir /a\ntag t\nrefuse_below 3\nmore\n",
           "cfs-binding 1\ntag t\ndir /a\n"}) {
         CAPTURE(bad);
         CHECK_FALSE(supervisor::parse_binding(bad).has_value());

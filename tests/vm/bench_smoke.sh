@@ -13,6 +13,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 vmdir=$1
 out=$vmdir/bench-smoke
 rm -rf "$out"
+mkdir -p "$vmdir/logs"
 CFS_BENCH_WORKERS=1 CFS_BENCH_REPEATS=1 CFS_BENCH_RAND_READS=50 CFS_BENCH_KILLS=2 \
     CFS_BENCH_RESTARTS=1 CFS_BENCH_REMOTE_KILLS=2 CFS_BENCH_VM_LIMIT=480 CFS_BENCH_SYSTEMD_LIMIT=360 \
     "$root/bench/run.sh" "$vmdir" "$out" | tee "$vmdir/logs/bench_smoke.report.txt"

@@ -17,7 +17,7 @@
 #   CFS_KERNEL, CFS_INITRD, CFS_ROOT_IMG, CFS_DATA_IMG, CFS_LOG_DIR override single paths.
 #   CFS_VM_DUMP_LOGS=1 makes the guest print the supervisor log even on success.
 #   CFS_VM_APPEND adds to the kernel command line (cfs.env.NAME=V1,V2 sets NAME="V1 V2"
-#   in the scenario's environment; busybox guest only).
+#   in the scenario's environment, in both guests).
 set -euo pipefail
 mode=initramfs
 if [[ "${1:-}" == --systemd ]]; then mode=systemd; shift; fi
