@@ -3,8 +3,9 @@
 # 1 worker, one round of each read, 50 random reads, 2 worker kills, 1 supervisor
 # restart, 2 kills on the remote blob. It judges no figure (the benchmark is read,
 # never asserted; docs/benchmarks.md); it checks that every workload was measured
-# and reported: the guests fail on a wrong byte read through the daemon, and this
-# fails on a workload, a summary or the plot missing from bench/report.py's output.
+# and reported: the busybox guest fails when the big file read through the daemon
+# has the wrong SHA-256, either guest when a read fails, and this script when a
+# workload, a summary or the plot is missing from bench/report.py's output.
 #
 # usage: bench_smoke.sh VM_DIR     (after vm_prepare and vm_rootfs)
 set -euo pipefail
