@@ -242,6 +242,13 @@ std::optional<ControlServer::Clock::time_point> ControlServer::expire(Clock::tim
     return next_deadline();
 }
 
+std::vector<int> ControlServer::awaiting_request() const {
+    std::vector<int> fds;
+    for (const auto& c : clients_)
+        if (!c.answer_pending) fds.push_back(c.fd.get());
+    return fds;
+}
+
 std::optional<ControlServer::Clock::time_point> ControlServer::next_deadline() const {
     std::optional<Clock::time_point> next;
     for (const auto& c : clients_)

@@ -62,6 +62,11 @@ public:
     [[nodiscard]] int listener() const { return listener_.get(); }
     // Accepts waiting connections; returns the new clients' fds (to watch).
     [[nodiscard]] std::vector<int> accept_clients();
+    // Every client whose request has not been read yet, accepted by this call or an
+    // earlier one: what a new event loop must watch (hold_device.h's, each retry; the
+    // supervisor's, once it starts). The server's own table, so no fd it has closed
+    // since (expire, a full table) is among them.
+    [[nodiscard]] std::vector<int> awaiting_request() const;
     using ClientId = std::uint64_t;
     // A client's fd is readable: reads its request, answers, closes it. When the
     // handler put the answer off, returns the id to answer() under.

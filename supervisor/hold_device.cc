@@ -17,12 +17,12 @@
 
 namespace cfs::supervisor {
 
-HoldOutcome hold_device(std::string_view why, ControlServer* control) {
+HoldOutcome hold_device(std::string_view why, ControlServer* control, std::chrono::milliseconds retry_after) {
     using Clock = std::chrono::steady_clock;
     const std::string status = fmt::format(
         "not serving: cannot start: {}; holding the cache device so that mounted images survive (their reads wait); "
         "trying again every {} s and at SIGHUP",
-        why, kHoldRetry.count());
+        why, std::chrono::duration_cast<std::chrono::seconds>(retry_after).count());
     log::warning("{}", status);
     (void)sd_notify(0, fmt::format("READY=1\nSTATUS={}", status).c_str());
 
@@ -46,8 +46,7 @@ HoldOutcome hold_device(std::string_view why, ControlServer* control) {
         return ControlReply{control::Code::failed, status + "\n"};
     };
 
-    const auto until = Clock::now() + kHoldRetry;
-    std::vector<int> clients;
+    const auto until = Clock::now() + retry_after;
     for (;;) {
         const auto now = Clock::now();
         if (now >= until) return HoldOutcome{HoldOutcome::retry, std::nullopt};
@@ -57,8 +56,12 @@ HoldOutcome hold_device(std::string_view why, ControlServer* control) {
         if (control) control->expire(now);
 
         std::vector<pollfd> fds{{signals.get(), POLLIN, 0}};
-        if (control) fds.push_back({control->listener(), POLLIN, 0});
-        for (int c : clients) fds.push_back({c, POLLIN, 0});
+        if (control) {
+            fds.push_back({control->listener(), POLLIN, 0});
+            // Those accepted before this hold's last retry too: a client that
+            // connected just before it gets its answer here, not a close at its deadline.
+            for (int c : control->awaiting_request()) fds.push_back({c, POLLIN, 0});
+        }
         if (::poll(fds.data(), fds.size(), static_cast<int>(wait.count()) + 1) < 0 && errno != EINTR) {
             // Cannot wait: waiting by sleeping still keeps the device.
             (void)::poll(nullptr, 0, static_cast<int>(wait.count()) + 1);
@@ -81,7 +84,6 @@ HoldOutcome hold_device(std::string_view why, ControlServer* control) {
             if (fds[i].revents != 0) ready.push_back(fds[i].fd);
         // Served once each: the server closes a client it answered, or drops it at its
         // deadline (expire) if its request never comes.
-        std::erase_if(clients, [&](int c) { return std::find(ready.begin(), ready.end(), c) != ready.end(); });
         std::optional<ControlServer::ClientId> reload_client;
         for (int c : ready) {
             const auto waiting = control->serve(c, answer);
@@ -92,8 +94,8 @@ HoldOutcome hold_device(std::string_view why, ControlServer* control) {
             log::info("root asked to reload: trying to start again");
             return HoldOutcome{HoldOutcome::retry, reload_client};
         }
-        if (fds[1].revents & POLLIN)
-            for (int c : control->accept_clients()) clients.push_back(c);
+        // Watched from the next turn on (awaiting_request).
+        if (fds[1].revents & POLLIN) (void)control->accept_clients();
     }
 }
 

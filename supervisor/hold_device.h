@@ -37,6 +37,8 @@ struct HoldOutcome {
 // any) with `why`, except root's `reload`, which retries at once. It tells systemd
 // the unit is up (READY=1; again on each call, which systemd takes as it is), so
 // that its start does not time out and drop the fd store.
-[[nodiscard]] HoldOutcome hold_device(std::string_view why, ControlServer* control);
+// `retry_after` is kHoldRetry but in tests.
+[[nodiscard]] HoldOutcome hold_device(std::string_view why, ControlServer* control,
+                                      std::chrono::milliseconds retry_after = kHoldRetry);
 
 }  // namespace cfs::supervisor

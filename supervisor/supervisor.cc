@@ -105,6 +105,9 @@ Status Supervisor::setup() {
         ev.data.u64 = tag(Source::control_listener);
         if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, control_->listener(), &ev) < 0)
             return sys_error("watching the control socket");
+        // Clients hold_device accepted whose request had not come when the start
+        // succeeded: answered by this loop, not closed at their deadline.
+        for (const int fd : control_->awaiting_request()) watch_control_client(fd);
     }
     // The periodic checks (stuck requests, withdrawn objects, the cache's room) start
     // now: left to the first event that arms the timer, a quiet daemon never ran them.
@@ -113,14 +116,16 @@ Status Supervisor::setup() {
 }
 
 void Supervisor::on_control_listener() {
-    for (const int fd : control_->accept_clients()) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = tag(Source::control_client, static_cast<unsigned>(fd));
-        // A client we cannot watch is dropped at its deadline.
-        (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
-    }
+    for (const int fd : control_->accept_clients()) watch_control_client(fd);
     arm_timer();
+}
+
+void Supervisor::watch_control_client(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag(Source::control_client, static_cast<unsigned>(fd));
+    // A client we cannot watch is dropped at its deadline.
+    (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
 }
 
 ControlReply Supervisor::on_control(std::string_view command, bool admin) {

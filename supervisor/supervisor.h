@@ -105,6 +105,7 @@ private:
     void note_ready();
     [[nodiscard]] ControlReply on_control(std::string_view command, bool admin);
     void on_control_listener();
+    void watch_control_client(int fd);
     void shutdown();
     // Admin commands (supervisor_admin.cc).
     [[nodiscard]] ControlReply reload(std::string_view origin);

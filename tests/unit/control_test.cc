@@ -1,8 +1,10 @@
 #include "supervisor/control_server.h"
+#include "supervisor/hold_device.h"
 #include "supervisor/status.h"
 
 #include <doctest/doctest.h>
 
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -319,10 +321,13 @@ TEST_CASE("control server: a silent client is dropped at its deadline") {
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(server->accept_clients().size() == 1);
+    const auto accepted = server->accept_clients();
+    REQUIRE(accepted.size() == 1);
+    CHECK(server->awaiting_request() == accepted);
     REQUIRE(server->next_deadline().has_value());
     CHECK(server->expire(ControlServer::Clock::now()).has_value());
     CHECK_FALSE(server->expire(*server->next_deadline()).has_value());
+    CHECK(server->awaiting_request().empty());
     char c;
     CHECK(::recv(fd, &c, 1, 0) == 0);  // the server closed it
     ::close(fd);
@@ -381,4 +386,41 @@ TEST_CASE("control server: an answer put off comes later, or says it timed out a
     CHECK(receive(second).find("1\nthe command did not finish in time") == 0);
     ::close(second);
     ::unlink(path.c_str());
+}
+
+// hold_device (supervisor/hold_device.h) retries the start every kHoldRetry; a client
+// that connected before a retry and sent its request after must still be answered.
+// (Each call once watched only the clients it had accepted itself.)
+TEST_CASE("hold: a client accepted before a retry is answered after it") {
+    const auto path = temp_socket_path() + ".hold";
+    auto server = ControlServer::create(path, std::nullopt);
+    REQUIRE_MESSAGE(server.ok(), server.error().message());
+    // hold_device blocks SIGTERM, SIGINT and SIGHUP for its signalfd.
+    sigset_t saved;
+    REQUIRE(::sigprocmask(SIG_SETMASK, nullptr, &saved) == 0);
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+
+    const auto first = hold_device("the test's reason", &*server, std::chrono::milliseconds(200));
+    CHECK(first.what == HoldOutcome::retry);
+    CHECK(server->awaiting_request().size() == 1);  // accepted; its request has not come
+
+    const std::string request = "status";
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    const auto second = hold_device("the test's reason", &*server, std::chrono::milliseconds(200));
+    CHECK(second.what == HoldOutcome::retry);
+    std::string reply(4096, '\0');
+    const ssize_t n = ::recv(fd, reply.data(), reply.size(), MSG_DONTWAIT);
+    REQUIRE_MESSAGE(n > 0, "no answer: the client was not watched after the retry");
+    reply.resize(static_cast<std::size_t>(n));
+    CHECK(reply.find("not serving: cannot start: the test's reason") != std::string::npos);
+    CHECK(server->awaiting_request().empty());
+
+    ::close(fd);
+    ::unlink(path.c_str());
+    REQUIRE(::sigprocmask(SIG_SETMASK, &saved, nullptr) == 0);
 }
