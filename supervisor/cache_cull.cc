@@ -17,30 +17,6 @@
 namespace cfs::supervisor {
 namespace {
 
-// A cache holds one file per object. Past this many a pass looks at the first ones
-// the walk finds only (the same ones each time): bounded memory and time.
-constexpr std::size_t kMaxFilesPerPass = 200'000;
-
-// Every cache file under `root`, not following symlinks (the cache is root's, but a
-// link in it must not lead the walk elsewhere).
-Result<std::vector<CacheFile>> cache_files(const std::string& root) {
-    namespace fs = std::filesystem;
-    std::vector<CacheFile> files;
-    std::error_code ec;
-    fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
-    if (ec) return sys_error(ec.value(), fmt::format("listing the cache {}", root));
-    for (const fs::recursive_directory_iterator end; it != end && files.size() < kMaxFilesPerPass; it.increment(ec)) {
-        if (ec) return sys_error(ec.value(), fmt::format("listing the cache {}", root));
-        struct stat st {};
-        if (::lstat(it->path().c_str(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
-        files.push_back(CacheFile{it->path().parent_path().string(), it->path().filename().string(),
-                                  static_cast<std::int64_t>(st.st_atim.tv_sec) * 1'000'000'000 + st.st_atim.tv_nsec,
-                                  static_cast<std::uint64_t>(st.st_blocks) * 512});
-    }
-    if (ec) return sys_error(ec.value(), fmt::format("listing the cache {}", root));
-    return files;
-}
-
 // "cull <name>" resolves the name in the writer's working directory. The kernel
 // runs every device command under one mutex, and a cull unlinks the file inside
 // it: a file's last unlink also frees its blocks, which took 100 ms for a 47 MiB
@@ -68,6 +44,35 @@ Result<struct statvfs> filesystem_of(const std::string& path) {
 }
 
 }  // namespace
+
+Result<CacheWalk> oldest_cache_files(const std::string& root, std::size_t max_files) {
+    namespace fs = std::filesystem;
+    CacheWalk walk;
+    // A heap with the most recently accessed on top: once full, a file older than
+    // that one takes its place, so what is left are the oldest of all, whatever the
+    // order the walk finds them in.
+    const auto newer_on_top = [](const CacheFile& a, const CacheFile& b) { return a.atime_ns < b.atime_ns; };
+    std::error_code ec;
+    fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec);
+    if (ec) return sys_error(ec.value(), fmt::format("listing the cache {}", root));
+    for (const fs::recursive_directory_iterator end; it != end; it.increment(ec)) {
+        if (ec) return sys_error(ec.value(), fmt::format("listing the cache {}", root));
+        struct stat st {};
+        if (::lstat(it->path().c_str(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
+        const std::int64_t atime_ns = static_cast<std::int64_t>(st.st_atim.tv_sec) * 1'000'000'000 + st.st_atim.tv_nsec;
+        if (walk.files.size() == max_files) {
+            walk.capped = true;
+            if (max_files == 0 || atime_ns >= walk.files.front().atime_ns) continue;
+            std::pop_heap(walk.files.begin(), walk.files.end(), newer_on_top);
+            walk.files.pop_back();
+        }
+        walk.files.push_back(CacheFile{it->path().parent_path().string(), it->path().filename().string(), atime_ns,
+                                       static_cast<std::uint64_t>(st.st_blocks) * 512});
+        std::push_heap(walk.files.begin(), walk.files.end(), newer_on_top);
+    }
+    if (ec) return sys_error(ec.value(), fmt::format("listing the cache {}", root));
+    return walk;
+}
 
 std::vector<std::string> cull_limit_commands(const CullLimits& limits) {
     // Whatever the old limits: run 99 is above any old cull, stop 0 below it; then
@@ -160,13 +165,12 @@ Result<CullOutcome> cull_to_run_limit(int device, const std::string& cache_dir, 
     if (!target) return std::move(target).error();
     CullOutcome outcome;
     if (target->reached()) return outcome;
-    auto files = cache_files(cache_dir + "/cache");
-    if (!files) return std::move(files).error();
-    const bool capped = files->size() >= kMaxFilesPerPass;
+    auto walk = oldest_cache_files(cache_dir + "/cache", kMaxFilesPerPass);
+    if (!walk) return std::move(walk).error();
     outcome.report = cull_oldest(
-        std::move(*files), [device](const CacheFile& f) { return cull_through(device, f); }, *target,
+        std::move(walk->files), [device](const CacheFile& f) { return cull_through(device, f); }, *target,
         outcome.failure);
-    outcome.report.walk_capped = capped;
+    outcome.report.walk_capped = walk->capped;
     (void)!::chdir("/");
     // By the count, not statvfs: blocks some filesystems free later are not short.
     outcome.still_short = outcome.report.freed_bytes < target->bytes || outcome.report.culled < target->files;

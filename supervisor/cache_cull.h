@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -50,13 +51,25 @@ struct CacheFile {
     std::uint64_t bytes = 0;  // allocated on disk
 };
 
+// The cache files under `root` (a cache's cache/ directory), not following symlinks
+// (the cache is root's, but a link in it must not lead the walk elsewhere): all of
+// them, or where there are more than `max_files`, the `max_files` least recently
+// accessed (`capped`). The whole tree is walked; memory is bounded by `max_files`.
+struct CacheWalk {
+    std::vector<CacheFile> files;  // in no particular order
+    bool capped = false;           // more files than max_files: the newest left out
+};
+// A cache holds one file per object; a pass looks at this many at most.
+inline constexpr std::size_t kMaxFilesPerPass = 200'000;
+[[nodiscard]] Result<CacheWalk> oldest_cache_files(const std::string& root, std::size_t max_files);
+
 struct CullReport {
     unsigned culled = 0;
     std::uint64_t freed_bytes = 0;
     unsigned in_use = 0;  // refused by the kernel: an object has it open
     unsigned gone = 0;    // removed meanwhile (ESTALE, ENOENT)
     unsigned failed = 0;  // refused otherwise (the kernel says EIO for most): skipped
-    bool walk_capped = false;  // the cache held more files than one pass looks at
+    bool walk_capped = false;  // the cache held more files than one pass looks at (the oldest were)
 };
 
 // What must be freed to be back at a limit: bytes and files (both 0: there).

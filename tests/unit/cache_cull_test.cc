@@ -9,9 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -189,6 +192,49 @@ TEST_CASE("cull pass: runs in a child that culls through the device, oldest firs
     char after[4096];
     REQUIRE(::getcwd(after, sizeof after) != nullptr);
     CHECK(std::string(after) == before);
+    std::filesystem::remove_all(cache);
+}
+
+// More cache files than a pass looks at: the oldest of all of them are looked at,
+// wherever the walk finds them (it once kept the first it found, the same ones
+// each pass, so a cache past the cap culled from one corner only).
+TEST_CASE("cull pass: past its cap a pass looks at the oldest files of the whole cache") {
+    char templ[] = "/tmp/cfs-cull-XXXXXX";
+    REQUIRE(::mkdtemp(templ) != nullptr);
+    const std::string cache = templ;
+    std::map<std::string, int> atimes;  // path -> seconds
+    int n = 0;
+    for (const char* dir : {"/cache/Ierofs,a/@01", "/cache/Ierofs,b/@02", "/cache/Ierofs,c/@03"}) {
+        REQUIRE(std::filesystem::create_directories(cache + dir));
+        // Old and new files in every directory: 100, 800, 600 s; 400, 200, 900 s; ...
+        for (int i = 0; i < 3; ++i, ++n) {
+            const std::string path = cache + dir + "/f" + std::to_string(i);
+            std::ofstream(path) << "x";
+            const int atime = 100 + (n * 7 % 9) * 100;
+            const timespec times[2] = {{atime, 0}, {atime, 0}};
+            REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+            atimes[path] = atime;
+        }
+    }
+    std::vector<int> sorted;
+    for (const auto& [path, atime] : atimes) sorted.push_back(atime);
+    std::sort(sorted.begin(), sorted.end());
+
+    for (const std::size_t cap : {std::size_t{0}, std::size_t{1}, std::size_t{4}, std::size_t{9}, std::size_t{20}}) {
+        CAPTURE(cap);
+        auto walk = oldest_cache_files(cache + "/cache", cap);
+        REQUIRE_MESSAGE(walk, walk.error().message());
+        CHECK(walk->capped == (cap < atimes.size()));
+        std::vector<int> got;
+        for (const CacheFile& f : walk->files) {
+            REQUIRE(atimes.count(f.dir + "/" + f.name) == 1);
+            CHECK(f.atime_ns == std::int64_t{atimes[f.dir + "/" + f.name]} * 1'000'000'000);
+            got.push_back(atimes[f.dir + "/" + f.name]);
+        }
+        std::sort(got.begin(), got.end());
+        const std::vector<int> oldest(sorted.begin(), sorted.begin() + static_cast<long>(std::min(cap, sorted.size())));
+        CHECK(got == oldest);
+    }
     std::filesystem::remove_all(cache);
 }
 
