@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -240,6 +241,28 @@ std::optional<ControlServer::Clock::time_point> ControlServer::expire(Clock::tim
         return true;
     });
     return next_deadline();
+}
+
+void ControlServer::note_bound_path() {
+    sockaddr_un addr{};
+    socklen_t len = sizeof addr;
+    struct stat st {};
+    // An abstract or unnamed socket has no file to lose.
+    if (::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len) < 0 ||
+        len <= offsetof(sockaddr_un, sun_path) || addr.sun_path[0] == '\0')
+        return;
+    const std::string path(addr.sun_path, ::strnlen(addr.sun_path, len - offsetof(sockaddr_un, sun_path)));
+    if (::stat(path.c_str(), &st) < 0 || !S_ISSOCK(st.st_mode)) return;
+    bound_path_ = path;
+    bound_dev_ = st.st_dev;
+    bound_ino_ = st.st_ino;
+}
+
+bool ControlServer::reachable_at_path() const {
+    if (bound_path_.empty()) return true;
+    struct stat st {};
+    if (::stat(bound_path_.c_str(), &st) < 0) return errno != ENOENT && errno != ENOTDIR;
+    return st.st_dev == bound_dev_ && st.st_ino == bound_ino_;
 }
 
 std::vector<int> ControlServer::awaiting_request() const {

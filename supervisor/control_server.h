@@ -77,13 +77,26 @@ public:
     // server created gets the group and mode too; systemd's socket unit keeps its own
     // (SocketGroup=, SocketMode=).
     [[nodiscard]] Status set_group(std::optional<gid_t> group);
+    // Whether a client connecting to the path this socket was bound to reaches it:
+    // false once the socket file there was removed, or replaced by another socket
+    // (a systemd that restarted cfsupervisor.socket under its running service would
+    // listen on a new one there and hand the service nothing; systemd 252 refuses
+    // that restart and leaves the file as it is). True when it cannot tell (no path
+    // known); `bound_path()` is "" then.
+    [[nodiscard]] bool reachable_at_path() const;
+    [[nodiscard]] const std::string& bound_path() const { return bound_path_; }
     // Closes clients past their deadline; returns the earliest deadline left.
     std::optional<Clock::time_point> expire(Clock::time_point now);
     [[nodiscard]] std::optional<Clock::time_point> next_deadline() const;
 
 private:
     ControlServer(unique_fd listener, std::optional<gid_t> group, std::string path = {})
-        : listener_(std::move(listener)), group_(group), path_(std::move(path)) {}
+        : listener_(std::move(listener)), group_(group), path_(std::move(path)) {
+        note_bound_path();
+    }
+    // Remembers which socket file the listener's address names now (getsockname,
+    // stat): what reachable_at_path compares with.
+    void note_bound_path();
     struct Client {
         unique_fd fd;
         Clock::time_point deadline;
@@ -96,6 +109,9 @@ private:
     unique_fd listener_;
     std::optional<gid_t> group_;
     std::string path_;  // the socket file, if this server created it
+    std::string bound_path_;  // the listener's address, whoever created it
+    dev_t bound_dev_ = 0;
+    ino_t bound_ino_ = 0;
     std::vector<Client> clients_;
     ClientId next_id_ = 1;
 };

@@ -120,6 +120,21 @@ void Supervisor::on_control_listener() {
     arm_timer();
 }
 
+void Supervisor::check_control_path() {
+    if (!control_) return;
+    const bool reachable = control_->reachable_at_path();
+    if (reachable == !control_path_lost_) return;
+    control_path_lost_ = !reachable;
+    if (reachable)
+        log::info("control socket {} leads to this daemon again", control_->bound_path());
+    else
+        log::warning("control socket {} no longer leads to this daemon: the file there was removed or replaced, "
+                     "so `cfsupervisor status` and `reload` cannot reach it. Restart cfsupervisor.service to have "
+                     "it made again (requests in flight survive a restart through the fd store); serving the cache "
+                     "goes on meanwhile",
+                     control_->bound_path());
+}
+
 void Supervisor::watch_control_client(int fd) {
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -660,6 +675,7 @@ void Supervisor::on_timer() {
     if (stats_.next_check() <= now) {
         stats_.check_stuck(state_.workers, now, [this](std::uint32_t id) { return describe_object(id); });
         sweep_withdrawn_objects();
+        check_control_path();
     }
     if (!forgive_stable_workers(state_.workers, now, kCrashLoopFailures) && crash_loop_announced_) {
         crash_loop_announced_ = false;

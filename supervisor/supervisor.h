@@ -106,6 +106,8 @@ private:
     [[nodiscard]] ControlReply on_control(std::string_view command, bool admin);
     void on_control_listener();
     void watch_control_client(int fd);
+    // Says once in the log when the control socket's path stops leading to it.
+    void check_control_path();
     void shutdown();
     // Admin commands (supervisor_admin.cc).
     [[nodiscard]] ControlReply reload(std::string_view origin);
@@ -159,6 +161,7 @@ private:
     std::uint64_t failovers_ = 0;
     std::optional<double> last_recovery_ms_;
     std::optional<ControlServer> control_;
+    bool control_path_lost_ = false;  // check_control_path said so
     std::optional<Clock::duration> watchdog_interval_;  // WatchdogSec= / 2, if set
     Clock::time_point next_watchdog_{};
     struct Failover {

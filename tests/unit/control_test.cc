@@ -1,3 +1,4 @@
+#include "common/unique_fd.h"
 #include "supervisor/control_server.h"
 #include "supervisor/hold_device.h"
 #include "supervisor/status.h"
@@ -14,6 +15,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -423,4 +425,48 @@ TEST_CASE("hold: a client accepted before a retry is answered after it") {
     ::close(fd);
     ::unlink(path.c_str());
     REQUIRE(::sigprocmask(SIG_SETMASK, &saved, nullptr) == 0);
+}
+
+// cfsupervisor.socket restarted while the daemon runs: systemd binds a new socket at
+// the same path, and the daemon's own (systemd's old one) is reached by nobody.
+TEST_CASE("control server: it tells when its path no longer leads to it") {
+    const auto path = temp_socket_path() + ".replaced";
+    auto created = ControlServer::create(path, std::nullopt);
+    REQUIRE_MESSAGE(created.ok(), created.error().message());
+    CHECK(created->bound_path() == path);
+    CHECK(created->reachable_at_path());
+
+    // As the socket unit's restart does: the file unlinked, a new socket bound there.
+    REQUIRE(::unlink(path.c_str()) == 0);
+    CHECK_FALSE(created->reachable_at_path());
+    cfs::unique_fd replacement(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    REQUIRE(replacement);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    REQUIRE(::bind(replacement.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(replacement.get(), 4) == 0);
+    CHECK_FALSE(created->reachable_at_path());
+
+    // The new socket handed over (a restarted service gets it from systemd).
+    auto adopted = ControlServer::adopt(std::move(replacement), std::nullopt);
+    REQUIRE_MESSAGE(adopted.ok(), adopted.error().message());
+    CHECK(adopted->bound_path() == path);
+    CHECK(adopted->reachable_at_path());
+    ::unlink(path.c_str());
+    CHECK_FALSE(adopted->reachable_at_path());
+
+    // A socket with no file (abstract): nothing to lose, never reported.
+    cfs::unique_fd abstract(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    sockaddr_un abstract_addr{};
+    abstract_addr.sun_family = AF_UNIX;
+    const std::string name = "cfs-control-test-abstract-" + std::to_string(::getpid());
+    std::memcpy(abstract_addr.sun_path + 1, name.data(), name.size());
+    REQUIRE(::bind(abstract.get(), reinterpret_cast<const sockaddr*>(&abstract_addr),
+                   static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())) == 0);
+    REQUIRE(::listen(abstract.get(), 4) == 0);
+    auto unnamed = ControlServer::adopt(std::move(abstract), std::nullopt);
+    REQUIRE_MESSAGE(unnamed.ok(), unnamed.error().message());
+    CHECK(unnamed->bound_path().empty());
+    CHECK(unnamed->reachable_at_path());
 }

@@ -138,6 +138,34 @@ cfsupervisor status --json > /tmp/spare.json || fail "cfsupervisor status --json
     || fail "workers asked for objects ($queries_before ObjectQuery before the failover, $(json_num object_queries) after)"
 umount_bounded /mnt/a
 
+step "cfsupervisor.socket restarted under the running daemon: status still answers"
+# systemd 252 stops the socket unit and then refuses to start it while its service
+# runs ("Socket service cfsupervisor.service already active, refusing"); the socket
+# file stays (RemoveOnStop=no) and leads to the daemon's copy of the socket. A
+# systemd that did start it would bind a new socket there and hand the running
+# service nothing: the daemon says so in its log.
+lost() { daemon_log | grep -q 'control socket /run/cfsupervisor/control no longer leads to this daemon'; }
+st=0
+systemctl restart cfsupervisor.socket > /tmp/socket_restart.txt 2>&1 || st=$?
+if [ "$st" -ne 0 ]; then
+    log "systemctl restart cfsupervisor.socket refused (status $st): $(journalctl -b --no-pager -o cat -u cfsupervisor.socket | grep -m1 refusing)"
+    timeout -s KILL 20 cfsupervisor status > /tmp/status_resocket.txt 2>&1 \
+        || fail "status after the socket unit's restart failed: $(cat /tmp/status_resocket.txt)"
+    grep -q '^cfsupervisor .* - serving' /tmp/status_resocket.txt || fail "status: $(cat /tmp/status_resocket.txt)"
+else
+    wait_for 15 lost || fail "the socket unit restarted under the daemon, and no warning says its path is lost"
+fi
+
+step "the control socket's file removed: the log says so; a restart of the service makes it again"
+rm -f /run/cfsupervisor/control
+wait_for 15 lost || fail "no warning that the control socket's path no longer leads to the daemon"
+log "$(daemon_log | grep 'no longer leads to this daemon' | tail -n 1)"
+cat /mnt/b/hello.txt > /dev/null || fail "reading /mnt/b/hello.txt with the control socket lost failed"
+systemd_restart_supervisor
+timeout -s KILL 20 cfsupervisor status > /tmp/status_resocketed.txt 2>&1 \
+    || fail "status after restarting the service failed: $(cat /tmp/status_resocketed.txt)"
+grep -q '^cfsupervisor .* - serving' /tmp/status_resocketed.txt || fail "status after the restart: $(cat /tmp/status_resocketed.txt)"
+
 step "with nothing listening, status says so and exits 3"
 umount_bounded /mnt/b
 systemctl stop cfsupervisor.socket
