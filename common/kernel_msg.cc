@@ -70,7 +70,8 @@ Result<Request> decode_read(const Header& h, std::span<const std::byte> payload)
     if (r.length == 0) return malformed(h, "READ of zero bytes");
     if (r.offset > UINT64_MAX - r.length)
         return malformed(h, fmt::format("READ range {}+{} overflows", r.offset, r.length));
-    if (r.offset > static_cast<std::uint64_t>(LLONG_MAX) - r.length)
+    // Each side alone first: LLONG_MAX - length wraps for a length past LLONG_MAX.
+    if (r.length > static_cast<std::uint64_t>(LLONG_MAX) || r.offset > static_cast<std::uint64_t>(LLONG_MAX) - r.length)
         return malformed(h, fmt::format("READ range {}+{} is beyond any file offset", r.offset,
                                         r.length));
     return Request{r};

@@ -352,6 +352,11 @@ Status RequestHandler::handle_malformed(std::span<const std::byte> message, cons
         auto found = find_object(header->object_id);
         if (!found) return std::move(found).error();
         if (*found != nullptr) (void)kernel_.complete_read((*found)->anon_fd.get(), header->msg_id);
+    } else if (header->opcode == static_cast<std::uint32_t>(kmsg::Opcode::close)) {
+        // Its header names the object, which the kernel has let go of: as a valid
+        // CLOSE, or every copy (ours, the supervisor's, the spares') keeps the object
+        // open and its cache file unculled for good.
+        return handle_close(kmsg::CloseRequest{header->msg_id, header->object_id});
     }
     return {};
 }

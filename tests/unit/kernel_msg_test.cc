@@ -205,6 +205,10 @@ TEST_CASE("kmsg: malformed messages are rejected with the reason") {
          "READ range 18446744073709551605+4096 overflows"},
         {"READ beyond file offsets", read_msg(1, 2, static_cast<std::uint64_t>(LLONG_MAX), 1).get(),
          "is beyond any file offset"},
+        // LLONG_MAX - len would wrap and let it through; the read-ahead's end would wrap to 0.
+        {"READ longer than any file", read_msg(1, 2, 8192, UINT64_MAX - 8192).get(), "is beyond any file offset"},
+        {"READ len just past LLONG_MAX", read_msg(1, 2, 0, static_cast<std::uint64_t>(LLONG_MAX) + 1).get(),
+         "is beyond any file offset"},
         {"CLOSE with payload", header(1, 1, 0, 2).u32(0).fix_len().get(), "CLOSE carries 4 unexpected bytes"},
     };
     for (const auto& c : cases) {

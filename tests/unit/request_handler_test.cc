@@ -844,6 +844,19 @@ TEST_CASE("worker: a broken link on CLOSE is returned") {
     CHECK_FALSE(f.handler.handle(close_msg(43, 6).span()).ok());
 }
 
+TEST_CASE("worker: malformed CLOSE still closes the object it names, here and at the supervisor") {
+    Fixture f;
+    f.backend.blobs["img"] = pattern(4096);
+    const int fd = f.open_object(5, "img");
+    Bytes with_payload;
+    with_payload.u32(44).u32(1).u32(0).u32(5).u32(0).fix_len();  // 4 bytes a CLOSE does not carry
+    REQUIRE(f.handler.handle(with_payload.span()).ok());
+    CHECK(f.handler.counters().malformed == 1);
+    CHECK(f.handler.object_count() == 0);
+    CHECK(fd_is_closed(fd));
+    CHECK(f.link.closed == std::vector<std::uint32_t>{5});
+}
+
 TEST_CASE("worker: forget() drops the object and closes its fd, without telling the supervisor") {
     Fixture f;
     f.backend.blobs["img"] = pattern(4096);
