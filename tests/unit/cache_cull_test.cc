@@ -25,6 +25,15 @@
 using namespace cfs;
 using namespace cfs::supervisor;
 
+namespace {
+// A new directory under /tmp for a cache of its own; the test removes it.
+std::string make_temp_dir() {
+    char templ[] = "/tmp/cfs-cull-XXXXXX";
+    REQUIRE(::mkdtemp(templ) != nullptr);
+    return templ;
+}
+}  // namespace
+
 TEST_CASE("cull: the least recently used first, past those in use or gone, until the target is freed") {
     const std::vector<CacheFile> files{
         {"/c/cache/Iv/@1", "new", 300, 100}, {"/c/cache/Iv/@2", "oldest", 100, 10},
@@ -153,9 +162,7 @@ TEST_CASE("cull: the limits culling goes by fit the refusal limit the cache was 
 
 TEST_CASE("cull pass: runs in a child that culls through the device, oldest first, and reports; our working "
           "directory stays") {
-    char templ[] = "/tmp/cfs-cull-XXXXXX";
-    REQUIRE(::mkdtemp(templ) != nullptr);
-    const std::string cache = templ;
+    const std::string cache = make_temp_dir();
     const std::string dir = cache + "/cache/Ierofs,img/@4a";
     REQUIRE(std::filesystem::create_directories(dir));
     // Access times 100, 200 and 300 s after the epoch: "mid" is written first, so
@@ -199,9 +206,7 @@ TEST_CASE("cull pass: runs in a child that culls through the device, oldest firs
 // wherever the walk finds them (it once kept the first it found, the same ones
 // each pass, so a cache past the cap culled from one corner only).
 TEST_CASE("cull pass: past its cap a pass looks at the oldest files of the whole cache") {
-    char templ[] = "/tmp/cfs-cull-XXXXXX";
-    REQUIRE(::mkdtemp(templ) != nullptr);
-    const std::string cache = templ;
+    const std::string cache = make_temp_dir();
     std::map<std::string, int> atimes;  // path -> seconds
     int n = 0;
     for (const char* dir : {"/cache/Ierofs,a/@01", "/cache/Ierofs,b/@02", "/cache/Ierofs,c/@03"}) {
@@ -260,9 +265,7 @@ bool holds_open(pid_t pid, const std::string& path) {
 
 TEST_CASE("cull pass: a file is held open while the kernel culls it, so its blocks are freed outside the "
           "kernel's command mutex") {
-    char templ[] = "/tmp/cfs-cull-XXXXXX";
-    REQUIRE(::mkdtemp(templ) != nullptr);
-    const std::string cache = templ;
+    const std::string cache = make_temp_dir();
     const std::string dir = cache + "/cache/Ierofs,img/@4a";
     REQUIRE(std::filesystem::create_directories(dir));
     std::ofstream(dir + "/only") << std::string(8192, 'x');

@@ -55,17 +55,29 @@ std::string temp_socket_path() {
     return "/tmp/cfs-control-test-" + std::to_string(::getpid()) + ".sock";
 }
 
-// Connects, sends `request`, returns the whole reply datagram ("" if none).
-std::string ask(const std::string& path, const std::string& request) {
-    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
+// The address of the socket file `path`.
+sockaddr_un unix_address(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
-        ::close(fd);
-        return "connect failed";
-    }
+    return addr;
+}
+
+// A client's SOCK_SEQPACKET socket (with `flags` such as SOCK_NONBLOCK) connected to
+// `path`; -1 when that fails. No assertion here: a forked child calls it too.
+int connect_client(const std::string& path, int flags = 0) {
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | flags, 0);
+    if (fd < 0) return -1;
+    const sockaddr_un addr = unix_address(path);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) return fd;
+    ::close(fd);
+    return -1;
+}
+
+// Connects, sends `request`, returns the whole reply datagram ("" if none).
+std::string ask(const std::string& path, const std::string& request) {
+    const int fd = connect_client(path);
+    if (fd < 0) return "connect failed";
     (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     std::string reply(4096, '\0');
     const ssize_t n = ::recv(fd, reply.data(), reply.size(), 0);
@@ -215,22 +227,14 @@ TEST_CASE("control server: a crowd of connections from a reader cannot push out 
     // As systemd's socket unit passes it: a long backlog, so one batch of accepts can
     // hold more than kMaxClients new connections.
     unique_fd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    sockaddr_un at{};
-    at.sun_family = AF_UNIX;
-    std::memcpy(at.sun_path, path.c_str(), path.size() + 1);
+    const sockaddr_un at = unix_address(path);
     ::unlink(path.c_str());
     REQUIRE(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&at), sizeof at) == 0);
     REQUIRE(::listen(listener.get(), 128) == 0);
     REQUIRE(::chmod(path.c_str(), 0666) == 0);
     auto server = ControlServer::adopt(std::move(listener), gid_t{4242});
     REQUIRE_MESSAGE(server.ok(), server.error().message());
-    auto connect_to = [&] {
-        const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-        return ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? fd : -1;
-    };
+    auto connect_to = [&] { return connect_client(path); };
     // One child as uid 65534 (a member of the control group) opens `n` connections and
     // holds them until `release` closes.
     int release[2], ready[2];
@@ -296,15 +300,8 @@ TEST_CASE("control server: one call accepts at most kMaxClients connections; the
     REQUIRE_MESSAGE(server.ok(), server.error().message());
     std::vector<int> clients;
     for (std::size_t i = 0; i < 2 * kMaxClients; ++i) {
-        const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        REQUIRE(fd >= 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-        if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-            ::close(fd);
-            break;  // the backlog is full
-        }
+        const int fd = connect_client(path, SOCK_NONBLOCK);
+        if (fd < 0) break;  // the backlog is full
         clients.push_back(fd);
     }
     REQUIRE(clients.size() > kMaxClients);
@@ -318,11 +315,8 @@ TEST_CASE("control server: a silent client is dropped at its deadline") {
     const auto path = temp_socket_path() + ".2";
     auto server = ControlServer::create(path, std::nullopt);
     REQUIRE_MESSAGE(server.ok(), server.error().message());
-    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    const int fd = connect_client(path);
+    REQUIRE(fd >= 0);
     const auto accepted = server->accept_clients();
     REQUIRE(accepted.size() == 1);
     CHECK(server->awaiting_request() == accepted);
@@ -345,11 +339,8 @@ TEST_CASE("control server: an answer put off comes later, or says it timed out a
     auto server = ControlServer::create(path, std::nullopt);
     REQUIRE_MESSAGE(server.ok(), server.error().message());
     auto connect_and_send = [&](const std::string& request) {
-        const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-        REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+        const int fd = connect_client(path);
+        REQUIRE(fd >= 0);
         REQUIRE(::send(fd, request.data(), request.size(), 0) == static_cast<ssize_t>(request.size()));
         return fd;
     };
@@ -400,12 +391,8 @@ TEST_CASE("hold: a client accepted before a retry is answered after it") {
     // hold_device blocks SIGTERM, SIGINT and SIGHUP for its signalfd.
     sigset_t saved;
     REQUIRE(::sigprocmask(SIG_SETMASK, nullptr, &saved) == 0);
-    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    const int fd = connect_client(path);
     REQUIRE(fd >= 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
 
     const auto first = hold_device("the test's reason", &*server, std::chrono::milliseconds(200));
     CHECK(first.what == HoldOutcome::retry);
@@ -427,8 +414,8 @@ TEST_CASE("hold: a client accepted before a retry is answered after it") {
     REQUIRE(::sigprocmask(SIG_SETMASK, &saved, nullptr) == 0);
 }
 
-// cfsupervisor.socket restarted while the daemon runs: systemd binds a new socket at
-// the same path, and the daemon's own (systemd's old one) is reached by nobody.
+// The control socket's file removed or replaced while the daemon runs: its socket
+// is reached by nobody (supervisor/control_server.h).
 TEST_CASE("control server: it tells when its path no longer leads to it") {
     const auto path = temp_socket_path() + ".replaced";
     auto created = ControlServer::create(path, std::nullopt);
@@ -436,14 +423,13 @@ TEST_CASE("control server: it tells when its path no longer leads to it") {
     CHECK(created->bound_path() == path);
     CHECK(created->reachable_at_path());
 
-    // As the socket unit's restart does: the file unlinked, a new socket bound there.
+    // The file unlinked, then another socket bound there (as a socket unit restarted
+    // under the running service would).
     REQUIRE(::unlink(path.c_str()) == 0);
     CHECK_FALSE(created->reachable_at_path());
     cfs::unique_fd replacement(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     REQUIRE(replacement);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const sockaddr_un addr = unix_address(path);
     REQUIRE(::bind(replacement.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
     REQUIRE(::listen(replacement.get(), 4) == 0);
     CHECK_FALSE(created->reachable_at_path());
